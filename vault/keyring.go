@@ -57,14 +57,21 @@ type Keyring struct {
 	maxID  uint32
 }
 
-// ringKey is one loaded key version.
+// ringKey is one loaded key version. It is immutable once published in the
+// key ring's map; Refresh replaces it with a copy when its metadata changes,
+// sharing the budget.
 type ringKey struct {
 	meta     Key
 	material []byte      // nil when retired
 	aead     cipher.AEAD // data keys only
+	budget   *budget
+}
 
-	useMu       sync.Mutex
-	next, limit int64 // reserved use counts: next < limit may be used
+// budget is the share of a data key's encryption count this process has
+// reserved from the store.
+type budget struct {
+	mu          sync.Mutex
+	next, limit int64 // next < limit may be used
 }
 
 // errExhausted: the data key has used up its encryption budget.
@@ -144,14 +151,12 @@ func (r *Keyring) Refresh(ctx context.Context) error {
 		old := r.keys[m.ID]
 		switch {
 		case m.State == KeyRetired:
-			if old != nil {
-				wipe(old.material)
-			}
-			keys[m.ID] = &ringKey{meta: m}
+			// The material is dropped, not wiped: a request in flight may
+			// still hold it. Close wipes what the ring holds at the end.
+			keys[m.ID] = &ringKey{meta: m, budget: &budget{}}
 			continue
 		case old != nil && old.material != nil:
-			old.meta = m
-			keys[m.ID] = old
+			keys[m.ID] = &ringKey{meta: m, material: old.material, aead: old.aead, budget: old.budget}
 		default:
 			k, err := r.load(ctx, m)
 			if err != nil {
@@ -184,7 +189,7 @@ func (r *Keyring) load(ctx context.Context, m Key) (*ringKey, error) {
 		wipe(material)
 		return nil, fmt.Errorf("%w: key %d has the wrong length", ErrKEK, m.ID)
 	}
-	k := &ringKey{meta: m, material: material}
+	k := &ringKey{meta: m, material: material, budget: &budget{}}
 	if m.Purpose == KeyData {
 		block, err := aes.NewCipher(material)
 		if err != nil {
@@ -285,10 +290,11 @@ func (r *Keyring) keyByID(ctx context.Context, id uint32, p KeyPurpose) (*ringKe
 
 // reserve takes one encryption from the key's budget.
 func (r *Keyring) reserve(ctx context.Context, k *ringKey) error {
-	k.useMu.Lock()
-	defer k.useMu.Unlock()
-	if k.next < k.limit {
-		k.next++
+	b := k.budget
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next < b.limit {
+		b.next++
 		return nil
 	}
 	uses, err := r.store.ReserveKeyUses(ctx, k.meta.ID, r.block, r.usesPerKey)
@@ -298,7 +304,7 @@ func (r *Keyring) reserve(ctx context.Context, k *ringKey) error {
 	if err != nil {
 		return fmt.Errorf("vault: reserve key uses: %w", err)
 	}
-	k.limit, k.next = uses, uses-r.block+1
+	b.limit, b.next = uses, uses-r.block+1
 	return nil
 }
 
@@ -363,3 +369,6 @@ func (r *Keyring) Decrypt(ctx context.Context, ciphertext []byte, aad AAD) ([]by
 	}
 	return pt, nil
 }
+
+// KEKs returns the KEK set the key ring wraps with.
+func (r *Keyring) KEKs() *KEKSet { return r.keks }
