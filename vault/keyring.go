@@ -318,7 +318,10 @@ func (r *Keyring) Encrypt(ctx context.Context, plaintext []byte, aad AAD) ([]byt
 	if len(plaintext) > MaxPlaintextSize {
 		return nil, invalid("plaintext", "too large")
 	}
-	for attempt := 0; attempt < 3; attempt++ {
+	// Every failed attempt means another caller exhausted the key and a new
+	// one now exists, so the loop makes progress; the bound only stops a
+	// store that misbehaves.
+	for attempt := 0; attempt < 16; attempt++ {
 		k, err := r.activeKey(KeyData)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,115 @@
+//go:build cgo
+
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/ThalesGroup/crypto11"
+
+	"github.com/vaultpage/vaultpage/store/storetest"
+	"github.com/vaultpage/vaultpage/vault"
+)
+
+// softHSMModule is where Debian's softhsm2 package puts the PKCS#11 module.
+const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
+
+// softHSM makes a fresh SoftHSM2 token in a temporary directory with AES-256
+// keys under the given labels. It skips the test where SoftHSM2 is not
+// installed, unless HSM_REQUIRED=1.
+func softHSM(t *testing.T, labels ...string) vault.PKCS11Config {
+	t.Helper()
+	util, err := exec.LookPath("softhsm2-util")
+	if err != nil || fileMissing(softHSMModule) {
+		if os.Getenv("HSM_REQUIRED") == "1" {
+			t.Fatal("HSM_REQUIRED=1 but SoftHSM2 is not installed (apt-get install softhsm2)")
+		}
+		t.Skip("SoftHSM2 not installed (apt-get install softhsm2); HSM-backed KEK test skipped")
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if err := os.MkdirAll(filepath.Join(dir, "tokens"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", conf)
+	cfg := vault.PKCS11Config{Module: softHSMModule, TokenLabel: "vaultpage-test", PIN: "40962048", KeyLabel: labels[0]}
+	out, err := exec.Command(util, "--init-token", "--free", "--label", cfg.TokenLabel, "--pin", cfg.PIN, "--so-pin", "12345678").CombinedOutput() //nolint:gosec // Test fixture.
+	if err != nil {
+		t.Fatalf("softhsm2-util --init-token: %v: %s", err, out)
+	}
+	hsm, err := crypto11.Configure(&crypto11.Config{Path: cfg.Module, TokenLabel: cfg.TokenLabel, Pin: cfg.PIN})
+	if err != nil {
+		t.Fatalf("configure token: %v", err)
+	}
+	defer func() { _ = hsm.Close() }()
+	for i, label := range labels {
+		if _, err := hsm.GenerateSecretKeyWithLabel([]byte{byte(i + 1)}, []byte(label), 256, crypto11.CipherAES); err != nil {
+			t.Fatalf("generate %s: %v", label, err)
+		}
+	}
+	return cfg
+}
+
+func fileMissing(path string) bool {
+	_, err := os.Stat(path)
+	return err != nil
+}
+
+func TestHSMBackedKEKWorksAgainstSoftHSM2(t *testing.T) {
+	ctx := context.Background()
+	p := softHSM(t, "kek-2026", "kek-2027")
+	db := storetest.SQLite(t)
+
+	keks, err := vault.OpenKEKs(ctx, vault.KEKConfig{Source: vault.KEKSourcePKCS11, PKCS11: p}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keks.Current().ID() != "pkcs11:vaultpage-test/kek-2026" {
+		t.Fatalf("kek id %q", keks.Current().ID())
+	}
+	r := openRing(t, db, keks)
+	cards := issueCards(t, r, 5)
+	checkCards(t, r, cards)
+	r.Close()
+	if err := keks.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Rotate the KEK inside the HSM: the new label is current, the old one
+	// only unwraps until rewrap has moved every key.
+	p2 := p
+	p2.KeyLabel, p2.Previous = "kek-2027", []string{"kek-2026"}
+	keks2, err := vault.OpenKEKs(ctx, vault.KEKConfig{Source: vault.KEKSourcePKCS11, PKCS11: p2}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = keks2.Close() }()
+	r2 := openRing(t, db, keks2)
+	rep, err := r2.Rewrap(ctx, vault.RewrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Keys != 4 {
+		t.Fatalf("rewrapped %d keys, want 4", rep.Keys)
+	}
+	checkCards(t, r2, cards)
+
+	// The wrong key label is refused up front.
+	p3 := p
+	p3.KeyLabel = "no-such-key"
+	if _, err := vault.OpenKEKs(ctx, vault.KEKConfig{Source: vault.KEKSourcePKCS11, PKCS11: p3}, quiet); !errors.Is(err, vault.ErrKEK) {
+		t.Fatalf("missing key: want ErrKEK, got %v", err)
+	}
+	// A software KEK cannot open what the HSM wrapped.
+	if _, err := vault.Open(ctx, vault.Options{Store: db.Vault(), KEKs: vault.NewKEKSet(newKEK(t)), Logger: quiet}); !errors.Is(err, vault.ErrKEK) {
+		t.Fatalf("software kek: want ErrKEK, got %v", err)
+	}
+}
