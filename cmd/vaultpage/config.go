@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/vaultpage/vaultpage/vault"
+)
+
+// Environments.
+const (
+	envDevelopment = "development"
+	envProduction  = "production"
+)
+
+// config is everything vaultpage reads from flags and VAULTPAGE_*
+// environment variables. Secrets in it are never printed.
+type config struct {
+	Env         string
+	Addr        string
+	PublicURL   string
+	DataDir     string
+	DatabaseURL string
+	LogLevel    string
+	BIN         vault.BINRange
+	KEK         vault.KEKConfig
+}
+
+// defaultConfig is what `vaultpage serve` runs on with no configuration.
+func defaultConfig() config {
+	return config{
+		Env:       envDevelopment,
+		Addr:      "127.0.0.1:8080",
+		PublicURL: "http://localhost:8080",
+		DataDir:   "vaultpage-data",
+		LogLevel:  "info",
+		BIN:       vault.BINRange{Prefix: "489537", Length: vault.DefaultPANLength},
+	}
+}
+
+// loadConfig reads the environment, then the flags (flags win), then the
+// secrets named by *_FILE variables, and validates the result, reporting every
+// problem at once.
+func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (config, error) {
+	c := defaultConfig()
+	str := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	str(&c.Env, "VAULTPAGE_ENV")
+	str(&c.Addr, "VAULTPAGE_ADDR")
+	str(&c.PublicURL, "VAULTPAGE_PUBLIC_URL")
+	str(&c.DataDir, "VAULTPAGE_DATA_DIR")
+	str(&c.DatabaseURL, "VAULTPAGE_DATABASE_URL")
+	str(&c.LogLevel, "VAULTPAGE_LOG_LEVEL")
+	str(&c.BIN.Prefix, "VAULTPAGE_BIN")
+	var problems []error
+	if v := getenv("VAULTPAGE_PAN_LENGTH"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			problems = append(problems, errors.New("VAULTPAGE_PAN_LENGTH: must be a number"))
+		}
+		c.BIN.Length = n
+	}
+
+	fs.StringVar(&c.Env, "env", c.Env, "environment: development or production (VAULTPAGE_ENV)")
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (VAULTPAGE_ADDR)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL cardholders and partners reach (VAULTPAGE_PUBLIC_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory for SQLite and dev keys (VAULTPAGE_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "postgres:// URL; empty means SQLite in the data directory (VAULTPAGE_DATABASE_URL)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (VAULTPAGE_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+
+	kek, err := kekConfig(c, getenv)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	c.KEK = kek
+	problems = append(problems, c.validate()...)
+	return c, errors.Join(problems...)
+}
+
+// kekConfig reads the KEK source. In development the default is a generated
+// key in the data directory; production must name a source.
+func kekConfig(c config, getenv func(string) string) (vault.KEKConfig, error) {
+	k := vault.KEKConfig{Source: vault.KEKSource(getenv("VAULTPAGE_KEK_SOURCE")), DataDir: c.DataDir, Production: c.Env == envProduction}
+	var problems []error
+	secret := func(name string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		if path := getenv(name + "_FILE"); path != "" {
+			b, err := os.ReadFile(filepath.Clean(path))
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s_FILE: %w", name, err))
+				return ""
+			}
+			return strings.TrimSpace(string(b))
+		}
+		return ""
+	}
+	list := func(name string) []string {
+		var out []string
+		for _, v := range strings.Split(secret(name), ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	if k.Source == "" {
+		switch {
+		case getenv("VAULTPAGE_KEK") != "" || getenv("VAULTPAGE_KEK_FILE") != "":
+			k.Source = vault.KEKSourceKey
+		case !k.Production:
+			k.Source = vault.KEKSourceDev
+		}
+	}
+	k.Key = secret("VAULTPAGE_KEK")
+	k.Previous = list("VAULTPAGE_KEK_PREVIOUS")
+	for i := 1; i <= 9; i++ {
+		if v := secret("VAULTPAGE_KEK_COMPONENT_" + strconv.Itoa(i)); v != "" {
+			k.Components = append(k.Components, v)
+		}
+	}
+	k.PKCS11 = vault.PKCS11Config{
+		Module:     getenv("VAULTPAGE_PKCS11_MODULE"),
+		TokenLabel: getenv("VAULTPAGE_PKCS11_TOKEN_LABEL"),
+		PIN:        secret("VAULTPAGE_PKCS11_PIN"),
+		KeyLabel:   getenv("VAULTPAGE_PKCS11_KEY_LABEL"),
+		Previous:   list("VAULTPAGE_PKCS11_PREVIOUS_KEY_LABELS"),
+	}
+	if k.Source == "" {
+		problems = append(problems, errors.New("VAULTPAGE_KEK_SOURCE: production needs key, components or pkcs11"))
+	} else if err := k.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	return k, errors.Join(problems...)
+}
+
+// validate lists every problem with the configuration.
+func (c config) validate() []error {
+	var p []error
+	if c.Env != envDevelopment && c.Env != envProduction {
+		p = append(p, fmt.Errorf("VAULTPAGE_ENV: must be %s or %s", envDevelopment, envProduction))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		p = append(p, errors.New("VAULTPAGE_ADDR: must be host:port"))
+	}
+	u, err := url.Parse(c.PublicURL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		p = append(p, errors.New("VAULTPAGE_PUBLIC_URL: must be an absolute http(s) URL"))
+	case c.Env == envProduction && u.Scheme != "https":
+		p = append(p, errors.New("VAULTPAGE_PUBLIC_URL: production needs https"))
+	}
+	if c.DataDir == "" && c.DatabaseURL == "" {
+		p = append(p, errors.New("VAULTPAGE_DATA_DIR: needed when no database URL is set"))
+	}
+	if err := c.BIN.Validate(); err != nil {
+		p = append(p, fmt.Errorf("VAULTPAGE_BIN/VAULTPAGE_PAN_LENGTH: %w", err))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p = append(p, errors.New("VAULTPAGE_LOG_LEVEL: must be debug, info, warn or error"))
+	}
+	return p
+}

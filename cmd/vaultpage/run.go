@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/vaultpage/vaultpage/store"
+	"github.com/vaultpage/vaultpage/vault"
+	"github.com/vaultpage/vaultpage/web"
+)
+
+const usage = `usage: vaultpage <command> [flags]
+
+commands:
+  serve                      run the service (defaults: SQLite in ./vaultpage-data, dev keys, 127.0.0.1:8080)
+  migrate                    bring the database schema up to date
+  keys status                list key versions and how many records each protects
+  keys rotate PURPOSE        create a new active key (data, blind_index, cvk, pin)
+  keys rewrap                move every record and wrapped key to the newest versions
+  keys retire ID             refuse a key version that nothing uses any more
+  version                    print the version
+
+Every command takes the same flags and VAULTPAGE_* variables; run "vaultpage serve -h" to list them.
+`
+
+// run is the whole program: main only calls it. Tests call it too.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		_, _ = io.WriteString(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "version", "--version":
+		_, err := fmt.Fprintln(stdout, "vaultpage", version())
+		return err
+	case "help", "-h", "--help":
+		_, err := io.WriteString(stdout, usage)
+		return err
+	case "serve", "migrate", "keys":
+	default:
+		_, _ = io.WriteString(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	fs := flag.NewFlagSet("vaultpage "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, rest, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, logger, stdout)
+	case "migrate":
+		db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(stdout, "schema up to date (%s)\n", db.Dialect())
+		return db.Close()
+	default:
+		return keys(ctx, cfg, logger, fs.Args(), stdout)
+	}
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// deps are the long-lived services every command builds the same way.
+type deps struct {
+	db   *store.DB
+	keks *vault.KEKSet
+	ring *vault.Keyring
+}
+
+func openDeps(ctx context.Context, cfg config, logger *slog.Logger) (*deps, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	keks, err := vault.OpenKEKs(ctx, cfg.KEK, logger)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	ring, err := vault.Open(ctx, vault.Options{Store: db.Vault(), KEKs: keks, Logger: logger})
+	if err != nil {
+		return nil, errors.Join(err, keks.Close(), db.Close())
+	}
+	return &deps{db: db, keks: keks, ring: ring}, nil
+}
+
+func (d *deps) close() error {
+	d.ring.Close()
+	return errors.Join(d.keks.Close(), d.db.Close())
+}
+
+func keys(ctx context.Context, cfg config, logger *slog.Logger, args []string, stdout io.Writer) (err error) {
+	if len(args) == 0 {
+		return errors.New("keys: want status, rotate, rewrap or retire")
+	}
+	d, err := openDeps(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, d.close()) }()
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	switch args[0] {
+	case "status":
+		st, err := d.ring.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(map[string]any{"kek": d.keks.Current().ID(), "keys": st})
+	case "rotate":
+		if len(args) != 2 {
+			return errors.New("keys rotate: want a purpose: data, blind_index, cvk or pin")
+		}
+		p := vault.KeyPurpose(args[1])
+		valid := false
+		for _, known := range vault.KeyPurposes {
+			valid = valid || p == known
+		}
+		if !valid {
+			return fmt.Errorf("keys rotate: unknown purpose %q (data, blind_index, cvk, pin)", args[1])
+		}
+		k, err := d.ring.Rotate(ctx, p)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(map[string]any{"rotated": p, "new_key_id": k.ID})
+	case "rewrap":
+		rep, err := d.ring.Rewrap(ctx, vault.RewrapOptions{AfterBatch: func(r vault.RewrapReport) {
+			logger.Info("rewrap progress", "secrets", r.Secrets, "index_entries", r.Indexes, "batches", r.Batches)
+		}})
+		if err != nil {
+			return err
+		}
+		return enc.Encode(rep)
+	case "retire":
+		if len(args) != 2 {
+			return errors.New("keys retire: want a key id")
+		}
+		id, err := strconv.ParseUint(args[1], 10, 32)
+		if err != nil {
+			return errors.New("keys retire: key id must be a number")
+		}
+		if err := d.ring.Retire(ctx, uint32(id)); err != nil {
+			return err
+		}
+		return enc.Encode(map[string]any{"retired": id})
+	default:
+		return fmt.Errorf("keys: unknown subcommand %q", args[0])
+	}
+}
+
+// keyringRefresh is how often a running service picks up key rotations and
+// retirements made by another process.
+const keyringRefresh = 30 * time.Second
+
+func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer) (err error) {
+	d, err := openDeps(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, d.close()) }()
+
+	handler := web.New(web.Deps{Logger: logger, Version: version(), Ready: d.db.Ping})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(stdout, "vaultpage %s listening on %s, public URL %s (%s, %s)\n", version(), ln.Addr(), cfg.PublicURL, cfg.Env, d.db.Dialect())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	tick := time.NewTicker(keyringRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-tick.C:
+			if err := d.ring.Refresh(ctx); err != nil {
+				logger.Error("key ring refresh failed", "err", err)
+			}
+		case <-ctx.Done():
+			logger.Info("shutting down: finishing in-flight requests")
+			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(shutdownCtx); err != nil {
+				return err
+			}
+			logger.Info("shut down cleanly")
+			return nil
+		}
+	}
+}

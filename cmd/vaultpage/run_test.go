@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while run writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+func waitHealthy(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/healthz") //nolint:gosec,noctx // Test against a local server.
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never became healthy", url)
+}
+
+func TestServeRunsOnDefaultsAndShutsDownCleanly(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"vaultpage", "serve", "--addr", addr}, env(map[string]string{"VAULTPAGE_DATA_DIR": dir}), &stdout, &stderr)
+	}()
+	waitHealthy(t, "http://"+addr)
+	if !strings.Contains(stdout.String(), "listening on "+addr) {
+		t.Fatalf("does not say where it listens: %q", stdout.String())
+	}
+	resp, err := http.Get("http://" + addr + "/readyz") //nolint:noctx // Test.
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz = %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(35 * time.Second):
+		t.Fatal("no shutdown")
+	}
+	if !strings.Contains(stderr.String(), "generated a development key-encrypting key") {
+		t.Fatalf("no dev key warning in logs: %s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "shut down cleanly") {
+		t.Fatalf("no clean shutdown in logs: %s", stderr.String())
+	}
+}
+
+func TestProductionRefusesUnsafeDefaultsListingEveryProblem(t *testing.T) {
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), []string{"vaultpage", "serve"}, env(map[string]string{
+		"VAULTPAGE_ENV": "production", "VAULTPAGE_KEK_SOURCE": "dev", "VAULTPAGE_DATA_DIR": t.TempDir(),
+	}), &stdout, &stderr)
+	if err == nil {
+		t.Fatal("production started on dev keys")
+	}
+	for _, want := range []string{"refused in production", "production needs https"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+	err = run(context.Background(), []string{"vaultpage", "serve"}, env(map[string]string{
+		"VAULTPAGE_ENV": "production", "VAULTPAGE_PUBLIC_URL": "https://cards.example", "VAULTPAGE_DATA_DIR": t.TempDir(),
+	}), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "VAULTPAGE_KEK_SOURCE") {
+		t.Fatalf("production without a KEK source: %v", err)
+	}
+}
+
+func TestConfigNeverPrintsTheKEK(t *testing.T) {
+	const kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), []string{"vaultpage", "serve", "--addr", "nonsense"}, env(map[string]string{
+		"VAULTPAGE_KEK": kek, "VAULTPAGE_DATA_DIR": t.TempDir(),
+	}), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "VAULTPAGE_ADDR") {
+		t.Fatalf("want an address problem, got %v", err)
+	}
+	if strings.Contains(err.Error()+stdout.String()+stderr.String(), kek) {
+		t.Fatal("the KEK was printed")
+	}
+}
+
+func runJSON(t *testing.T, e map[string]string, args ...string) map[string]any {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	if err := run(context.Background(), append([]string{"vaultpage"}, args...), env(e), &stdout, &stderr); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, stderr.String())
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(stdout.String()), &out); err != nil {
+		t.Fatalf("%v: output is not JSON: %q", args, stdout.String())
+	}
+	return out
+}
+
+func TestKeysCommandsRotateRewrapRetire(t *testing.T) {
+	e := map[string]string{"VAULTPAGE_DATA_DIR": t.TempDir()}
+	st := runJSON(t, e, "keys", "status")
+	if n := len(st["keys"].([]any)); n != 4 {
+		t.Fatalf("%d keys after first start, want one per purpose", n)
+	}
+	rot := runJSON(t, e, "keys", "rotate", "data")
+	newID := rot["new_key_id"].(float64)
+	if newID != 5 {
+		t.Fatalf("new key id %v", newID)
+	}
+	rep := runJSON(t, e, "keys", "rewrap")
+	if _, ok := rep["secrets_resealed"]; !ok {
+		t.Fatalf("rewrap report %v", rep)
+	}
+	ret := runJSON(t, e, "keys", "retire", "1")
+	if ret["retired"].(float64) != 1 {
+		t.Fatalf("retire answered %v", ret)
+	}
+	st = runJSON(t, e, "keys", "status")
+	states := map[float64]string{}
+	for _, k := range st["keys"].([]any) {
+		m := k.(map[string]any)
+		states[m["id"].(float64)] = m["state"].(string)
+	}
+	if states[1] != "retired" || states[5] != "active" {
+		t.Fatalf("states %v", states)
+	}
+	var stdout, stderr syncBuffer
+	if err := run(context.Background(), []string{"vaultpage", "keys", "retire", "5"}, env(e), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "active") {
+		t.Fatalf("retiring the active key: %v", err)
+	}
+	if err := run(context.Background(), []string{"vaultpage", "keys", "rotate", "gold"}, env(e), &stdout, &stderr); err == nil {
+		t.Fatal("rotated an unknown purpose")
+	}
+	if err := run(context.Background(), []string{"vaultpage", "frobnicate"}, env(e), &stdout, &stderr); err == nil {
+		t.Fatal("accepted an unknown command")
+	}
+}
