@@ -28,6 +28,7 @@ commands:
   keys rotate PURPOSE        create a new active key (data, blind_index, cvk, pin)
   keys rewrap                move every record and wrapped key to the newest versions
   keys retire ID             refuse a key version that nothing uses any more
+  healthcheck                exit 0 when the service on VAULTPAGE_ADDR answers /healthz (for container health checks)
   version                    print the version
 
 Every command takes the same flags and VAULTPAGE_* variables; run "vaultpage serve -h" to list them.
@@ -47,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
-	case "serve", "migrate", "keys":
+	case "serve", "migrate", "keys", "healthcheck":
 	default:
 		_, _ = io.WriteString(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, logger, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg.Addr)
 	case "migrate":
 		db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 		if err != nil {
@@ -227,4 +230,31 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 			return nil
 		}
 	}
+}
+
+// healthcheck asks the local service for /healthz, so that a container needs
+// no shell or curl to check itself.
+func healthcheck(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz answered %d", resp.StatusCode)
+	}
+	return nil
 }

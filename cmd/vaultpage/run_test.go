@@ -82,6 +82,9 @@ func TestServeRunsOnDefaultsAndShutsDownCleanly(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz = %d", resp.StatusCode)
 	}
+	if err := run(ctx, []string{"vaultpage", "healthcheck", "--addr", addr}, env(map[string]string{"VAULTPAGE_DATA_DIR": dir}), &stdout, &stderr); err != nil {
+		t.Fatalf("healthcheck against a running service: %v", err)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -96,6 +99,9 @@ func TestServeRunsOnDefaultsAndShutsDownCleanly(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "shut down cleanly") {
 		t.Fatalf("no clean shutdown in logs: %s", stderr.String())
+	}
+	if err := run(context.Background(), []string{"vaultpage", "healthcheck", "--addr", addr}, env(map[string]string{"VAULTPAGE_DATA_DIR": dir}), &stdout, &stderr); err == nil {
+		t.Fatal("healthcheck passed with the service stopped")
 	}
 }
 
