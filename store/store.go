@@ -71,7 +71,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
 	case strings.HasPrefix(databaseURL, "file:"):
 		db, err = openSQLite(ctx, strings.SplitN(strings.TrimPrefix(databaseURL, "file:"), "?", 2)[0])
 	default:
-		return nil, errors.New("store: database url must start with postgres://, sqlite: or file:")
+		return nil, errors.New("store: the database url must be postgres://…, sqlite:PATH or file:PATH")
 	}
 	if err != nil {
 		return nil, err

@@ -117,7 +117,7 @@ func affectedOne(res sql.Result, err error) error {
 	return nil
 }
 
-const secretColumns = `record_table, record_id, field, partner_id, purpose, key_id, inner_key_id, ciphertext, updated_at`
+const sealedColumns = `record_table, record_id, field, partner_id, purpose, key_id, inner_key_id, ciphertext, updated_at`
 
 func scanSecret(row interface{ Scan(...any) error }) (vault.SealedRecord, error) {
 	var (
@@ -135,7 +135,7 @@ func scanSecret(row interface{ Scan(...any) error }) (vault.SealedRecord, error)
 
 // PutSecret implements vault.Store.
 func (s *VaultStore) PutSecret(ctx context.Context, r vault.SealedRecord) error {
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO vault_secrets (`+secretColumns+`)
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO vault_secrets (`+sealedColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (record_table, record_id, field) DO UPDATE SET
 			partner_id = excluded.partner_id, purpose = excluded.purpose, key_id = excluded.key_id,
@@ -147,7 +147,7 @@ func (s *VaultStore) PutSecret(ctx context.Context, r vault.SealedRecord) error 
 // GetSecret implements vault.Store.
 func (s *VaultStore) GetSecret(ctx context.Context, ref vault.Ref) (vault.SealedRecord, error) {
 	r, err := scanSecret(s.db.sql.QueryRowContext(ctx,
-		`SELECT `+secretColumns+` FROM vault_secrets WHERE record_table = $1 AND record_id = $2 AND field = $3`,
+		`SELECT `+sealedColumns+` FROM vault_secrets WHERE record_table = $1 AND record_id = $2 AND field = $3`,
 		ref.Table, ref.RecordID, ref.Field))
 	if errors.Is(err, sql.ErrNoRows) {
 		return vault.SealedRecord{}, vault.ErrNotFound
@@ -190,7 +190,8 @@ func (s *VaultStore) SecretsOnKeys(ctx context.Context, ids []uint32, after vaul
 	}
 	args := append([]any{after.Table, after.RecordID, after.Field, limit}, idArgs(ids)...)
 	in := placeholders(5, len(ids))
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+secretColumns+` FROM vault_secrets
+	//nolint:gosec // Only constant column lists and numbered placeholders are concatenated.
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sealedColumns+` FROM vault_secrets
 		WHERE (key_id IN (`+in+`) OR inner_key_id IN (`+in+`))
 		  AND (record_table, record_id, field) > ($1, $2, $3)
 		ORDER BY record_table, record_id, field LIMIT $4`, args...)
@@ -267,6 +268,7 @@ func (s *VaultStore) IndexEntriesOnKeys(ctx context.Context, ids []uint32, after
 		digest = []byte{}
 	}
 	args := append([]any{int64(after.KeyID), digest, limit}, idArgs(ids)...)
+	//nolint:gosec // Only constant column lists and numbered placeholders are concatenated.
 	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+indexColumns+` FROM vault_blind_index
 		WHERE key_id IN (`+placeholders(4, len(ids))+`) AND (key_id, digest) > ($1, $2)
 		ORDER BY key_id, digest LIMIT $3`, args...)

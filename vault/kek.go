@@ -47,7 +47,7 @@ func (k *aeadKEK) ID() string { return k.id }
 func (k *aeadKEK) Wrap(_ context.Context, key, aad []byte) ([]byte, error) {
 	out := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(key)+k.aead.Overhead())
 	if _, err := rand.Read(out); err != nil {
-		return nil, fmt.Errorf("%w: nonce: %v", ErrKEK, err)
+		return nil, fmt.Errorf("%w: nonce: %w", ErrKEK, err)
 	}
 	return k.aead.Seal(out, out, key, aad), nil
 }
@@ -75,11 +75,11 @@ func NewSoftwareKEK(key []byte) (KEK, error) {
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+		return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+		return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 	}
 	return &aeadKEK{id: "sw:" + CheckValue(key), aead: aead}, nil
 }
@@ -170,33 +170,33 @@ func LoadDevKEK(dir string, logger *slog.Logger) (KEK, error) {
 		key := make([]byte, KEKSize)
 		defer wipe(key)
 		if _, err := io.ReadFull(rand.Reader, key); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+			return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+			return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 		}
 		enc := []byte(base64.StdEncoding.EncodeToString(key) + "\n")
 		defer wipe(enc)
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // As above.
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+			return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 		}
 		if _, err := f.Write(enc); err != nil {
 			_ = f.Close()
-			return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+			return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 		}
 		if err := f.Close(); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+			return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 		}
 		logger.Warn("generated a development key-encrypting key next to the data; never use it in production", "path", path)
 		return NewSoftwareKEK(key)
 	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+		return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 	}
 	defer wipe(b)
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKEK, err)
+		return nil, fmt.Errorf("%w: %w", ErrKEK, err)
 	}
 	if info.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s must be readable by its owner only (mode 0600)", ErrKEK, path)

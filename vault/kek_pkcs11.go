@@ -23,19 +23,19 @@ func openPKCS11(_ context.Context, c PKCS11Config, previous []KEK) (*KEKSet, err
 		Pin:        c.PIN,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: pkcs11: %v", ErrKEK, err)
+		return nil, fmt.Errorf("%w: pkcs11: %w", ErrKEK, err)
 	}
 	find := func(label string) (KEK, error) {
 		key, err := ctx.FindKey(nil, []byte(label))
 		if err != nil {
-			return nil, fmt.Errorf("%w: pkcs11 key %q: %v", ErrKEK, label, err)
+			return nil, fmt.Errorf("%w: pkcs11 key %q: %w", ErrKEK, label, err)
 		}
 		if key == nil {
 			return nil, fmt.Errorf("%w: pkcs11 key %q not found in token %q", ErrKEK, label, c.TokenLabel)
 		}
 		aead, err := key.NewGCM()
 		if err != nil {
-			return nil, fmt.Errorf("%w: pkcs11 key %q: %v", ErrKEK, label, err)
+			return nil, fmt.Errorf("%w: pkcs11 key %q: %w", ErrKEK, label, err)
 		}
 		return &aeadKEK{id: "pkcs11:" + c.TokenLabel + "/" + label, aead: aead}, nil
 	}

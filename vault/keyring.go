@@ -193,10 +193,10 @@ func (r *Keyring) load(ctx context.Context, m Key) (*ringKey, error) {
 	if m.Purpose == KeyData {
 		block, err := aes.NewCipher(material)
 		if err != nil {
-			return nil, fmt.Errorf("%w: key %d: %v", ErrKEK, m.ID, err)
+			return nil, fmt.Errorf("%w: key %d: %w", ErrKEK, m.ID, err)
 		}
 		if k.aead, err = cipher.NewGCM(block); err != nil {
-			return nil, fmt.Errorf("%w: key %d: %v", ErrKEK, m.ID, err)
+			return nil, fmt.Errorf("%w: key %d: %w", ErrKEK, m.ID, err)
 		}
 	}
 	return k, nil

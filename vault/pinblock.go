@@ -125,8 +125,7 @@ func decodePINField(field []byte, control, fill byte) (Secret, error) {
 		return Secret{}, fmt.Errorf("%w: pin block length nibble out of range", ErrMalformed)
 	}
 	pin := make([]byte, n)
-	for i := 0; i < n; i++ {
-		v := field[2+i]
+	for i, v := range field[2 : 2+n] {
 		if v > 9 {
 			wipe(pin)
 			return Secret{}, fmt.Errorf("%w: pin block digit is not decimal", ErrMalformed)

@@ -58,7 +58,7 @@ func PostgresURL(t testing.TB) string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	schema := "vp_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+	if _, err := admin.ExecContext(context.Background(), `CREATE SCHEMA `+schema); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
 	t.Cleanup(func() {
@@ -67,7 +67,7 @@ func PostgresURL(t testing.TB) string {
 			return
 		}
 		defer func() { _ = a.Close() }()
-		_, _ = a.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		_, _ = a.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
 	})
 	u, err := url.Parse(base)
 	if err != nil {
