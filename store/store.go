@@ -156,13 +156,36 @@ func isUniqueViolation(err error) bool {
 	return false
 }
 
-// inTx runs fn in a transaction and commits it, or rolls back on error.
-func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type txKey struct{}
+
+// q returns the transaction InTx put in ctx, or the pool.
+func (db *DB) q(ctx context.Context) querier {
+	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
+		return tx
+	}
+	return db.sql
+}
+
+// InTx runs fn in one database transaction: every store method called with
+// the context fn receives joins it, so that a card, its sealed number, its
+// index claim and its audit entry commit together or not at all. Nested calls
+// join the outer transaction.
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
+		return fn(ctx)
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 		return errors.Join(err, tx.Rollback())
 	}
 	return tx.Commit()

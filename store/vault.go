@@ -21,7 +21,7 @@ const keyColumns = `id, purpose, state, kek_id, wrapped, uses, created_at, retir
 
 // ListKeys implements vault.Store.
 func (s *VaultStore) ListKeys(ctx context.Context) ([]vault.Key, error) {
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+keyColumns+` FROM vault_keys ORDER BY id`)
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT `+keyColumns+` FROM vault_keys ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -48,9 +48,10 @@ func (s *VaultStore) ListKeys(ctx context.Context) ([]vault.Key, error) {
 
 // CreateKey implements vault.Store.
 func (s *VaultStore) CreateKey(ctx context.Context, k vault.Key, replaces uint32) error {
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, func(ctx context.Context) error {
+		q := s.db.q(ctx)
 		if replaces != 0 {
-			res, err := tx.ExecContext(ctx,
+			res, err := q.ExecContext(ctx,
 				`UPDATE vault_keys SET state = 'decrypt_only' WHERE id = $1 AND purpose = $2 AND state = 'active'`,
 				int64(replaces), string(k.Purpose))
 			if err != nil {
@@ -60,7 +61,7 @@ func (s *VaultStore) CreateKey(ctx context.Context, k vault.Key, replaces uint32
 				return errors.Join(vault.ErrConflict, err)
 			}
 		}
-		_, err := tx.ExecContext(ctx,
+		_, err := q.ExecContext(ctx,
 			`INSERT INTO vault_keys (id, purpose, state, kek_id, wrapped, uses, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6)`,
 			int64(k.ID), string(k.Purpose), string(k.State), k.KEKID, k.Wrapped, k.CreatedAt.UTC())
 		return err
@@ -77,7 +78,7 @@ func (s *VaultStore) SetKeyState(ctx context.Context, id uint32, from, to vault.
 	if to == vault.KeyRetired {
 		retired = at.UTC()
 	}
-	res, err := s.db.sql.ExecContext(ctx,
+	res, err := s.db.q(ctx).ExecContext(ctx,
 		`UPDATE vault_keys SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4`,
 		string(to), retired, int64(id), string(from))
 	return affectedOne(res, err)
@@ -85,7 +86,7 @@ func (s *VaultStore) SetKeyState(ctx context.Context, id uint32, from, to vault.
 
 // ReplaceWrappedKey implements vault.Store.
 func (s *VaultStore) ReplaceWrappedKey(ctx context.Context, id uint32, kekID string, old, wrapped []byte) error {
-	res, err := s.db.sql.ExecContext(ctx,
+	res, err := s.db.q(ctx).ExecContext(ctx,
 		`UPDATE vault_keys SET wrapped = $1, kek_id = $2 WHERE id = $3 AND wrapped = $4`,
 		wrapped, kekID, int64(id), old)
 	return affectedOne(res, err)
@@ -94,7 +95,7 @@ func (s *VaultStore) ReplaceWrappedKey(ctx context.Context, id uint32, kekID str
 // ReserveKeyUses implements vault.Store.
 func (s *VaultStore) ReserveKeyUses(ctx context.Context, id uint32, n, limit int64) (int64, error) {
 	var uses int64
-	err := s.db.sql.QueryRowContext(ctx,
+	err := s.db.q(ctx).QueryRowContext(ctx,
 		`UPDATE vault_keys SET uses = uses + $1 WHERE id = $2 AND state = 'active' AND uses + $1 <= $3 RETURNING uses`,
 		n, int64(id), limit).Scan(&uses)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -135,7 +136,7 @@ func scanSecret(row interface{ Scan(...any) error }) (vault.SealedRecord, error)
 
 // PutSecret implements vault.Store.
 func (s *VaultStore) PutSecret(ctx context.Context, r vault.SealedRecord) error {
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO vault_secrets (`+sealedColumns+`)
+	_, err := s.db.q(ctx).ExecContext(ctx, `INSERT INTO vault_secrets (`+sealedColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (record_table, record_id, field) DO UPDATE SET
 			partner_id = excluded.partner_id, purpose = excluded.purpose, key_id = excluded.key_id,
@@ -146,7 +147,7 @@ func (s *VaultStore) PutSecret(ctx context.Context, r vault.SealedRecord) error 
 
 // GetSecret implements vault.Store.
 func (s *VaultStore) GetSecret(ctx context.Context, ref vault.Ref) (vault.SealedRecord, error) {
-	r, err := scanSecret(s.db.sql.QueryRowContext(ctx,
+	r, err := scanSecret(s.db.q(ctx).QueryRowContext(ctx,
 		`SELECT `+sealedColumns+` FROM vault_secrets WHERE record_table = $1 AND record_id = $2 AND field = $3`,
 		ref.Table, ref.RecordID, ref.Field))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -157,18 +158,19 @@ func (s *VaultStore) GetSecret(ctx context.Context, ref vault.Ref) (vault.Sealed
 
 // DeleteSecrets implements vault.Store.
 func (s *VaultStore) DeleteSecrets(ctx context.Context, table, recordID string) error {
-	return s.db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM vault_blind_index WHERE record_table = $1 AND record_id = $2`, table, recordID); err != nil {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		q := s.db.q(ctx)
+		if _, err := q.ExecContext(ctx, `DELETE FROM vault_blind_index WHERE record_table = $1 AND record_id = $2`, table, recordID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM vault_secrets WHERE record_table = $1 AND record_id = $2`, table, recordID)
+		_, err := q.ExecContext(ctx, `DELETE FROM vault_secrets WHERE record_table = $1 AND record_id = $2`, table, recordID)
 		return err
 	})
 }
 
 // ReplaceSecret implements vault.Store.
 func (s *VaultStore) ReplaceSecret(ctx context.Context, r vault.SealedRecord, old []byte) error {
-	res, err := s.db.sql.ExecContext(ctx, `UPDATE vault_secrets
+	res, err := s.db.q(ctx).ExecContext(ctx, `UPDATE vault_secrets
 		SET key_id = $1, inner_key_id = $2, ciphertext = $3, updated_at = $4
 		WHERE record_table = $5 AND record_id = $6 AND field = $7 AND ciphertext = $8`,
 		int64(r.KeyID), int64(r.InnerKeyID), r.Ciphertext, r.UpdatedAt.UTC(), r.Table, r.RecordID, r.Field, old)
@@ -191,7 +193,7 @@ func (s *VaultStore) SecretsOnKeys(ctx context.Context, ids []uint32, after vaul
 	args := append([]any{after.Table, after.RecordID, after.Field, limit}, idArgs(ids)...)
 	in := placeholders(5, len(ids))
 	//nolint:gosec // Only constant column lists and numbered placeholders are concatenated.
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sealedColumns+` FROM vault_secrets
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT `+sealedColumns+` FROM vault_secrets
 		WHERE (key_id IN (`+in+`) OR inner_key_id IN (`+in+`))
 		  AND (record_table, record_id, field) > ($1, $2, $3)
 		ORDER BY record_table, record_id, field LIMIT $4`, args...)
@@ -224,10 +226,10 @@ func scanIndex(row interface{ Scan(...any) error }) (vault.IndexEntry, error) {
 
 // ClaimIndex implements vault.Store.
 func (s *VaultStore) ClaimIndex(ctx context.Context, e vault.IndexEntry) error {
-	return s.db.inTx(ctx, func(tx *sql.Tx) error { return claimIndex(ctx, tx, e) })
+	return s.db.InTx(ctx, func(ctx context.Context) error { return claimIndex(ctx, s.db.q(ctx), e) })
 }
 
-func claimIndex(ctx context.Context, tx *sql.Tx, e vault.IndexEntry) error {
+func claimIndex(ctx context.Context, tx querier, e vault.IndexEntry) error {
 	res, err := tx.ExecContext(ctx, `INSERT INTO vault_blind_index (`+indexColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_id, digest) DO NOTHING`,
 		int64(e.KeyID), e.Digest, e.Table, e.RecordID, e.Field, e.PartnerID)
@@ -250,7 +252,7 @@ func claimIndex(ctx context.Context, tx *sql.Tx, e vault.IndexEntry) error {
 
 // LookupIndex implements vault.Store.
 func (s *VaultStore) LookupIndex(ctx context.Context, keyID uint32, digest []byte) (vault.IndexEntry, error) {
-	e, err := scanIndex(s.db.sql.QueryRowContext(ctx,
+	e, err := scanIndex(s.db.q(ctx).QueryRowContext(ctx,
 		`SELECT `+indexColumns+` FROM vault_blind_index WHERE key_id = $1 AND digest = $2`, int64(keyID), digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return vault.IndexEntry{}, vault.ErrNotFound
@@ -269,7 +271,7 @@ func (s *VaultStore) IndexEntriesOnKeys(ctx context.Context, ids []uint32, after
 	}
 	args := append([]any{int64(after.KeyID), digest, limit}, idArgs(ids)...)
 	//nolint:gosec // Only constant column lists and numbered placeholders are concatenated.
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+indexColumns+` FROM vault_blind_index
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT `+indexColumns+` FROM vault_blind_index
 		WHERE key_id IN (`+placeholders(4, len(ids))+`) AND (key_id, digest) > ($1, $2)
 		ORDER BY key_id, digest LIMIT $3`, args...)
 	if err != nil {
@@ -289,7 +291,8 @@ func (s *VaultStore) IndexEntriesOnKeys(ctx context.Context, ids []uint32, after
 
 // MoveIndexEntry implements vault.Store.
 func (s *VaultStore) MoveIndexEntry(ctx context.Context, old, moved vault.IndexEntry) error {
-	return s.db.inTx(ctx, func(tx *sql.Tx) error {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		tx := s.db.q(ctx)
 		res, err := tx.ExecContext(ctx, `DELETE FROM vault_blind_index
 			WHERE key_id = $1 AND digest = $2 AND record_table = $3 AND record_id = $4 AND field = $5`,
 			int64(old.KeyID), old.Digest, old.Table, old.RecordID, old.Field)
@@ -302,7 +305,7 @@ func (s *VaultStore) MoveIndexEntry(ctx context.Context, old, moved vault.IndexE
 
 // ReleaseIndex implements vault.Store.
 func (s *VaultStore) ReleaseIndex(ctx context.Context, ref vault.Ref) error {
-	_, err := s.db.sql.ExecContext(ctx,
+	_, err := s.db.q(ctx).ExecContext(ctx,
 		`DELETE FROM vault_blind_index WHERE record_table = $1 AND record_id = $2 AND field = $3`,
 		ref.Table, ref.RecordID, ref.Field)
 	return err
@@ -310,7 +313,7 @@ func (s *VaultStore) ReleaseIndex(ctx context.Context, ref vault.Ref) error {
 
 // CountByKey implements vault.Store.
 func (s *VaultStore) CountByKey(ctx context.Context) (map[uint32]int64, error) {
-	rows, err := s.db.sql.QueryContext(ctx, `
+	rows, err := s.db.q(ctx).QueryContext(ctx, `
 		SELECT key_id, COUNT(*) FROM vault_secrets GROUP BY key_id
 		UNION ALL SELECT inner_key_id, COUNT(*) FROM vault_secrets WHERE inner_key_id <> 0 GROUP BY inner_key_id
 		UNION ALL SELECT key_id, COUNT(*) FROM vault_blind_index GROUP BY key_id`)

@@ -63,14 +63,6 @@ func (a AAD) appendTo(dst []byte, header []byte) []byte {
 	return dst
 }
 
-func (a AAD) size() int {
-	n := len(aadLabel) + headerSize
-	for _, s := range [...]string{string(a.Purpose), a.PartnerID, a.Table, a.RecordID, a.Field} {
-		n += binary.MaxVarintLen64 + len(s)
-	}
-	return n
-}
-
 // validate refuses AADs that would not bind a record.
 func (a AAD) validate() error {
 	if a.Purpose == "" || a.Table == "" || a.RecordID == "" || a.Field == "" {
