@@ -311,3 +311,59 @@ func (r *Keyring) DeleteSecrets(ctx context.Context, o Owner) error {
 	}
 	return r.store.DeleteSecrets(ctx, o.Table, o.RecordID)
 }
+
+// TransferPAN moves a card number from one record to another, for a card
+// reissued with the same number: the number is sealed for to, its blind index
+// entry moves to to, and from's secrets (number and PIN block) are deleted so
+// that the old card stops working. With keepCVK the new record derives its
+// CVV with the old card's verification key (same number and expiry, same
+// CVV); without it, with the active one. Run it in a store transaction.
+func (r *Keyring) TransferPAN(ctx context.Context, from, to Owner, keepCVK bool) (PAN, error) {
+	if err := to.validate(); err != nil {
+		return PAN{}, err
+	}
+	rec, err := r.getRecord(ctx, from, FieldPAN)
+	if err != nil {
+		return PAN{}, err
+	}
+	cvkID, pt, err := r.openRecord(ctx, rec)
+	if err != nil {
+		return PAN{}, err
+	}
+	pan := panFromDigits(pt)
+	if !keepCVK {
+		k, err := r.activeKey(KeyCVK)
+		if err != nil {
+			return PAN{}, err
+		}
+		cvkID = k.meta.ID
+	}
+	moved, err := r.sealRecord(ctx, to, FieldPAN, PurposeCardPAN, cvkID, pan.digits)
+	if err != nil {
+		return PAN{}, err
+	}
+	if err := r.store.PutSecret(ctx, moved); err != nil {
+		return PAN{}, err
+	}
+	e, err := r.FindPAN(ctx, pan)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if claimed, err := r.claimPAN(ctx, to, pan); err != nil || !claimed {
+			return PAN{}, errors.Join(ErrIndexTaken, err)
+		}
+	case err != nil:
+		return PAN{}, err
+	case e.Ref == from.ref(FieldPAN):
+		next := e
+		next.Ref, next.PartnerID = to.ref(FieldPAN), to.PartnerID
+		if err := r.store.MoveIndexEntry(ctx, e, next); err != nil {
+			return PAN{}, err
+		}
+	case e.Ref != to.ref(FieldPAN):
+		return PAN{}, ErrIndexTaken
+	}
+	if err := r.store.DeleteSecrets(ctx, from.Table, from.RecordID); err != nil {
+		return PAN{}, err
+	}
+	return pan, nil
+}

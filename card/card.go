@@ -1,0 +1,240 @@
+// Package card is the card programme's domain: cardholders (individuals),
+// accounts, cards with their lifecycle, reissue and spend controls. It knows
+// nothing of HTTP or SQL; card numbers go through the vault and only their
+// last four digits ever reach a Card.
+package card
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is where a card is in its lifecycle:
+//
+//	not_activated ──activate (SCA)──▶ active ◀──unfreeze (SCA)── frozen
+//	                                    └────────freeze────────────▲
+//	any non-terminal ──▶ blocked | lost | stolen | closed | expired (terminal)
+//
+// Stored values; never renamed.
+type Status string
+
+// Card statuses.
+const (
+	StatusNotActivated Status = "not_activated"
+	StatusActive       Status = "active"
+	StatusFrozen       Status = "frozen"
+	StatusBlocked      Status = "blocked"
+	StatusLost         Status = "lost"
+	StatusStolen       Status = "stolen"
+	StatusClosed       Status = "closed"
+	StatusExpired      Status = "expired"
+)
+
+// Terminal reports whether no transition leaves s.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusBlocked, StatusLost, StatusStolen, StatusClosed, StatusExpired:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusNotActivated, StatusActive, StatusFrozen:
+		return true
+	}
+	return s.Terminal()
+}
+
+// Type is a card's form factor.
+type Type string
+
+// Card types.
+const (
+	TypeVirtual  Type = "virtual"
+	TypePhysical Type = "physical"
+)
+
+// Duration is the window a spend limit applies to (Privacy.com's values).
+type Duration string
+
+// Spend limit durations.
+const (
+	DurationTransaction Duration = "TRANSACTION"
+	DurationDaily       Duration = "DAILY"
+	DurationMonthly     Duration = "MONTHLY"
+	DurationAnnually    Duration = "ANNUALLY"
+	DurationForever     Duration = "FOREVER"
+)
+
+// Valid reports whether d is a known duration.
+func (d Duration) Valid() bool {
+	switch d {
+	case DurationTransaction, DurationDaily, DurationMonthly, DurationAnnually, DurationForever:
+		return true
+	}
+	return false
+}
+
+// ReissueType says what a reissued card keeps (Atelio's three types).
+type ReissueType string
+
+// Reissue types.
+const (
+	ReissueSameNumber              ReissueType = "same_card_number"
+	ReissueSameNumberUpdatedExpiry ReissueType = "same_card_number_updated_expiry"
+	ReissueNewNumber               ReissueType = "new_card_number"
+)
+
+// Card is a payment card as the partner API shows it.
+type Card struct {
+	ID                 uuid.UUID
+	PartnerID          uuid.UUID
+	AccountID          uuid.UUID
+	IndividualID       uuid.UUID
+	DisplayName        string
+	Type               Type
+	Brand              string
+	Region             string
+	Currency           string
+	Last4              string
+	ExpMonth           int
+	ExpYear            int
+	Status             Status
+	SpendLimit         *Amount
+	SpendLimitDuration Duration
+	ReplacesID         *uuid.UUID
+	ReplacedByID       *uuid.UUID
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	Version            int64
+}
+
+// transition moves c to next if the lifecycle allows it.
+func (c *Card) transition(next Status, allowed ...Status) error {
+	for _, from := range allowed {
+		if c.Status == from {
+			c.Status = next
+			return nil
+		}
+	}
+	return &StateError{From: c.Status, To: next}
+}
+
+// Freeze: active → frozen.
+func (c *Card) Freeze() error { return c.transition(StatusFrozen, StatusActive) }
+
+// Activate: not_activated → active. The partner API never calls it
+// directly; activation completes a consent.
+func (c *Card) Activate() error { return c.transition(StatusActive, StatusNotActivated) }
+
+// Unfreeze: frozen → active. Needs the cardholder's SCA.
+func (c *Card) Unfreeze() error { return c.transition(StatusActive, StatusFrozen) }
+
+// Terminate moves any non-terminal card to a terminal status.
+func (c *Card) Terminate(to Status) error {
+	if !to.Terminal() {
+		return &StateError{From: c.Status, To: to}
+	}
+	return c.transition(to, StatusNotActivated, StatusActive, StatusFrozen)
+}
+
+// StateError is a transition the lifecycle does not allow.
+type StateError struct {
+	From, To Status
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("card: cannot go from %s to %s", e.From, e.To)
+}
+
+// Individual is a cardholder.
+type Individual struct {
+	ID        uuid.UUID
+	PartnerID uuid.UUID
+	FirstName string
+	LastName  string
+	Email     string
+	Phone     string
+	Locale    string
+	CreatedAt time.Time
+}
+
+// Account holds funds in one currency for an individual.
+type Account struct {
+	ID           uuid.UUID
+	PartnerID    uuid.UUID
+	IndividualID uuid.UUID
+	Currency     string
+	Balance      Amount
+	Available    Amount
+	CreatedAt    time.Time
+}
+
+// Restriction caps a single transaction's amount (Atelio: one per card).
+type Restriction struct {
+	ID        uuid.UUID
+	CardID    uuid.UUID
+	PartnerID uuid.UUID
+	Type      string // "amount"
+	MaxAmount Amount
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// MaxRestriction is the largest amount restriction (100,000.00).
+const MaxRestriction Amount = 100_000_00
+
+// Amount is money in minor units (cents); on the wire it is a decimal string
+// with two places, never a float.
+type Amount int64
+
+// maxAmount bounds amounts to keep arithmetic far from overflow.
+const maxAmount Amount = 1_000_000_000_00
+
+// ParseAmount reads "175.00", "175.5" or "175"; at most two decimal places,
+// no sign, no exponent.
+func ParseAmount(s string) (Amount, error) {
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 12 || (hasDot && (len(frac) == 0 || len(frac) > 2)) {
+		return 0, errAmount
+	}
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return 0, errAmount
+			}
+		}
+	}
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return 0, errAmount
+	}
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	f, _ := strconv.ParseInt(frac, 10, 64)
+	a := Amount(w*100 + f)
+	if a > maxAmount {
+		return 0, errAmount
+	}
+	return a, nil
+}
+
+var errAmount = errors.New("must be a decimal string with at most two places, like 175.00")
+
+// String formats the amount with two decimal places.
+func (a Amount) String() string {
+	sign := ""
+	if a < 0 {
+		sign, a = "-", -a
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, a/100, a%100)
+}

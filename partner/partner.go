@@ -1,0 +1,206 @@
+// Package partner is about the fintech apps that use vaultpage: who they are,
+// how they authenticate (OAuth 2.0 client credentials for opaque bearer
+// tokens), and where vaultpage may send their cardholders back to.
+//
+// Client secrets and access tokens are 256-bit random values; only their
+// SHA-256 digests are stored, which is sound for secrets of that entropy
+// (a password hash such as Argon2id is for low-entropy secrets).
+package partner
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TokenTTL is how long an access token is valid.
+const TokenTTL = time.Hour
+
+// Errors. None carries a secret.
+var (
+	// ErrInvalidClient: unknown client id or wrong secret (RFC 6749 invalid_client).
+	ErrInvalidClient = errors.New("partner: invalid client credentials")
+	// ErrInvalidToken: the bearer token is unknown, malformed or expired.
+	ErrInvalidToken = errors.New("partner: invalid or expired access token")
+	// ErrNotFound: no such partner.
+	ErrNotFound = errors.New("partner: not found")
+	// ErrInvalidInput: a name or return URL is not acceptable; wrapped with
+	// the reason.
+	ErrInvalidInput = errors.New("partner: invalid input")
+)
+
+// Partner is a fintech app with an API client.
+type Partner struct {
+	ID         uuid.UUID
+	Name       string
+	ReturnURLs []string
+	CreatedAt  time.Time
+}
+
+// Client is a partner's API credential: the id is public, the secret is
+// stored as a digest.
+type Client struct {
+	ID           string
+	PartnerID    uuid.UUID
+	SecretDigest []byte
+	CreatedAt    time.Time
+}
+
+// Store persists partners, clients and tokens.
+type Store interface {
+	// CreatePartner stores a partner with its first client.
+	CreatePartner(ctx context.Context, p Partner, c Client) error
+	// Partner returns a partner, ErrNotFound if none.
+	Partner(ctx context.Context, id uuid.UUID) (Partner, error)
+	// Client returns a client, ErrNotFound if none.
+	Client(ctx context.Context, id string) (Client, error)
+	// InsertToken stores an access token's digest.
+	InsertToken(ctx context.Context, digest []byte, partnerID uuid.UUID, expiresAt time.Time) error
+	// TokenPartner returns the partner a live token belongs to, ErrNotFound
+	// if the token is unknown or expired at now.
+	TokenPartner(ctx context.Context, digest []byte, now time.Time) (Partner, error)
+}
+
+// Service creates partners and authenticates their requests.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService builds the service; now defaults to time.Now.
+func NewService(s Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: s, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
+}
+
+// Credentials are shown to the operator once, when a partner is created.
+type Credentials struct {
+	PartnerID    uuid.UUID `json:"partner_id"`
+	ClientID     string    `json:"client_id"`
+	ClientSecret string    `json:"client_secret"`
+}
+
+// Create registers a partner and returns its credentials; the secret is not
+// stored and cannot be shown again. Errors wrap ErrInvalidInput.
+func (s *Service) Create(ctx context.Context, name string, returnURLs []string) (Credentials, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return Credentials{}, fmt.Errorf("%w: name must be 1 to 200 characters", ErrInvalidInput)
+	}
+	for _, u := range returnURLs {
+		if err := ValidateReturnURL(u); err != nil {
+			return Credentials{}, err
+		}
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Credentials{}, err
+	}
+	secret, err := randomToken("vps_")
+	if err != nil {
+		return Credentials{}, err
+	}
+	clientID, err := randomToken("vpc_")
+	if err != nil {
+		return Credentials{}, err
+	}
+	now := s.now().UTC()
+	p := Partner{ID: id, Name: name, ReturnURLs: returnURLs, CreatedAt: now}
+	c := Client{ID: clientID[:24], PartnerID: id, SecretDigest: digest(secret), CreatedAt: now}
+	if err := s.store.CreatePartner(ctx, p, c); err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{PartnerID: id, ClientID: c.ID, ClientSecret: secret}, nil
+}
+
+// ValidateReturnURL accepts absolute https URLs without credentials or
+// fragments, and http only for localhost (development). Errors wrap
+// ErrInvalidInput.
+func ValidateReturnURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%w: return url must be an absolute URL without credentials or fragment", ErrInvalidInput)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1"):
+	default:
+		return fmt.Errorf("%w: return url must use https", ErrInvalidInput)
+	}
+	return nil
+}
+
+// Token is an issued access token.
+type Token struct {
+	AccessToken string
+	ExpiresIn   time.Duration
+	PartnerID   uuid.UUID
+}
+
+// IssueToken checks client credentials and issues an access token. Errors:
+// ErrInvalidClient, in the same way for an unknown client and a wrong secret.
+func (s *Service) IssueToken(ctx context.Context, clientID, secret string) (Token, error) {
+	c, err := s.store.Client(ctx, clientID)
+	if errors.Is(err, ErrNotFound) {
+		// Compare anyway so that unknown and known clients take equal time.
+		subtle.ConstantTimeCompare(digest(secret), make([]byte, sha256.Size))
+		return Token{}, ErrInvalidClient
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	if subtle.ConstantTimeCompare(digest(secret), c.SecretDigest) != 1 {
+		return Token{}, ErrInvalidClient
+	}
+	tok, err := randomToken("vpt_")
+	if err != nil {
+		return Token{}, err
+	}
+	if err := s.store.InsertToken(ctx, digest(tok), c.PartnerID, s.now().UTC().Add(TokenTTL)); err != nil {
+		return Token{}, err
+	}
+	return Token{AccessToken: tok, ExpiresIn: TokenTTL, PartnerID: c.PartnerID}, nil
+}
+
+// Authenticate returns the partner a bearer token belongs to. Errors:
+// ErrInvalidToken.
+func (s *Service) Authenticate(ctx context.Context, token string) (Partner, error) {
+	if !strings.HasPrefix(token, "vpt_") || len(token) > 128 {
+		return Partner{}, ErrInvalidToken
+	}
+	p, err := s.store.TokenPartner(ctx, digest(token), s.now().UTC())
+	if errors.Is(err, ErrNotFound) {
+		return Partner{}, ErrInvalidToken
+	}
+	return p, err
+}
+
+// Partner returns a partner by id.
+func (s *Service) Partner(ctx context.Context, id uuid.UUID) (Partner, error) {
+	return s.store.Partner(ctx, id)
+}
+
+func digest(s string) []byte {
+	d := sha256.Sum256([]byte(s))
+	return d[:]
+}
+
+// randomToken is prefix ‖ base64url(32 random bytes): 256 bits.
+func randomToken(prefix string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
+}

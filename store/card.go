@@ -1,0 +1,280 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/card"
+)
+
+// CardStore implements card.Store.
+type CardStore struct{ db *DB }
+
+// Cards returns the card store on db.
+func (db *DB) Cards() *CardStore { return &CardStore{db: db} }
+
+var _ card.Store = (*CardStore)(nil)
+
+// InTx implements card.Store.
+func (s *CardStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.db.InTx(ctx, fn)
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return card.ErrNotFound
+	}
+	return err
+}
+
+// pageLimit clamps a page size.
+func pageLimit(p card.Page) int {
+	if p.Limit <= 0 || p.Limit > 100 {
+		return 100
+	}
+	return p.Limit
+}
+
+// keyset appends the cursor condition and order to a query: newest first,
+// strictly before the cursor id (UUIDv7 ids sort by creation time).
+func keyset(where []string, args []any, p card.Page) (string, []any) {
+	if p.After != uuid.Nil {
+		args = append(args, p.After.String())
+		where = append(where, "id < $"+strconv.Itoa(len(args)))
+	}
+	args = append(args, pageLimit(p))
+	return " WHERE " + strings.Join(where, " AND ") + " ORDER BY id DESC LIMIT $" + strconv.Itoa(len(args)), args
+}
+
+// CreateIndividual implements card.Store.
+func (s *CardStore) CreateIndividual(ctx context.Context, i card.Individual) error {
+	_, err := s.db.q(ctx).ExecContext(ctx, `INSERT INTO individuals (id, partner_id, first_name, last_name, email, phone, locale, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		i.ID.String(), i.PartnerID.String(), i.FirstName, i.LastName, i.Email, i.Phone, i.Locale, i.CreatedAt.UTC())
+	return err
+}
+
+const individualColumns = `id, partner_id, first_name, last_name, email, phone, locale, created_at`
+
+func scanIndividual(row interface{ Scan(...any) error }) (card.Individual, error) {
+	var i card.Individual
+	err := row.Scan(&i.ID, &i.PartnerID, &i.FirstName, &i.LastName, &i.Email, &i.Phone, &i.Locale, &i.CreatedAt)
+	i.CreatedAt = i.CreatedAt.UTC()
+	return i, notFound(err)
+}
+
+// Individual implements card.Store.
+func (s *CardStore) Individual(ctx context.Context, partnerID, id uuid.UUID) (card.Individual, error) {
+	return scanIndividual(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+individualColumns+` FROM individuals WHERE partner_id = $1 AND id = $2`,
+		partnerID.String(), id.String()))
+}
+
+// ListIndividuals implements card.Store.
+func (s *CardStore) ListIndividuals(ctx context.Context, partnerID uuid.UUID, p card.Page) ([]card.Individual, error) {
+	tail, args := keyset([]string{"partner_id = $1"}, []any{partnerID.String()}, p)
+	return list(ctx, s.db, `SELECT `+individualColumns+` FROM individuals`+tail, args, scanIndividual)
+}
+
+// list runs a query and scans every row.
+func list[T any](ctx context.Context, db *DB, query string, args []any, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	rows, err := db.q(ctx).QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// CreateAccount implements card.Store.
+func (s *CardStore) CreateAccount(ctx context.Context, a card.Account) error {
+	_, err := s.db.q(ctx).ExecContext(ctx, `INSERT INTO accounts (id, partner_id, individual_id, currency, balance, available, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		a.ID.String(), a.PartnerID.String(), a.IndividualID.String(), a.Currency, int64(a.Balance), int64(a.Available), a.CreatedAt.UTC())
+	return err
+}
+
+const accountColumns = `id, partner_id, individual_id, currency, balance, available, created_at`
+
+func scanAccount(row interface{ Scan(...any) error }) (card.Account, error) {
+	var a card.Account
+	err := row.Scan(&a.ID, &a.PartnerID, &a.IndividualID, &a.Currency, &a.Balance, &a.Available, &a.CreatedAt)
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, notFound(err)
+}
+
+// Account implements card.Store.
+func (s *CardStore) Account(ctx context.Context, partnerID, id uuid.UUID) (card.Account, error) {
+	return scanAccount(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE partner_id = $1 AND id = $2`,
+		partnerID.String(), id.String()))
+}
+
+// ListAccounts implements card.Store.
+func (s *CardStore) ListAccounts(ctx context.Context, partnerID uuid.UUID, individualID *uuid.UUID, p card.Page) ([]card.Account, error) {
+	where, args := []string{"partner_id = $1"}, []any{partnerID.String()}
+	if individualID != nil {
+		args = append(args, individualID.String())
+		where = append(where, "individual_id = $2")
+	}
+	tail, args := keyset(where, args, p)
+	return list(ctx, s.db, `SELECT `+accountColumns+` FROM accounts`+tail, args, scanAccount)
+}
+
+const cardColumns = `id, partner_id, account_id, individual_id, display_name, type, brand, region, currency, last4,
+	exp_month, exp_year, status, spend_limit, spend_limit_duration, replaces_id, replaced_by_id, created_at, updated_at, version`
+
+func nullID(id *uuid.UUID) any {
+	if id == nil {
+		return nil
+	}
+	return id.String()
+}
+
+func nullAmount(a *card.Amount) any {
+	if a == nil {
+		return nil
+	}
+	return int64(*a)
+}
+
+func scanCard(row interface{ Scan(...any) error }) (card.Card, error) {
+	var (
+		c                  card.Card
+		limit              sql.NullInt64
+		replaces, replaced sql.NullString
+	)
+	err := row.Scan(&c.ID, &c.PartnerID, &c.AccountID, &c.IndividualID, &c.DisplayName, &c.Type, &c.Brand, &c.Region, &c.Currency, &c.Last4,
+		&c.ExpMonth, &c.ExpYear, &c.Status, &limit, &c.SpendLimitDuration, &replaces, &replaced, &c.CreatedAt, &c.UpdatedAt, &c.Version)
+	if err != nil {
+		return c, notFound(err)
+	}
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	if limit.Valid {
+		a := card.Amount(limit.Int64)
+		c.SpendLimit = &a
+	}
+	for _, p := range []struct {
+		src sql.NullString
+		dst **uuid.UUID
+	}{{replaces, &c.ReplacesID}, {replaced, &c.ReplacedByID}} {
+		if p.src.Valid {
+			id, err := uuid.Parse(p.src.String)
+			if err != nil {
+				return c, err
+			}
+			*p.dst = &id
+		}
+	}
+	return c, nil
+}
+
+// CreateCard implements card.Store.
+func (s *CardStore) CreateCard(ctx context.Context, c card.Card) error {
+	_, err := s.db.q(ctx).ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		c.ID.String(), c.PartnerID.String(), c.AccountID.String(), c.IndividualID.String(), c.DisplayName, string(c.Type), c.Brand, c.Region,
+		c.Currency, c.Last4, c.ExpMonth, c.ExpYear, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration),
+		nullID(c.ReplacesID), nullID(c.ReplacedByID), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version)
+	return err
+}
+
+// Card implements card.Store.
+func (s *CardStore) Card(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error) {
+	return scanCard(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+cardColumns+` FROM cards WHERE partner_id = $1 AND id = $2`,
+		partnerID.String(), id.String()))
+}
+
+// ListCards implements card.Store.
+func (s *CardStore) ListCards(ctx context.Context, partnerID uuid.UUID, f card.CardFilter, p card.Page) ([]card.Card, error) {
+	where, args := []string{"partner_id = $1"}, []any{partnerID.String()}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" $"+strconv.Itoa(len(args)))
+	}
+	if f.AccountID != nil {
+		add("account_id =", f.AccountID.String())
+	}
+	if f.IndividualID != nil {
+		add("individual_id =", f.IndividualID.String())
+	}
+	if f.Status != nil {
+		add("status =", string(*f.Status))
+	}
+	if f.CreatedAfter != nil {
+		add("created_at >", f.CreatedAfter.UTC())
+	}
+	if f.CreatedBefore != nil {
+		add("created_at <", f.CreatedBefore.UTC())
+	}
+	tail, args := keyset(where, args, p)
+	return list(ctx, s.db, `SELECT `+cardColumns+` FROM cards`+tail, args, scanCard)
+}
+
+// UpdateCard implements card.Store.
+func (s *CardStore) UpdateCard(ctx context.Context, c card.Card) (card.Card, error) {
+	res, err := s.db.q(ctx).ExecContext(ctx, `UPDATE cards SET display_name = $1, status = $2, spend_limit = $3, spend_limit_duration = $4,
+		replaced_by_id = $5, updated_at = $6, version = version + 1
+		WHERE partner_id = $7 AND id = $8 AND version = $9`,
+		c.DisplayName, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration), nullID(c.ReplacedByID), c.UpdatedAt.UTC(),
+		c.PartnerID.String(), c.ID.String(), c.Version)
+	if err != nil {
+		return c, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return c, errors.Join(card.ErrConflict, err)
+	}
+	c.Version++
+	return c, nil
+}
+
+const restrictionColumns = `id, card_id, partner_id, type, max_amount, created_at, updated_at`
+
+// PutRestriction implements card.Store.
+func (s *CardStore) PutRestriction(ctx context.Context, r card.Restriction) error {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		q := s.db.q(ctx)
+		if _, err := q.ExecContext(ctx, `DELETE FROM card_restrictions WHERE card_id = $1 AND id <> $2`, r.CardID.String(), r.ID.String()); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, `INSERT INTO card_restrictions (`+restrictionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (id) DO UPDATE SET type = excluded.type, max_amount = excluded.max_amount, updated_at = excluded.updated_at`,
+			r.ID.String(), r.CardID.String(), r.PartnerID.String(), r.Type, int64(r.MaxAmount), r.CreatedAt.UTC(), r.UpdatedAt.UTC())
+		return err
+	})
+}
+
+// Restrictions implements card.Store.
+func (s *CardStore) Restrictions(ctx context.Context, partnerID, cardID uuid.UUID) ([]card.Restriction, error) {
+	return list(ctx, s.db, `SELECT `+restrictionColumns+` FROM card_restrictions WHERE partner_id = $1 AND card_id = $2 ORDER BY id`,
+		[]any{partnerID.String(), cardID.String()}, func(row interface{ Scan(...any) error }) (card.Restriction, error) {
+			var r card.Restriction
+			err := row.Scan(&r.ID, &r.CardID, &r.PartnerID, &r.Type, &r.MaxAmount, &r.CreatedAt, &r.UpdatedAt)
+			r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+			return r, err
+		})
+}
+
+// DeleteRestriction implements card.Store.
+func (s *CardStore) DeleteRestriction(ctx context.Context, partnerID, cardID, id uuid.UUID) error {
+	res, err := s.db.q(ctx).ExecContext(ctx, `DELETE FROM card_restrictions WHERE partner_id = $1 AND card_id = $2 AND id = $3`,
+		partnerID.String(), cardID.String(), id.String())
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errors.Join(card.ErrNotFound, err)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/partner"
+)
+
+// PartnerStore implements partner.Store.
+type PartnerStore struct{ db *DB }
+
+// Partners returns the partner store on db.
+func (db *DB) Partners() *PartnerStore { return &PartnerStore{db: db} }
+
+var _ partner.Store = (*PartnerStore)(nil)
+
+// CreatePartner implements partner.Store.
+func (s *PartnerStore) CreatePartner(ctx context.Context, p partner.Partner, c partner.Client) error {
+	urls, err := json.Marshal(append([]string{}, p.ReturnURLs...))
+	if err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		q := s.db.q(ctx)
+		if _, err := q.ExecContext(ctx, `INSERT INTO partners (id, name, return_urls, created_at) VALUES ($1, $2, $3, $4)`,
+			p.ID.String(), p.Name, string(urls), p.CreatedAt.UTC()); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, `INSERT INTO partner_clients (id, partner_id, secret_digest, created_at) VALUES ($1, $2, $3, $4)`,
+			c.ID, c.PartnerID.String(), c.SecretDigest, c.CreatedAt.UTC())
+		return err
+	})
+}
+
+func scanPartner(row interface{ Scan(...any) error }) (partner.Partner, error) {
+	var (
+		p    partner.Partner
+		urls string
+	)
+	if err := row.Scan(&p.ID, &p.Name, &urls, &p.CreatedAt); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return p, partner.ErrNotFound
+		}
+		return p, err
+	}
+	p.CreatedAt = p.CreatedAt.UTC()
+	return p, json.Unmarshal([]byte(urls), &p.ReturnURLs)
+}
+
+// Partner implements partner.Store.
+func (s *PartnerStore) Partner(ctx context.Context, id uuid.UUID) (partner.Partner, error) {
+	return scanPartner(s.db.q(ctx).QueryRowContext(ctx, `SELECT id, name, return_urls, created_at FROM partners WHERE id = $1`, id.String()))
+}
+
+// Client implements partner.Store.
+func (s *PartnerStore) Client(ctx context.Context, id string) (partner.Client, error) {
+	var c partner.Client
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT id, partner_id, secret_digest, created_at FROM partner_clients WHERE id = $1`, id).
+		Scan(&c.ID, &c.PartnerID, &c.SecretDigest, &c.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, partner.ErrNotFound
+	}
+	return c, err
+}
+
+// InsertToken implements partner.Store. Expired tokens are removed on the way.
+func (s *PartnerStore) InsertToken(ctx context.Context, digest []byte, partnerID uuid.UUID, expiresAt time.Time) error {
+	q := s.db.q(ctx)
+	if _, err := q.ExecContext(ctx, `DELETE FROM access_tokens WHERE expires_at < $1`, expiresAt.Add(-2*partner.TokenTTL)); err != nil {
+		return err
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO access_tokens (digest, partner_id, expires_at) VALUES ($1, $2, $3)`,
+		digest, partnerID.String(), expiresAt.UTC())
+	return err
+}
+
+// TokenPartner implements partner.Store.
+func (s *PartnerStore) TokenPartner(ctx context.Context, digest []byte, now time.Time) (partner.Partner, error) {
+	return scanPartner(s.db.q(ctx).QueryRowContext(ctx, `SELECT p.id, p.name, p.return_urls, p.created_at
+		FROM access_tokens t JOIN partners p ON p.id = t.partner_id
+		WHERE t.digest = $1 AND t.expires_at > $2`, digest, now.UTC()))
+}
