@@ -48,7 +48,9 @@ type SCARequiredError struct {
 	Card   Card
 }
 
-func (e *SCARequiredError) Error() string { return "card: " + e.Action + " needs cardholder authentication" }
+func (e *SCARequiredError) Error() string {
+	return "card: " + e.Action + " needs cardholder authentication"
+}
 
 // Unwrap returns ErrSCARequired.
 func (e *SCARequiredError) Unwrap() error { return ErrSCARequired }
@@ -621,4 +623,3 @@ func (s *Service) DeleteRestriction(ctx context.Context, a Actor, cardID, id uui
 	}
 	return r, s.store.DeleteRestriction(ctx, a.PartnerID, cardID, id)
 }
-
