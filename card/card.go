@@ -128,14 +128,14 @@ func (c *Card) transition(next Status, allowed ...Status) error {
 	return &StateError{From: c.Status, To: next}
 }
 
-// Freeze: active → frozen.
+// Freeze moves an active card to frozen.
 func (c *Card) Freeze() error { return c.transition(StatusFrozen, StatusActive) }
 
-// Activate: not_activated → active. The partner API never calls it
+// Activate moves a new card to active. The partner API never calls it
 // directly; activation completes a consent.
 func (c *Card) Activate() error { return c.transition(StatusActive, StatusNotActivated) }
 
-// Unfreeze: frozen → active. Needs the cardholder's SCA.
+// Unfreeze moves a frozen card back to active; it needs the cardholder's SCA.
 func (c *Card) Unfreeze() error { return c.transition(StatusActive, StatusFrozen) }
 
 // Terminate moves any non-terminal card to a terminal status.

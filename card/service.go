@@ -62,8 +62,8 @@ type Page struct {
 	Limit int
 }
 
-// CardFilter narrows a card list.
-type CardFilter struct {
+// Filter narrows a card list.
+type Filter struct {
 	AccountID     *uuid.UUID
 	IndividualID  *uuid.UUID
 	Status        *Status
@@ -83,7 +83,7 @@ type Store interface {
 	ListAccounts(ctx context.Context, partnerID uuid.UUID, individualID *uuid.UUID, p Page) ([]Account, error)
 	CreateCard(ctx context.Context, c Card) error
 	Card(ctx context.Context, partnerID, id uuid.UUID) (Card, error)
-	ListCards(ctx context.Context, partnerID uuid.UUID, f CardFilter, p Page) ([]Card, error)
+	ListCards(ctx context.Context, partnerID uuid.UUID, f Filter, p Page) ([]Card, error)
 	// UpdateCard stores c if the stored version is c.Version, and bumps it;
 	// ErrConflict otherwise.
 	UpdateCard(ctx context.Context, c Card) (Card, error)
@@ -233,8 +233,8 @@ var currencies = map[string]bool{"EUR": true, "SEK": true, "NOK": true, "DKK": t
 
 func validCurrency(c string) bool { return currencies[c] }
 
-// CardInput orders a card (seed 000's body).
-type CardInput struct {
+// Input orders a card (seed 000's body).
+type Input struct {
 	IndividualID       uuid.UUID
 	AccountID          uuid.UUID
 	DisplayName        string
@@ -300,7 +300,7 @@ func brandOf(bin string) string {
 // CreateCard orders a card: a number from the vault (only its last four
 // digits reach the card), status not_activated, in one transaction with its
 // audit entry. Errors: *FieldError.
-func (s *Service) CreateCard(ctx context.Context, a Actor, in CardInput) (Card, error) {
+func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, error) {
 	in.DisplayName = strings.TrimSpace(in.DisplayName)
 	if len(in.DisplayName) > 100 {
 		return Card{}, invalid("display_name", "at most 100 characters")
@@ -373,15 +373,15 @@ func (s *Service) Card(ctx context.Context, a Actor, id uuid.UUID) (Card, error)
 }
 
 // ListCards lists the partner's cards, newest first.
-func (s *Service) ListCards(ctx context.Context, a Actor, f CardFilter, p Page) ([]Card, error) {
+func (s *Service) ListCards(ctx context.Context, a Actor, f Filter, p Page) ([]Card, error) {
 	if f.Status != nil && !f.Status.Valid() {
 		return nil, invalid("status", "unknown card status")
 	}
 	return s.store.ListCards(ctx, a.PartnerID, f, p)
 }
 
-// CardPatch changes a card; nil fields stay as they are.
-type CardPatch struct {
+// Patch changes a card; nil fields stay as they are.
+type Patch struct {
 	DisplayName        *string
 	Status             *Status
 	SpendLimit         *string // "" clears the limit
@@ -391,7 +391,7 @@ type CardPatch struct {
 // UpdateCard applies a patch. A status change to frozen or a terminal
 // status happens at once; to active it needs the cardholder and fails with
 // *SCARequiredError. Errors: *FieldError, *StateError, ErrNotFound.
-func (s *Service) UpdateCard(ctx context.Context, a Actor, id uuid.UUID, p CardPatch) (Card, error) {
+func (s *Service) UpdateCard(ctx context.Context, a Actor, id uuid.UUID, p Patch) (Card, error) {
 	for attempt := 0; ; attempt++ {
 		c, err := s.updateCardOnce(ctx, a, id, p)
 		if errors.Is(err, ErrConflict) && attempt < 3 {
@@ -401,7 +401,7 @@ func (s *Service) UpdateCard(ctx context.Context, a Actor, id uuid.UUID, p CardP
 	}
 }
 
-func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p CardPatch) (Card, error) {
+func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p Patch) (Card, error) {
 	var out Card
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		c, err := s.store.Card(ctx, a.PartnerID, id)
@@ -475,7 +475,7 @@ func (s *Service) changeStatus(c *Card, to Status) error {
 // Terminate closes a card for good (DELETE /v3/cards/{id}).
 func (s *Service) Terminate(ctx context.Context, a Actor, id uuid.UUID) (Card, error) {
 	st := StatusClosed
-	return s.UpdateCard(ctx, a, id, CardPatch{Status: &st})
+	return s.UpdateCard(ctx, a, id, Patch{Status: &st})
 }
 
 // Reissue replaces a card: the old one is closed and points to the new one,

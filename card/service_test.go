@@ -72,7 +72,7 @@ func (f *fixture) newCard(t *testing.T, a card.Actor) card.Card {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.cards.CreateCard(ctx, a, card.CardInput{IndividualID: i.ID, AccountID: acc.ID, DisplayName: "Expenses", Type: card.TypeVirtual, ExpMonth: "12", ExpYear: "2029"})
+	c, err := f.cards.CreateCard(ctx, a, card.Input{IndividualID: i.ID, AccountID: acc.ID, DisplayName: "Expenses", Type: card.TypeVirtual, ExpMonth: "12", ExpYear: "2029"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,18 +118,18 @@ func TestAnotherPartnersResourcesAreNotFound(t *testing.T) {
 			t.Fatalf("individual: %v", err)
 		}
 		st := card.StatusFrozen
-		if _, err := f.cards.UpdateCard(ctx, f.b, c.ID, card.CardPatch{Status: &st}); !errors.Is(err, card.ErrNotFound) {
+		if _, err := f.cards.UpdateCard(ctx, f.b, c.ID, card.Patch{Status: &st}); !errors.Is(err, card.ErrNotFound) {
 			t.Fatalf("update: %v", err)
 		}
 		if _, err := f.cards.Reissue(ctx, f.b, c.ID, card.ReissueNewNumber); !errors.Is(err, card.ErrNotFound) {
 			t.Fatalf("reissue: %v", err)
 		}
-		list, err := f.cards.ListCards(ctx, f.b, card.CardFilter{}, card.Page{})
+		list, err := f.cards.ListCards(ctx, f.b, card.Filter{}, card.Page{})
 		if err != nil || len(list) != 0 {
 			t.Fatalf("list: %d %v", len(list), err)
 		}
 		// Ordering a card on another partner's individual is a field error.
-		_, err = f.cards.CreateCard(ctx, f.b, card.CardInput{IndividualID: c.IndividualID, AccountID: c.AccountID})
+		_, err = f.cards.CreateCard(ctx, f.b, card.Input{IndividualID: c.IndividualID, AccountID: c.AccountID})
 		var fe *card.FieldError
 		if !errors.As(err, &fe) || fe.Field != "individual_id" {
 			t.Fatalf("cross-partner order: %v", err)
@@ -143,20 +143,20 @@ func TestStatusChangesAndTheirAuditTrail(t *testing.T) {
 		c := f.newCard(t, f.a)
 		active := card.StatusActive
 		var sca *card.SCARequiredError
-		if _, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.CardPatch{Status: &active}); !errors.As(err, &sca) || sca.Action != "activate" {
+		if _, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.Patch{Status: &active}); !errors.As(err, &sca) || sca.Action != "activate" {
 			t.Fatalf("activating through PATCH: %v", err)
 		}
 		frozen := card.StatusFrozen
 		var se *card.StateError
-		if _, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.CardPatch{Status: &frozen}); !errors.As(err, &se) {
+		if _, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.Patch{Status: &frozen}); !errors.As(err, &se) {
 			t.Fatalf("freezing a card that is not active: %v", err)
 		}
 		stolen := card.StatusStolen
-		got, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.CardPatch{Status: &stolen})
+		got, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.Patch{Status: &stolen})
 		if err != nil || got.Status != card.StatusStolen {
 			t.Fatalf("report stolen: %v", err)
 		}
-		if _, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.CardPatch{Status: &frozen}); !errors.As(err, &se) {
+		if _, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.Patch{Status: &frozen}); !errors.As(err, &se) {
 			t.Fatalf("terminal status changed: %v", err)
 		}
 		rep, err := audit.Verify(ctx, f.db.Audit())
@@ -277,7 +277,7 @@ func TestListPaginatesNewestFirstWithFilters(t *testing.T) {
 		ids = append(ids, first.ID)
 		for i := 0; i < 6; i++ {
 			f.now = f.now.Add(time.Minute)
-			c, err := f.cards.CreateCard(ctx, f.a, card.CardInput{IndividualID: first.IndividualID, AccountID: first.AccountID})
+			c, err := f.cards.CreateCard(ctx, f.a, card.Input{IndividualID: first.IndividualID, AccountID: first.AccountID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +286,7 @@ func TestListPaginatesNewestFirstWithFilters(t *testing.T) {
 		var seen []uuid.UUID
 		p := card.Page{Limit: 3}
 		for {
-			page, err := f.cards.ListCards(ctx, f.a, card.CardFilter{}, p)
+			page, err := f.cards.ListCards(ctx, f.a, card.Filter{}, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,12 +307,12 @@ func TestListPaginatesNewestFirstWithFilters(t *testing.T) {
 			}
 		}
 		after := f.now.Add(-90 * time.Second)
-		recent, err := f.cards.ListCards(ctx, f.a, card.CardFilter{CreatedAfter: &after}, card.Page{})
+		recent, err := f.cards.ListCards(ctx, f.a, card.Filter{CreatedAfter: &after}, card.Page{})
 		if err != nil || len(recent) != 2 {
 			t.Fatalf("created_after: %d %v", len(recent), err)
 		}
 		st := card.StatusActive
-		none, err := f.cards.ListCards(ctx, f.a, card.CardFilter{Status: &st, AccountID: &first.AccountID}, card.Page{})
+		none, err := f.cards.ListCards(ctx, f.a, card.Filter{Status: &st, AccountID: &first.AccountID}, card.Page{})
 		if err != nil || len(none) != 0 {
 			t.Fatalf("status filter: %d %v", len(none), err)
 		}

@@ -197,7 +197,7 @@ func (s *CardStore) Card(ctx context.Context, partnerID, id uuid.UUID) (card.Car
 }
 
 // ListCards implements card.Store.
-func (s *CardStore) ListCards(ctx context.Context, partnerID uuid.UUID, f card.CardFilter, p card.Page) ([]card.Card, error) {
+func (s *CardStore) ListCards(ctx context.Context, partnerID uuid.UUID, f card.Filter, p card.Page) ([]card.Card, error) {
 	where, args := []string{"partner_id = $1"}, []any{partnerID.String()}
 	add := func(cond string, v any) {
 		args = append(args, v)

@@ -1,10 +1,54 @@
 package web
 
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vaultpage/vaultpage/docs"
+)
+
+// requestTimeout bounds every request's context.
+const requestTimeout = 30 * time.Second
+
 // routes registers every route vaultpage serves, grouped by who may call it.
 func (s *Server) routes() {
 	e := s.echo
+	e.Use(s.requestLog)
+	timeout := middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: requestTimeout})
 
-	// Operations: load balancers and orchestrators.
+	// Operations: load balancers, orchestrators, Prometheus.
 	e.GET("/healthz", s.healthz).Name = "healthz"
 	e.GET("/readyz", s.readyz).Name = "readyz"
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))).Name = "metrics"
+
+	// Partner API, public part: the contract and the token endpoint.
+	v3 := e.Group("/v3", apiHeaders, timeout)
+	v3.GET("/openapi.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", docs.OpenAPI)
+	}).Name = "openapi"
+	v3.POST("/oauth/token", s.token, s.rateLimit(func(c echo.Context) string { return "ip:" + c.RealIP() })).Name = "oauth-token"
+
+	// Partner API: bearer token, per-partner rate limit, idempotency keys.
+	api := v3.Group("", s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }), s.idempotent)
+	api.POST("/individuals", s.createIndividual).Name = "individuals-create"
+	api.GET("/individuals", s.listIndividuals).Name = "individuals-list"
+	api.GET("/individuals/:id", s.getIndividual).Name = "individuals-get"
+	api.POST("/accounts", s.createAccount).Name = "accounts-create"
+	api.GET("/accounts", s.listAccounts).Name = "accounts-list"
+	api.GET("/accounts/:id", s.getAccount).Name = "accounts-get"
+	api.POST("/cards", s.createCard).Name = "cards-create"
+	api.GET("/cards", s.listCards).Name = "cards-list"
+	api.GET("/cards/:id", s.getCard).Name = "cards-get"
+	api.PATCH("/cards/:id", s.patchCard).Name = "cards-update"
+	api.DELETE("/cards/:id", s.deleteCard).Name = "cards-terminate"
+	api.POST("/cards/:id/reissue", s.reissueCard).Name = "cards-reissue"
+	api.POST("/cards/:id/restrictions", s.createRestriction).Name = "restrictions-create"
+	api.GET("/cards/:id/restrictions", s.listRestrictions).Name = "restrictions-list"
+	api.GET("/cards/:id/restrictions/:rid", s.getRestriction).Name = "restrictions-get"
+	api.PATCH("/cards/:id/restrictions/:rid", s.updateRestriction).Name = "restrictions-update"
+	api.DELETE("/cards/:id/restrictions/:rid", s.deleteRestriction).Name = "restrictions-delete"
 }

@@ -7,38 +7,100 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/idempotency"
+	"github.com/vaultpage/vaultpage/partner"
 )
 
 // Deps are the services the HTTP edge calls.
 type Deps struct {
-	Logger  *slog.Logger
-	Version string
-	// Ready reports whether the service can take traffic (the store
-	// answers).
+	Logger      *slog.Logger
+	Version     string
+	Partners    *partner.Service
+	Cards       *card.Service
+	Idempotency idempotency.Store
+	// Ready reports whether the service can take traffic (the store answers).
 	Ready func(ctx context.Context) error
+	// RateLimit is the sustained requests per second allowed per partner
+	// (and per client address on the token endpoint); Burst the bucket size.
+	RateLimit float64
+	Burst     int
+	Now       func() time.Time
 }
 
 // Server is the HTTP edge.
 type Server struct {
-	deps Deps
-	echo *echo.Echo
+	deps    Deps
+	echo    *echo.Echo
+	metrics *metrics
+	limiter *limiter
 }
 
 // New builds the HTTP edge with every route registered.
 func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.RateLimit <= 0 {
+		d.RateLimit, d.Burst = 50, 100
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{deps: d, echo: e}
+	s := &Server{deps: d, echo: e, metrics: newMetrics(), limiter: newLimiter(d.RateLimit, d.Burst, d.Now)}
+	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Registry exposes the server's metrics registry (for /metrics and tests).
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+
+// handleError renders every error as problem+json and logs server faults with
+// their cause.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := toProblem(err)
+	p.RequestID = requestID(c)
+	ctx := c.Request().Context()
+	if p.Status >= 500 {
+		s.deps.Logger.ErrorContext(ctx, "request failed", "err", err, "request_id", p.RequestID, "route", c.Path())
+	}
+	h := c.Response().Header()
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="vaultpage", error="invalid_token"`)
+		if p.Code == "invalid_client" {
+			h.Set("WWW-Authenticate", `Basic realm="vaultpage"`)
+		}
+	}
+	if p.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	b, merr := json.Marshal(p)
+	if merr != nil {
+		b = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"code":"internal_error"}`)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	if werr := c.Blob(p.Status, "application/problem+json", b); werr != nil {
+		s.deps.Logger.WarnContext(ctx, "writing an error response failed", "err", werr)
+	}
+}
 
 func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.deps.Version})

@@ -31,6 +31,8 @@ type config struct {
 	LogLevel    string
 	BIN         vault.BINRange
 	KEK         vault.KEKConfig
+	RateLimit   float64 // requests per second per partner
+	RateBurst   int
 }
 
 // defaultConfig is what `vaultpage serve` runs on with no configuration.
@@ -42,6 +44,8 @@ func defaultConfig() config {
 		DataDir:   "vaultpage-data",
 		LogLevel:  "info",
 		BIN:       vault.BINRange{Prefix: "489537", Length: vault.DefaultPANLength},
+		RateLimit: 50,
+		RateBurst: 100,
 	}
 }
 
@@ -71,6 +75,14 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		c.BIN.Length = n
 	}
 
+	if v := getenv("VAULTPAGE_RATE_LIMIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			problems = append(problems, errors.New("VAULTPAGE_RATE_LIMIT: must be a positive number of requests per second"))
+		}
+		c.RateLimit = f
+		c.RateBurst = max(1, int(2*f))
+	}
 	fs.StringVar(&c.Env, "env", c.Env, "environment: development or production (VAULTPAGE_ENV)")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (VAULTPAGE_ADDR)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL cardholders and partners reach (VAULTPAGE_PUBLIC_URL)")

@@ -14,6 +14,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/idempotency"
+	"github.com/vaultpage/vaultpage/internal/logmask"
+	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/web"
@@ -28,6 +33,9 @@ commands:
   keys rotate PURPOSE        create a new active key (data, blind_index, cvk, pin)
   keys rewrap                move every record and wrapped key to the newest versions
   keys retire ID             refuse a key version that nothing uses any more
+  partners create --name NAME [--return-url URL ...]
+                             register a partner; prints its client id and secret (shown once)
+  audit verify               check the audit trail's hash chain; prints the head hash
   healthcheck                exit 0 when the service on VAULTPAGE_ADDR answers /healthz (for container health checks)
   version                    print the version
 
@@ -48,13 +56,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
-	case "serve", "migrate", "keys", "healthcheck":
+	case "serve", "migrate", "keys", "healthcheck", "partners", "audit":
 	default:
 		_, _ = io.WriteString(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	fs := flag.NewFlagSet("vaultpage "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var sub subcommand
+	if cmd == "partners" || cmd == "audit" || cmd == "keys" {
+		// The action comes first: "partners create --name …".
+		if len(rest) == 0 {
+			return fmt.Errorf("%s: want a subcommand", cmd)
+		}
+		sub.name, rest = rest[0], rest[1:]
+		fs.StringVar(&sub.partnerName, "name", "", "partner name (partners create)")
+		fs.Func("return-url", "a return URL the partner registers; repeat for more (partners create)", func(v string) error {
+			sub.returnURLs = append(sub.returnURLs, v)
+			return nil
+		})
+	}
 	cfg, err := loadConfig(fs, rest, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -75,9 +96,61 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		_, _ = fmt.Fprintf(stdout, "schema up to date (%s)\n", db.Dialect())
 		return db.Close()
+	case "partners":
+		return partners(ctx, cfg, logger, sub, stdout)
+	case "audit":
+		return auditCmd(ctx, cfg, sub, stdout)
 	default:
-		return keys(ctx, cfg, logger, fs.Args(), stdout)
+		return keys(ctx, cfg, logger, append([]string{sub.name}, fs.Args()...), stdout)
 	}
+}
+
+// subcommand holds the action and flags of a two-word command.
+type subcommand struct {
+	name        string
+	partnerName string
+	returnURLs  []string
+}
+
+func partners(ctx context.Context, cfg config, logger *slog.Logger, sub subcommand, stdout io.Writer) error {
+	if sub.name != "create" {
+		return fmt.Errorf("partners: unknown subcommand %q (create)", sub.name)
+	}
+	if sub.partnerName == "" {
+		return errors.New("partners create: --name is required")
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	creds, err := partner.NewService(db.Partners(), nil).Create(ctx, sub.partnerName, sub.returnURLs)
+	if err != nil {
+		return err
+	}
+	if err := audit.NewLog(db.Audit(), nil).Append(ctx, audit.Entry{Actor: "operator", Action: "partner.created",
+		Target: "partner:" + creds.PartnerID.String(), Source: "cli", Details: map[string]string{"client_id": creds.ClientID}}); err != nil {
+		return err
+	}
+	logger.Info("partner created", "partner_id", creds.PartnerID, "client_id", creds.ClientID)
+	// The secret is shown once, to the operator who created the partner.
+	return json.NewEncoder(stdout).Encode(creds) //nolint:gosec // Printing the new secret is the point.
+}
+
+func auditCmd(ctx context.Context, cfg config, sub subcommand, stdout io.Writer) error {
+	if sub.name != "verify" {
+		return fmt.Errorf("audit: unknown subcommand %q (verify)", sub.name)
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	rep, err := audit.Verify(ctx, db.Audit())
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(rep)
 }
 
 func version() string {
@@ -90,7 +163,7 @@ func version() string {
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(logmask.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 // deps are the long-lived services every command builds the same way.
@@ -132,6 +205,10 @@ func keys(ctx context.Context, cfg config, logger *slog.Logger, args []string, s
 	defer func() { err = errors.Join(err, d.close()) }()
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	log := audit.NewLog(d.db.Audit(), nil)
+	record := func(action, target string, details map[string]string) error {
+		return log.Append(ctx, audit.Entry{Actor: "operator", Action: action, Target: target, Source: "cli", Details: details})
+	}
 	switch args[0] {
 	case "status":
 		st, err := d.ring.Status(ctx)
@@ -155,12 +232,19 @@ func keys(ctx context.Context, cfg config, logger *slog.Logger, args []string, s
 		if err != nil {
 			return err
 		}
+		if err := record("key.rotated", "key:"+strconv.FormatUint(uint64(k.ID), 10), map[string]string{"purpose": string(p)}); err != nil {
+			return err
+		}
 		return enc.Encode(map[string]any{"rotated": p, "new_key_id": k.ID})
 	case "rewrap":
 		rep, err := d.ring.Rewrap(ctx, vault.RewrapOptions{AfterBatch: func(r vault.RewrapReport) {
 			logger.Info("rewrap progress", "secrets", r.Secrets, "index_entries", r.Indexes, "batches", r.Batches)
 		}})
 		if err != nil {
+			return err
+		}
+		if err := record("key.rewrapped", "keys", map[string]string{"keys": strconv.Itoa(rep.Keys),
+			"secrets": strconv.Itoa(rep.Secrets), "index_entries": strconv.Itoa(rep.Indexes)}); err != nil {
 			return err
 		}
 		return enc.Encode(rep)
@@ -173,6 +257,10 @@ func keys(ctx context.Context, cfg config, logger *slog.Logger, args []string, s
 			return errors.New("keys retire: key id must be a number")
 		}
 		if err := d.ring.Retire(ctx, uint32(id)); err != nil {
+			_ = record("key.retire", "key:"+args[1], map[string]string{"error": err.Error()})
+			return err
+		}
+		if err := record("key.retired", "key:"+args[1], nil); err != nil {
 			return err
 		}
 		return enc.Encode(map[string]any{"retired": id})
@@ -192,7 +280,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	}
 	defer func() { err = errors.Join(err, d.close()) }()
 
-	handler := web.New(web.Deps{Logger: logger, Version: version(), Ready: d.db.Ping})
+	cards := card.NewService(d.db.Cards(), d.ring, audit.NewLog(d.db.Audit(), nil), card.Config{BIN: cfg.BIN}, nil)
+	handler := web.New(web.Deps{
+		Logger: logger, Version: version(), Ready: d.db.Ping,
+		Partners: partner.NewService(d.db.Partners(), nil), Cards: cards, Idempotency: d.db.Idempotency(),
+		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst,
+	})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -218,6 +311,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		case <-tick.C:
 			if err := d.ring.Refresh(ctx); err != nil {
 				logger.Error("key ring refresh failed", "err", err)
+			}
+			if _, err := d.db.Idempotency().Purge(ctx, time.Now().Add(-idempotency.TTL)); err != nil {
+				logger.Error("purging idempotency keys failed", "err", err)
 			}
 		case <-ctx.Done():
 			logger.Info("shutting down: finishing in-flight requests")

@@ -1,0 +1,10 @@
+// Package docs embeds the partner API contract so that the service can serve
+// it and the tests can hold responses to it.
+package docs
+
+import _ "embed"
+
+// OpenAPI is docs/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte

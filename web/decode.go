@@ -1,0 +1,131 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+// maxBody bounds every API request body.
+const maxBody = 64 << 10
+
+// readBody reads the whole body up to maxBody; 413 beyond it.
+func readBody(c echo.Context) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > maxBody {
+		return nil, problem(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than 65536 bytes")
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, problem(http.StatusBadRequest, "unreadable_body", "the request body could not be read")
+	}
+	if len(b) > maxBody {
+		return nil, problem(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than 65536 bytes")
+	}
+	return b, nil
+}
+
+// bodyOf returns the body the idempotency middleware already read, or reads
+// it.
+func bodyOf(c echo.Context) ([]byte, error) {
+	if b, ok := c.Get(ctxBody).([]byte); ok {
+		return b, nil
+	}
+	b, err := readBody(c)
+	if err == nil {
+		c.Set(ctxBody, b)
+	}
+	return b, err
+}
+
+// decodeJSON reads a JSON object into dst strictly: the content type must be
+// JSON, unknown fields and trailing data are refused, and a wrong type names
+// the field.
+func decodeJSON(c echo.Context, dst any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return problem(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
+	}
+	b, err := bodyOf(c)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonProblem(err)
+	}
+	if dec.More() {
+		return problem(http.StatusBadRequest, "malformed_json", "the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonProblem(err error) *Problem {
+	var (
+		te *json.UnmarshalTypeError
+		se *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return problem(http.StatusBadRequest, "malformed_json", "the body must be a JSON object")
+		}
+		return fieldProblem(http.StatusUnprocessableEntity, "invalid_type", field, "must be a "+jsonKind(te.Type.Kind().String()))
+	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return problem(http.StatusBadRequest, "malformed_json", "the body is not valid JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return fieldProblem(http.StatusUnprocessableEntity, "unknown_field", field, "is not a field of this request")
+	}
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	return problem(http.StatusBadRequest, "malformed_json", "the body is not a valid request")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "list"
+	case "struct", "map":
+		return "JSON object"
+	}
+	return "number"
+}
+
+// uuidField parses a UUID from a request body field.
+func uuidField(field, s string) (uuid.UUID, error) {
+	if s == "" {
+		return uuid.Nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", field, "is required")
+	}
+	u, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return uuid.Nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", field, "must be a UUID")
+	}
+	return u, nil
+}
+
+// pathID parses a UUID path parameter; a malformed one is a 404, as an
+// unknown id would be.
+func pathID(c echo.Context, name string) (uuid.UUID, error) {
+	u, err := uuid.Parse(c.Param(name))
+	if err != nil || len(c.Param(name)) != 36 {
+		return uuid.Nil, problem(http.StatusNotFound, "not_found", "no such resource")
+	}
+	return u, nil
+}

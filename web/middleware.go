@@ -1,0 +1,203 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/time/rate"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/partner"
+)
+
+// Keys of values kept on echo.Context.
+const (
+	ctxRequestID = "vaultpage.request_id"
+	ctxPartner   = "vaultpage.partner"
+	ctxBody      = "vaultpage.body"
+)
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// requestLog gives every request an id (the client's X-Request-Id when it is
+// sane), recovers panics into a 500 problem, records metrics and logs one line
+// per request. Nothing of the body or the query is logged.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		start := s.deps.Now()
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(id) {
+			b := make([]byte, 12)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+			if err != nil {
+				c.Error(err)
+				err = nil
+			}
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			status := c.Response().Status
+			elapsed := s.deps.Now().Sub(start)
+			s.metrics.observe(route, c.Request().Method, status, elapsed)
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			s.deps.Logger.LogAttrs(c.Request().Context(), level, "request",
+				slog.String("request_id", id), slog.String("method", c.Request().Method), slog.String("route", route),
+				slog.Int("status", status), slog.Duration("duration", elapsed), slog.String("remote", c.RealIP()))
+		}()
+		return next(c)
+	}
+}
+
+// apiHeaders marks every API response as not to be cached or sniffed.
+func apiHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		return next(c)
+	}
+}
+
+// authenticate requires a bearer token and puts the partner on the context.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			return problem(http.StatusUnauthorized, "invalid_token", "send an access token as Authorization: Bearer <token>")
+		}
+		p, err := s.deps.Partners.Authenticate(c.Request().Context(), strings.TrimSpace(token))
+		if err != nil {
+			return err
+		}
+		c.Set(ctxPartner, p)
+		return next(c)
+	}
+}
+
+func partnerOf(c echo.Context) partner.Partner {
+	p, _ := c.Get(ctxPartner).(partner.Partner)
+	return p
+}
+
+func actorOf(c echo.Context) card.Actor {
+	return card.Actor{PartnerID: partnerOf(c).ID, Source: c.RealIP()}
+}
+
+// limiter is a token bucket per key (partner id, or client address).
+type limiter struct {
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter
+	rps     rate.Limit
+	burst   int
+	now     func() time.Time
+}
+
+func newLimiter(rps float64, burst int, now func() time.Time) *limiter {
+	if burst < 1 {
+		burst = int(math.Max(1, rps))
+	}
+	return &limiter{buckets: map[string]*rate.Limiter{}, rps: rate.Limit(rps), burst: burst, now: now}
+}
+
+// allow takes a token, or says how many seconds until one is free.
+func (l *limiter) allow(key string) (bool, int) {
+	l.mu.Lock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) > 100_000 {
+			l.buckets = map[string]*rate.Limiter{} // bounded memory; buckets refill anyway
+		}
+		b = rate.NewLimiter(l.rps, l.burst)
+		l.buckets[key] = b
+	}
+	l.mu.Unlock()
+	r := b.ReserveN(l.now(), 1)
+	if d := r.DelayFrom(l.now()); d > 0 {
+		r.CancelAt(l.now())
+		return false, int(math.Ceil(d.Seconds()))
+	}
+	return true, 0
+}
+
+// rateLimit answers 429 with Retry-After once a partner (or, before
+// authentication, a client address) exceeds its rate.
+func (s *Server) rateLimit(key func(echo.Context) string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if ok, wait := s.limiter.allow(key(c)); !ok {
+				p := problem(http.StatusTooManyRequests, "rate_limited", "too many requests; retry after "+strconv.Itoa(wait)+" seconds")
+				p.retryAfter = wait
+				return p
+			}
+			return next(c)
+		}
+	}
+}
+
+// metrics are the server's Prometheus collectors, on a registry of its own.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaultpage_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vaultpage_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
+	}
+	m.registry.MustRegister(m.requests, m.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observe(route, method string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+}
