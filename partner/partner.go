@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,23 +66,40 @@ type Store interface {
 	Client(ctx context.Context, id string) (Client, error)
 	// InsertToken stores an access token's digest.
 	InsertToken(ctx context.Context, digest []byte, partnerID uuid.UUID, expiresAt time.Time) error
-	// TokenPartner returns the partner a live token belongs to, ErrNotFound
-	// if the token is unknown or expired at now.
-	TokenPartner(ctx context.Context, digest []byte, now time.Time) (Partner, error)
+	// TokenPartner returns the partner a live token belongs to and when the
+	// token expires, ErrNotFound if the token is unknown or expired at now.
+	TokenPartner(ctx context.Context, digest []byte, now time.Time) (Partner, time.Time, error)
 }
 
 // Service creates partners and authenticates their requests.
 type Service struct {
 	store Store
 	now   func() time.Time
+
+	// cache holds recently authenticated tokens by digest, each until the
+	// earlier of its expiry and cacheTTL from lookup, so that most API calls
+	// cost no token query.
+	mu    sync.Mutex
+	cache map[[sha256.Size]byte]cached
 }
+
+type cached struct {
+	partner Partner
+	until   time.Time
+}
+
+// cacheTTL bounds how long an authenticated token is trusted from memory.
+const cacheTTL = 30 * time.Second
+
+// cacheMax bounds the cache; past it the cache starts over.
+const cacheMax = 10_000
 
 // NewService builds the service; now defaults to time.Now.
 func NewService(s Store, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
+	return &Service{store: s, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }, cache: map[[sha256.Size]byte]cached{}}
 }
 
 // Credentials are shown to the operator once, when a partner is created.
@@ -179,11 +197,32 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Partner, erro
 	if !strings.HasPrefix(token, "vpt_") || len(token) > 128 {
 		return Partner{}, ErrInvalidToken
 	}
-	p, err := s.store.TokenPartner(ctx, digest(token), s.now().UTC())
+	d := sha256.Sum256([]byte(token))
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.cache[d]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.partner, nil
+	}
+	p, expires, err := s.store.TokenPartner(ctx, d[:], now)
 	if errors.Is(err, ErrNotFound) {
 		return Partner{}, ErrInvalidToken
 	}
-	return p, err
+	if err != nil {
+		return Partner{}, err
+	}
+	until := now.Add(cacheTTL)
+	if expires.Before(until) {
+		until = expires
+	}
+	s.mu.Lock()
+	if len(s.cache) >= cacheMax {
+		s.cache = map[[sha256.Size]byte]cached{}
+	}
+	s.cache[d] = cached{partner: p, until: until}
+	s.mu.Unlock()
+	return p, nil
 }
 
 // Partner returns a partner by id.

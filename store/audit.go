@@ -29,7 +29,7 @@ func (s *AuditStore) AppendAudit(ctx context.Context, e audit.Entry, hash func(a
 		return e, err
 	}
 	err = s.db.InTx(ctx, func(ctx context.Context) error {
-		q := s.db.q(ctx)
+		q := s.db.w(ctx)
 		if s.db.dialect == Postgres {
 			if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLockID); err != nil {
 				return err

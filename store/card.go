@@ -53,7 +53,7 @@ func keyset(where []string, args []any, p card.Page) (string, []any) {
 
 // CreateIndividual implements card.Store.
 func (s *CardStore) CreateIndividual(ctx context.Context, i card.Individual) error {
-	_, err := s.db.q(ctx).ExecContext(ctx, `INSERT INTO individuals (id, partner_id, first_name, last_name, email, phone, locale, created_at)
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO individuals (id, partner_id, first_name, last_name, email, phone, locale, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		i.ID.String(), i.PartnerID.String(), i.FirstName, i.LastName, i.Email, i.Phone, i.Locale, i.CreatedAt.UTC())
 	return err
@@ -100,7 +100,7 @@ func list[T any](ctx context.Context, db *DB, query string, args []any, scan fun
 
 // CreateAccount implements card.Store.
 func (s *CardStore) CreateAccount(ctx context.Context, a card.Account) error {
-	_, err := s.db.q(ctx).ExecContext(ctx, `INSERT INTO accounts (id, partner_id, individual_id, currency, balance, available, created_at)
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO accounts (id, partner_id, individual_id, currency, balance, available, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		a.ID.String(), a.PartnerID.String(), a.IndividualID.String(), a.Currency, int64(a.Balance), int64(a.Available), a.CreatedAt.UTC())
 	return err
@@ -182,7 +182,7 @@ func scanCard(row interface{ Scan(...any) error }) (card.Card, error) {
 
 // CreateCard implements card.Store.
 func (s *CardStore) CreateCard(ctx context.Context, c card.Card) error {
-	_, err := s.db.q(ctx).ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		c.ID.String(), c.PartnerID.String(), c.AccountID.String(), c.IndividualID.String(), c.DisplayName, string(c.Type), c.Brand, c.Region,
 		c.Currency, c.Last4, c.ExpMonth, c.ExpYear, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration),
@@ -224,7 +224,7 @@ func (s *CardStore) ListCards(ctx context.Context, partnerID uuid.UUID, f card.F
 
 // UpdateCard implements card.Store.
 func (s *CardStore) UpdateCard(ctx context.Context, c card.Card) (card.Card, error) {
-	res, err := s.db.q(ctx).ExecContext(ctx, `UPDATE cards SET display_name = $1, status = $2, spend_limit = $3, spend_limit_duration = $4,
+	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE cards SET display_name = $1, status = $2, spend_limit = $3, spend_limit_duration = $4,
 		replaced_by_id = $5, updated_at = $6, version = version + 1
 		WHERE partner_id = $7 AND id = $8 AND version = $9`,
 		c.DisplayName, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration), nullID(c.ReplacedByID), c.UpdatedAt.UTC(),
@@ -244,7 +244,7 @@ const restrictionColumns = `id, card_id, partner_id, type, max_amount, created_a
 // PutRestriction implements card.Store.
 func (s *CardStore) PutRestriction(ctx context.Context, r card.Restriction) error {
 	return s.db.InTx(ctx, func(ctx context.Context) error {
-		q := s.db.q(ctx)
+		q := s.db.w(ctx)
 		if _, err := q.ExecContext(ctx, `DELETE FROM card_restrictions WHERE card_id = $1 AND id <> $2`, r.CardID.String(), r.ID.String()); err != nil {
 			return err
 		}
@@ -268,7 +268,7 @@ func (s *CardStore) Restrictions(ctx context.Context, partnerID, cardID uuid.UUI
 
 // DeleteRestriction implements card.Store.
 func (s *CardStore) DeleteRestriction(ctx context.Context, partnerID, cardID, id uuid.UUID) error {
-	res, err := s.db.q(ctx).ExecContext(ctx, `DELETE FROM card_restrictions WHERE partner_id = $1 AND card_id = $2 AND id = $3`,
+	res, err := s.db.w(ctx).ExecContext(ctx, `DELETE FROM card_restrictions WHERE partner_id = $1 AND card_id = $2 AND id = $3`,
 		partnerID.String(), cardID.String(), id.String())
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ var _ idempotency.Store = (*IdempotencyStore)(nil)
 // DO NOTHING decides which request runs; an expired claim is replaced with a
 // compare-and-swap on its creation time.
 func (s *IdempotencyStore) Begin(ctx context.Context, partnerID, key string, hash []byte, now, notBefore time.Time) (idempotency.Request, bool, error) {
-	q := s.db.q(ctx)
+	q := s.db.w(ctx)
 	for attempt := 0; attempt < 3; attempt++ {
 		res, err := q.ExecContext(ctx, `INSERT INTO idempotency_keys (partner_id, key, request_hash, state, created_at)
 			VALUES ($1, $2, $3, 'running', $4) ON CONFLICT (partner_id, key) DO NOTHING`, partnerID, key, hash, now.UTC())
@@ -59,21 +59,21 @@ func (s *IdempotencyStore) Begin(ctx context.Context, partnerID, key string, has
 
 // Complete implements idempotency.Store.
 func (s *IdempotencyStore) Complete(ctx context.Context, partnerID, key string, status int, contentType string, body []byte) error {
-	_, err := s.db.q(ctx).ExecContext(ctx, `UPDATE idempotency_keys SET state = 'done', status = $1, headers = $2, body = $3
+	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE idempotency_keys SET state = 'done', status = $1, headers = $2, body = $3
 		WHERE partner_id = $4 AND key = $5`, status, contentType, body, partnerID, key)
 	return err
 }
 
 // Release implements idempotency.Store.
 func (s *IdempotencyStore) Release(ctx context.Context, partnerID, key string) error {
-	_, err := s.db.q(ctx).ExecContext(ctx, `DELETE FROM idempotency_keys WHERE partner_id = $1 AND key = $2`, partnerID, key)
+	_, err := s.db.w(ctx).ExecContext(ctx, `DELETE FROM idempotency_keys WHERE partner_id = $1 AND key = $2`, partnerID, key)
 	return err
 }
 
 // Purge removes keys older than before; the service runs it
 // periodically.
 func (s *IdempotencyStore) Purge(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.q(ctx).ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, before.UTC())
+	res, err := s.db.w(ctx).ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, before.UTC())
 	if err != nil {
 		return 0, err
 	}

@@ -27,7 +27,7 @@ func (s *PartnerStore) CreatePartner(ctx context.Context, p partner.Partner, c p
 		return err
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {
-		q := s.db.q(ctx)
+		q := s.db.w(ctx)
 		if _, err := q.ExecContext(ctx, `INSERT INTO partners (id, name, return_urls, created_at) VALUES ($1, $2, $3, $4)`,
 			p.ID.String(), p.Name, string(urls), p.CreatedAt.UTC()); err != nil {
 			return err
@@ -71,7 +71,7 @@ func (s *PartnerStore) Client(ctx context.Context, id string) (partner.Client, e
 
 // InsertToken implements partner.Store. Expired tokens are removed on the way.
 func (s *PartnerStore) InsertToken(ctx context.Context, digest []byte, partnerID uuid.UUID, expiresAt time.Time) error {
-	q := s.db.q(ctx)
+	q := s.db.w(ctx)
 	if _, err := q.ExecContext(ctx, `DELETE FROM access_tokens WHERE expires_at < $1`, expiresAt.Add(-2*partner.TokenTTL)); err != nil {
 		return err
 	}
@@ -81,8 +81,21 @@ func (s *PartnerStore) InsertToken(ctx context.Context, digest []byte, partnerID
 }
 
 // TokenPartner implements partner.Store.
-func (s *PartnerStore) TokenPartner(ctx context.Context, digest []byte, now time.Time) (partner.Partner, error) {
-	return scanPartner(s.db.q(ctx).QueryRowContext(ctx, `SELECT p.id, p.name, p.return_urls, p.created_at
+func (s *PartnerStore) TokenPartner(ctx context.Context, digest []byte, now time.Time) (partner.Partner, time.Time, error) {
+	var (
+		p       partner.Partner
+		urls    string
+		expires time.Time
+	)
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT p.id, p.name, p.return_urls, p.created_at, t.expires_at
 		FROM access_tokens t JOIN partners p ON p.id = t.partner_id
-		WHERE t.digest = $1 AND t.expires_at > $2`, digest, now.UTC()))
+		WHERE t.digest = $1 AND t.expires_at > $2`, digest, now.UTC()).Scan(&p.ID, &p.Name, &urls, &p.CreatedAt, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, expires, partner.ErrNotFound
+	}
+	if err != nil {
+		return p, expires, err
+	}
+	p.CreatedAt = p.CreatedAt.UTC()
+	return p, expires.UTC(), json.Unmarshal([]byte(urls), &p.ReturnURLs)
 }

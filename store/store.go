@@ -19,7 +19,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -40,10 +43,18 @@ const (
 	Postgres Dialect = "postgres"
 )
 
-// DB is a migrated database handle shared by the stores.
+// DB is a migrated database handle shared by the stores. For SQLite, sql is
+// a single-connection pool that every write and transaction goes through
+// (SQLite has one writer; queueing in the pool beats busy-waiting on the
+// file lock) and read is a pool for reads outside transactions. For
+// PostgreSQL both are the same pool.
 type DB struct {
 	sql     *sql.DB
+	read    *sql.DB
 	dialect Dialect
+	// stmts caches prepared statements on the read pool by query text;
+	// queries are constants or built from a bounded set of filters.
+	stmts sync.Map
 }
 
 // SQLiteFile is the database file name inside the data directory.
@@ -92,6 +103,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
+	s.SetMaxOpenConns(1)
+	s.SetMaxIdleConns(1)
+	s.SetConnMaxIdleTime(0)
 	if err := s.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: open sqlite: %w", err), s.Close())
 	}
@@ -99,7 +113,16 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: sqlite file mode: %w", err), s.Close())
 	}
-	return &DB{sql: s, dialect: SQLite}, nil
+	q.Set("_txlock", "deferred")
+	q.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("store: open sqlite: %w", err), s.Close())
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	return &DB{sql: s, read: r, dialect: SQLite}, nil
 }
 
 func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
@@ -110,7 +133,11 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 	if err := s.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: connect postgres: %w", err), s.Close())
 	}
-	return &DB{sql: s, dialect: Postgres}, nil
+	// Bounded, so that many vaultpage instances fit in max_connections.
+	s.SetMaxOpenConns(24)
+	s.SetMaxIdleConns(24)
+	s.SetConnMaxLifetime(30 * time.Minute)
+	return &DB{sql: s, read: s, dialect: Postgres}, nil
 }
 
 // Migrate brings the schema up to date. It is safe to run while other
@@ -138,10 +165,19 @@ func (db *DB) Migrate(ctx context.Context) error {
 func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Ping checks the database answers, for readiness probes.
-func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
 
-// Close closes the connection pool.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close closes the connection pools.
+func (db *DB) Close() error {
+	db.stmts.Range(func(_, s any) bool {
+		_ = s.(*sql.Stmt).Close()
+		return true
+	})
+	if db.read != db.sql {
+		return errors.Join(db.read.Close(), db.sql.Close())
+	}
+	return db.sql.Close()
+}
 
 // isUniqueViolation reports whether err is a unique or primary key violation.
 func isUniqueViolation(err error) bool {
@@ -165,8 +201,57 @@ type querier interface {
 
 type txKey struct{}
 
-// q returns the transaction InTx put in ctx, or the pool.
+// q returns the transaction InTx put in ctx, or the read pool with
+// prepared statements.
 func (db *DB) q(ctx context.Context) querier {
+	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
+		return tx
+	}
+	return reader{db}
+}
+
+// reader runs reads outside transactions through cached prepared statements,
+// which spares SQLite and PostgreSQL parsing and planning the same query on
+// every request.
+type reader struct{ db *DB }
+
+func (r reader) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := r.db.stmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := r.db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := r.db.stmts.LoadOrStore(query, s); loaded {
+		_ = s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+func (r reader) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.db.sql.ExecContext(ctx, query, args...)
+}
+
+func (r reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := r.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func (r reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := r.stmt(ctx, query)
+	if err != nil {
+		return r.db.read.QueryRowContext(ctx, query, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
+// w returns the transaction InTx put in ctx, or the write pool.
+func (db *DB) w(ctx context.Context) querier {
 	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
 		return tx
 	}

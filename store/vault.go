@@ -49,7 +49,7 @@ func (s *VaultStore) ListKeys(ctx context.Context) ([]vault.Key, error) {
 // CreateKey implements vault.Store.
 func (s *VaultStore) CreateKey(ctx context.Context, k vault.Key, replaces uint32) error {
 	err := s.db.InTx(ctx, func(ctx context.Context) error {
-		q := s.db.q(ctx)
+		q := s.db.w(ctx)
 		if replaces != 0 {
 			res, err := q.ExecContext(ctx,
 				`UPDATE vault_keys SET state = 'decrypt_only' WHERE id = $1 AND purpose = $2 AND state = 'active'`,
@@ -78,7 +78,7 @@ func (s *VaultStore) SetKeyState(ctx context.Context, id uint32, from, to vault.
 	if to == vault.KeyRetired {
 		retired = at.UTC()
 	}
-	res, err := s.db.q(ctx).ExecContext(ctx,
+	res, err := s.db.w(ctx).ExecContext(ctx,
 		`UPDATE vault_keys SET state = $1, retired_at = $2 WHERE id = $3 AND state = $4`,
 		string(to), retired, int64(id), string(from))
 	return affectedOne(res, err)
@@ -86,7 +86,7 @@ func (s *VaultStore) SetKeyState(ctx context.Context, id uint32, from, to vault.
 
 // ReplaceWrappedKey implements vault.Store.
 func (s *VaultStore) ReplaceWrappedKey(ctx context.Context, id uint32, kekID string, old, wrapped []byte) error {
-	res, err := s.db.q(ctx).ExecContext(ctx,
+	res, err := s.db.w(ctx).ExecContext(ctx,
 		`UPDATE vault_keys SET wrapped = $1, kek_id = $2 WHERE id = $3 AND wrapped = $4`,
 		wrapped, kekID, int64(id), old)
 	return affectedOne(res, err)
@@ -95,7 +95,7 @@ func (s *VaultStore) ReplaceWrappedKey(ctx context.Context, id uint32, kekID str
 // ReserveKeyUses implements vault.Store.
 func (s *VaultStore) ReserveKeyUses(ctx context.Context, id uint32, n, limit int64) (int64, error) {
 	var uses int64
-	err := s.db.q(ctx).QueryRowContext(ctx,
+	err := s.db.w(ctx).QueryRowContext(ctx,
 		`UPDATE vault_keys SET uses = uses + $1 WHERE id = $2 AND state = 'active' AND uses + $1 <= $3 RETURNING uses`,
 		n, int64(id), limit).Scan(&uses)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -136,7 +136,7 @@ func scanSecret(row interface{ Scan(...any) error }) (vault.SealedRecord, error)
 
 // PutSecret implements vault.Store.
 func (s *VaultStore) PutSecret(ctx context.Context, r vault.SealedRecord) error {
-	_, err := s.db.q(ctx).ExecContext(ctx, `INSERT INTO vault_secrets (`+sealedColumns+`)
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO vault_secrets (`+sealedColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (record_table, record_id, field) DO UPDATE SET
 			partner_id = excluded.partner_id, purpose = excluded.purpose, key_id = excluded.key_id,
@@ -159,7 +159,7 @@ func (s *VaultStore) GetSecret(ctx context.Context, ref vault.Ref) (vault.Sealed
 // DeleteSecrets implements vault.Store.
 func (s *VaultStore) DeleteSecrets(ctx context.Context, table, recordID string) error {
 	return s.db.InTx(ctx, func(ctx context.Context) error {
-		q := s.db.q(ctx)
+		q := s.db.w(ctx)
 		if _, err := q.ExecContext(ctx, `DELETE FROM vault_blind_index WHERE record_table = $1 AND record_id = $2`, table, recordID); err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (s *VaultStore) DeleteSecrets(ctx context.Context, table, recordID string) 
 
 // ReplaceSecret implements vault.Store.
 func (s *VaultStore) ReplaceSecret(ctx context.Context, r vault.SealedRecord, old []byte) error {
-	res, err := s.db.q(ctx).ExecContext(ctx, `UPDATE vault_secrets
+	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE vault_secrets
 		SET key_id = $1, inner_key_id = $2, ciphertext = $3, updated_at = $4
 		WHERE record_table = $5 AND record_id = $6 AND field = $7 AND ciphertext = $8`,
 		int64(r.KeyID), int64(r.InnerKeyID), r.Ciphertext, r.UpdatedAt.UTC(), r.Table, r.RecordID, r.Field, old)
@@ -226,7 +226,7 @@ func scanIndex(row interface{ Scan(...any) error }) (vault.IndexEntry, error) {
 
 // ClaimIndex implements vault.Store.
 func (s *VaultStore) ClaimIndex(ctx context.Context, e vault.IndexEntry) error {
-	return s.db.InTx(ctx, func(ctx context.Context) error { return claimIndex(ctx, s.db.q(ctx), e) })
+	return s.db.InTx(ctx, func(ctx context.Context) error { return claimIndex(ctx, s.db.w(ctx), e) })
 }
 
 func claimIndex(ctx context.Context, tx querier, e vault.IndexEntry) error {
@@ -292,7 +292,7 @@ func (s *VaultStore) IndexEntriesOnKeys(ctx context.Context, ids []uint32, after
 // MoveIndexEntry implements vault.Store.
 func (s *VaultStore) MoveIndexEntry(ctx context.Context, old, moved vault.IndexEntry) error {
 	return s.db.InTx(ctx, func(ctx context.Context) error {
-		tx := s.db.q(ctx)
+		tx := s.db.w(ctx)
 		res, err := tx.ExecContext(ctx, `DELETE FROM vault_blind_index
 			WHERE key_id = $1 AND digest = $2 AND record_table = $3 AND record_id = $4 AND field = $5`,
 			int64(old.KeyID), old.Digest, old.Table, old.RecordID, old.Field)
@@ -305,7 +305,7 @@ func (s *VaultStore) MoveIndexEntry(ctx context.Context, old, moved vault.IndexE
 
 // ReleaseIndex implements vault.Store.
 func (s *VaultStore) ReleaseIndex(ctx context.Context, ref vault.Ref) error {
-	_, err := s.db.q(ctx).ExecContext(ctx,
+	_, err := s.db.w(ctx).ExecContext(ctx,
 		`DELETE FROM vault_blind_index WHERE record_table = $1 AND record_id = $2 AND field = $3`,
 		ref.Table, ref.RecordID, ref.Field)
 	return err

@@ -74,7 +74,13 @@ var candidate = regexp.MustCompile(`(?:^|[^0-9])((?:[0-9][ -]?){12,18}[0-9])(?:[
 
 // Mask replaces every Luhn-valid card-number-shaped run in s.
 func Mask(s string) string {
-	if len(s) < 13 {
+	digits := 0
+	for i := 0; i < len(s) && digits < 13; i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			digits++
+		}
+	}
+	if digits < 13 {
 		return s
 	}
 	out := []byte(s)

@@ -1,0 +1,254 @@
+// Package loadtest holds the load runs behind docs/benchmarks.md. They build
+// and start the real binary, drive it over loopback with vegeta, and report
+// each scenario as a ratio against /healthz measured in the same run. They
+// run only with VAULTPAGE_LOAD=1 and never fail on timing: they print a table.
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	_ "github.com/vaultpage/vaultpage/store" // registers the sqlite and pgx drivers
+	"github.com/vaultpage/vaultpage/store/storetest"
+)
+
+type service struct {
+	base, token  string
+	ind, acc, id string
+	db           *sql.DB
+	proc         *exec.Cmd
+}
+
+func start(t *testing.T, bin string, environ []string, dsnDriver, dsn string) *service {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	environ = append(environ, "VAULTPAGE_ADDR="+addr, "VAULTPAGE_RATE_LIMIT=1000000", "VAULTPAGE_LOG_LEVEL=info")
+	create := exec.Command(bin, "partners", "create", "--name", "Load")
+	create.Env = environ
+	out, err := create.Output()
+	if err != nil {
+		t.Fatalf("partners create: %v", err)
+	}
+	var creds map[string]string
+	_ = json.Unmarshal(out, &creds)
+	proc := exec.Command(bin, "serve")
+	proc.Env = environ
+	proc.Stderr = io.Discard // info-level request logs, as in production, written nowhere
+	if err := proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &service{base: "http://" + addr, proc: proc}
+	t.Cleanup(func() {
+		_ = proc.Process.Signal(syscall.SIGTERM)
+		_ = proc.Wait()
+	})
+	for i := 0; i < 200; i++ {
+		if r, err := http.Get(s.base + "/healthz"); err == nil {
+			_ = r.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds["client_id"]}, "client_secret": {creds["client_secret"]}}
+	r, err := http.PostForm(s.base+"/v3/oauth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&tok)
+	_ = r.Body.Close()
+	s.token = tok["access_token"].(string)
+	s.ind = s.post(t, "/v3/individuals", `{"first_name":"Load","last_name":"Test","email":"load@example.com"}`)
+	s.acc = s.post(t, "/v3/accounts", `{"individual_id":"`+s.ind+`","currency":"EUR"}`)
+	s.id = s.post(t, "/v3/cards", s.cardBody())
+	if s.db, err = sql.Open(dsnDriver, dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.db.Close() })
+	return s
+}
+
+func (s *service) cardBody() string {
+	return `{"individual_id":"` + s.ind + `","account_id":"` + s.acc + `","display_name":"Load"}`
+}
+
+func (s *service) header() http.Header {
+	return http.Header{"Authorization": {"Bearer " + s.token}, "Content-Type": {"application/json"}}
+}
+
+func (s *service) post(t *testing.T, path, body string) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, s.base+path, strings.NewReader(body))
+	req.Header = s.header()
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Body.Close() }()
+	var m map[string]any
+	b, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(b, &m); err != nil || m["id"] == nil {
+		t.Fatalf("POST %s: %d %s", path, r.StatusCode, b)
+	}
+	return m["id"].(string)
+}
+
+// attack runs one scenario. rate 0 means as fast as the workers go.
+func attack(target vegeta.Target, rate int, d time.Duration) vegeta.Metrics {
+	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Connections(64)}
+	pacer := vegeta.Pacer(vegeta.Rate{Freq: rate, Per: time.Second})
+	if rate == 0 {
+		opts = append(opts, vegeta.Workers(16), vegeta.MaxWorkers(16))
+		pacer = vegeta.Rate{Freq: 0}
+	}
+	a := vegeta.NewAttacker(opts...)
+	var m vegeta.Metrics
+	for res := range a.Attack(vegeta.NewStaticTargeter(target), pacer, d, "load") {
+		m.Add(res)
+	}
+	m.Close()
+	return m
+}
+
+// seed inserts cards directly until the table holds n, in batches.
+func (s *service) seed(t *testing.T, n int) {
+	t.Helper()
+	var have int
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM cards`).Scan(&have); err != nil {
+		t.Fatal(err)
+	}
+	var partnerID string
+	if err := s.db.QueryRow(`SELECT partner_id FROM cards WHERE id = $1`, s.id).Scan(&partnerID); err != nil {
+		t.Fatal(err)
+	}
+	const batch = 500
+	now := time.Now().UTC()
+	for have < n {
+		tx, err := s.db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 0; k < 100 && have < n; k++ {
+			var (
+				b    strings.Builder
+				args []any
+			)
+			b.WriteString(`INSERT INTO cards (id, partner_id, account_id, individual_id, display_name, type, brand, region, currency, last4,
+				exp_month, exp_year, status, spend_limit_duration, created_at, updated_at, version) VALUES `)
+			for i := 0; i < batch && have < n; i++ {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				id, _ := uuid.NewV7()
+				p := len(args)
+				fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,'Seed','virtual','visa','europe','EUR','0000',12,2029,'not_activated','',$%d,$%d,1)", p+1, p+2, p+3, p+4, p+5, p+6)
+				args = append(args, id.String(), partnerID, s.acc, s.ind, now, now)
+				have++
+			}
+			if _, err := tx.Exec(b.String(), args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type row struct {
+	name string
+	m    vegeta.Metrics
+	base float64
+}
+
+func report(t *testing.T, backend string, rows []row) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "\n%s:\n\n| scenario | requests | success | throughput (req/s) | ratio to /healthz | p50 | p99 |\n| --- | --- | --- | --- | --- | --- | --- |\n", backend)
+	for _, r := range rows {
+		ratio := "—"
+		if r.base > 0 {
+			ratio = fmt.Sprintf("%.2f", r.m.Throughput/r.base)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.2f%% | %.0f | %s | %s | %s |\n", r.name, r.m.Requests, r.m.Success*100, r.m.Throughput, ratio,
+			r.m.Latencies.P50.Round(10*time.Microsecond), r.m.Latencies.P99.Round(10*time.Microsecond))
+	}
+	t.Log(b.String())
+	return b.String()
+}
+
+func TestLoad(t *testing.T) {
+	if os.Getenv("VAULTPAGE_LOAD") != "1" {
+		t.Skip("load runs are opt-in: VAULTPAGE_LOAD=1 go test -run TestLoad -v -timeout 60m ./internal/loadtest")
+	}
+	bin := filepath.Join(t.TempDir(), "vaultpage")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/vaultpage").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	seconds := 10 * time.Second
+	cards := 1_000_000
+	if os.Getenv("VAULTPAGE_LOAD_QUICK") == "1" {
+		seconds, cards = 2*time.Second, 20_000
+	}
+	var out strings.Builder
+	backends := []string{"sqlite", "postgres"}
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			dir := t.TempDir()
+			environ := append(os.Environ(), "VAULTPAGE_DATA_DIR="+dir)
+			driver, dsn := "sqlite", "file:"+filepath.Join(dir, "vaultpage.db")+"?_pragma=busy_timeout(10000)"
+			if backend == "postgres" {
+				u := storetest.PostgresURL(t)
+				environ = append(environ, "VAULTPAGE_DATABASE_URL="+u)
+				driver, dsn = "pgx", u
+			}
+			s := start(t, bin, environ, driver, dsn)
+			h := s.header()
+			health := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 0, seconds)
+			base := health.Throughput
+			get := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards/" + s.id, Header: h}, 0, seconds)
+			create := attack(vegeta.Target{Method: "POST", URL: s.base + "/v3/cards", Header: h, Body: []byte(s.cardBody())}, 1000, 2*seconds)
+			s.seed(t, cards)
+			var cursor string
+			if err := s.db.QueryRow(`SELECT id FROM cards ORDER BY id DESC LIMIT 1 OFFSET 19980`).Scan(&cursor); err != nil {
+				t.Fatal(err)
+			}
+			page1 := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards?limit=20", Header: h}, 0, seconds)
+			page1000 := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards?limit=20&cursor=" + cursor, Header: h}, 0, seconds)
+			out.WriteString(report(t, backend, []row{
+				{"GET /healthz (baseline)", health, base},
+				{"GET /v3/cards/{id}", get, base},
+				{"POST /v3/cards at a constant 1,000/s", create, base},
+				{fmt.Sprintf("GET /v3/cards page 1 of %d cards", cards), page1, base},
+				{"GET /v3/cards page 1,000 (cursor after 19,980 cards)", page1000, base},
+			}))
+			if page1.Throughput > 0 {
+				fmt.Fprintf(&out, "\npage 1 / page 1,000 throughput: %.2f\n", page1.Throughput/page1000.Throughput)
+			}
+		})
+	}
+	if p := os.Getenv("VAULTPAGE_LOAD_OUT"); p != "" {
+		_ = os.WriteFile(p, []byte(out.String()), 0o600)
+	}
+}

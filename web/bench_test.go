@@ -1,0 +1,36 @@
+package web_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// BenchmarkGetCard measures GET /v3/cards/{id} through the whole handler
+// stack on SQLite, without the network; BenchmarkHealthz is its baseline.
+func BenchmarkGetCard(b *testing.B) {
+	e := newEnv(&testing.T{}, func(o *options) { o.rateLimit = 1e9 })
+	id := e.card(e.tokA)["id"].(string)
+	h := e.srv.Config.Handler
+	req := httptest.NewRequest(http.MethodGet, "/v3/cards/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokA)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+func BenchmarkHealthz(b *testing.B) {
+	e := newEnv(&testing.T{}, func(o *options) { o.rateLimit = 1e9 })
+	h := e.srv.Config.Handler
+	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+	}
+}
