@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/internal/httpsig"
 )
 
 // TokenTTL is how long an access token is valid.
@@ -45,6 +48,18 @@ type Partner struct {
 	Name       string
 	ReturnURLs []string
 	CreatedAt  time.Time
+	// SigningKeys, when there are any, make RFC 9421 signatures mandatory
+	// on every request of the partner's.
+	SigningKeys []SigningKey
+}
+
+// SigningKey is a partner's request-signing public key.
+type SigningKey struct {
+	KeyID     string
+	Alg       httpsig.Algorithm
+	Public    any    // ed25519.PublicKey or *ecdsa.PublicKey
+	PublicDER []byte // SubjectPublicKeyInfo, as stored
+	CreatedAt time.Time
 }
 
 // Client is a partner's API credential: the id is public, the secret is
@@ -69,6 +84,11 @@ type Store interface {
 	// TokenPartner returns the partner a live token belongs to and when the
 	// token expires, ErrNotFound if the token is unknown or expired at now.
 	TokenPartner(ctx context.Context, digest []byte, now time.Time) (Partner, time.Time, error)
+	// AddSigningKey stores a signing key, ErrInvalidInput if the key id is
+	// taken.
+	AddSigningKey(ctx context.Context, partnerID uuid.UUID, k SigningKey) error
+	// SigningKeys returns a partner's signing keys.
+	SigningKeys(ctx context.Context, partnerID uuid.UUID) ([]SigningKey, error)
 }
 
 // Service creates partners and authenticates their requests.
@@ -212,6 +232,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Partner, erro
 	if err != nil {
 		return Partner{}, err
 	}
+	if p.SigningKeys, err = s.store.SigningKeys(ctx, p.ID); err != nil {
+		return Partner{}, err
+	}
 	until := now.Add(cacheTTL)
 	if expires.Before(until) {
 		until = expires
@@ -228,6 +251,34 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Partner, erro
 // Partner returns a partner by id.
 func (s *Service) Partner(ctx context.Context, id uuid.UUID) (Partner, error) {
 	return s.store.Partner(ctx, id)
+}
+
+// AddSigningKey registers a PEM public key (Ed25519, ECDSA P-256 or P-384)
+// under keyID; from then on the partner must sign every request. Errors wrap
+// ErrInvalidInput or ErrNotFound.
+func (s *Service) AddSigningKey(ctx context.Context, partnerID uuid.UUID, keyID string, publicPEM []byte) (SigningKey, error) {
+	if keyID == "" || len(keyID) > 100 || strings.ContainsAny(keyID, "\"\\") {
+		return SigningKey{}, fmt.Errorf("%w: key id must be 1 to 100 characters without quotes or backslashes", ErrInvalidInput)
+	}
+	if _, err := s.store.Partner(ctx, partnerID); err != nil {
+		return SigningKey{}, err
+	}
+	pub, alg, err := httpsig.ParsePublicKey(publicPEM)
+	if err != nil {
+		return SigningKey{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return SigningKey{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	k := SigningKey{KeyID: keyID, Alg: alg, Public: pub, PublicDER: der, CreatedAt: s.now()}
+	if err := s.store.AddSigningKey(ctx, partnerID, k); err != nil {
+		return SigningKey{}, err
+	}
+	s.mu.Lock()
+	s.cache = map[[sha256.Size]byte]cached{} // tokens now need signatures
+	s.mu.Unlock()
+	return k, nil
 }
 
 func digest(s string) []byte {

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,6 +80,30 @@ func (s *PartnerStore) InsertToken(ctx context.Context, digest []byte, partnerID
 	_, err := q.ExecContext(ctx, `INSERT INTO access_tokens (digest, partner_id, expires_at) VALUES ($1, $2, $3)`,
 		digest, partnerID.String(), expiresAt.UTC())
 	return err
+}
+
+// AddSigningKey implements partner.Store.
+func (s *PartnerStore) AddSigningKey(ctx context.Context, partnerID uuid.UUID, k partner.SigningKey) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO partner_signing_keys (partner_id, key_id, alg, public_key, created_at)
+		VALUES ($1, $2, $3, $4, $5)`, partnerID.String(), k.KeyID, string(k.Alg), k.PublicDER, k.CreatedAt.UTC())
+	if isUniqueViolation(err) {
+		return fmt.Errorf("%w: key id %q is taken", partner.ErrInvalidInput, k.KeyID)
+	}
+	return err
+}
+
+// SigningKeys implements partner.Store.
+func (s *PartnerStore) SigningKeys(ctx context.Context, partnerID uuid.UUID) ([]partner.SigningKey, error) {
+	return list(ctx, s.db, `SELECT key_id, alg, public_key, created_at FROM partner_signing_keys WHERE partner_id = $1 ORDER BY key_id`,
+		[]any{partnerID.String()}, func(row interface{ Scan(...any) error }) (partner.SigningKey, error) {
+			var k partner.SigningKey
+			if err := row.Scan(&k.KeyID, &k.Alg, &k.PublicDER, &k.CreatedAt); err != nil {
+				return k, err
+			}
+			pub, err := x509.ParsePKIXPublicKey(k.PublicDER)
+			k.Public, k.CreatedAt = pub, k.CreatedAt.UTC()
+			return k, err
+		})
 }
 
 // TokenPartner implements partner.Store.

@@ -3,10 +3,12 @@ package web
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/internal/httpsig"
 	"github.com/vaultpage/vaultpage/partner"
 )
 
@@ -111,6 +114,48 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(ctxPartner, p)
+		return next(c)
+	}
+}
+
+// signatureMaxAge bounds how old a request signature's created time may be.
+const signatureMaxAge = 5 * time.Minute
+
+// verifySignature requires an RFC 9421 signature over the method, the target
+// URI and the body's Content-Digest from partners that registered signing
+// keys.
+func (s *Server) verifySignature(next echo.HandlerFunc) echo.HandlerFunc {
+	scheme, authority := "http", ""
+	if u, err := url.Parse(s.deps.PublicURL); err == nil && u.Host != "" {
+		scheme, authority = u.Scheme, u.Host
+	}
+	return func(c echo.Context) error {
+		p := partnerOf(c)
+		if len(p.SigningKeys) == 0 {
+			return next(c)
+		}
+		body, err := bodyOf(c)
+		if err != nil {
+			return err
+		}
+		v := httpsig.Verifier{Scheme: scheme, Authority: authority, Now: s.deps.Now, MaxAge: signatureMaxAge,
+			Required: []string{"@method", "@target-uri"}, RequireDigest: true}
+		_, err = v.Verify(c.Request(), body, func(id string) (httpsig.Key, error) {
+			for _, k := range p.SigningKeys {
+				if k.KeyID == id {
+					return httpsig.Key{ID: id, Alg: k.Alg, Public: k.Public}, nil
+				}
+			}
+			return httpsig.Key{}, errors.New("unknown key")
+		})
+		if err != nil {
+			detail := "sign the request (RFC 9421) over @method, @target-uri and content-digest with a registered key"
+			if !errors.Is(err, httpsig.ErrMissing) {
+				detail = strings.TrimPrefix(err.Error(), httpsig.ErrInvalid.Error()+": ")
+			}
+			return &Problem{Type: "https://vaultpage.dev/problems/invalid_signature", Title: http.StatusText(http.StatusUnauthorized),
+				Status: http.StatusUnauthorized, Code: "invalid_signature", Detail: detail}
+		}
 		return next(c)
 	}
 }

@@ -33,7 +33,8 @@ func (s *Server) routes() {
 	v3.POST("/oauth/token", s.token, s.rateLimit(func(c echo.Context) string { return "ip:" + c.RealIP() })).Name = "oauth-token"
 
 	// Partner API: bearer token, per-partner rate limit, idempotency keys.
-	api := v3.Group("", s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }), s.idempotent)
+	api := v3.Group("", s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }),
+		s.verifySignature, s.idempotent)
 	api.POST("/individuals", s.createIndividual).Name = "individuals-create"
 	api.GET("/individuals", s.listIndividuals).Name = "individuals-list"
 	api.GET("/individuals/:id", s.getIndividual).Name = "individuals-get"

@@ -35,6 +35,9 @@ type Deps struct {
 	RateLimit float64
 	Burst     int
 	Now       func() time.Time
+	// PublicURL is the base URL partners address; request signatures cover
+	// its scheme and authority.
+	PublicURL string
 }
 
 // Server is the HTTP edge.
@@ -81,9 +84,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	h := c.Response().Header()
 	if p.Status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="vaultpage", error="invalid_token"`)
-		if p.Code == "invalid_client" {
+		switch p.Code {
+		case "invalid_client":
 			h.Set("WWW-Authenticate", `Basic realm="vaultpage"`)
+		case "invalid_signature":
+			h.Set("WWW-Authenticate", `Signature realm="vaultpage"`)
+		default:
+			h.Set("WWW-Authenticate", `Bearer realm="vaultpage", error="invalid_token"`)
 		}
 	}
 	if p.retryAfter > 0 {

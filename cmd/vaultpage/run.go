@@ -10,9 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
@@ -35,6 +39,9 @@ commands:
   keys retire ID             refuse a key version that nothing uses any more
   partners create --name NAME [--return-url URL ...]
                              register a partner; prints its client id and secret (shown once)
+  partners add-key --partner ID --key-id ID --public-key FILE
+                             register a request-signing key (PEM; Ed25519, P-256, P-384); the
+                             partner must then sign every request (RFC 9421)
   audit verify               check the audit trail's hash chain; prints the head hash
   healthcheck                exit 0 when the service on VAULTPAGE_ADDR answers /healthz (for container health checks)
   version                    print the version
@@ -71,6 +78,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		sub.name, rest = rest[0], rest[1:]
 		fs.StringVar(&sub.partnerName, "name", "", "partner name (partners create)")
+		fs.StringVar(&sub.partnerID, "partner", "", "partner id (partners add-key)")
+		fs.StringVar(&sub.keyID, "key-id", "", "key id the partner's signatures name (partners add-key)")
+		fs.StringVar(&sub.keyFile, "public-key", "", "PEM public key file (partners add-key)")
 		fs.Func("return-url", "a return URL the partner registers; repeat for more (partners create)", func(v string) error {
 			sub.returnURLs = append(sub.returnURLs, v)
 			return nil
@@ -110,20 +120,26 @@ type subcommand struct {
 	name        string
 	partnerName string
 	returnURLs  []string
+	partnerID   string
+	keyID       string
+	keyFile     string
 }
 
 func partners(ctx context.Context, cfg config, logger *slog.Logger, sub subcommand, stdout io.Writer) error {
-	if sub.name != "create" {
-		return fmt.Errorf("partners: unknown subcommand %q (create)", sub.name)
-	}
-	if sub.partnerName == "" {
-		return errors.New("partners create: --name is required")
+	if sub.name != "create" && sub.name != "add-key" {
+		return fmt.Errorf("partners: unknown subcommand %q (create, add-key)", sub.name)
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = db.Close() }()
+	if sub.name == "add-key" {
+		return addKey(ctx, db, sub, stdout)
+	}
+	if sub.partnerName == "" {
+		return errors.New("partners create: --name is required")
+	}
 	creds, err := partner.NewService(db.Partners(), nil).Create(ctx, sub.partnerName, sub.returnURLs)
 	if err != nil {
 		return err
@@ -135,6 +151,26 @@ func partners(ctx context.Context, cfg config, logger *slog.Logger, sub subcomma
 	logger.Info("partner created", "partner_id", creds.PartnerID, "client_id", creds.ClientID)
 	// The secret is shown once, to the operator who created the partner.
 	return json.NewEncoder(stdout).Encode(creds) //nolint:gosec // Printing the new secret is the point.
+}
+
+func addKey(ctx context.Context, db *store.DB, sub subcommand, stdout io.Writer) error {
+	id, err := uuid.Parse(sub.partnerID)
+	if err != nil {
+		return errors.New("partners add-key: --partner must be a partner id")
+	}
+	pemKey, err := os.ReadFile(filepath.Clean(sub.keyFile))
+	if err != nil {
+		return fmt.Errorf("partners add-key: %w", err)
+	}
+	k, err := partner.NewService(db.Partners(), nil).AddSigningKey(ctx, id, sub.keyID, pemKey)
+	if err != nil {
+		return err
+	}
+	if err := audit.NewLog(db.Audit(), nil).Append(ctx, audit.Entry{Actor: "operator", Action: "partner.signing_key_added",
+		Target: "partner:" + id.String(), Source: "cli", Details: map[string]string{"key_id": k.KeyID, "alg": string(k.Alg)}}); err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]string{"partner_id": id.String(), "key_id": k.KeyID, "alg": string(k.Alg)})
 }
 
 func auditCmd(ctx context.Context, cfg config, sub subcommand, stdout io.Writer) error {
@@ -284,7 +320,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	handler := web.New(web.Deps{
 		Logger: logger, Version: version(), Ready: d.db.Ping,
 		Partners: partner.NewService(d.db.Partners(), nil), Cards: cards, Idempotency: d.db.Idempotency(),
-		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst,
+		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL,
 	})
 	srv := &http.Server{
 		Handler:           handler,
