@@ -52,9 +52,10 @@ type DB struct {
 	sql     *sql.DB
 	read    *sql.DB
 	dialect Dialect
-	// stmts caches prepared statements on the read pool by query text;
-	// queries are constants or built from a bounded set of filters.
-	stmts sync.Map
+	// stmts and wstmts cache prepared statements on the read and write
+	// pools by query text; queries are constants or built from a bounded
+	// set of filters.
+	stmts, wstmts sync.Map
 }
 
 // SQLiteFile is the database file name inside the data directory.
@@ -169,10 +170,14 @@ func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) 
 
 // Close closes the connection pools.
 func (db *DB) Close() error {
-	db.stmts.Range(func(_, s any) bool {
-		_ = s.(*sql.Stmt).Close()
-		return true
-	})
+	for _, m := range []*sync.Map{&db.stmts, &db.wstmts} {
+		m.Range(func(_, s any) bool {
+			if st, ok := s.(*sql.Stmt); ok {
+				_ = st.Close()
+			}
+			return true
+		})
+	}
 	if db.read != db.sql {
 		return errors.Join(db.read.Close(), db.sql.Close())
 	}
@@ -201,13 +206,83 @@ type querier interface {
 
 type txKey struct{}
 
-// q returns the transaction InTx put in ctx, or the read pool with
+// q returns the transaction InTx put in ctx, or the read pool, both with
 // prepared statements.
 func (db *DB) q(ctx context.Context) querier {
 	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
-		return tx
+		return txq{db, tx}
 	}
 	return reader{db}
+}
+
+// prepared returns the cached statement for query on pool, preparing it once.
+func prepared(ctx context.Context, cache *sync.Map, pool *sql.DB, query string) (*sql.Stmt, error) {
+	if s, ok := cache.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := cache.LoadOrStore(query, s); loaded {
+		_ = s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// txq runs a transaction's statements through statements prepared on the
+// write pool; sql.Tx.StmtContext reuses them on the transaction's connection.
+// A statement not prepared yet runs unprepared once and is prepared in the
+// background: preparing it on the pool now could wait for the very
+// connection the transaction holds (SQLite has one).
+type txq struct {
+	db *DB
+	tx *sql.Tx
+}
+
+// preparing marks a write statement whose background preparation started.
+type preparing struct{}
+
+func (t txq) stmt(ctx context.Context, query string) *sql.Stmt {
+	v, ok := t.db.wstmts.Load(query)
+	if s, isStmt := v.(*sql.Stmt); ok && isStmt {
+		return t.tx.StmtContext(ctx, s)
+	}
+	if _, started := t.db.wstmts.LoadOrStore(query, preparing{}); !started {
+		go func() {
+			pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s, err := t.db.sql.PrepareContext(pctx, query)
+			if err != nil {
+				t.db.wstmts.Delete(query)
+				return
+			}
+			t.db.wstmts.Store(query, s)
+		}()
+	}
+	return nil
+}
+
+func (t txq) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t txq) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+func (t txq) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 // reader runs reads outside transactions through cached prepared statements,
@@ -216,18 +291,7 @@ func (db *DB) q(ctx context.Context) querier {
 type reader struct{ db *DB }
 
 func (r reader) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := r.db.stmts.Load(query); ok {
-		return s.(*sql.Stmt), nil
-	}
-	s, err := r.db.read.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := r.db.stmts.LoadOrStore(query, s); loaded {
-		_ = s.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return s, nil
+	return prepared(ctx, &r.db.stmts, r.db.read, query)
 }
 
 func (r reader) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -253,7 +317,7 @@ func (r reader) QueryRowContext(ctx context.Context, query string, args ...any) 
 // w returns the transaction InTx put in ctx, or the write pool.
 func (db *DB) w(ctx context.Context) querier {
 	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
-		return tx
+		return txq{db, tx}
 	}
 	return db.sql
 }
