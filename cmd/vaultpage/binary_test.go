@@ -108,7 +108,27 @@ func TestRealBinary(t *testing.T) {
 	defer func() { _ = serve.Process.Kill() }()
 	waitHealthy(t, "http://"+addr)
 
+	// A partner registered while the service runs can authenticate at once.
+	live := exec.Command(bin, "partners", "create", "--name", "Second Fintech")
+	live.Env = environ
+	liveOut, err := live.Output()
+	if err != nil {
+		t.Fatalf("partners create while serving: %v", err)
+	}
+	var second map[string]string
+	if err := json.Unmarshal(liveOut, &second); err != nil || second["client_secret"] == "" {
+		t.Fatalf("partners create while serving printed %q", liveOut)
+	}
 	hc := &http.Client{Timeout: 10 * time.Second}
+	secondForm := url.Values{"grant_type": {"client_credentials"}, "client_id": {second["client_id"]}, "client_secret": {second["client_secret"]}}
+	sres, err := hc.PostForm("http://"+addr+"/v3/oauth/token", secondForm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sres.Body.Close()
+	if sres.StatusCode != http.StatusOK {
+		t.Fatalf("the partner created while serving cannot get a token: %d", sres.StatusCode)
+	}
 	form := url.Values{"grant_type": {"client_credentials"}}
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+addr+"/v3/oauth/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -183,7 +203,7 @@ func TestRealBinary(t *testing.T) {
 	var rep struct {
 		Entries int64 `json:"entries"`
 	}
-	if err := json.Unmarshal(out, &rep); err != nil || rep.Entries != cards+1 {
+	if err := json.Unmarshal(out, &rep); err != nil || rep.Entries != cards+2 {
 		t.Fatalf("audit verify: %s", out)
 	}
 }

@@ -74,13 +74,7 @@ var candidate = regexp.MustCompile(`(?:^|[^0-9])((?:[0-9][ -]?){12,18}[0-9])(?:[
 
 // Mask replaces every Luhn-valid card-number-shaped run in s.
 func Mask(s string) string {
-	digits := 0
-	for i := 0; i < len(s) && digits < 13; i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			digits++
-		}
-	}
-	if digits < 13 {
+	if !hasLongDigitRun(s) {
 		return s
 	}
 	out := []byte(s)
@@ -110,6 +104,27 @@ func Mask(s string) string {
 		return s
 	}
 	return string(out)
+}
+
+// hasLongDigitRun reports whether s holds 13 digits in a row, allowing one
+// space or hyphen between digits: the cheap test before the regular
+// expression, since most log strings hold no such run.
+func hasLongDigitRun(s string) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			run++
+			if run >= 13 {
+				return true
+			}
+		case (c == ' ' || c == '-') && run > 0 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+		default:
+			run = 0
+		}
+	}
+	return false
 }
 
 func luhn(d []byte) bool {
