@@ -250,7 +250,9 @@ func (t txq) stmt(ctx context.Context, query string) *sql.Stmt {
 		return t.tx.StmtContext(ctx, s)
 	}
 	if _, started := t.db.wstmts.LoadOrStore(query, preparing{}); !started {
-		go func() {
+		// Detached from the request on purpose: the preparation must outlive
+		// the transaction that needs the connection it prepares on.
+		go func() { //nolint:gosec // See above.
 			pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			s, err := t.db.sql.PrepareContext(pctx, query)
