@@ -623,3 +623,35 @@ func (s *Service) DeleteRestriction(ctx context.Context, a Actor, cardID, id uui
 	}
 	return r, s.store.DeleteRestriction(ctx, a.PartnerID, cardID, id)
 }
+
+// Complete carries out what a cardholder approved on the hosted pages (or a
+// sandbox simulation approved): "activate" turns a new card active,
+// "unfreeze" a frozen one; the other actions only show something and change
+// nothing here. It satisfies consent.Effects.
+func (s *Service) Complete(ctx context.Context, partnerID, cardID uuid.UUID, action string) error {
+	var step func(*Card) error
+	switch action {
+	case "activate":
+		step = (*Card).Activate
+	case "unfreeze":
+		step = (*Card).Unfreeze
+	default:
+		return nil
+	}
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.store.Card(ctx, partnerID, cardID)
+		if err != nil {
+			return err
+		}
+		before := c.Status
+		if err := step(&c); err != nil {
+			return err
+		}
+		c.UpdatedAt = s.now()
+		if _, err := s.store.UpdateCard(ctx, c); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "card.status_changed",
+			Target: "card:" + c.ID.String(), Details: map[string]string{"from": string(before), "to": string(c.Status), "consent_action": action}})
+	})
+}

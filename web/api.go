@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/partner"
 )
 
@@ -416,7 +417,13 @@ func (s *Server) patchCard(c echo.Context) error {
 		p.SpendLimitDuration = &d
 	}
 	cd, err := s.deps.Cards.UpdateCard(c.Request().Context(), actorOf(c), id, p)
-	if err != nil {
+	var sca *card.SCARequiredError
+	switch {
+	case errors.As(err, &sca) && sca.Action == "unfreeze":
+		return s.requireConsent(c, sca.Card, consent.ActionUnfreeze)
+	case errors.As(err, &sca):
+		return problem(http.StatusConflict, "invalid_state", "a new card is activated by the cardholder: POST /v3/cards/{id}/activate")
+	case err != nil:
 		return err
 	}
 	return c.JSON(http.StatusOK, viewCard(cd))

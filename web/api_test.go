@@ -21,6 +21,7 @@ import (
 
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/docs"
 	"github.com/vaultpage/vaultpage/internal/logmask"
 	"github.com/vaultpage/vaultpage/internal/panscan"
@@ -62,8 +63,9 @@ type env struct {
 }
 
 type options struct {
-	db        *store.DB
-	rateLimit float64
+	db         *store.DB
+	rateLimit  float64
+	production bool
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
@@ -88,7 +90,8 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	t.Cleanup(ring.Close)
 	partners := partner.NewService(o.db.Partners(), nil)
 	cards := card.NewService(o.db.Cards(), ring, audit.NewLog(o.db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, nil)
-	h := web.New(web.Deps{Logger: logger, Version: "test", Partners: partners, Cards: cards, Idempotency: o.db.Idempotency(),
+	consents := consent.NewService(o.db.Consents(), o.db.Consents(), cards, consent.Config{PublicURL: "http://localhost:8080", Sandbox: !o.production}, nil)
+	h := web.New(web.Deps{Logger: logger, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -366,7 +369,7 @@ func TestCardLifecycleOverTheAPI(t *testing.T) {
 		t.Fatalf("patch: %d %s", r.status, r.body)
 	}
 	expectProblem(t, patch(`{"spend_limit_duration":"WEEKLY"}`), http.StatusUnprocessableEntity, "invalid_field", "spend_limit_duration")
-	expectProblem(t, patch(`{"status":"active"}`), http.StatusPreconditionFailed, "consent_required", "")
+	expectProblem(t, patch(`{"status":"active"}`), http.StatusConflict, "invalid_state", "")
 	re := e.post("/v3/cards/"+id+"/reissue", e.tokA, map[string]string{"reissue_type": "same_card_number"})
 	if re.status != http.StatusCreated || re.json(t)["last4"] != c["last4"] || re.json(t)["status"] != "not_activated" || re.json(t)["replaces_id"] != id {
 		t.Fatalf("reissue: %d %s", re.status, re.body)

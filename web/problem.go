@@ -59,6 +59,9 @@ func toProblem(err error) *Problem {
 		he    *echo.HTTPError
 		scaEr *card.SCARequiredError
 	)
+	if cp := consentProblem(err); cp != nil {
+		return cp
+	}
 	switch {
 	case errors.As(err, &p):
 		return p

@@ -52,4 +52,15 @@ func (s *Server) routes() {
 	api.GET("/cards/:id/restrictions/:rid", s.getRestriction).Name = "restrictions-get"
 	api.PATCH("/cards/:id/restrictions/:rid", s.updateRestriction).Name = "restrictions-update"
 	api.DELETE("/cards/:id/restrictions/:rid", s.deleteRestriction).Name = "restrictions-delete"
+
+	// Actions that need the cardholder answer 412 with a pending consent.
+	api.POST("/cards/:id/activate", s.activateCard).Name = "cards-activate"
+	api.GET("/cards/:id/credentials", s.cardCredentials).Name = "cards-credentials"
+	api.POST("/cards/:id/pin", s.cardPIN).Name = "cards-pin"
+	api.POST("/cards/:id/apple_pay/tokenize", s.applePay).Name = "cards-apple-pay"
+	api.POST("/consents/:id", s.consentToken).Name = "consents-token"
+	api.GET("/consents/:id", s.getConsent).Name = "consents-get"
+	api.GET("/consents", s.listConsents).Name = "consents-list"
+	api.POST("/consents/:id/cancel", s.cancelConsent).Name = "consents-cancel"
+	api.POST("/simulations/consents/:id", s.simulateConsent).Name = "simulations-consent"
 }

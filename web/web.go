@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/partner"
 )
@@ -27,6 +28,7 @@ type Deps struct {
 	Version     string
 	Partners    *partner.Service
 	Cards       *card.Service
+	Consents    *consent.Service
 	Idempotency idempotency.Store
 	// Ready reports whether the service can take traffic (the store answers).
 	Ready func(ctx context.Context) error

@@ -20,6 +20,7 @@ import (
 
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/internal/logmask"
 	"github.com/vaultpage/vaultpage/partner"
@@ -317,9 +318,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	defer func() { err = errors.Join(err, d.close()) }()
 
 	cards := card.NewService(d.db.Cards(), d.ring, audit.NewLog(d.db.Audit(), nil), card.Config{BIN: cfg.BIN}, nil)
+	consents := consent.NewService(d.db.Consents(), d.db.Consents(), cards,
+		consent.Config{PublicURL: cfg.PublicURL, Sandbox: cfg.Env == envDevelopment}, nil)
 	handler := web.New(web.Deps{
 		Logger: logger, Version: version(), Ready: d.db.Ping,
-		Partners: partner.NewService(d.db.Partners(), nil), Cards: cards, Idempotency: d.db.Idempotency(),
+		Partners: partner.NewService(d.db.Partners(), nil), Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL,
 	})
 	srv := &http.Server{

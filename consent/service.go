@@ -1,0 +1,290 @@
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/events"
+)
+
+// Errors beyond ErrNotFound and *StateError.
+var (
+	// ErrConflict: a concurrent change won; retry.
+	ErrConflict = errors.New("consent: concurrent update")
+	// ErrSandboxOnly: simulations are refused outside development and sandbox.
+	ErrSandboxOnly = errors.New("consent: simulations run only in development and sandbox")
+)
+
+// FieldError names the request field that failed validation.
+type FieldError struct {
+	Field, Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Page asks for one page of a list, newest first.
+type Page struct {
+	After uuid.UUID
+	Limit int
+}
+
+// Store persists consents and their tokens. Methods join the transaction
+// InTx puts in ctx.
+type Store interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	CreateConsent(ctx context.Context, c Consent) error
+	Consent(ctx context.Context, partnerID, id uuid.UUID) (Consent, error)
+	ListConsents(ctx context.Context, partnerID uuid.UUID, status *Status, p Page) ([]Consent, error)
+	// UpdateConsent stores c if the stored version is c.Version and bumps
+	// it; ErrConflict otherwise.
+	UpdateConsent(ctx context.Context, c Consent) (Consent, error)
+	// SetToken stores a token digest for the consent, replacing (and so
+	// revoking) any earlier one.
+	SetToken(ctx context.Context, consentID uuid.UUID, digest []byte, expiresAt time.Time) error
+}
+
+// Effects carries out an approved action on the card (activation,
+// unfreezing); actions that only show something have no effect.
+type Effects interface {
+	Complete(ctx context.Context, partnerID, cardID uuid.UUID, action string) error
+}
+
+// Config is the consent service's settings.
+type Config struct {
+	// PublicURL is the base of the hosted pages' URLs.
+	PublicURL string
+	// Sandbox allows simulations (development and sandbox only).
+	Sandbox bool
+}
+
+// Service runs consents.
+type Service struct {
+	store   Store
+	outbox  events.Outbox
+	effects Effects
+	cfg     Config
+	now     func() time.Time
+}
+
+// NewService builds the service; now defaults to time.Now.
+func NewService(s Store, o events.Outbox, e Effects, cfg Config, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	clock := now
+	return &Service{store: s, outbox: o, effects: e, cfg: cfg, now: func() time.Time { return clock().UTC().Truncate(time.Microsecond) }}
+}
+
+func (s *Service) emit(ctx context.Context, c Consent) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "consent." + string(c.Status), ResourceID: c.ID,
+		Data: map[string]string{"action": string(c.Action), "card_id": c.CardID.String(), "status": string(c.Status)}, CreatedAt: s.now()})
+}
+
+// Require creates a pending consent for an action on a card.
+func (s *Service) Require(ctx context.Context, partnerID, cardID, individualID uuid.UUID, a Action) (Consent, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Consent{}, err
+	}
+	now := s.now()
+	c := Consent{ID: id, PartnerID: partnerID, CardID: cardID, IndividualID: individualID, Action: a, Status: StatusPending,
+		Mode: ModeRedirect, Locale: "en", ExpiresAt: now.Add(Lifetime), CreatedAt: now, UpdatedAt: now, Version: 1}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateConsent(ctx, c); err != nil {
+			return err
+		}
+		return s.emit(ctx, c)
+	})
+	return c, err
+}
+
+// change applies fn to a consent in a transaction, expiring it first when
+// its time is up, and records the resulting event.
+func (s *Service) change(ctx context.Context, partnerID, id uuid.UUID, fn func(ctx context.Context, c *Consent) error) (Consent, error) {
+	for attempt := 0; ; attempt++ {
+		var out Consent
+		err := s.store.InTx(ctx, func(ctx context.Context) error {
+			c, err := s.store.Consent(ctx, partnerID, id)
+			if err != nil {
+				return err
+			}
+			before := c.Status
+			if !c.ExpireIfDue(s.now()) {
+				if err := fn(ctx, &c); err != nil {
+					return err
+				}
+			}
+			if c.Status == before {
+				out = c
+				return nil
+			}
+			c.UpdatedAt = s.now()
+			if out, err = s.store.UpdateConsent(ctx, c); err != nil {
+				return err
+			}
+			return s.emit(ctx, out)
+		})
+		if errors.Is(err, ErrConflict) && attempt < 3 {
+			continue
+		}
+		return out, err
+	}
+}
+
+// Get returns a consent, expired first if its time is up.
+func (s *Service) Get(ctx context.Context, partnerID, id uuid.UUID) (Consent, error) {
+	c, err := s.store.Consent(ctx, partnerID, id)
+	if err != nil || c.Status.Final() || s.now().Before(c.ExpiresAt) {
+		return c, err
+	}
+	return s.change(ctx, partnerID, id, func(context.Context, *Consent) error { return nil })
+}
+
+// List lists a partner's consents, newest first.
+func (s *Service) List(ctx context.Context, partnerID uuid.UUID, status *Status, p Page) ([]Consent, error) {
+	if status != nil && !status.Valid() {
+		return nil, &FieldError{Field: "status", Reason: "is not a consent status"}
+	}
+	list, err := s.store.ListConsents(ctx, partnerID, status, p)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range list {
+		if !c.Status.Final() && !s.now().Before(c.ExpiresAt) {
+			if list[i], err = s.Get(ctx, partnerID, c.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return list, nil
+}
+
+// Cancel withdraws a consent.
+func (s *Service) Cancel(ctx context.Context, partnerID, id uuid.UUID) (Consent, error) {
+	return s.change(ctx, partnerID, id, func(_ context.Context, c *Consent) error { return c.Cancel() })
+}
+
+// TokenOptions are what the partner asks for when it starts the hosted flow.
+type TokenOptions struct {
+	ReturnURL string
+	Locale    string
+	Mode      Mode
+}
+
+// Token is a consent token and where to send the cardholder with it.
+type Token struct {
+	Value       string
+	RedirectURL string
+	ExpiresAt   time.Time
+}
+
+// Locales the hosted pages speak.
+var Locales = []string{"en", "sv"}
+
+// IssueToken gives a pending or started consent a new single-use token,
+// valid TokenTTL, revoking any earlier one. registered are the partner's
+// return URLs; a return URL must equal one of them exactly. Errors:
+// *FieldError, *StateError, ErrNotFound.
+func (s *Service) IssueToken(ctx context.Context, partnerID, id uuid.UUID, o TokenOptions, registered []string) (Token, error) {
+	if o.Mode == "" {
+		o.Mode = ModeRedirect
+	}
+	if o.Mode != ModeRedirect && o.Mode != ModeSDK && o.Mode != ModePopup {
+		return Token{}, &FieldError{Field: "mode", Reason: "must be redirect, sdk or popup"}
+	}
+	if o.Locale == "" {
+		o.Locale = "en"
+	}
+	if !slices.Contains(Locales, o.Locale) {
+		return Token{}, &FieldError{Field: "locale", Reason: "must be en or sv"}
+	}
+	if o.ReturnURL != "" {
+		if err := checkReturnURL(o.ReturnURL, registered); err != nil {
+			return Token{}, err
+		}
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return Token{}, err
+	}
+	value := "vpk_" + base64.RawURLEncoding.EncodeToString(raw)
+	d := sha256.Sum256([]byte(value))
+	expires := s.now().Add(TokenTTL)
+	_, err := s.change(ctx, partnerID, id, func(ctx context.Context, c *Consent) error {
+		if c.Status.Final() {
+			return &StateError{From: c.Status, To: StatusStarted}
+		}
+		c.ReturnURL, c.Locale, c.Mode = o.ReturnURL, o.Locale, o.Mode
+		return s.store.SetToken(ctx, c.ID, d[:], expires)
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{Value: value, RedirectURL: strings.TrimRight(s.cfg.PublicURL, "/") + "/c/" + value, ExpiresAt: expires}, nil
+}
+
+// checkReturnURL accepts only an exact match of a registered return URL,
+// and never a script or data URL.
+func checkReturnURL(u string, registered []string) error {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") {
+		return &FieldError{Field: "return_url", Reason: "must be an http(s) URL the partner registered"}
+	}
+	if !slices.Contains(registered, u) {
+		return &FieldError{Field: "return_url", Reason: "is not one of the partner's registered return URLs"}
+	}
+	return nil
+}
+
+// Outcomes a simulation can force.
+var simulated = map[string]func(*Consent) error{
+	"approved": func(c *Consent) error { return c.Approve(true) },
+	"declined": (*Consent).Decline,
+	"expired":  (*Consent).Expire,
+}
+
+// Simulate completes a consent without a browser, in development and
+// sandbox only, so that partners can test 412 flows in CI. Approving carries
+// out the action's effect (an approved activation leaves the card active
+// with no PIN set).
+func (s *Service) Simulate(ctx context.Context, partnerID, id uuid.UUID, outcome string) (Consent, error) {
+	if !s.cfg.Sandbox {
+		return Consent{}, ErrSandboxOnly
+	}
+	fn, ok := simulated[outcome]
+	if !ok {
+		return Consent{}, &FieldError{Field: "outcome", Reason: "must be approved, declined or expired"}
+	}
+	var out Consent
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.change(ctx, partnerID, id, func(_ context.Context, c *Consent) error { return fn(c) })
+		if err != nil {
+			return err
+		}
+		if c.Status == StatusExpired && outcome != "expired" {
+			return &StateError{From: StatusExpired, To: Status(outcome)}
+		}
+		if outcome == "approved" {
+			if err := s.effects.Complete(ctx, partnerID, c.CardID, string(c.Action)); err != nil {
+				return fmt.Errorf("consent: carry out %s: %w", c.Action, err)
+			}
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,127 @@
+package consent_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/partner"
+	"github.com/vaultpage/vaultpage/store"
+	"github.com/vaultpage/vaultpage/store/storetest"
+	"github.com/vaultpage/vaultpage/vault"
+)
+
+type fixture struct {
+	svc   *consent.Service
+	cards *card.Service
+	actor card.Actor
+	card  card.Card
+	now   time.Time
+}
+
+func setup(t *testing.T, db *store.DB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	kek, _ := vault.NewSoftwareKEK(key)
+	ring, err := vault.Open(ctx, vault.Options{Store: db.Vault(), KEKs: vault.NewKEKSet(kek), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ring.Close)
+	f := &fixture{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return f.now }
+	f.cards = card.NewService(db.Cards(), ring, audit.NewLog(db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, clock)
+	f.svc = consent.NewService(db.Consents(), db.Consents(), f.cards, consent.Config{PublicURL: "https://cards.example", Sandbox: true}, clock)
+	creds, err := partner.NewService(db.Partners(), nil).Create(ctx, "Alpha", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.actor = card.Actor{PartnerID: creds.PartnerID}
+	i, err := f.cards.CreateIndividual(ctx, f.actor, card.IndividualInput{FirstName: "A", LastName: "B", Email: "a@b.co"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := f.cards.CreateAccount(ctx, f.actor, i.ID, "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.card, err = f.cards.CreateCard(ctx, f.actor, card.Input{IndividualID: i.ID, AccountID: acc.ID}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func eachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, setup(t, b.Open(t))) })
+	}
+}
+
+func TestConcurrentApproveAndCancelEndInOneFinalState(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		for round := 0; round < 10; round++ {
+			c, err := f.svc.Require(ctx, f.actor.PartnerID, f.card.ID, f.card.IndividualID, consent.ActionReveal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			results := make([]error, 2)
+			wg.Add(2)
+			go func() { defer wg.Done(); _, results[0] = f.svc.Simulate(ctx, f.actor.PartnerID, c.ID, "approved") }()
+			go func() { defer wg.Done(); _, results[1] = f.svc.Cancel(ctx, f.actor.PartnerID, c.ID) }()
+			wg.Wait()
+			got, err := f.svc.Get(ctx, f.actor.PartnerID, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var se *consent.StateError
+			switch got.Status {
+			case consent.StatusApproved:
+				if results[0] != nil || !errors.As(results[1], &se) {
+					t.Fatalf("approved, but results %v", results)
+				}
+			case consent.StatusCanceled:
+				if results[1] != nil || !errors.As(results[0], &se) {
+					t.Fatalf("canceled, but results %v", results)
+				}
+			default:
+				t.Fatalf("final state %s", got.Status)
+			}
+		}
+	})
+}
+
+func TestConsentsExpireWhenNobodyFinishesThem(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		c, err := f.svc.Require(ctx, f.actor.PartnerID, f.card.ID, f.card.IndividualID, consent.ActionActivate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.IssueToken(ctx, f.actor.PartnerID, c.ID, consent.TokenOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(consent.Lifetime)
+		got, err := f.svc.Get(ctx, f.actor.PartnerID, c.ID)
+		if err != nil || got.Status != consent.StatusExpired {
+			t.Fatalf("after its lifetime: %s %v", got.Status, err)
+		}
+		if _, err := f.svc.Simulate(ctx, f.actor.PartnerID, c.ID, "approved"); err == nil {
+			t.Fatal("approved an expired consent")
+		}
+		if cd, _ := f.cards.Card(ctx, f.actor, f.card.ID); cd.Status != card.StatusNotActivated {
+			t.Fatalf("card %s after an expired activation", cd.Status)
+		}
+	})
+}

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/events"
+)
+
+// ConsentStore implements consent.Store and events.Outbox.
+type ConsentStore struct{ db *DB }
+
+// Consents returns the consent store on db.
+func (db *DB) Consents() *ConsentStore { return &ConsentStore{db: db} }
+
+var (
+	_ consent.Store = (*ConsentStore)(nil)
+	_ events.Outbox = (*ConsentStore)(nil)
+)
+
+// InTx implements consent.Store.
+func (s *ConsentStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.db.InTx(ctx, fn)
+}
+
+const consentColumns = `id, partner_id, card_id, individual_id, action, status, return_url, locale, mode, expires_at, created_at, updated_at, version`
+
+func scanConsent(row interface{ Scan(...any) error }) (consent.Consent, error) {
+	var c consent.Consent
+	err := row.Scan(&c.ID, &c.PartnerID, &c.CardID, &c.IndividualID, &c.Action, &c.Status, &c.ReturnURL, &c.Locale, &c.Mode,
+		&c.ExpiresAt, &c.CreatedAt, &c.UpdatedAt, &c.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, consent.ErrNotFound
+	}
+	if err != nil {
+		return c, err
+	}
+	c.ExpiresAt, c.CreatedAt, c.UpdatedAt = c.ExpiresAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, nil
+}
+
+// CreateConsent implements consent.Store.
+func (s *ConsentStore) CreateConsent(ctx context.Context, c consent.Consent) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO consents (`+consentColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		c.ID.String(), c.PartnerID.String(), c.CardID.String(), c.IndividualID.String(), string(c.Action), string(c.Status),
+		c.ReturnURL, c.Locale, string(c.Mode), c.ExpiresAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version)
+	return err
+}
+
+// Consent implements consent.Store.
+func (s *ConsentStore) Consent(ctx context.Context, partnerID, id uuid.UUID) (consent.Consent, error) {
+	return scanConsent(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+consentColumns+` FROM consents WHERE partner_id = $1 AND id = $2`,
+		partnerID.String(), id.String()))
+}
+
+// ListConsents implements consent.Store.
+func (s *ConsentStore) ListConsents(ctx context.Context, partnerID uuid.UUID, status *consent.Status, p consent.Page) ([]consent.Consent, error) {
+	q := `SELECT ` + consentColumns + ` FROM consents WHERE partner_id = $1`
+	args := []any{partnerID.String()}
+	if status != nil {
+		args = append(args, string(*status))
+		q += ` AND status = $` + strconv.Itoa(len(args))
+	}
+	if p.After != uuid.Nil {
+		args = append(args, p.After.String())
+		q += ` AND id < $` + strconv.Itoa(len(args))
+	}
+	limit := p.Limit
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	args = append(args, limit)
+	q += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	return list(ctx, s.db, q, args, scanConsent)
+}
+
+// UpdateConsent implements consent.Store.
+func (s *ConsentStore) UpdateConsent(ctx context.Context, c consent.Consent) (consent.Consent, error) {
+	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE consents SET status = $1, return_url = $2, locale = $3, mode = $4, updated_at = $5,
+		version = version + 1 WHERE partner_id = $6 AND id = $7 AND version = $8`,
+		string(c.Status), c.ReturnURL, c.Locale, string(c.Mode), c.UpdatedAt.UTC(), c.PartnerID.String(), c.ID.String(), c.Version)
+	if err != nil {
+		return c, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return c, errors.Join(consent.ErrConflict, err)
+	}
+	c.Version++
+	return c, nil
+}
+
+// SetToken implements consent.Store.
+func (s *ConsentStore) SetToken(ctx context.Context, consentID uuid.UUID, digest []byte, expiresAt time.Time) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO consent_tokens (consent_id, digest, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (consent_id) DO UPDATE SET digest = excluded.digest, expires_at = excluded.expires_at, redeemed_at = NULL`,
+		consentID.String(), digest, expiresAt.UTC())
+	return err
+}
+
+// Emit implements events.Outbox.
+func (s *ConsentStore) Emit(ctx context.Context, e events.Event) error {
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.w(ctx).ExecContext(ctx, `INSERT INTO events (id, partner_id, type, resource_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		e.ID.String(), e.PartnerID.String(), e.Type, e.ResourceID.String(), string(data), e.CreatedAt.UTC())
+	return err
+}
+
+// EventTypes returns the types of a resource's events in order, for tests
+// and the event feed to come.
+func (s *ConsentStore) EventTypes(ctx context.Context, resourceID uuid.UUID) ([]string, error) {
+	return list(ctx, s.db, `SELECT type FROM events WHERE resource_id = $1 ORDER BY id`, []any{resourceID.String()},
+		func(row interface{ Scan(...any) error }) (string, error) {
+			var t string
+			return t, row.Scan(&t)
+		})
+}
