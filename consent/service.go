@@ -51,7 +51,16 @@ type Store interface {
 	// SetToken stores a token digest for the consent, replacing (and so
 	// revoking) any earlier one.
 	SetToken(ctx context.Context, consentID uuid.UUID, digest []byte, expiresAt time.Time) error
+	// RedeemToken marks a live, unredeemed token redeemed in one statement
+	// and returns its consent; ErrTokenInvalid when the token is unknown,
+	// revoked, expired or already redeemed. Of concurrent redemptions of one
+	// token, exactly one succeeds.
+	RedeemToken(ctx context.Context, digest []byte, now time.Time) (Consent, error)
 }
+
+// ErrTokenInvalid: the token is unknown, revoked, expired or used. The hosted
+// pages answer it with a 410 page that sends the cardholder back to the app.
+var ErrTokenInvalid = errors.New("consent: token is no longer valid")
 
 // Effects carries out an approved action on the card (activation,
 // unfreezing); actions that only show something have no effect.
@@ -235,6 +244,41 @@ func (s *Service) IssueToken(ctx context.Context, partnerID, id uuid.UUID, o Tok
 		return Token{}, err
 	}
 	return Token{Value: value, RedirectURL: strings.TrimRight(s.cfg.PublicURL, "/") + "/c/" + value, ExpiresAt: expires}, nil
+}
+
+// Redeem exchanges a token for its consent, once: the consent is started
+// (the hosted page is open). Errors: ErrTokenInvalid, also for a consent
+// that ended or expired meanwhile.
+func (s *Service) Redeem(ctx context.Context, token string) (Consent, error) {
+	if !strings.HasPrefix(token, "vpk_") || len(token) > 100 {
+		return Consent{}, ErrTokenInvalid
+	}
+	d := sha256.Sum256([]byte(token))
+	var out Consent
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.store.RedeemToken(ctx, d[:], s.now())
+		if err != nil {
+			return err
+		}
+		out, err = s.change(ctx, c.PartnerID, c.ID, func(_ context.Context, c *Consent) error {
+			if c.Status == StatusStarted {
+				return nil // a new token for a consent already open
+			}
+			return c.Start()
+		})
+		if err != nil {
+			return err
+		}
+		if out.Status != StatusStarted {
+			return ErrTokenInvalid
+		}
+		return nil
+	})
+	var se *StateError
+	if errors.As(err, &se) {
+		return Consent{}, ErrTokenInvalid
+	}
+	return out, err
 }
 
 // checkReturnURL accepts only an exact match of a registered return URL,

@@ -125,3 +125,102 @@ func TestConsentsExpireWhenNobodyFinishesThem(t *testing.T) {
 		}
 	})
 }
+
+func TestTokensRedeemOnceAndANewOneRevokesTheOld(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		c, err := f.svc.Require(ctx, f.actor.PartnerID, f.card.ID, f.card.IndividualID, consent.ActionReveal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := f.svc.IssueToken(ctx, f.actor.PartnerID, c.ID, consent.TokenOptions{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := f.svc.IssueToken(ctx, f.actor.PartnerID, c.ID, consent.TokenOptions{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Redeem(ctx, first.Value); !errors.Is(err, consent.ErrTokenInvalid) {
+			t.Fatalf("revoked token: %v", err)
+		}
+		got, err := f.svc.Redeem(ctx, second.Value)
+		if err != nil || got.ID != c.ID || got.Status != consent.StatusStarted {
+			t.Fatalf("redeem: %+v %v", got, err)
+		}
+		if _, err := f.svc.Redeem(ctx, second.Value); !errors.Is(err, consent.ErrTokenInvalid) {
+			t.Fatalf("reused token: %v", err)
+		}
+		third, err := f.svc.IssueToken(ctx, f.actor.PartnerID, c.ID, consent.TokenOptions{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(consent.TokenTTL)
+		if _, err := f.svc.Redeem(ctx, third.Value); !errors.Is(err, consent.ErrTokenInvalid) {
+			t.Fatalf("expired token: %v", err)
+		}
+		for _, junk := range []string{"", "vpk_", "vpk_nope", "something else"} {
+			if _, err := f.svc.Redeem(ctx, junk); !errors.Is(err, consent.ErrTokenInvalid) {
+				t.Fatalf("%q: %v", junk, err)
+			}
+		}
+	})
+}
+
+// Fifty simultaneous redemptions of one token, through two independent
+// connection pools (two vaultpage processes) on the same PostgreSQL, open
+// exactly one session.
+func TestConcurrentRedemptionsAcrossProcessesOpenOneSession(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.PostgresURL(t)
+
+	var dbs []*store.DB
+	for i := 0; i < 2; i++ {
+		db, err := store.Open(ctx, url, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		dbs = append(dbs, db)
+	}
+	f := setup(t, dbs[0])
+	other := consent.NewService(dbs[1].Consents(), dbs[1].Consents(), f.cards, consent.Config{Sandbox: true}, func() time.Time { return f.now })
+
+	c, err := f.svc.Require(ctx, f.actor.PartnerID, f.card.ID, f.card.IndividualID, consent.ActionReveal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.svc.IssueToken(ctx, f.actor.PartnerID, c.ID, consent.TokenOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		wins int
+	)
+	for i := 0; i < 50; i++ {
+		svc := f.svc
+		if i%2 == 1 {
+			svc = other
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := svc.Redeem(ctx, tok.Value)
+			switch {
+			case err == nil:
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			case !errors.Is(err, consent.ErrTokenInvalid):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d redemptions succeeded, want exactly 1", wins)
+	}
+
+}

@@ -105,6 +105,20 @@ func (s *ConsentStore) SetToken(ctx context.Context, consentID uuid.UUID, digest
 	return err
 }
 
+// RedeemToken implements consent.Store: one conditional UPDATE decides.
+func (s *ConsentStore) RedeemToken(ctx context.Context, digest []byte, now time.Time) (consent.Consent, error) {
+	var id string
+	err := s.db.w(ctx).QueryRowContext(ctx, `UPDATE consent_tokens SET redeemed_at = $1
+		WHERE digest = $2 AND redeemed_at IS NULL AND expires_at > $1 RETURNING consent_id`, now.UTC(), digest).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return consent.Consent{}, consent.ErrTokenInvalid
+	}
+	if err != nil {
+		return consent.Consent{}, err
+	}
+	return scanConsent(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+consentColumns+` FROM consents WHERE id = $1`, id))
+}
+
 // Emit implements events.Outbox.
 func (s *ConsentStore) Emit(ctx context.Context, e events.Event) error {
 	data, err := json.Marshal(e.Data)
