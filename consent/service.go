@@ -58,7 +58,7 @@ type Store interface {
 	RedeemToken(ctx context.Context, digest []byte, now time.Time) (Consent, error)
 }
 
-// ErrTokenInvalid: the token is unknown, revoked, expired or used. The hosted
+// ErrTokenInvalid is returned for a token that is unknown, revoked, expired or used. The hosted
 // pages answer it with a 410 page that sends the cardholder back to the app.
 var ErrTokenInvalid = errors.New("consent: token is no longer valid")
 
