@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"errors"
+	"github.com/vaultpage/vaultpage/internal/luhn"
 	"testing"
 )
 
@@ -82,7 +83,7 @@ func FuzzParsePAN(f *testing.F) {
 			}
 			return
 		}
-		if p.Len() < MinPANLength || p.Len() > MaxPANLength || !allDigits(string(p.Reveal())) || !luhnValid(p.Reveal()) {
+		if p.Len() < MinPANLength || p.Len() > MaxPANLength || !allDigits(string(p.Reveal())) || !luhn.Valid(p.Reveal()) {
 			t.Fatal("accepted an invalid pan")
 		}
 	})

@@ -201,44 +201,58 @@ func (r *Keyring) staleIDs(purposes ...KeyPurpose) []uint32 {
 	return ids
 }
 
-func (r *Keyring) rewrapSecrets(ctx context.Context, o RewrapOptions, rep *RewrapReport) error {
-	stale := r.staleIDs(KeyData, KeyPIN)
-	if len(stale) == 0 {
-		return nil
-	}
-	var after Ref
+// inBatches walks what fetch returns, batch after batch, moving each item;
+// a concurrent update counts as a conflict, anything else stops the walk.
+func inBatches[T any](ctx context.Context, o RewrapOptions, rep *RewrapReport, moved *int,
+	fetch func(after T, limit int) ([]T, error), move func(T) error,
+) error {
+	var after T
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, err := r.store.SecretsOnKeys(ctx, stale, after, o.BatchSize)
+		batch, err := fetch(after, o.BatchSize)
 		if err != nil {
 			return err
 		}
 		if len(batch) == 0 {
 			return nil
 		}
-		for _, rec := range batch {
-			moved, err := r.reseal(ctx, rec)
-			if err != nil {
-				return fmt.Errorf("vault: rewrap %s/%s/%s: %w", rec.Table, rec.RecordID, rec.Field, err)
-			}
-			err = r.store.ReplaceSecret(ctx, moved, rec.Ciphertext)
+		for _, it := range batch {
+			err := move(it)
 			switch {
 			case errors.Is(err, ErrConflict):
 				rep.Conflicts++
 			case err != nil:
 				return err
 			default:
-				rep.Secrets++
+				*moved++
 			}
 		}
-		after = batch[len(batch)-1].Ref
+		after = batch[len(batch)-1]
 		rep.Batches++
 		if o.AfterBatch != nil {
 			o.AfterBatch(*rep)
 		}
 	}
+}
+
+func (r *Keyring) rewrapSecrets(ctx context.Context, o RewrapOptions, rep *RewrapReport) error {
+	stale := r.staleIDs(KeyData, KeyPIN)
+	if len(stale) == 0 {
+		return nil
+	}
+	return inBatches(ctx, o, rep, &rep.Secrets,
+		func(after SealedRecord, limit int) ([]SealedRecord, error) {
+			return r.store.SecretsOnKeys(ctx, stale, after.Ref, limit)
+		},
+		func(rec SealedRecord) error {
+			moved, err := r.reseal(ctx, rec)
+			if err != nil {
+				return fmt.Errorf("vault: rewrap %s/%s/%s: %w", rec.Table, rec.RecordID, rec.Field, err)
+			}
+			return r.store.ReplaceSecret(ctx, moved, rec.Ciphertext)
+		})
 }
 
 // reseal opens a record and seals it again under the active keys,
@@ -285,19 +299,11 @@ func (r *Keyring) rewrapIndexes(ctx context.Context, o RewrapOptions, rep *Rewra
 	if err != nil {
 		return err
 	}
-	var after IndexEntry
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		batch, err := r.store.IndexEntriesOnKeys(ctx, stale, after, o.BatchSize)
-		if err != nil {
-			return err
-		}
-		if len(batch) == 0 {
-			return nil
-		}
-		for _, e := range batch {
+	return inBatches(ctx, o, rep, &rep.Indexes,
+		func(after IndexEntry, limit int) ([]IndexEntry, error) {
+			return r.store.IndexEntriesOnKeys(ctx, stale, after, limit)
+		},
+		func(e IndexEntry) error {
 			pan, err := r.LoadPAN(ctx, Owner{PartnerID: e.PartnerID, Table: e.Table, RecordID: e.RecordID})
 			if err != nil {
 				return fmt.Errorf("vault: rewrap index of %s/%s: %w", e.Table, e.RecordID, err)
@@ -305,20 +311,6 @@ func (r *Keyring) rewrapIndexes(ctx context.Context, o RewrapOptions, rep *Rewra
 			moved := e
 			moved.KeyID, moved.Digest = active.meta.ID, blindIndex(active, pan.digits)
 			pan.Wipe()
-			err = r.store.MoveIndexEntry(ctx, e, moved)
-			switch {
-			case errors.Is(err, ErrConflict):
-				rep.Conflicts++
-			case err != nil:
-				return err
-			default:
-				rep.Indexes++
-			}
-		}
-		after = batch[len(batch)-1]
-		rep.Batches++
-		if o.AfterBatch != nil {
-			o.AfterBatch(*rep)
-		}
-	}
+			return r.store.MoveIndexEntry(ctx, e, moved)
+		})
 }

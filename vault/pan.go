@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/vaultpage/vaultpage/internal/luhn"
 )
 
 // PAN length bounds per ISO/IEC 7812-1.
@@ -50,7 +52,7 @@ func ParsePAN(s string) (PAN, error) {
 		wipe(d)
 		return PAN{}, invalid("pan", "must be 13 to 19 digits")
 	}
-	if !luhnValid(d) {
+	if !luhn.Valid(d) {
 		wipe(d)
 		return PAN{}, invalid("pan", "check digit is wrong")
 	}
@@ -125,29 +127,6 @@ func (p PAN) MarshalJSON() ([]byte, error) { return []byte(`"` + p.Masked() + `"
 // MarshalText redacts to the masked form.
 func (p PAN) MarshalText() ([]byte, error) { return []byte(p.Masked()), nil }
 
-// luhnValid reports whether the last digit of d is its Luhn check digit.
-func luhnValid(d []byte) bool {
-	return len(d) > 1 && luhnDigit(d[:len(d)-1]) == d[len(d)-1]
-}
-
-// luhnDigit computes the Luhn check digit for the payload d.
-func luhnDigit(d []byte) byte {
-	sum := 0
-	double := true
-	for i := len(d) - 1; i >= 0; i-- {
-		v := int(d[i] - '0')
-		if double {
-			v *= 2
-			if v > 9 {
-				v -= 9
-			}
-		}
-		sum += v
-		double = !double
-	}
-	return byte('0' + (10-sum%10)%10)
-}
-
 // BINRange is where new card numbers are issued: every number starts with
 // Prefix (the BIN or a longer issuer range) and has Length digits.
 type BINRange struct {
@@ -183,7 +162,7 @@ func (r BINRange) randomPAN() (PAN, error) {
 	if err := randomDigits(d[len(r.Prefix) : r.Length-1]); err != nil {
 		return PAN{}, err
 	}
-	d[r.Length-1] = luhnDigit(d[:r.Length-1])
+	d[r.Length-1] = luhn.CheckDigit(d[:r.Length-1])
 	return panFromDigits(d), nil
 }
 

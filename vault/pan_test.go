@@ -2,6 +2,7 @@ package vault
 
 import (
 	"errors"
+	"github.com/vaultpage/vaultpage/internal/luhn"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestRandomPANsAreLuhnValidAndInRange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !r.Contains(p) || !luhnValid(p.Reveal()) {
+			if !r.Contains(p) || !luhn.Valid(p.Reveal()) {
 				t.Fatalf("%v: generated a number outside the range or with a bad check digit", r)
 			}
 			if _, err := ParsePAN(string(p.Reveal())); err != nil {

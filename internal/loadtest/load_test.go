@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/vaultpage/vaultpage/internal/testkit"
 	_ "github.com/vaultpage/vaultpage/store" // registers the sqlite and pgx drivers
 	"github.com/vaultpage/vaultpage/store/storetest"
 )
@@ -38,12 +38,7 @@ type service struct {
 
 func start(t *testing.T, bin string, environ []string, dsnDriver, dsn string) *service {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := testkit.FreeAddr(t)
 	environ = append(environ, "VAULTPAGE_ADDR="+addr, "VAULTPAGE_RATE_LIMIT=1000000", "VAULTPAGE_LOG_LEVEL=info")
 	create := exec.Command(bin, "partners", "create", "--name", "Load")
 	create.Env = environ
@@ -64,13 +59,7 @@ func start(t *testing.T, bin string, environ []string, dsnDriver, dsn string) *s
 		_ = proc.Process.Signal(syscall.SIGTERM)
 		_ = proc.Wait()
 	})
-	for i := 0; i < 200; i++ {
-		if r, err := http.Get(s.base + "/healthz"); err == nil {
-			_ = r.Body.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitHealthy(t, s.base)
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds["client_id"]}, "client_secret": {creds["client_secret"]}}
 	r, err := http.PostForm(s.base+"/v3/oauth/token", form)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+
+	"github.com/vaultpage/vaultpage/internal/luhn"
 )
 
 // Handler masks card numbers in messages and string attributes.
@@ -91,7 +93,7 @@ func Mask(s string) string {
 				digits = append(digits, c)
 			}
 		}
-		if luhn(digits) {
+		if luhn.Valid(digits) {
 			masked := "****" + string(digits[len(digits)-4:])
 			out = append(out[:i], append([]byte(masked), out[j:]...)...)
 			changed = true
@@ -125,19 +127,4 @@ func hasLongDigitRun(s string) bool {
 		}
 	}
 	return false
-}
-
-func luhn(d []byte) bool {
-	sum := 0
-	for i := len(d) - 1; i >= 0; i-- {
-		v := int(d[i] - '0')
-		if (len(d)-1-i)%2 == 1 {
-			v *= 2
-			if v > 9 {
-				v -= 9
-			}
-		}
-		sum += v
-	}
-	return len(d) >= 13 && sum%10 == 0
 }

@@ -4,7 +4,11 @@
 // in clear.
 package panscan
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/vaultpage/vaultpage/internal/luhn"
+)
 
 // Find returns the Luhn-valid digit runs of 13 to 19 digits starting with
 // prefix, including runs embedded in longer digit strings.
@@ -20,7 +24,7 @@ func Find(data []byte, prefix string) []string {
 			if !isDigit(d[n-1]) {
 				break
 			}
-			if allDigits(d) && luhn(d) {
+			if allDigits(d) && luhn.Valid(d) {
 				out = append(out, string(d))
 			}
 		}
@@ -37,19 +41,4 @@ func allDigits(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func luhn(d []byte) bool {
-	sum := 0
-	for i := len(d) - 1; i >= 0; i-- {
-		v := int(d[i] - '0')
-		if (len(d)-1-i)%2 == 1 {
-			v *= 2
-			if v > 9 {
-				v -= 9
-			}
-		}
-		sum += v
-	}
-	return sum%10 == 0
 }
