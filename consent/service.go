@@ -131,19 +131,22 @@ func (s *Service) change(ctx context.Context, partnerID, id uuid.UUID, fn func(c
 			if err != nil {
 				return err
 			}
-			before := c.Status
+			before := c
 			if !c.ExpireIfDue(s.now()) {
 				if err := fn(ctx, &c); err != nil {
 					return err
 				}
 			}
-			if c.Status == before {
+			if c == before {
 				out = c
 				return nil
 			}
 			c.UpdatedAt = s.now()
 			if out, err = s.store.UpdateConsent(ctx, c); err != nil {
 				return err
+			}
+			if out.Status == before.Status {
+				return nil
 			}
 			return s.emit(ctx, out)
 		})

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -51,6 +52,7 @@ type options struct {
 	db         *store.DB
 	rateLimit  float64
 	production bool
+	now        func() time.Time
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
@@ -75,9 +77,15 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	t.Cleanup(ring.Close)
 	partners := partner.NewService(o.db.Partners(), nil)
 	cards := card.NewService(o.db.Cards(), ring, audit.NewLog(o.db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, nil)
-	consents := consent.NewService(o.db.Consents(), o.db.Consents(), cards, consent.Config{PublicURL: "http://localhost:8080", Sandbox: !o.production}, nil)
+	if o.now == nil {
+		o.now = time.Now
+	}
+	consents := consent.NewService(o.db.Consents(), o.db.Consents(), cards, consent.Config{PublicURL: "http://localhost:8080", Sandbox: !o.production}, o.now)
+	sk := web.SessionKeys{Hash: make([]byte, 32), Block: make([]byte, 32)}
+	_, _ = rand.Read(sk.Hash)
+	_, _ = rand.Read(sk.Block)
 	h := web.New(web.Deps{Logger: logger, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
-		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit)})
+		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080"})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs}

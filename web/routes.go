@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vaultpage/vaultpage/docs"
+	"github.com/vaultpage/vaultpage/static"
 )
 
 // requestTimeout bounds every request's context.
@@ -24,6 +25,12 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz).Name = "healthz"
 	e.GET("/readyz", s.readyz).Name = "readyz"
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))).Name = "metrics"
+
+	// Hosted pages: cardholders, in a browser, after a token exchange.
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files)))).Name = "static"
+	hosted := e.Group("", s.hostedHeaders, timeout)
+	hosted.GET("/c/:token", s.redeem).Name = "hosted-redeem"
+	hosted.GET("/consent", s.landing).Name = "hosted-landing"
 
 	// Partner API, public part: the contract and the token endpoint.
 	v3 := e.Group("/v3", apiHeaders, timeout)

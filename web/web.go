@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,14 +42,17 @@ type Deps struct {
 	// PublicURL is the base URL partners address; request signatures cover
 	// its scheme and authority.
 	PublicURL string
+	// SessionKeys sign and encrypt the hosted-page session cookie.
+	SessionKeys SessionKeys
 }
 
 // Server is the HTTP edge.
 type Server struct {
-	deps    Deps
-	echo    *echo.Echo
-	metrics *metrics
-	limiter *limiter
+	deps     Deps
+	echo     *echo.Echo
+	metrics  *metrics
+	limiter  *limiter
+	sessions *sessions.CookieStore
 }
 
 // New builds the HTTP edge with every route registered.
@@ -60,7 +65,8 @@ func New(d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{deps: d, echo: e, metrics: newMetrics(), limiter: newLimiter(d.RateLimit, d.Burst, d.Now)}
+	s := &Server{deps: d, echo: e, metrics: newMetrics(), limiter: newLimiter(d.RateLimit, d.Burst, d.Now),
+		sessions: newSessionStore(d.SessionKeys, strings.HasPrefix(d.PublicURL, "https://"))}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s
@@ -83,6 +89,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	ctx := c.Request().Context()
 	if p.Status >= 500 {
 		s.deps.Logger.ErrorContext(ctx, "request failed", "err", err, "request_id", p.RequestID, "route", c.Path())
+	}
+	if path := c.Request().URL.Path; strings.HasPrefix(path, "/c/") || path == "/consent" {
+		// Cardholders get a page, never JSON or a stack trace.
+		if rerr := s.errorPage(c, p.Status); rerr != nil {
+			s.deps.Logger.WarnContext(ctx, "writing an error page failed", "err", rerr)
+		}
+		return
 	}
 	h := c.Response().Header()
 	if p.Status == http.StatusUnauthorized {

@@ -33,6 +33,10 @@ type config struct {
 	KEK         vault.KEKConfig
 	RateLimit   float64 // requests per second per partner
 	RateBurst   int
+	// SessionKeys is "hash,block": two base64 32-byte keys for the hosted
+	// pages' session cookie (empty: generated in the data directory, in
+	// development only).
+	SessionKeys string
 }
 
 // defaultConfig is what `vaultpage serve` runs on with no configuration.
@@ -93,6 +97,14 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		return c, err
 	}
 
+	c.SessionKeys = getenv("VAULTPAGE_SESSION_KEYS")
+	if path := getenv("VAULTPAGE_SESSION_KEYS_FILE"); c.SessionKeys == "" && path != "" {
+		b, err := os.ReadFile(filepath.Clean(path))
+		if err != nil {
+			problems = append(problems, fmt.Errorf("VAULTPAGE_SESSION_KEYS_FILE: %w", err))
+		}
+		c.SessionKeys = strings.TrimSpace(string(b))
+	}
 	kek, err := kekConfig(c, getenv)
 	if err != nil {
 		problems = append(problems, err)
@@ -181,6 +193,9 @@ func (c config) validate() []error {
 	}
 	if err := c.BIN.Validate(); err != nil {
 		p = append(p, fmt.Errorf("VAULTPAGE_BIN/VAULTPAGE_PAN_LENGTH: %w", err))
+	}
+	if c.Env == envProduction && c.SessionKeys == "" {
+		p = append(p, errors.New("VAULTPAGE_SESSION_KEYS: production needs hosted-page session keys (two base64 32-byte keys, comma-separated)"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -318,12 +321,16 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	defer func() { err = errors.Join(err, d.close()) }()
 
 	cards := card.NewService(d.db.Cards(), d.ring, audit.NewLog(d.db.Audit(), nil), card.Config{BIN: cfg.BIN}, nil)
+	keys, err := sessionKeys(cfg, logger)
+	if err != nil {
+		return err
+	}
 	consents := consent.NewService(d.db.Consents(), d.db.Consents(), cards,
 		consent.Config{PublicURL: cfg.PublicURL, Sandbox: cfg.Env == envDevelopment}, nil)
 	handler := web.New(web.Deps{
 		Logger: logger, Version: version(), Ready: d.db.Ping,
 		Partners: partner.NewService(d.db.Partners(), nil), Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
-		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL,
+		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -392,4 +399,43 @@ func healthcheck(ctx context.Context, addr string) error {
 		return fmt.Errorf("healthz answered %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// sessionKeysFile holds the development session keys in the data directory.
+const sessionKeysFile = "session.keys"
+
+// sessionKeys reads the hosted-page session keys from the configuration or,
+// in development, from (or into) the data directory.
+func sessionKeys(cfg config, logger *slog.Logger) (web.SessionKeys, error) {
+	raw := cfg.SessionKeys
+	if raw == "" {
+		path := filepath.Join(cfg.DataDir, sessionKeysFile)
+		b, err := os.ReadFile(path) //nolint:gosec // The operator's own data directory.
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			keys := make([]byte, 64)
+			if _, err := rand.Read(keys); err != nil {
+				return web.SessionKeys{}, err
+			}
+			raw = base64.StdEncoding.EncodeToString(keys[:32]) + "," + base64.StdEncoding.EncodeToString(keys[32:])
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return web.SessionKeys{}, err
+			}
+			if err := os.WriteFile(path, []byte(raw+"\n"), 0o600); err != nil {
+				return web.SessionKeys{}, err
+			}
+			logger.Warn("generated development session keys in the data directory; production must set VAULTPAGE_SESSION_KEYS", "path", path)
+		case err != nil:
+			return web.SessionKeys{}, err
+		default:
+			raw = strings.TrimSpace(string(b))
+		}
+	}
+	hash, block, ok := strings.Cut(raw, ",")
+	h, err1 := base64.StdEncoding.DecodeString(strings.TrimSpace(hash))
+	k, err2 := base64.StdEncoding.DecodeString(strings.TrimSpace(block))
+	if !ok || err1 != nil || err2 != nil || len(h) != 32 || len(k) != 32 {
+		return web.SessionKeys{}, errors.New("session keys: want two base64 32-byte keys, comma-separated")
+	}
+	return web.SessionKeys{Hash: h, Block: k}, nil
 }

@@ -1,0 +1,220 @@
+package web
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/google/uuid"
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/views"
+)
+
+// Hosted-page session settings.
+const (
+	sessionName = "vp_hosted"
+	// sessionIdle ends a hosted session after five minutes without a request.
+	sessionIdle = 5 * time.Minute
+	ctxNonce    = "vaultpage.nonce"
+)
+
+// SessionKeys sign and encrypt the hosted-page session cookie (gorilla
+// securecookie: HMAC-SHA-256 and AES-256).
+type SessionKeys struct {
+	Hash, Block []byte
+}
+
+func newSessionStore(k SessionKeys, secure bool) *sessions.CookieStore {
+	s := sessions.NewCookieStore(k.Hash, k.Block)
+	s.Options = &sessions.Options{Path: "/", MaxAge: int((30 * time.Minute).Seconds()), HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
+	s.MaxAge(s.Options.MaxAge)
+	return s
+}
+
+// hostedHeaders hardens every hosted page: a strict CSP with a fresh nonce,
+// no framing, no referrer, no caching, no sniffing, and HSTS over https.
+func (s *Server) hostedHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		nonce := base64.RawStdEncoding.EncodeToString(b)
+		c.Set(ctxNonce, nonce)
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'self' 'nonce-"+nonce+"'; "+
+			"img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		if strings.HasPrefix(s.deps.PublicURL, "https://") {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// render writes a templ component into a buffer first, so that a failure
+// never leaves half a page.
+func render(c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// texts are the hosted pages' strings, by locale.
+var texts = map[string]map[string]string{
+	"en": {
+		"gone.title":    "This link has expired",
+		"gone.heading":  "This link no longer works",
+		"gone.explain":  "Links to this page work once and only for a few minutes. Go back to the app and start again.",
+		"card":          "Card",
+		"error.heading": "Something went wrong",
+		"error.explain": "Nothing was changed. Go back to the app and try again.",
+		"explain":       "Confirm it is you to continue.",
+		"activate":      "Activate your card",
+		"reveal":        "See your card details",
+		"pin_view":      "See your PIN",
+		"pin_change":    "Change your PIN",
+		"unfreeze":      "Unfreeze your card",
+		"apple_pay":     "Add your card to Apple Pay",
+	},
+	"sv": {
+		"gone.title":    "Länken har gått ut",
+		"gone.heading":  "Den här länken fungerar inte längre",
+		"gone.explain":  "Länkar hit fungerar en gång och bara i några minuter. Gå tillbaka till appen och börja om.",
+		"card":          "Kort",
+		"error.heading": "Något gick fel",
+		"error.explain": "Ingenting ändrades. Gå tillbaka till appen och försök igen.",
+		"explain":       "Bekräfta att det är du för att fortsätta.",
+		"activate":      "Aktivera ditt kort",
+		"reveal":        "Se dina kortuppgifter",
+		"pin_view":      "Se din PIN-kod",
+		"pin_change":    "Byt PIN-kod",
+		"unfreeze":      "Lås upp ditt kort",
+		"apple_pay":     "Lägg till kortet i Apple Pay",
+	},
+}
+
+// localeOf picks the consent's locale, else the browser's first supported
+// language, else English.
+func localeOf(c echo.Context, consentLocale string) string {
+	if _, ok := texts[consentLocale]; ok && consentLocale != "" {
+		return consentLocale
+	}
+	for _, part := range strings.Split(c.Request().Header.Get("Accept-Language"), ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		lang, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		if _, ok := texts[lang]; ok {
+			return lang
+		}
+	}
+	return "en"
+}
+
+func (s *Server) page(c echo.Context, lang, title string) views.Page {
+	nonce, _ := c.Get(ctxNonce).(string)
+	return views.Page{Lang: lang, Title: title, Nonce: nonce}
+}
+
+// errorPage tells the cardholder something went wrong and to start again
+// from the app.
+func (s *Server) errorPage(c echo.Context, status int) error {
+	lang := localeOf(c, "")
+	t := texts[lang]
+	return render(c, status, views.GonePage(s.page(c, lang, t["error.heading"]), views.Gone{Heading: t["error.heading"], Explain: t["error.explain"]}))
+}
+
+func (s *Server) gone(c echo.Context, lang string) error {
+	t := texts[lang]
+	return render(c, http.StatusGone, views.GonePage(s.page(c, lang, t["gone.title"]), views.Gone{Heading: t["gone.heading"], Explain: t["gone.explain"]}))
+}
+
+// redeem is GET /c/:token: the token is exchanged once for a hosted session
+// and the browser goes at once to a URL without it.
+func (s *Server) redeem(c echo.Context) error {
+	cs, err := s.deps.Consents.Redeem(c.Request().Context(), c.Param("token"))
+	if errors.Is(err, consent.ErrTokenInvalid) {
+		return s.gone(c, localeOf(c, ""))
+	}
+	if err != nil {
+		return err
+	}
+	sess, _ := s.sessions.New(c.Request(), sessionName)
+	sess.Values["consent"] = cs.ID.String()
+	sess.Values["partner"] = cs.PartnerID.String()
+	sess.Values["seen"] = s.deps.Now().Unix()
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/consent")
+}
+
+// hostedConsent returns the session's started consent, or ok=false when the
+// session is missing, idle too long, or its consent ended.
+func (s *Server) hostedConsent(c echo.Context) (consent.Consent, bool, error) {
+	sess, err := s.sessions.Get(c.Request(), sessionName)
+	if err != nil || sess.IsNew {
+		return consent.Consent{}, false, nil
+	}
+	seen, _ := sess.Values["seen"].(int64)
+	if s.deps.Now().Sub(time.Unix(seen, 0)) > sessionIdle {
+		return consent.Consent{}, false, nil
+	}
+	cid, err1 := uuid.Parse(stringValue(sess.Values["consent"]))
+	pid, err2 := uuid.Parse(stringValue(sess.Values["partner"]))
+	if err1 != nil || err2 != nil {
+		return consent.Consent{}, false, nil
+	}
+	cs, err := s.deps.Consents.Get(c.Request().Context(), pid, cid)
+	if errors.Is(err, consent.ErrNotFound) || (err == nil && cs.Status != consent.StatusStarted) {
+		return consent.Consent{}, false, nil
+	}
+	if err != nil {
+		return consent.Consent{}, false, err
+	}
+	sess.Values["seen"] = s.deps.Now().Unix()
+	return cs, true, sess.Save(c.Request(), c.Response())
+}
+
+func stringValue(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// landing is GET /consent: the partner, the action and the card.
+func (s *Server) landing(c echo.Context) error {
+	cs, ok, err := s.hostedConsent(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.gone(c, localeOf(c, ""))
+	}
+	ctx := c.Request().Context()
+	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
+	if err != nil {
+		return err
+	}
+	cd, err := s.deps.Cards.Card(ctx, card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
+	if err != nil {
+		return err
+	}
+	lang := localeOf(c, cs.Locale)
+	t := texts[lang]
+	return render(c, http.StatusOK, views.LandingPage(s.page(c, lang, t[string(cs.Action)]), views.Landing{
+		PartnerName: p.Name, Heading: t[string(cs.Action)], CardLabel: t["card"], Last4: cd.Last4, Explain: t["explain"],
+	}))
+}
