@@ -335,3 +335,28 @@ func (s *Service) Simulate(ctx context.Context, partnerID, id uuid.UUID, outcome
 	})
 	return out, err
 }
+
+// Finish approves a started consent after the cardholder completed the
+// action on the hosted pages: work (setting a PIN, say) runs first, then the
+// consent turns approved and the action's effect on the card is carried
+// out, all in one transaction.
+func (s *Service) Finish(ctx context.Context, c Consent, work func(ctx context.Context) error) (Consent, error) {
+	var out Consent
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if work != nil {
+			if err := work(ctx); err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = s.change(ctx, c.PartnerID, c.ID, func(_ context.Context, c *Consent) error { return c.Approve(false) })
+		if err != nil {
+			return err
+		}
+		if out.Status != StatusApproved {
+			return &StateError{From: out.Status, To: StatusApproved}
+		}
+		return s.effects.Complete(ctx, c.PartnerID, c.CardID, string(c.Action))
+	})
+	return out, err
+}

@@ -13,6 +13,8 @@ type Page struct {
 
 // Landing is the first page the cardholder sees after the token exchange.
 type Landing struct {
+	CSRF        string
+	SendCode    string // the button that sends the one-time code
 	PartnerName string
 	Heading     string // what they are about to approve
 	CardLabel   string // "Card"
@@ -24,4 +26,43 @@ type Landing struct {
 type Gone struct {
 	Heading string
 	Explain string
+}
+
+// Verify is the one-time code and passcode form.
+type Verify struct {
+	CSRF        string
+	Heading     string
+	SentTo      string // the masked contact the code went to
+	CodeLabel   string
+	PassLabel   string
+	Enrolling   bool // the passcode is being chosen now
+	Submit      string
+	Resend      string
+	Error       string // the same message whatever failed
+	PartnerName string
+}
+
+// Action is an action page after authentication: a form (PIN setup, PIN
+// change, a confirmation) or what the cardholder asked to see.
+type Action struct {
+	CSRF        string
+	PartnerName string
+	Heading     string
+	Explain     string
+	Error       string
+	// PIN entry (activation, change).
+	PINForm     bool
+	PINLabel    string
+	RepeatLabel string
+	// Card details (reveal) and PIN view.
+	PAN, Expiry, CVV string
+	PANLabel         string
+	ExpiryLabel      string
+	CVVLabel         string
+	ShowCVV          string // the button that shows the CVV
+	PIN              string
+	// HideAfter hides revealed secrets by leaving the page after this many
+	// seconds.
+	HideAfter int
+	Submit    string
 }

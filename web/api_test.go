@@ -46,6 +46,7 @@ type env struct {
 	tokB   string
 	logs   *syncBuffer
 	router routers.Router
+	outbox *web.DevOutbox
 }
 
 type options struct {
@@ -84,11 +85,15 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	sk := web.SessionKeys{Hash: make([]byte, 32), Block: make([]byte, 32)}
 	_, _ = rand.Read(sk.Hash)
 	_, _ = rand.Read(sk.Block)
+	outbox := &web.DevOutbox{}
+	auditLog := audit.NewLog(o.db.Audit(), nil)
+	sca := consent.NewSCA(o.db.SCA(), consents, outbox, auditLog, sk.Hash)
 	h := web.New(web.Deps{Logger: logger, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
-		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080"})
+		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080",
+		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs}
+	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs, outbox: outbox}
 	if e.a, err = partners.Create(ctx, "Alpha Pay", []string{"https://alpha.example/return"}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -65,46 +66,109 @@ func (s *Server) hostedHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // render writes a templ component into a buffer first, so that a failure
-// never leaves half a page.
+// never leaves half a page. Rendering ignores the request's cancellation: the
+// error handler renders after the request's timeout context has ended.
 func render(c echo.Context, status int, comp templ.Component) error {
 	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+	if err := comp.Render(context.WithoutCancel(c.Request().Context()), &buf); err != nil {
 		return err
 	}
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
 // texts are the hosted pages' strings, by locale.
+//
+//nolint:gosec // G101: user-facing labels that mention PINs and passcodes, not credentials.
 var texts = map[string]map[string]string{
 	"en": {
-		"gone.title":    "This link has expired",
-		"gone.heading":  "This link no longer works",
-		"gone.explain":  "Links to this page work once and only for a few minutes. Go back to the app and start again.",
-		"card":          "Card",
-		"error.heading": "Something went wrong",
-		"error.explain": "Nothing was changed. Go back to the app and try again.",
-		"explain":       "Confirm it is you to continue.",
-		"activate":      "Activate your card",
-		"reveal":        "See your card details",
-		"pin_view":      "See your PIN",
-		"pin_change":    "Change your PIN",
-		"unfreeze":      "Unfreeze your card",
-		"apple_pay":     "Add your card to Apple Pay",
+		"pin.choose":        "Choose a 4-digit PIN",
+		"pin.repeat":        "Repeat the PIN",
+		"pin.mismatch":      "The two PINs are not the same.",
+		"pin.weak":          "That PIN is too easy to guess. Avoid repeated digits, runs like 1234, and your card number.",
+		"pin.form":          "A PIN is exactly 4 digits.",
+		"submit.activate":   "Activate card",
+		"submit.pin_change": "Change PIN",
+		"submit.unfreeze":   "Unfreeze card",
+		"submit.apple_pay":  "Add to Apple Pay",
+		"confirm.unfreeze":  "Your card will work again right away.",
+		"confirm.apple_pay": "Your card will be added to Apple Pay on this device.",
+		"pan":               "Card number",
+		"expiry":            "Expires",
+		"cvv":               "Security code",
+		"cvv.show":          "Show security code",
+		"done":              "Done",
+		"done.heading":      "All done",
+		"done.explain":      "You can go back to the app now.",
+		"send":              "Send me a code",
+		"verify":            "Confirm it is you",
+		"sent":              "We sent a six-digit code to",
+		"code":              "Code",
+		"passcode":          "Passcode",
+		"passcode.new":      "Choose a passcode (at least 6 characters)",
+		"passcode.rule":     "Choose a passcode of 6 to 64 characters.",
+		"continue":          "Continue",
+		"resend":            "Send a new code",
+		"failed":            "That did not work. Check the code and your passcode, or send a new code.",
+		"locked.heading":    "Too many attempts",
+		"locked.explain":    "For your safety, confirming is blocked for 15 minutes. Go back to the app and try again later.",
+		"gone.title":        "This link has expired",
+		"gone.heading":      "This link no longer works",
+		"gone.explain":      "Links to this page work once and only for a few minutes. Go back to the app and start again.",
+		"card":              "Card",
+		"error.heading":     "Something went wrong",
+		"error.explain":     "Nothing was changed. Go back to the app and try again.",
+		"explain":           "Confirm it is you to continue.",
+		"activate":          "Activate your card",
+		"reveal":            "See your card details",
+		"pin_view":          "See your PIN",
+		"pin_change":        "Change your PIN",
+		"unfreeze":          "Unfreeze your card",
+		"apple_pay":         "Add your card to Apple Pay",
 	},
 	"sv": {
-		"gone.title":    "Länken har gått ut",
-		"gone.heading":  "Den här länken fungerar inte längre",
-		"gone.explain":  "Länkar hit fungerar en gång och bara i några minuter. Gå tillbaka till appen och börja om.",
-		"card":          "Kort",
-		"error.heading": "Något gick fel",
-		"error.explain": "Ingenting ändrades. Gå tillbaka till appen och försök igen.",
-		"explain":       "Bekräfta att det är du för att fortsätta.",
-		"activate":      "Aktivera ditt kort",
-		"reveal":        "Se dina kortuppgifter",
-		"pin_view":      "Se din PIN-kod",
-		"pin_change":    "Byt PIN-kod",
-		"unfreeze":      "Lås upp ditt kort",
-		"apple_pay":     "Lägg till kortet i Apple Pay",
+		"pin.choose":        "Välj en fyrsiffrig PIN-kod",
+		"pin.repeat":        "Upprepa PIN-koden",
+		"pin.mismatch":      "De två PIN-koderna är inte likadana.",
+		"pin.weak":          "Den PIN-koden är för lätt att gissa. Undvik upprepade siffror, följder som 1234 och ditt kortnummer.",
+		"pin.form":          "En PIN-kod är exakt 4 siffror.",
+		"submit.activate":   "Aktivera kortet",
+		"submit.pin_change": "Byt PIN-kod",
+		"submit.unfreeze":   "Lås upp kortet",
+		"submit.apple_pay":  "Lägg till i Apple Pay",
+		"confirm.unfreeze":  "Kortet fungerar igen direkt.",
+		"confirm.apple_pay": "Kortet läggs till i Apple Pay på den här enheten.",
+		"pan":               "Kortnummer",
+		"expiry":            "Giltigt till",
+		"cvv":               "Säkerhetskod",
+		"cvv.show":          "Visa säkerhetskoden",
+		"done":              "Klar",
+		"done.heading":      "Klart",
+		"done.explain":      "Du kan gå tillbaka till appen nu.",
+		"send":              "Skicka en kod till mig",
+		"verify":            "Bekräfta att det är du",
+		"sent":              "Vi skickade en sexsiffrig kod till",
+		"code":              "Kod",
+		"passcode":          "Lösenkod",
+		"passcode.new":      "Välj en lösenkod (minst 6 tecken)",
+		"passcode.rule":     "Välj en lösenkod på 6 till 64 tecken.",
+		"continue":          "Fortsätt",
+		"resend":            "Skicka en ny kod",
+		"failed":            "Det gick inte. Kontrollera koden och din lösenkod, eller skicka en ny kod.",
+		"locked.heading":    "För många försök",
+		"locked.explain":    "För din säkerhet är bekräftelse spärrad i 15 minuter. Gå tillbaka till appen och försök igen senare.",
+		"gone.title":        "Länken har gått ut",
+		"gone.heading":      "Den här länken fungerar inte längre",
+		"gone.explain":      "Länkar hit fungerar en gång och bara i några minuter. Gå tillbaka till appen och börja om.",
+		"card":              "Kort",
+		"error.heading":     "Något gick fel",
+		"error.explain":     "Ingenting ändrades. Gå tillbaka till appen och försök igen.",
+		"explain":           "Bekräfta att det är du för att fortsätta.",
+		"activate":          "Aktivera ditt kort",
+		"reveal":            "Se dina kortuppgifter",
+		"pin_view":          "Se din PIN-kod",
+		"pin_change":        "Byt PIN-kod",
+		"unfreeze":          "Lås upp ditt kort",
+		"apple_pay":         "Lägg till kortet i Apple Pay",
 	},
 }
 
@@ -215,6 +279,6 @@ func (s *Server) landing(c echo.Context) error {
 	lang := localeOf(c, cs.Locale)
 	t := texts[lang]
 	return render(c, http.StatusOK, views.LandingPage(s.page(c, lang, t[string(cs.Action)]), views.Landing{
-		PartnerName: p.Name, Heading: t[string(cs.Action)], CardLabel: t["card"], Last4: cd.Last4, Explain: t["explain"],
+		CSRF: csrfToken(c), SendCode: t["send"], PartnerName: p.Name, Heading: t[string(cs.Action)], CardLabel: t["card"], Last4: cd.Last4, Explain: t["explain"],
 	}))
 }

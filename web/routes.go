@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,9 +29,26 @@ func (s *Server) routes() {
 
 	// Hosted pages: cardholders, in a browser, after a token exchange.
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files)))).Name = "static"
-	hosted := e.Group("", s.hostedHeaders, timeout)
+	//nolint:gosec // G101: names of a form field and a cookie, not credentials.
+	hosted := e.Group("", s.hostedHeaders, timeout, middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup: "form:_csrf", CookieName: "vp_csrf", CookiePath: "/", CookieHTTPOnly: true,
+		CookieSecure: strings.HasPrefix(s.deps.PublicURL, "https://"), CookieSameSite: http.SameSiteStrictMode,
+		ErrorHandler: func(error, echo.Context) error {
+			return problem(http.StatusForbidden, "csrf", "the form expired; go back to the app and start again")
+		},
+	}))
 	hosted.GET("/c/:token", s.redeem).Name = "hosted-redeem"
 	hosted.GET("/consent", s.landing).Name = "hosted-landing"
+	hosted.POST("/consent/code", s.sendCode).Name = "hosted-send-code"
+	hosted.POST("/consent/verify", s.verify).Name = "hosted-verify"
+	hosted.GET("/consent/action", s.action).Name = "hosted-action"
+	hosted.POST("/consent/action", s.submitAction).Name = "hosted-submit-action"
+	hosted.GET("/consent/done", s.done).Name = "hosted-done"
+
+	// Development only.
+	if s.deps.DevOutbox != nil {
+		e.GET("/dev/outbox", s.devOutbox).Name = "dev-outbox"
+	}
 
 	// Partner API, public part: the contract and the token endpoint.
 	v3 := e.Group("/v3", apiHeaders, timeout)

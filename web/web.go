@@ -44,6 +44,15 @@ type Deps struct {
 	PublicURL string
 	// SessionKeys sign and encrypt the hosted-page session cookie.
 	SessionKeys SessionKeys
+	// SCA authenticates cardholders on the hosted pages.
+	SCA *consent.SCA
+	// Vault shows and sets card secrets on the action pages.
+	Vault CardVault
+	// Audit records reveals and PIN operations.
+	Audit consent.Auditor
+	// DevOutbox, in development only, collects one-time codes and serves
+	// them at /dev/outbox.
+	DevOutbox *DevOutbox
 }
 
 // Server is the HTTP edge.
@@ -90,7 +99,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if p.Status >= 500 {
 		s.deps.Logger.ErrorContext(ctx, "request failed", "err", err, "request_id", p.RequestID, "route", c.Path())
 	}
-	if path := c.Request().URL.Path; strings.HasPrefix(path, "/c/") || path == "/consent" {
+	if path := c.Request().URL.Path; strings.HasPrefix(path, "/c/") || path == "/consent" || strings.HasPrefix(path, "/consent/") {
 		// Cardholders get a page, never JSON or a stack trace.
 		if rerr := s.errorPage(c, p.Status); rerr != nil {
 			s.deps.Logger.WarnContext(ctx, "writing an error page failed", "err", rerr)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -320,17 +322,29 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	}
 	defer func() { err = errors.Join(err, d.close()) }()
 
-	cards := card.NewService(d.db.Cards(), d.ring, audit.NewLog(d.db.Audit(), nil), card.Config{BIN: cfg.BIN}, nil)
+	auditLog := audit.NewLog(d.db.Audit(), nil)
+	cards := card.NewService(d.db.Cards(), d.ring, auditLog, card.Config{BIN: cfg.BIN}, nil)
 	keys, err := sessionKeys(cfg, logger)
 	if err != nil {
 		return err
 	}
 	consents := consent.NewService(d.db.Consents(), d.db.Consents(), cards,
 		consent.Config{PublicURL: cfg.PublicURL, Sandbox: cfg.Env == envDevelopment}, nil)
+	var (
+		outbox   *web.DevOutbox
+		notifier consent.Notifier = unconfiguredNotifier{}
+	)
+	if cfg.Env == envDevelopment {
+		outbox = &web.DevOutbox{}
+		notifier = outbox
+		logger.Warn("one-time codes go to the development outbox at /dev/outbox")
+	}
+	sca := consent.NewSCA(d.db.SCA(), consents, notifier, auditLog, derive(keys.Hash, "vaultpage/sca-code-key/v1"))
 	handler := web.New(web.Deps{
 		Logger: logger, Version: version(), Ready: d.db.Ping,
 		Partners: partner.NewService(d.db.Partners(), nil), Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,
+		SCA: sca, Vault: d.ring, Audit: auditLog, DevOutbox: outbox,
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -438,4 +452,19 @@ func sessionKeys(cfg config, logger *slog.Logger) (web.SessionKeys, error) {
 		return web.SessionKeys{}, errors.New("session keys: want two base64 32-byte keys, comma-separated")
 	}
 	return web.SessionKeys{Hash: h, Block: k}, nil
+}
+
+// unconfiguredNotifier refuses to send: production has no development
+// outbox, and SMTP and SMS delivery are configured separately.
+type unconfiguredNotifier struct{}
+
+func (unconfiguredNotifier) Send(context.Context, consent.Message) error {
+	return errors.New("no one-time code delivery is configured (SMTP or SMS)")
+}
+
+// derive makes a purpose-bound key from a configured one (HMAC-SHA-256).
+func derive(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }

@@ -1,0 +1,209 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/vaultpage/vaultpage/internal/luhn"
+	"github.com/vaultpage/vaultpage/vault"
+)
+
+// post submits a hosted form with the page's CSRF token.
+func post(t *testing.T, c *http.Client, u, csrf string, fields ...string) (*http.Response, *goquery.Document) {
+	t.Helper()
+	form := url.Values{"_csrf": {csrf}}
+	for i := 0; i+1 < len(fields); i += 2 {
+		form.Set(fields[i], fields[i+1])
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	body, _ := io.ReadAll(res.Body)
+	doc, _ := goquery.NewDocumentFromReader(strings.NewReader(string(body)))
+	return res, doc
+}
+
+func csrfOf(t *testing.T, doc *goquery.Document) string {
+	t.Helper()
+	v, ok := doc.Find(`input[name="_csrf"]`).First().Attr("value")
+	if !ok || v == "" {
+		t.Fatal("the page has no CSRF token")
+	}
+	return v
+}
+
+var codeRE = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+func (e *env) lastCode(t *testing.T) string {
+	t.Helper()
+	msgs := e.outbox.Messages()
+	if len(msgs) == 0 {
+		t.Fatal("no code sent")
+	}
+	return codeRE.FindString(msgs[len(msgs)-1].Body)
+}
+
+// authenticate walks landing → send code → verify and returns the browser
+// on the action page.
+func (e *env) authenticate(t *testing.T, b *http.Client, token, passcode string) *goquery.Document {
+	t.Helper()
+	get(t, b, e.srv.URL+"/c/"+token)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	res, verifyPage := post(t, b, e.srv.URL+"/consent/code", csrfOf(t, landing))
+	if res.StatusCode != http.StatusOK || verifyPage.Find(`[data-testid="code"]`).Length() != 1 {
+		t.Fatalf("send code: %d", res.StatusCode)
+	}
+	if !strings.Contains(verifyPage.Find(`[data-testid="sent-to"]`).Text(), "a•••@example.com") {
+		t.Fatalf("sent to %q", verifyPage.Find(`[data-testid="sent-to"]`).Text())
+	}
+	res, _ = post(t, b, e.srv.URL+"/consent/verify", csrfOf(t, verifyPage), "code", e.lastCode(t), "passcode", passcode)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/consent/action" {
+		t.Fatalf("verify: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	_, action := get(t, b, e.srv.URL+"/consent/action")
+	return action
+}
+
+func TestActivationWithEnrolmentSetsThePINAndReturnsToThePartner(t *testing.T) {
+	e := newEnv(t)
+	card, cid, tok := e.startConsent(t, map[string]string{"return_url": "https://alpha.example/return"})
+	b := browser(t)
+	action := e.authenticate(t, b, tok, "correct horse battery")
+	if action.Find(`[data-testid="pin-input"]`).Length() != 1 {
+		t.Fatal("no PIN form on the activation page")
+	}
+	for _, bad := range [][2]string{{"1234", "1234"}, {"8203", "8204"}, {"12a4", "12a4"}} {
+		res, doc := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", bad[0], "pin2", bad[1])
+		if res.StatusCode != http.StatusUnprocessableEntity || doc.Find(`[data-testid="error"]`).Length() != 1 {
+			t.Fatalf("PIN %v accepted: %d", bad, res.StatusCode)
+		}
+	}
+	res, _ := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
+	want := "https://alpha.example/return?consent_id=" + cid + "&status=approved"
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
+		t.Fatalf("completion: %d to %q, want %q", res.StatusCode, res.Header.Get("Location"), want)
+	}
+	if st := e.do(http.MethodGet, "/v3/cards/"+card["id"].(string), e.tokA, "", nil).json(t)["status"]; st != "active" {
+		t.Fatalf("card %v", st)
+	}
+	if st := e.do(http.MethodGet, "/v3/consents/"+cid, e.tokA, "", nil).json(t)["status"]; st != "approved" {
+		t.Fatalf("consent %v", st)
+	}
+	o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: card["id"].(string)}
+	if ok, err := e.ring.VerifyPIN(context.Background(), o, vault.SecretString("8203")); err != nil || !ok {
+		t.Fatalf("PIN not stored: %v", err)
+	}
+	// The session is over.
+	if res, _ := get(t, b, e.srv.URL+"/consent/action"); res.StatusCode != http.StatusGone {
+		t.Fatalf("after completion: %d", res.StatusCode)
+	}
+	for _, secret := range []string{"8203", "correct horse battery", tok} {
+		if strings.Contains(e.logs.String(), secret) {
+			t.Fatalf("%q reached the logs", secret)
+		}
+	}
+}
+
+func TestRevealShowsTheCardNumberAndTheCVVOnlyAfterATap(t *testing.T) {
+	e := newEnv(t)
+	card, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	action := e.authenticate(t, b, tok, "correct horse battery")
+	post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
+	id := card["id"].(string)
+	reveal := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+id+"/credentials", e.tokA, "", nil))
+	tok2 := e.post("/v3/consents/"+reveal["id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	b2 := browser(t)
+	page := e.authenticate(t, b2, tok2, "correct horse battery")
+	pan := strings.ReplaceAll(page.Find(`[data-testid="pan"]`).Text(), " ", "")
+	if len(pan) != 16 || !luhn.Valid([]byte(pan)) || pan[12:] != card["last4"].(string) {
+		t.Fatalf("revealed number does not match the card (last4 %s)", card["last4"])
+	}
+	if page.Find(`[data-testid="cvv"]`).Length() != 0 || page.Find(`[data-testid="show-cvv"]`).Length() != 1 {
+		t.Fatal("the CVV shows before the tap")
+	}
+	if refresh, _ := page.Find(`meta[http-equiv="refresh"]`).Attr("content"); refresh != "300;url=/consent/done" {
+		t.Fatalf("details are not hidden after 5 minutes: %q", refresh)
+	}
+	res, withCVV := post(t, b2, e.srv.URL+"/consent/action", csrfOf(t, page), "show", "cvv")
+	cvv := withCVV.Find(`[data-testid="cvv"]`).Text()
+	if res.StatusCode != http.StatusOK || len(cvv) != 3 || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("cvv: %d %q", res.StatusCode, cvv)
+	}
+	if strings.Contains(e.logs.String(), pan) {
+		t.Fatal("the card number reached the logs")
+	}
+	res, done := get(t, b2, e.srv.URL+"/consent/done")
+	if res.StatusCode != http.StatusOK || done.Find(`[data-testid="gone"]`).Length() != 1 {
+		t.Fatalf("done: %d", res.StatusCode)
+	}
+	entries, _ := e.db.Audit().AuditEntries(context.Background(), 0, 1000)
+	seen := map[string]bool{}
+	for _, en := range entries {
+		seen[en.Action] = true
+	}
+	for _, a := range []string{"card.pin_set", "card.revealed", "card.cvv_revealed"} {
+		if !seen[a] {
+			t.Fatalf("%s not in the audit trail", a)
+		}
+	}
+}
+
+func TestFormsNeedTheirCSRFToken(t *testing.T) {
+	e := newEnv(t)
+	_, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	get(t, b, e.srv.URL+"/consent")
+	res, _ := post(t, b, e.srv.URL+"/consent/code", "forged")
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged CSRF token: %d", res.StatusCode)
+	}
+	if len(e.outbox.Messages()) != 0 {
+		t.Fatal("a code was sent on a forged form")
+	}
+}
+
+func TestFiveWrongPasscodesLockAndFailTheConsent(t *testing.T) {
+	e := newEnv(t)
+	first, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	e.authenticate(t, b, tok, "correct horse battery") // enrols the cardholder
+	// A second card of the same cardholder.
+	card2 := e.post("/v3/cards", e.tokA, map[string]string{"individual_id": first["individual_id"].(string), "account_id": first["account_id"].(string)}).json(t)
+	cs := consentOf(t, e.post("/v3/cards/"+card2["id"].(string)+"/activate", e.tokA, nil))
+	tok2 := e.post("/v3/consents/"+cs["id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	b2 := browser(t)
+	get(t, b2, e.srv.URL+"/c/"+tok2)
+	_, page := get(t, b2, e.srv.URL+"/consent")
+	var last *http.Response
+	var lastDoc *goquery.Document
+	for i := 0; i < 5; i++ {
+		_, verifyPage := post(t, b2, e.srv.URL+"/consent/code", csrfOf(t, page))
+		last, lastDoc = post(t, b2, e.srv.URL+"/consent/verify", csrfOf(t, verifyPage), "code", e.lastCode(t), "passcode", "wrong horse")
+		if i < 4 {
+			msg := lastDoc.Find(`[data-testid="error"]`).Text()
+			if last.StatusCode != http.StatusUnprocessableEntity || strings.Contains(strings.ToLower(msg), "passcode is wrong") {
+				t.Fatalf("attempt %d: %d %q", i+1, last.StatusCode, msg)
+			}
+			page = lastDoc
+		}
+	}
+	if last.StatusCode != http.StatusForbidden {
+		t.Fatalf("fifth failure: %d", last.StatusCode)
+	}
+	if st := e.do(http.MethodGet, "/v3/consents/"+cs["id"].(string), e.tokA, "", nil).json(t)["status"]; st != "failed" {
+		t.Fatalf("consent %v", st)
+	}
+}

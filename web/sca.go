@@ -1,0 +1,158 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/views"
+)
+
+// DevOutbox is the development notifier: one-time codes land here instead
+// of in an inbox or on a phone, and GET /dev/outbox shows them (development
+// only).
+type DevOutbox struct {
+	mu   sync.Mutex
+	msgs []consent.Message
+}
+
+// Send implements consent.Notifier.
+func (o *DevOutbox) Send(_ context.Context, m consent.Message) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.msgs = append(o.msgs, m)
+	if len(o.msgs) > 100 {
+		o.msgs = o.msgs[len(o.msgs)-100:]
+	}
+	return nil
+}
+
+// Messages returns what was sent, newest last.
+func (o *DevOutbox) Messages() []consent.Message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]consent.Message(nil), o.msgs...)
+}
+
+func (s *Server) devOutbox(c echo.Context) error {
+	type msg struct {
+		To      string `json:"to"`
+		Subject string `json:"subject"`
+		Body    string `json:"body"`
+	}
+	out := []msg{}
+	for _, m := range s.deps.DevOutbox.Messages() {
+		out = append(out, msg(m))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"messages": out})
+}
+
+// maskContact shows enough of an address for the cardholder to recognise it.
+func maskContact(to string) string {
+	if user, domain, ok := strings.Cut(to, "@"); ok {
+		if len(user) > 1 {
+			user = user[:1]
+		}
+		return user + "•••@" + domain
+	}
+	if len(to) > 4 {
+		return to[:3] + strings.Repeat("•", len(to)-5) + to[len(to)-2:]
+	}
+	return "•••"
+}
+
+func csrfToken(c echo.Context) string {
+	t, _ := c.Get("csrf").(string)
+	return t
+}
+
+// sendCode is POST /consent/code: a fresh one-time code to the cardholder's
+// registered email, else phone.
+func (s *Server) sendCode(c echo.Context) error {
+	cs, ok, err := s.hostedConsent(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.gone(c, localeOf(c, ""))
+	}
+	ind, err := s.deps.Cards.Individual(c.Request().Context(), card.Actor{PartnerID: cs.PartnerID}, cs.IndividualID)
+	if err != nil {
+		return err
+	}
+	to := ind.Email
+	if to == "" {
+		to = ind.Phone
+	}
+	lang := localeOf(c, cs.Locale)
+	if err := s.deps.SCA.SendCode(c.Request().Context(), cs, to, lang); err != nil {
+		return err
+	}
+	return s.verifyPage(c, cs, maskContact(to), "", http.StatusOK)
+}
+
+func (s *Server) verifyPage(c echo.Context, cs consent.Consent, sentTo, errMsg string, status int) error {
+	ctx := c.Request().Context()
+	enrolled, err := s.deps.SCA.Enrolled(ctx, cs.IndividualID)
+	if err != nil {
+		return err
+	}
+	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
+	if err != nil {
+		return err
+	}
+	lang := localeOf(c, cs.Locale)
+	t := texts[lang]
+	passLabel := t["passcode"]
+	if !enrolled {
+		passLabel = t["passcode.new"]
+	}
+	if sentTo != "" {
+		sentTo = t["sent"] + " " + sentTo
+	}
+	return render(c, status, views.VerifyPage(s.page(c, lang, t["verify"]), views.Verify{
+		CSRF: csrfToken(c), Heading: t["verify"], SentTo: sentTo, CodeLabel: t["code"], PassLabel: passLabel,
+		Enrolling: !enrolled, Submit: t["continue"], Resend: t["resend"], Error: errMsg, PartnerName: p.Name,
+	}))
+}
+
+// verify is POST /consent/verify: the code and the passcode, checked
+// together; a failure never says which one was wrong.
+func (s *Server) verify(c echo.Context) error {
+	cs, ok, err := s.hostedConsent(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.gone(c, localeOf(c, ""))
+	}
+	lang := localeOf(c, cs.Locale)
+	err = s.deps.SCA.Authenticate(c.Request().Context(), cs, c.FormValue("code"), c.FormValue("passcode"))
+	var fe *consent.FieldError
+	switch {
+	case errors.Is(err, consent.ErrSCAFailed):
+		return s.verifyPage(c, cs, "", texts[lang]["failed"], http.StatusUnprocessableEntity)
+	case errors.Is(err, consent.ErrLocked):
+		t := texts[lang]
+		return render(c, http.StatusForbidden, views.GonePage(s.page(c, lang, t["locked.heading"]), views.Gone{Heading: t["locked.heading"], Explain: t["locked.explain"]}))
+	case errors.As(err, &fe):
+		return s.verifyPage(c, cs, "", texts[lang]["passcode.rule"], http.StatusUnprocessableEntity)
+	case err != nil:
+		return err
+	}
+	sess, err := s.sessions.Get(c.Request(), sessionName)
+	if err != nil {
+		return err
+	}
+	sess.Values["sca"] = cs.ID.String()
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/consent/action")
+}
