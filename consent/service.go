@@ -229,6 +229,10 @@ func (s *Service) IssueToken(ctx context.Context, partnerID, id uuid.UUID, o Tok
 			return Token{}, err
 		}
 	}
+	if o.Mode == ModePopup && o.ReturnURL == "" {
+		// The popup posts its outcome to the return URL's origin only.
+		return Token{}, &FieldError{Field: "return_url", Reason: "is required in popup mode: its origin receives the outcome"}
+	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return Token{}, err

@@ -5,16 +5,16 @@ package views
 
 // Page is what every hosted page's layout needs.
 type Page struct {
-	Lang        string // "en" or "sv"
-	Title       string
-	Nonce       string // the CSP nonce of this response
-	BrandColour string // the partner's colour, "#rrggbb", or "" for the default
+	Lang  string // "en" or "sv"
+	Title string
+	Nonce string // the CSP nonce of this response
 }
 
 // Landing is the first page the cardholder sees after the token exchange.
 type Landing struct {
 	CSRF        string
 	SendCode    string // the button that sends the one-time code
+	Cancel      string // the button that declines
 	PartnerName string
 	Heading     string // what they are about to approve
 	CardLabel   string // "Card"
@@ -65,4 +65,15 @@ type Action struct {
 	// seconds.
 	HideAfter int
 	Submit    string
+}
+
+// Complete ends the hosted flow for an SDK or a popup: the page tells the
+// native bridges or the opener window the outcome, then navigates to the
+// custom-scheme URL (SDK) or closes (popup).
+type Complete struct {
+	Heading string
+	Explain string
+	// Result is what the script reads: consent_id, status, mode,
+	// target_origin and scheme_url.
+	Result map[string]string
 }

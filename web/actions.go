@@ -27,6 +27,27 @@ type CardVault interface {
 // revealFor is how long revealed card details stay on screen.
 const revealFor = 300
 
+// SDKScheme is the custom URL scheme mobile SDKs intercept to learn the
+// outcome: vaultpage://complete?consent_id=…&status=approved|canceled|…
+const SDKScheme = "vaultpage"
+
+// cancelHosted is POST /consent/cancel: the cardholder declines; the
+// consent ends canceled and the cardholder goes back.
+func (s *Server) cancelHosted(c echo.Context) error {
+	cs, ok, err := s.hostedConsent(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.gone(c, localeOf(c, ""))
+	}
+	canceled, err := s.deps.Consents.Cancel(c.Request().Context(), cs.PartnerID, cs.ID)
+	if err != nil {
+		return err
+	}
+	return s.complete(c, canceled)
+}
+
 // authenticated returns the session's consent once SCA passed for it.
 func (s *Server) authenticated(c echo.Context) (consent.Consent, card.Card, bool, error) {
 	cs, ok, err := s.hostedConsent(c)
@@ -226,7 +247,19 @@ func (s *Server) complete(c echo.Context, cs consent.Consent) error {
 		sess.Options.MaxAge = -1
 		_ = sess.Save(c.Request(), c.Response())
 	}
-	if cs.ReturnURL != "" && cs.Mode == consent.ModeRedirect {
+	lang := localeOf(c, cs.Locale)
+	t := texts[lang]
+	if cs.Mode == consent.ModeSDK || cs.Mode == consent.ModePopup {
+		q := url.Values{"consent_id": {cs.ID.String()}, "status": {string(cs.Status)}}
+		result := map[string]string{"consent_id": cs.ID.String(), "status": string(cs.Status), "mode": string(cs.Mode),
+			"scheme_url": SDKScheme + "://complete?" + q.Encode()}
+		if u, err := url.Parse(cs.ReturnURL); err == nil && cs.ReturnURL != "" {
+			result["target_origin"] = u.Scheme + "://" + u.Host
+		}
+		return render(c, http.StatusOK, views.CompletePage(s.page(c, lang, t["done.heading"]), views.Complete{
+			Heading: t["done.heading"], Explain: t["done.explain"], Result: result}))
+	}
+	if cs.ReturnURL != "" {
 		u, err := url.Parse(cs.ReturnURL)
 		if err != nil {
 			return err
@@ -237,7 +270,5 @@ func (s *Server) complete(c echo.Context, cs consent.Consent) error {
 		u.RawQuery = q.Encode()
 		return c.Redirect(http.StatusSeeOther, u.String())
 	}
-	lang := localeOf(c, cs.Locale)
-	t := texts[lang]
 	return render(c, http.StatusOK, views.GonePage(s.page(c, lang, t["done.heading"]), views.Gone{Heading: t["done.heading"], Explain: t["done.explain"]}))
 }

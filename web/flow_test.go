@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -205,5 +206,97 @@ func TestFiveWrongPasscodesLockAndFailTheConsent(t *testing.T) {
 	}
 	if st := e.do(http.MethodGet, "/v3/consents/"+cs["id"].(string), e.tokA, "", nil).json(t)["status"]; st != "failed" {
 		t.Fatalf("consent %v", st)
+	}
+}
+
+func TestSDKAndPopupCompletionsHandTheOutcomeToTheApp(t *testing.T) {
+	testCases := []struct {
+		mode, returnURL, targetOrigin string
+	}{
+		{"sdk", "", ""},
+		{"popup", "https://alpha.example/return", "https://alpha.example"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.mode, func(t *testing.T) {
+			e := newEnv(t)
+			body := map[string]string{"mode": tc.mode}
+			if tc.returnURL != "" {
+				body["return_url"] = tc.returnURL
+			}
+			_, cid, tok := e.startConsent(t, body)
+			b := browser(t)
+			action := e.authenticate(t, b, tok, "correct horse battery")
+			res, doc := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
+			if res.StatusCode != http.StatusOK || doc.Find(`[data-testid="complete"]`).Length() != 1 {
+				t.Fatalf("completion page: %d", res.StatusCode)
+			}
+			var result map[string]string
+			if err := json.Unmarshal([]byte(doc.Find("#vaultpage-result").Text()), &result); err != nil {
+				t.Fatalf("result: %v", err)
+			}
+			want := map[string]string{"consent_id": cid, "status": "approved", "mode": tc.mode,
+				"scheme_url": "vaultpage://complete?consent_id=" + cid + "&status=approved"}
+			if tc.targetOrigin != "" {
+				want["target_origin"] = tc.targetOrigin
+			}
+			if len(result) != len(want) {
+				t.Fatalf("result %v, want %v", result, want)
+			}
+			for k, v := range want {
+				if result[k] != v {
+					t.Fatalf("%s = %q, want %q", k, result[k], v)
+				}
+			}
+			nonce, _ := doc.Find(`script[src="/static/complete.js"]`).Attr("nonce")
+			if nonce == "" || !strings.Contains(res.Header.Get("Content-Security-Policy"), "'nonce-"+nonce+"'") {
+				t.Fatal("the completion script does not carry the response's CSP nonce")
+			}
+		})
+	}
+	e := newEnv(t)
+	card := e.card(e.tokA)
+	cs := consentOf(t, e.post("/v3/cards/"+card["id"].(string)+"/activate", e.tokA, nil))
+	expectProblem(t, e.post("/v3/consents/"+cs["id"].(string), e.tokA, map[string]string{"mode": "popup"}), http.StatusUnprocessableEntity, "invalid_field", "return_url")
+}
+
+func TestTheCardholderCanCancel(t *testing.T) {
+	e := newEnv(t)
+	_, cid, tok := e.startConsent(t, map[string]string{"return_url": "https://alpha.example/return"})
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	res, _ := post(t, b, e.srv.URL+"/consent/cancel", csrfOf(t, landing))
+	if want := "https://alpha.example/return?consent_id=" + cid + "&status=canceled"; res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
+		t.Fatalf("cancel: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if st := e.do(http.MethodGet, "/v3/consents/"+cid, e.tokA, "", nil).json(t)["status"]; st != "canceled" {
+		t.Fatalf("consent %v", st)
+	}
+}
+
+func TestStaticScriptsAreServed(t *testing.T) {
+	e := newEnv(t)
+	for _, f := range []string{"vaultpage.js", "complete.js", "hosted.css"} {
+		res, err := e.srv.Client().Get(e.srv.URL + "/static/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", f, res.StatusCode)
+		}
+	}
+}
+
+func TestDevOutboxShowsCodesInDevelopment(t *testing.T) {
+	e := newEnv(t)
+	_, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	post(t, b, e.srv.URL+"/consent/code", csrfOf(t, landing))
+	r := e.do(http.MethodGet, "/dev/outbox", "", "", nil)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), e.lastCode(t)) {
+		t.Fatalf("outbox: %d %s", r.status, r.body)
 	}
 }

@@ -81,6 +81,7 @@ func render(c echo.Context, status int, comp templ.Component) error {
 //nolint:gosec // G101: user-facing labels that mention PINs and passcodes, not credentials.
 var texts = map[string]map[string]string{
 	"en": {
+		"cancel":            "Cancel",
 		"pin.choose":        "Choose a 4-digit PIN",
 		"pin.repeat":        "Repeat the PIN",
 		"pin.mismatch":      "The two PINs are not the same.",
@@ -126,6 +127,7 @@ var texts = map[string]map[string]string{
 		"apple_pay":         "Add your card to Apple Pay",
 	},
 	"sv": {
+		"cancel":            "Avbryt",
 		"pin.choose":        "Välj en fyrsiffrig PIN-kod",
 		"pin.repeat":        "Upprepa PIN-koden",
 		"pin.mismatch":      "De två PIN-koderna är inte likadana.",
@@ -279,6 +281,6 @@ func (s *Server) landing(c echo.Context) error {
 	lang := localeOf(c, cs.Locale)
 	t := texts[lang]
 	return render(c, http.StatusOK, views.LandingPage(s.page(c, lang, t[string(cs.Action)]), views.Landing{
-		CSRF: csrfToken(c), SendCode: t["send"], PartnerName: p.Name, Heading: t[string(cs.Action)], CardLabel: t["card"], Last4: cd.Last4, Explain: t["explain"],
+		CSRF: csrfToken(c), SendCode: t["send"], Cancel: t["cancel"], PartnerName: p.Name, Heading: t[string(cs.Action)], CardLabel: t["card"], Last4: cd.Last4, Explain: t["explain"],
 	}))
 }

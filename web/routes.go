@@ -44,6 +44,7 @@ func (s *Server) routes() {
 	hosted.GET("/consent/action", s.action).Name = "hosted-action"
 	hosted.POST("/consent/action", s.submitAction).Name = "hosted-submit-action"
 	hosted.GET("/consent/done", s.done).Name = "hosted-done"
+	hosted.POST("/consent/cancel", s.cancelHosted).Name = "hosted-cancel"
 
 	// Development only.
 	if s.deps.DevOutbox != nil {
