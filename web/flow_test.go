@@ -300,3 +300,48 @@ func TestDevOutboxShowsCodesInDevelopment(t *testing.T) {
 		t.Fatalf("outbox: %d %s", r.status, r.body)
 	}
 }
+
+// The reveal page, with its stylesheet and every script it loads, stays
+// under 60 KB: cardholders open it on phones, often on mobile data.
+func TestRevealPageWeighsUnder60KB(t *testing.T) {
+	e := newEnv(t)
+	card, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	action := e.authenticate(t, b, tok, "correct horse battery")
+	post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
+	reveal := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+card["id"].(string)+"/credentials", e.tokA, "", nil))
+	tok2 := e.post("/v3/consents/"+reveal["id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	b2 := browser(t)
+	get(t, b2, e.srv.URL+"/c/"+tok2)
+	_, landing := get(t, b2, e.srv.URL+"/consent")
+	_, verifyPage := post(t, b2, e.srv.URL+"/consent/code", csrfOf(t, landing))
+	post(t, b2, e.srv.URL+"/consent/verify", csrfOf(t, verifyPage), "code", e.lastCode(t), "passcode", "correct horse battery")
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, e.srv.URL+"/consent/action", nil)
+	res, err := b2.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	doc, _ := goquery.NewDocumentFromReader(strings.NewReader(string(html)))
+	if doc.Find(`[data-testid="pan"]`).Length() != 1 {
+		t.Fatal("not the reveal page")
+	}
+	total := len(html)
+	var assets []string
+	doc.Find(`link[rel="stylesheet"]`).Each(func(_ int, s *goquery.Selection) { v, _ := s.Attr("href"); assets = append(assets, v) })
+	doc.Find(`script[src]`).Each(func(_ int, s *goquery.Selection) { v, _ := s.Attr("src"); assets = append(assets, v) })
+	for _, a := range assets {
+		r, err := b2.Get(e.srv.URL + a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		total += len(body)
+	}
+	t.Logf("reveal page: %d bytes with %d assets", total, len(assets))
+	if total > 60*1024 || len(assets) == 0 {
+		t.Fatalf("reveal page weighs %d bytes with %d assets", total, len(assets))
+	}
+}

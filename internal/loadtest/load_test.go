@@ -166,6 +166,28 @@ func (s *service) seed(t *testing.T, n int) {
 	}
 }
 
+// requireConsent asks to see the card's details and returns the pending
+// consent's id from the 412.
+func (s *service) requireConsent(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, s.base+"/v3/cards/"+s.id+"/credentials", nil)
+	req.Header = s.header()
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Body.Close() }()
+	var body struct {
+		Consent struct {
+			ID string `json:"id"`
+		} `json:"consent"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.StatusCode != http.StatusPreconditionFailed {
+		t.Fatalf("credentials: %d %v", r.StatusCode, err)
+	}
+	return body.Consent.ID
+}
+
 // serverBuckets reads the POST /v3/cards latency histogram from /metrics.
 func (s *service) serverBuckets(t *testing.T) map[string]float64 {
 	t.Helper()
@@ -239,6 +261,8 @@ func TestLoad(t *testing.T) {
 			health := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 0, seconds)
 			base := health.Throughput
 			get := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards/" + s.id, Header: h}, 0, seconds)
+			consentID := s.requireConsent(t)
+			poll := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/consents/" + consentID, Header: h}, 0, seconds)
 			before := s.serverBuckets(t)
 			create := attack(vegeta.Target{Method: "POST", URL: s.base + "/v3/cards", Header: h, Body: []byte(s.cardBody())}, 1000, 2*seconds)
 			after := s.serverBuckets(t)
@@ -252,6 +276,7 @@ func TestLoad(t *testing.T) {
 			out.WriteString(report(t, backend, []row{
 				{"GET /healthz (baseline)", health, base},
 				{"GET /v3/cards/{id}", get, base},
+				{"GET /v3/consents/{id} (status polling)", poll, base},
 				{"POST /v3/cards at a constant 1,000/s", create, base},
 				{fmt.Sprintf("GET /v3/cards page 1 of %d cards", cards), page1, base},
 				{"GET /v3/cards page 1,000 (cursor after 19,980 cards)", page1000, base},
