@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vaultpage/vaultpage/notify"
 	"github.com/vaultpage/vaultpage/vault"
 )
 
@@ -37,6 +38,9 @@ type config struct {
 	// pages' session cookie (empty: generated in the data directory, in
 	// development only).
 	SessionKeys string
+	// One-time code delivery: SMTP for email, an HTTP hook for SMS.
+	SMTP    notify.SMTP
+	SMSHook notify.SMSHook
 }
 
 // defaultConfig is what `vaultpage serve` runs on with no configuration.
@@ -97,6 +101,22 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		return c, err
 	}
 
+	c.SMTP = notify.SMTP{Addr: getenv("VAULTPAGE_SMTP_ADDR"), From: getenv("VAULTPAGE_SMTP_FROM"),
+		Username: getenv("VAULTPAGE_SMTP_USERNAME"), TLS: getenv("VAULTPAGE_SMTP_TLS") == "1"}
+	c.SMSHook = notify.SMSHook{URL: getenv("VAULTPAGE_SMS_HOOK_URL")}
+	for _, s := range []struct {
+		name string
+		dst  *string
+	}{{"VAULTPAGE_SMTP_PASSWORD", &c.SMTP.Password}, {"VAULTPAGE_SMS_HOOK_TOKEN", &c.SMSHook.Token}} {
+		*s.dst = getenv(s.name)
+		if path := getenv(s.name + "_FILE"); *s.dst == "" && path != "" {
+			b, err := os.ReadFile(filepath.Clean(path))
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s_FILE: %w", s.name, err))
+			}
+			*s.dst = strings.TrimSpace(string(b))
+		}
+	}
 	c.SessionKeys = getenv("VAULTPAGE_SESSION_KEYS")
 	if path := getenv("VAULTPAGE_SESSION_KEYS_FILE"); c.SessionKeys == "" && path != "" {
 		b, err := os.ReadFile(filepath.Clean(path))
@@ -193,6 +213,15 @@ func (c config) validate() []error {
 	}
 	if err := c.BIN.Validate(); err != nil {
 		p = append(p, fmt.Errorf("VAULTPAGE_BIN/VAULTPAGE_PAN_LENGTH: %w", err))
+	}
+	if c.SMTP.Addr != "" && c.SMTP.From == "" {
+		p = append(p, errors.New("VAULTPAGE_SMTP_FROM: needed with VAULTPAGE_SMTP_ADDR"))
+	}
+	if c.SMSHook.URL != "" && !strings.HasPrefix(c.SMSHook.URL, "https://") && c.Env == envProduction {
+		p = append(p, errors.New("VAULTPAGE_SMS_HOOK_URL: production needs https"))
+	}
+	if c.Env == envProduction && c.SMTP.Addr == "" && c.SMSHook.URL == "" {
+		p = append(p, errors.New("VAULTPAGE_SMTP_ADDR or VAULTPAGE_SMS_HOOK_URL: production needs a way to deliver one-time codes"))
 	}
 	if c.Env == envProduction && c.SessionKeys == "" {
 		p = append(p, errors.New("VAULTPAGE_SESSION_KEYS: production needs hosted-page session keys (two base64 32-byte keys, comma-separated)"))

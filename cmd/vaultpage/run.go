@@ -28,6 +28,7 @@ import (
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/internal/logmask"
+	"github.com/vaultpage/vaultpage/notify"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/vault"
@@ -331,10 +332,17 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	consents := consent.NewService(d.db.Consents(), d.db.Consents(), cards,
 		consent.Config{PublicURL: cfg.PublicURL, Sandbox: cfg.Env == envDevelopment}, nil)
 	var (
-		outbox   *web.DevOutbox
-		notifier consent.Notifier = unconfiguredNotifier{}
+		outbox *web.DevOutbox
+		router notify.Router
 	)
-	if cfg.Env == envDevelopment {
+	if cfg.SMTP.Addr != "" {
+		router.Email = cfg.SMTP
+	}
+	if cfg.SMSHook.URL != "" {
+		router.SMS = cfg.SMSHook
+	}
+	var notifier consent.Notifier = router
+	if cfg.Env == envDevelopment && router.Email == nil && router.SMS == nil {
 		outbox = &web.DevOutbox{}
 		notifier = outbox
 		logger.Warn("one-time codes go to the development outbox at /dev/outbox")
@@ -452,14 +460,6 @@ func sessionKeys(cfg config, logger *slog.Logger) (web.SessionKeys, error) {
 		return web.SessionKeys{}, errors.New("session keys: want two base64 32-byte keys, comma-separated")
 	}
 	return web.SessionKeys{Hash: h, Block: k}, nil
-}
-
-// unconfiguredNotifier refuses to send: production has no development
-// outbox, and SMTP and SMS delivery are configured separately.
-type unconfiguredNotifier struct{}
-
-func (unconfiguredNotifier) Send(context.Context, consent.Message) error {
-	return errors.New("no one-time code delivery is configured (SMTP or SMS)")
 }
 
 // derive makes a purpose-bound key from a configured one (HMAC-SHA-256).

@@ -72,7 +72,7 @@ func TestProductionRefusesUnsafeDefaultsListingEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("production started on dev keys")
 	}
-	for _, want := range []string{"refused in production", "production needs https", "VAULTPAGE_SESSION_KEYS"} {
+	for _, want := range []string{"refused in production", "production needs https", "VAULTPAGE_SESSION_KEYS", "deliver one-time codes"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
