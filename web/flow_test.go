@@ -121,7 +121,9 @@ func TestRevealShowsTheCardNumberAndTheCVVOnlyAfterATap(t *testing.T) {
 	card, _, tok := e.startConsent(t, nil)
 	b := browser(t)
 	action := e.authenticate(t, b, tok, "correct horse battery")
-	post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
+	if res, doc := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203"); res.StatusCode != http.StatusOK {
+		t.Fatalf("activation: %d %q", res.StatusCode, doc.Find(`[data-testid="error"]`).Text())
+	}
 	id := card["id"].(string)
 	reveal := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+id+"/credentials", e.tokA, "", nil))
 	tok2 := e.post("/v3/consents/"+reveal["id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
