@@ -8,6 +8,10 @@ type Page struct {
 	Lang  string // "en" or "sv"
 	Title string
 	Nonce string // the CSP nonce of this response
+	// LeaveAfter, when set, sends the browser to LeaveTo after that many
+	// seconds: revealed card details do not stay on screen.
+	LeaveAfter int
+	LeaveTo    string
 }
 
 // Landing is the first page the cardholder sees after the token exchange.
@@ -61,8 +65,7 @@ type Action struct {
 	CVVLabel         string
 	ShowCVV          string // the button that shows the CVV
 	PIN              string
-	// HideAfter hides revealed secrets by leaving the page after this many
-	// seconds.
+	// HideAfter is how long revealed secrets stay on screen, in seconds.
 	HideAfter int
 	Submit    string
 }
