@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -52,8 +53,7 @@ func (s *Server) hostedHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		nonce := base64.RawStdEncoding.EncodeToString(b)
 		c.Set(ctxNonce, nonce)
 		h := c.Response().Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'self' 'nonce-"+nonce+"'; "+
-			"img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", csp(nonce, ""))
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -63,6 +63,18 @@ func (s *Server) hostedHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// csp is the hosted pages' Content Security Policy. formTarget, when set, is
+// the origin of the partner's return URL: browsers apply form-action to the
+// redirect that follows a form, so the completion redirect needs it.
+func csp(nonce, formTarget string) string {
+	formAction := "'self'"
+	if formTarget != "" {
+		formAction += " " + formTarget
+	}
+	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self' 'nonce-" + nonce + "'; " +
+		"img-src 'self'; connect-src 'self'; form-action " + formAction + "; base-uri 'none'; frame-ancestors 'none'"
 }
 
 // render writes a templ component into a buffer first, so that a failure
@@ -252,6 +264,10 @@ func (s *Server) hostedConsent(c echo.Context) (consent.Consent, bool, error) {
 		return consent.Consent{}, false, err
 	}
 	sess.Values["seen"] = s.deps.Now().Unix()
+	if u, err := url.Parse(cs.ReturnURL); err == nil && cs.ReturnURL != "" && cs.Mode == consent.ModeRedirect {
+		nonce, _ := c.Get(ctxNonce).(string)
+		c.Response().Header().Set("Content-Security-Policy", csp(nonce, u.Scheme+"://"+u.Host))
+	}
 	return cs, true, sess.Save(c.Request(), c.Response())
 }
 

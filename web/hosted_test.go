@@ -75,6 +75,9 @@ func TestTokenExchangeOpensAHostedSessionWithoutTheTokenInTheURL(t *testing.T) {
 		t.Fatalf("session cookie %+v", session)
 	}
 	csp := res.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "form-action 'self';") {
+		t.Fatalf("the exchange's form-action: %s", csp)
+	}
 	if !strings.Contains(csp, "script-src 'nonce-") || !strings.Contains(csp, "frame-ancestors 'none'") || res.Header.Get("Referrer-Policy") != "no-referrer" {
 		t.Fatalf("headers %v", res.Header)
 	}
@@ -163,5 +166,18 @@ func TestHostedSessionEndsAfterFiveIdleMinutes(t *testing.T) {
 	mu.Unlock()
 	if res, _ := get(t, b, e.srv.URL+"/consent"); res.StatusCode != http.StatusGone {
 		t.Fatalf("after 5 idle minutes: %d", res.StatusCode)
+	}
+}
+
+// Browsers apply form-action to the redirect after a form, so pages of a
+// consent with a return URL allow that URL's origin, and only it.
+func TestFormActionAllowsOnlyThePartnersReturnOrigin(t *testing.T) {
+	e := newEnv(t)
+	_, _, tok := e.startConsent(t, map[string]string{"return_url": "https://alpha.example/return"})
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	res, _ := get(t, b, e.srv.URL+"/consent")
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://alpha.example;") {
+		t.Fatalf("landing form-action: %s", csp)
 	}
 }

@@ -1,0 +1,263 @@
+// Package e2e drives the real vaultpage binary with headless Chromium: a
+// partner orders a card over the API, and the cardholder activates it on
+// the hosted pages in a 360 px wide browser. Screenshots of every page are
+// kept in E2E_ARTIFACTS (default: a temporary directory). The tests skip
+// where Chromium is missing, unless E2E_REQUIRED=1.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vaultpage/vaultpage/internal/testkit"
+)
+
+const chromium = "/usr/bin/chromium"
+
+type server struct {
+	base   string
+	client *http.Client
+	token  string
+}
+
+// start builds and runs vaultpage on loopback, reached as localhost (WebAuthn
+// needs a domain), and registers a partner whose return URL is returnURL.
+func start(t *testing.T, returnURL string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "vaultpage")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/vaultpage").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	addr := testkit.FreeAddr(t)
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	base := "http://localhost:" + port
+	env := append(os.Environ(), "VAULTPAGE_DATA_DIR="+filepath.Join(dir, "data"), "VAULTPAGE_ADDR="+addr, "VAULTPAGE_PUBLIC_URL="+base)
+	create := exec.Command(bin, "partners", "create", "--name", "Demo Fintech", "--return-url", returnURL)
+	create.Env = env
+	out, err := create.Output()
+	if err != nil {
+		t.Fatalf("partners create: %v", err)
+	}
+	var creds map[string]string
+	if err := json.Unmarshal(out, &creds); err != nil {
+		t.Fatal(err)
+	}
+	serve := exec.Command(bin, "serve")
+	serve.Env = env
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(syscall.SIGTERM)
+		_ = serve.Wait()
+	})
+	testkit.WaitHealthy(t, base)
+	s := &server{base: base, client: &http.Client{Timeout: 10 * time.Second}}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds["client_id"]}, "client_secret": {creds["client_secret"]}}
+	var tok map[string]any
+	s.json(t, http.MethodPost, "/v3/oauth/token", "application/x-www-form-urlencoded", []byte(form.Encode()), 200, &tok)
+	s.token = tok["access_token"].(string)
+	return s
+}
+
+func (s *server) json(t *testing.T, method, path, ct string, body []byte, want int, out any) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), method, s.base+path, bytes.NewReader(body))
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (s *server) api(t *testing.T, method, path string, body any, want int) map[string]any {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	var out map[string]any
+	s.json(t, method, path, "application/json", b, want, &out)
+	return out
+}
+
+var code = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+func (s *server) lastCode(t *testing.T) string {
+	t.Helper()
+	var box struct {
+		Messages []struct{ Body string } `json:"messages"`
+	}
+	s.json(t, http.MethodGet, "/dev/outbox", "", nil, 200, &box)
+	if len(box.Messages) == 0 {
+		t.Fatal("no code in the outbox")
+	}
+	return code.FindString(box.Messages[len(box.Messages)-1].Body)
+}
+
+// browser starts headless Chromium at 360 px wide with the flags that work
+// as root on a closed network.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("E2E_REQUIRED") == "1" {
+			t.Fatal("E2E_REQUIRED=1 but Chromium is not installed (apt-get install chromium)")
+		}
+		t.Skip("Chromium not installed (apt-get install chromium); browser tests skipped")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(360, 800),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		cancelTimeout()
+		_ = chromedp.Cancel(ctx)
+		cancel()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("E2E_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func screenshot(ctx context.Context, t *testing.T, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestActivationInTheBrowser(t *testing.T) {
+	ctx := browser(t)
+	// The partner's app, where the cardholder comes back to.
+	returned := make(chan string, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case returned <- r.URL.RequestURI():
+		default:
+		}
+		_, _ = io.WriteString(w, "<!DOCTYPE html><title>Demo app</title><p>Back in the app.</p>")
+	}))
+	defer app.Close()
+	returnURL := "http://localhost:" + app.URL[strings.LastIndex(app.URL, ":")+1:] + "/return"
+	s := start(t, returnURL)
+	dir := artifacts(t)
+	ind := s.api(t, http.MethodPost, "/v3/individuals", map[string]string{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "locale": "en"}, 201)
+	acc := s.api(t, http.MethodPost, "/v3/accounts", map[string]string{"individual_id": ind["id"].(string), "currency": "EUR"}, 201)
+	card := s.api(t, http.MethodPost, "/v3/cards", map[string]string{"individual_id": ind["id"].(string), "account_id": acc["id"].(string), "display_name": "Expenses"}, 201)
+	cs := s.api(t, http.MethodPost, "/v3/cards/"+card["id"].(string)+"/activate", nil, 412)["consent"].(map[string]any)
+	cid := cs["id"].(string)
+	method := s.api(t, http.MethodPost, "/v3/consents/"+cid, map[string]string{"return_url": returnURL}, 200)["method"].(map[string]any)
+
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	location := func() string {
+		u, _ := chromedp.Run(ctx, chromedp.Location())
+		return u
+	}
+	do(chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile),
+		chromedp.Navigate(method["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="send-code"]`))
+	// Nothing is wider than the 360 px screen.
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`)); err != nil || w > 360 {
+		t.Fatalf("the page is %d px wide on a 360 px screen (%v)", w, err)
+	}
+	if loc := location(); strings.Contains(loc, "vpk_") {
+		t.Fatalf("the token stayed in the URL: %s", loc)
+	}
+	if name, l4 := text(`[data-testid="partner-name"]`), text(`[data-testid="card-last4"]`); name != "Demo Fintech" || l4 != "•••• "+card["last4"].(string) {
+		t.Fatalf("landing shows %q %q", name, l4)
+	}
+	screenshot(ctx, t, dir, "1-landing")
+	do(chromedp.Click(`[data-testid="send-code"]`), chromedp.WaitVisible(`[data-testid="code"]`))
+	screenshot(ctx, t, dir, "2-verify")
+	do(chromedp.SendKeys(`[data-testid="code"]`, s.lastCode(t)),
+		chromedp.SendKeys(`[data-testid="passcode"]`, "correct horse battery"),
+		chromedp.Click(`[data-testid="verify"]`),
+		chromedp.WaitVisible(`[data-testid="pin-input"]`))
+	screenshot(ctx, t, dir, "3-set-pin")
+	do(chromedp.SendKeys(`[data-testid="pin-input"]`, "1234"),
+		chromedp.SendKeys(`[data-testid="pin-repeat"]`, "1234"),
+		chromedp.Click(`[data-testid="submit"]`),
+		chromedp.WaitVisible(`[data-testid="error"]`))
+	screenshot(ctx, t, dir, "4-weak-pin")
+	do(chromedp.SendKeys(`[data-testid="pin-input"]`, "8203"),
+		chromedp.SendKeys(`[data-testid="pin-repeat"]`, "8203"),
+		chromedp.Click(`[data-testid="submit"]`))
+	// The browser comes back to the partner's app with the outcome.
+	select {
+	case got := <-returned:
+		if want := "/return?consent_id=" + cid + "&status=approved"; got != want {
+			t.Fatalf("returned to %q, want %q", got, want)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("never returned to the app; the browser is at %q", location())
+	}
+	if got := s.api(t, http.MethodGet, "/v3/consents/"+cid, nil, 200)["status"]; got != "approved" {
+		t.Fatalf("consent %v", got)
+	}
+	if got := s.api(t, http.MethodGet, "/v3/cards/"+card["id"].(string), nil, 200)["status"]; got != "active" {
+		t.Fatalf("card %v", got)
+	}
+	t.Logf("screenshots in %s", dir)
+}
