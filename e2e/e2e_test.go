@@ -24,6 +24,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vaultpage/vaultpage/internal/luhn"
 	"github.com/vaultpage/vaultpage/internal/testkit"
 )
 
@@ -259,5 +260,42 @@ func TestActivationInTheBrowser(t *testing.T) {
 	if got := s.api(t, http.MethodGet, "/v3/cards/"+card["id"].(string), nil, 200)["status"]; got != "active" {
 		t.Fatalf("card %v", got)
 	}
+
+	// The same link again: the 410 page.
+	do(chromedp.Navigate(method["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="gone"]`))
+	screenshot(ctx, t, dir, "5-link-used")
+
+	// Reveal with the enrolled passcode: a Luhn-valid number ending in the
+	// API's last4, the CVV only after a tap.
+	rc := s.api(t, http.MethodGet, "/v3/cards/"+card["id"].(string)+"/credentials", nil, 412)["consent"].(map[string]any)
+	rm := s.api(t, http.MethodPost, "/v3/consents/"+rc["id"].(string), map[string]string{"return_url": returnURL}, 200)["method"].(map[string]any)
+	do(chromedp.Navigate(rm["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="send-code"]`),
+		chromedp.Click(`[data-testid="send-code"]`), chromedp.WaitVisible(`[data-testid="code"]`))
+	do(chromedp.SendKeys(`[data-testid="code"]`, s.lastCode(t)),
+		chromedp.SendKeys(`[data-testid="passcode"]`, "correct horse battery"),
+		chromedp.Click(`[data-testid="verify"]`),
+		chromedp.WaitVisible(`[data-testid="pan"]`))
+	pan := strings.ReplaceAll(text(`[data-testid="pan"]`), " ", "")
+	if len(pan) != 16 || !luhn.Valid([]byte(pan)) || pan[12:] != card["last4"].(string) {
+		t.Fatalf("revealed a number that is not the card's (last4 %s)", card["last4"])
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.querySelectorAll('[data-testid="cvv"]').length`)); n != 0 {
+		t.Fatal("the CVV shows before the tap")
+	}
+	// Screenshots never hold a card number or CVV: they are masked in the
+	// page before the picture is taken.
+	mask := chromedp.Evaluate[any](`document.querySelectorAll('[data-testid="pan"],[data-testid="cvv"]').forEach(e => e.textContent = e.textContent.replace(/[0-9](?=(?:[0-9 ]*[0-9]){4})/g, '•').replace(/^[0-9]{3}$/, '•••'))`)
+	if _, err := chromedp.Run(ctx, mask); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(ctx, t, dir, "6-reveal")
+	do(chromedp.Click(`[data-testid="show-cvv"]`), chromedp.WaitVisible(`[data-testid="cvv"]`))
+	if cvv := text(`[data-testid="cvv"]`); len(cvv) != 3 {
+		t.Fatalf("cvv %q", cvv)
+	}
+	if _, err := chromedp.Run(ctx, mask); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(ctx, t, dir, "7-reveal-cvv")
 	t.Logf("screenshots in %s", dir)
 }
