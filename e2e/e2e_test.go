@@ -166,8 +166,40 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
+// axeSource is axe-core from npm (e2e/package.json; `npm ci --prefix e2e`).
+func axeSource(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("node_modules/axe-core/axe.min.js")
+	if err != nil {
+		if os.Getenv("E2E_REQUIRED") == "1" {
+			t.Fatal("E2E_REQUIRED=1 but axe-core is not installed: npm ci --prefix e2e")
+		}
+		t.Skip("axe-core not installed (npm ci --prefix e2e); browser tests skipped")
+	}
+	return string(b)
+}
+
+// checkAccessibility runs axe-core on the page and fails on any violation
+// of WCAG 2.1 A/AA or axe's best practices.
+func checkAccessibility(ctx context.Context, t *testing.T, axe, page string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](axe)); err != nil {
+		t.Fatalf("inject axe on %s: %v", page, err)
+	}
+	violations, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})
+			.then(r => r.violations.map(v => v.id + ' (' + v.nodes.length + '): ' + v.help))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("axe on %s: %v", page, err)
+	}
+	if len(violations) > 0 {
+		t.Errorf("%s has accessibility violations:\n%s", page, strings.Join(violations, "\n"))
+	}
+}
+
 func screenshot(ctx context.Context, t *testing.T, dir, name string) {
 	t.Helper()
+	checkAccessibility(ctx, t, axeSrc, name)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -177,8 +209,12 @@ func screenshot(ctx context.Context, t *testing.T, dir, name string) {
 	}
 }
 
+// axeSrc is loaded once per test run.
+var axeSrc string
+
 func TestActivationInTheBrowser(t *testing.T) {
 	ctx := browser(t)
+	axeSrc = axeSource(t)
 	// The partner's app, where the cardholder comes back to.
 	returned := make(chan string, 1)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

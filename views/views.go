@@ -8,10 +8,6 @@ type Page struct {
 	Lang  string // "en" or "sv"
 	Title string
 	Nonce string // the CSP nonce of this response
-	// LeaveAfter, when set, sends the browser to LeaveTo after that many
-	// seconds: revealed card details do not stay on screen.
-	LeaveAfter int
-	LeaveTo    string
 }
 
 // Landing is the first page the cardholder sees after the token exchange.
@@ -65,8 +61,11 @@ type Action struct {
 	CVVLabel         string
 	ShowCVV          string // the button that shows the CVV
 	PIN              string
-	// HideAfter is how long revealed secrets stay on screen, in seconds.
+	// HideAfter is how long revealed secrets stay on screen, in seconds;
+	// static/reveal.js then blanks them and leaves for /consent/done.
 	HideAfter int
+	Copy      string // the copy buttons' label
+	Copied    string // what a copy button says once it copied
 	Submit    string
 }
 

@@ -94,7 +94,7 @@ func (s *Server) actionView(c echo.Context, cs consent.Consent, cd card.Card, sh
 		defer pan.Wipe()
 		v.PAN, v.PANLabel, v.ExpiryLabel, v.CVVLabel, v.ShowCVV = pan.Grouped(), t["pan"], t["expiry"], t["cvv"], t["cvv.show"]
 		v.Expiry = fmt.Sprintf("%02d/%02d", cd.ExpMonth, cd.ExpYear%100)
-		v.HideAfter, v.Submit = revealFor, t["done"]
+		v.HideAfter, v.Submit, v.Copy, v.Copied = revealFor, t["done"], t["copy"], t["copied"]
 		if showCVV {
 			cvv, err := s.deps.Vault.CVV(ctx, owner(cd), vault.Expiry{Year: cd.ExpYear, Month: cd.ExpMonth}, vault.ServiceCodeCVV2)
 			if err != nil {
@@ -137,7 +137,7 @@ func (s *Server) action(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.ActionPage(actionPage(s.page(c, localeOf(c, cs.Locale), v.Heading), v), v))
+	return render(c, http.StatusOK, views.ActionPage(s.page(c, localeOf(c, cs.Locale), v.Heading), v))
 }
 
 // submitAction is POST /consent/action: set or change the PIN, confirm, show
@@ -163,7 +163,7 @@ func (s *Server) submitAction(c echo.Context) error {
 			if err := s.record(ctx, cs, "card.cvv_revealed"); err != nil {
 				return err
 			}
-			return render(c, http.StatusOK, views.ActionPage(actionPage(s.page(c, lang, v.Heading), v), v))
+			return render(c, http.StatusOK, views.ActionPage(s.page(c, lang, v.Heading), v))
 		}
 	case consent.ActionActivate, consent.ActionPINChange:
 		pin, pin2 := c.FormValue("pin"), c.FormValue("pin2")
@@ -173,7 +173,7 @@ func (s *Server) submitAction(c echo.Context) error {
 				return err
 			}
 			v.Error = reason
-			return render(c, http.StatusUnprocessableEntity, views.ActionPage(actionPage(s.page(c, lang, v.Heading), v), v))
+			return render(c, http.StatusUnprocessableEntity, views.ActionPage(s.page(c, lang, v.Heading), v))
 		}
 		work = func(ctx context.Context) error {
 			secret := vault.SecretString(pin)
@@ -193,15 +193,6 @@ func (s *Server) submitAction(c echo.Context) error {
 		return err
 	}
 	return s.complete(c, done)
-}
-
-// actionPage makes a page that shows secrets leave for /consent/done when
-// their time is up.
-func actionPage(p views.Page, v views.Action) views.Page {
-	if v.HideAfter > 0 {
-		p.LeaveAfter, p.LeaveTo = v.HideAfter, "/consent/done"
-	}
-	return p
 }
 
 // pinProblem checks two PIN entries against the policy and the card; the

@@ -136,8 +136,10 @@ func TestRevealShowsTheCardNumberAndTheCVVOnlyAfterATap(t *testing.T) {
 	if page.Find(`[data-testid="cvv"]`).Length() != 0 || page.Find(`[data-testid="show-cvv"]`).Length() != 1 {
 		t.Fatal("the CVV shows before the tap")
 	}
-	if refresh, _ := page.Find(`meta[http-equiv="refresh"]`).Attr("content"); refresh != "300;url=/consent/done" {
-		t.Fatalf("details are not hidden after 5 minutes: %q", refresh)
+	hide, _ := page.Find(`[data-hide-after]`).Attr("data-hide-after")
+	leave, _ := page.Find(`[data-hide-after]`).Attr("data-leave-to")
+	if hide != "300" || leave != "/consent/done" || page.Find(`script[src="/static/reveal.js"]`).Length() != 1 {
+		t.Fatalf("details are not hidden after 5 minutes: %q %q", hide, leave)
 	}
 	res, withCVV := post(t, b2, e.srv.URL+"/consent/action", csrfOf(t, page), "show", "cvv")
 	cvv := withCVV.Find(`[data-testid="cvv"]`).Text()

@@ -93,6 +93,8 @@ func render(c echo.Context, status int, comp templ.Component) error {
 //nolint:gosec // G101: user-facing labels that mention PINs and passcodes, not credentials.
 var texts = map[string]map[string]string{
 	"en": {
+		"copy":              "Copy",
+		"copied":            "Copied",
 		"cancel":            "Cancel",
 		"pin.choose":        "Choose a 4-digit PIN",
 		"pin.repeat":        "Repeat the PIN",
@@ -139,6 +141,8 @@ var texts = map[string]map[string]string{
 		"apple_pay":         "Add your card to Apple Pay",
 	},
 	"sv": {
+		"copy":              "Kopiera",
+		"copied":            "Kopierat",
 		"cancel":            "Avbryt",
 		"pin.choose":        "Välj en fyrsiffrig PIN-kod",
 		"pin.repeat":        "Upprepa PIN-koden",
