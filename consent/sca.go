@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 	"golang.org/x/crypto/argon2"
 
@@ -91,6 +92,9 @@ type SCA struct {
 	audit    Auditor
 	codeKey  []byte // HMAC key for one-time codes at rest
 	now      func() time.Time
+
+	webauthn *webauthn.WebAuthn // nil until UsePasskeys
+	passkeys PasskeyStore
 }
 
 // NewSCA builds the authenticator. codeKey keys the MAC under which one-time
@@ -186,12 +190,19 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 		}
 		return a.store.ResetFailures(ctx, c.IndividualID)
 	}
-	n, err := a.store.RecordFailure(ctx, c.IndividualID, MaxFailures, now.Add(LockFor))
+	return a.fail(ctx, c, "code_passcode")
+}
+
+// fail counts a failed attempt, audits it (method says which ceremony, not
+// which factor), and at MaxFailures locks the cardholder and fails the
+// consent. It returns ErrSCAFailed or ErrLocked.
+func (a *SCA) fail(ctx context.Context, c Consent, method string) error {
+	n, err := a.store.RecordFailure(ctx, c.IndividualID, MaxFailures, a.now().Add(LockFor))
 	if err != nil {
 		return err
 	}
 	if err := a.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "sca.failed",
-		Target: "consent:" + c.ID.String(), Result: "failed", Details: map[string]string{"failures": strconv.Itoa(n), "action": string(c.Action)}}); err != nil {
+		Target: "consent:" + c.ID.String(), Result: "failed", Details: map[string]string{"failures": strconv.Itoa(n), "action": string(c.Action), "method": method}}); err != nil {
 		return err
 	}
 	if n >= MaxFailures {

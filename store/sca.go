@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,4 +86,101 @@ func (s *SCAStore) TakeCode(ctx context.Context, consentID uuid.UUID, now time.T
 		return nil, consent.ErrSCAFailed
 	}
 	return mac, err
+}
+
+var _ consent.PasskeyStore = (*SCAStore)(nil)
+
+// PasskeyUser implements consent.PasskeyStore.
+func (s *SCAStore) PasskeyUser(ctx context.Context, individualID uuid.UUID) ([]byte, []consent.Passkey, error) {
+	var handle []byte
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT user_handle FROM passkey_users WHERE individual_id = $1`, individualID.String()).Scan(&handle)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT credential_id, public_key, attestation_type, attestation_format, aaguid, transports,
+		attachment, sign_count, user_verified, backup_eligible, backup_state, created_at, last_used_at
+		FROM passkeys WHERE individual_id = $1 ORDER BY created_at`, individualID.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var keys []consent.Passkey
+	for rows.Next() {
+		var (
+			p          consent.Passkey
+			transports string
+			count      int64
+			used       sql.NullTime
+		)
+		if err := rows.Scan(&p.CredentialID, &p.PublicKey, &p.AttestationType, &p.AttestationFormat, &p.AAGUID, &transports,
+			&p.Attachment, &count, &p.UserVerified, &p.BackupEligible, &p.BackupState, &p.CreatedAt, &used); err != nil {
+			return nil, nil, err
+		}
+		if transports != "" {
+			p.Transports = strings.Split(transports, ",")
+		}
+		p.SignCount = uint32(count) //nolint:gosec // G115: stored from a uint32.
+		p.CreatedAt = p.CreatedAt.UTC()
+		if used.Valid {
+			p.LastUsedAt = used.Time.UTC()
+		}
+		keys = append(keys, p)
+	}
+	return handle, keys, rows.Err()
+}
+
+// AddPasskey implements consent.PasskeyStore. A credential id registered
+// before (for anyone) is refused with consent.ErrSCAFailed.
+func (s *SCAStore) AddPasskey(ctx context.Context, individualID uuid.UUID, handle []byte, p consent.Passkey) error {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO passkey_users (individual_id, user_handle) VALUES ($1, $2)
+			ON CONFLICT (individual_id) DO NOTHING`, individualID.String(), handle); err != nil {
+			return err
+		}
+		res, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO passkeys (credential_id, individual_id, public_key, attestation_type,
+			attestation_format, aaguid, transports, attachment, sign_count, user_verified, backup_eligible, backup_state, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (credential_id) DO NOTHING`,
+			p.CredentialID, individualID.String(), p.PublicKey, p.AttestationType, p.AttestationFormat, p.AAGUID,
+			strings.Join(p.Transports, ","), p.Attachment, int64(p.SignCount), p.UserVerified, p.BackupEligible, p.BackupState, p.CreatedAt.UTC())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(consent.ErrSCAFailed, err)
+		}
+		return nil
+	})
+}
+
+// UsePasskey implements consent.PasskeyStore.
+func (s *SCAStore) UsePasskey(ctx context.Context, credentialID []byte, signCount uint32, backupState bool, at time.Time) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE passkeys SET sign_count = $1, backup_state = $2, last_used_at = $3 WHERE credential_id = $4`,
+		int64(signCount), backupState, at.UTC(), credentialID)
+	return err
+}
+
+// PutCeremony implements consent.PasskeyStore.
+func (s *SCAStore) PutCeremony(ctx context.Context, consentID uuid.UUID, kind string, state []byte, expiresAt time.Time) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO webauthn_ceremonies (consent_id, kind, session, expires_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (consent_id) DO UPDATE SET kind = excluded.kind, session = excluded.session, expires_at = excluded.expires_at`,
+		consentID.String(), kind, state, expiresAt.UTC())
+	return err
+}
+
+// TakeCeremony implements consent.PasskeyStore.
+func (s *SCAStore) TakeCeremony(ctx context.Context, consentID uuid.UUID, kind string, now time.Time) ([]byte, error) {
+	var (
+		state   []byte
+		got     string
+		expires time.Time
+	)
+	err := s.db.w(ctx).QueryRowContext(ctx, `DELETE FROM webauthn_ceremonies WHERE consent_id = $1 RETURNING kind, session, expires_at`,
+		consentID.String()).Scan(&got, &state, &expires)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (got != kind || !now.Before(expires))) {
+		return nil, consent.ErrSCAFailed
+	}
+	return state, err
 }
