@@ -11,49 +11,14 @@ import (
 
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/internal/testkit"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
 )
 
-// phone is a software authenticator standing in for the cardholder's
-// device: it signs real WebAuthn responses with a real P-256 key.
-type phone struct {
-	rp   virtualwebauthn.RelyingParty
-	auth virtualwebauthn.Authenticator
-	cred virtualwebauthn.Credential
-}
-
 var relyingParty = consent.PasskeyConfig{RPID: "cards.example", RPName: "vaultpage", Origins: []string{"https://cards.example"}}
 
-func newPhone() *phone {
-	return &phone{
-		rp:   virtualwebauthn.RelyingParty{ID: "cards.example", Name: "vaultpage", Origin: "https://cards.example"},
-		auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{BackupEligible: true, BackupState: true}),
-		cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
-	}
-}
-
-func (p *phone) register(t *testing.T, options []byte) string {
-	t.Helper()
-	opts, err := virtualwebauthn.ParseAttestationOptions(string(options))
-	if err != nil {
-		t.Fatalf("registration options: %v", err)
-	}
-	p.auth.Options.UserHandle = []byte(opts.UserID)
-	return virtualwebauthn.CreateAttestationResponse(p.rp, p.auth, p.cred, *opts)
-}
-
-// sign answers an assertion request; the counter moves forward first, as a
-// real authenticator's does.
-func (p *phone) sign(t *testing.T, options []byte) string {
-	t.Helper()
-	opts, err := virtualwebauthn.ParseAssertionOptions(string(options))
-	if err != nil {
-		t.Fatalf("assertion options: %v", err)
-	}
-	p.cred.Counter++
-	return virtualwebauthn.CreateAssertionResponse(p.rp, p.auth, p.cred, *opts)
-}
+func newPhone() *testkit.Phone { return testkit.NewPhone("cards.example", "https://cards.example") }
 
 type passkeyFixture struct {
 	*fixture
@@ -76,7 +41,7 @@ func eachPasskeyBackend(t *testing.T, fn func(t *testing.T, f passkeyFixture)) {
 }
 
 // enrol registers the phone's passkey for the fixture's cardholder.
-func (f passkeyFixture) enrol(t *testing.T, p *phone) {
+func (f passkeyFixture) enrol(t *testing.T, p *testkit.Phone) {
 	t.Helper()
 	ctx := context.Background()
 	c := startedConsent(t, f.fixture)
@@ -84,7 +49,7 @@ func (f passkeyFixture) enrol(t *testing.T, p *phone) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.sca.FinishPasskeyRegistration(ctx, c, strings.NewReader(p.register(t, opts))); err != nil {
+	if err := f.sca.FinishPasskeyRegistration(ctx, c, strings.NewReader(p.Register(t, opts))); err != nil {
 		t.Fatalf("registration: %v", err)
 	}
 }
@@ -121,7 +86,7 @@ func TestPasskeyRegistrationAsksForADiscoverableCredentialWithUserVerification(t
 			t.Fatal("the user handle reveals the individual's id")
 		}
 		p := newPhone()
-		resp := p.register(t, raw)
+		resp := p.Register(t, raw)
 		if err := f.sca.FinishPasskeyRegistration(ctx, c, strings.NewReader(resp)); err != nil {
 			t.Fatalf("registration: %v", err)
 		}
@@ -134,7 +99,7 @@ func TestPasskeyRegistrationAsksForADiscoverableCredentialWithUserVerification(t
 			t.Fatalf("stored passkeys: %d %v", len(keys), err)
 		}
 		k := keys[0]
-		if len(handle) != 32 || string(handle) != string(p.auth.Options.UserHandle) || !k.BackupEligible || !k.BackupState || !k.UserVerified || len(k.PublicKey) == 0 {
+		if len(handle) != 32 || string(handle) != string(p.Auth.Options.UserHandle) || !k.BackupEligible || !k.BackupState || !k.UserVerified || len(k.PublicKey) == 0 {
 			t.Fatalf("stored passkey: handle %d bytes, %+v", len(handle), k)
 		}
 		// A second registration excludes the first passkey.
@@ -143,7 +108,7 @@ func TestPasskeyRegistrationAsksForADiscoverableCredentialWithUserVerification(t
 			t.Fatal(err)
 		}
 		again, _ := virtualwebauthn.ParseAttestationOptions(string(raw))
-		if len(again.ExcludeCredentials) != 1 || !p.cred.IsExcludedForAttestation(*again) {
+		if len(again.ExcludeCredentials) != 1 || !p.Cred.IsExcludedForAttestation(*again) {
 			t.Fatalf("exclusions: %v", again.ExcludeCredentials)
 		}
 		entries, err := f.db.Audit().AuditEntries(ctx, 0, 1000)
@@ -182,7 +147,7 @@ func TestPasskeyLoginChecksSignatureCounterAndUserVerification(t *testing.T) {
 		if err := json.Unmarshal(opts, &o); err != nil || o.PublicKey.UserVerification != "required" || len(o.PublicKey.AllowCredentials) != 1 {
 			t.Fatalf("request options: %s %v", opts, err)
 		}
-		good := p.sign(t, opts)
+		good := p.Sign(t, opts)
 		if err := f.sca.FinishPasskeyLogin(ctx, c, strings.NewReader(good)); err != nil {
 			t.Fatalf("login: %v", err)
 		}
@@ -196,21 +161,21 @@ func TestPasskeyLoginChecksSignatureCounterAndUserVerification(t *testing.T) {
 			answer func(opts []byte) string
 		}{
 			{"the same response again", func([]byte) string { return good }},
-			{"a counter that did not move (a cloned key)", func(opts []byte) string { p.cred.Counter--; return p.sign(t, opts) }},
+			{"a counter that did not move (a cloned key)", func(opts []byte) string { p.Cred.Counter--; return p.Sign(t, opts) }},
 			{"no user verification", func(opts []byte) string {
-				p.auth.Options.UserNotVerified = true
-				defer func() { p.auth.Options.UserNotVerified = false }()
-				return p.sign(t, opts)
+				p.Auth.Options.UserNotVerified = true
+				defer func() { p.Auth.Options.UserNotVerified = false }()
+				return p.Sign(t, opts)
 			}},
 			{"another origin", func(opts []byte) string {
-				p.rp.Origin = "https://cards.example.evil"
-				defer func() { p.rp.Origin = "https://cards.example" }()
-				return p.sign(t, opts)
+				p.RP.Origin = "https://cards.example.evil"
+				defer func() { p.RP.Origin = "https://cards.example" }()
+				return p.Sign(t, opts)
 			}},
 			{"another key", func(opts []byte) string {
 				other := newPhone()
-				other.cred.ID = p.cred.ID
-				return other.sign(t, opts)
+				other.Cred.ID = p.Cred.ID
+				return other.Sign(t, opts)
 			}},
 			{"not JSON", func([]byte) string { return "{" }},
 		}
@@ -225,7 +190,7 @@ func TestPasskeyLoginChecksSignatureCounterAndUserVerification(t *testing.T) {
 		}
 		for i, tc := range testCases {
 			if i == 3 { // a good login in between resets the count
-				if err := attempt("good", func(opts []byte) string { return p.sign(t, opts) }); err != nil {
+				if err := attempt("good", func(opts []byte) string { return p.Sign(t, opts) }); err != nil {
 					t.Fatalf("good login between failures: %v", err)
 				}
 				failures = 0
@@ -270,7 +235,7 @@ func TestPasskeyLoginChecksSignatureCounterAndUserVerification(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.sca.FinishPasskeyLogin(ctx, c, strings.NewReader(p.sign(t, opts))); err != nil {
+		if err := f.sca.FinishPasskeyLogin(ctx, c, strings.NewReader(p.Sign(t, opts))); err != nil {
 			t.Fatalf("after the lock: %v", err)
 		}
 	})
@@ -290,7 +255,7 @@ func TestPasskeyCeremonyStateIsBoundToItsConsent(t *testing.T) {
 			t.Fatal(err)
 		}
 		// c1's signed challenge is no good for c2.
-		if err := f.sca.FinishPasskeyLogin(ctx, c2, strings.NewReader(p.sign(t, opts))); !errors.Is(err, consent.ErrSCAFailed) {
+		if err := f.sca.FinishPasskeyLogin(ctx, c2, strings.NewReader(p.Sign(t, opts))); !errors.Is(err, consent.ErrSCAFailed) {
 			t.Fatalf("c1's response on c2: %v", err)
 		}
 		// An expired ceremony is refused.
@@ -301,7 +266,7 @@ func TestPasskeyCeremonyStateIsBoundToItsConsent(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.now = f.now.Add(5*60e9 + 1)
-		if err := f.sca.FinishPasskeyLogin(ctx, c3, strings.NewReader(p.sign(t, opts))); !errors.Is(err, consent.ErrSCAFailed) {
+		if err := f.sca.FinishPasskeyLogin(ctx, c3, strings.NewReader(p.Sign(t, opts))); !errors.Is(err, consent.ErrSCAFailed) {
 			t.Fatalf("after the ceremony expired: %v", err)
 		}
 	})

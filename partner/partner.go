@@ -89,6 +89,11 @@ type Store interface {
 	AddSigningKey(ctx context.Context, partnerID uuid.UUID, k SigningKey) error
 	// SigningKeys returns a partner's signing keys.
 	SigningKeys(ctx context.Context, partnerID uuid.UUID) ([]SigningKey, error)
+	// Branding returns the partner's branding, the zero value when none
+	// was set.
+	Branding(ctx context.Context, partnerID uuid.UUID) (Branding, error)
+	// SetBranding replaces the partner's branding.
+	SetBranding(ctx context.Context, partnerID uuid.UUID, b Branding) error
 }
 
 // Service creates partners and authenticates their requests.

@@ -125,3 +125,47 @@ func (s *PartnerStore) TokenPartner(ctx context.Context, digest []byte, now time
 	p.CreatedAt = p.CreatedAt.UTC()
 	return p, expires.UTC(), json.Unmarshal([]byte(urls), &p.ReturnURLs)
 }
+
+// Branding implements partner.Store.
+func (s *PartnerStore) Branding(ctx context.Context, partnerID uuid.UUID) (partner.Branding, error) {
+	var (
+		b         partner.Branding
+		ancestors string
+	)
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT color, logo, frame_ancestors FROM partner_branding WHERE partner_id = $1`,
+		partnerID.String()).Scan(&b.Color, &b.Logo, &ancestors)
+	if errors.Is(err, sql.ErrNoRows) {
+		return partner.Branding{}, nil
+	}
+	if err != nil {
+		return b, err
+	}
+	return b, json.Unmarshal([]byte(ancestors), &b.FrameAncestors)
+}
+
+// SetBranding implements partner.Store.
+func (s *PartnerStore) SetBranding(ctx context.Context, partnerID uuid.UUID, b partner.Branding) error {
+	if b.FrameAncestors == nil {
+		b.FrameAncestors = []string{}
+	}
+	ancestors, err := json.Marshal(b.FrameAncestors)
+	if err != nil {
+		return err
+	}
+	var logo any
+	if len(b.Logo) > 0 {
+		logo = b.Logo
+	}
+	res, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO partner_branding (partner_id, color, logo, frame_ancestors, updated_at)
+		SELECT id, $2, $3, $4, $5 FROM partners WHERE id = $1
+		ON CONFLICT (partner_id) DO UPDATE SET color = excluded.color, logo = excluded.logo,
+			frame_ancestors = excluded.frame_ancestors, updated_at = excluded.updated_at`,
+		partnerID.String(), b.Color, logo, string(ancestors), time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return errors.Join(partner.ErrNotFound, err)
+	}
+	return nil
+}

@@ -8,6 +8,23 @@ type Page struct {
 	Lang  string // "en" or "sv"
 	Title string
 	Nonce string // the CSP nonce of this response
+	Brand Brand
+}
+
+// Brand is the partner's look on the page.
+type Brand struct {
+	Color   string // "#rrggbb" (validated), "" for vaultpage's own
+	LogoURL string // same-origin URL of the partner's logo, "" for none
+}
+
+// PasskeyOffer offers a passkey after a code and passcode.
+type PasskeyOffer struct {
+	CSRF    string
+	Heading string
+	Explain string
+	Create  string // the button that creates the passkey
+	Skip    string // the link that goes on without one
+	Failed  string // said when creating it did not work
 }
 
 // Landing is the first page the cardholder sees after the token exchange.
@@ -20,6 +37,12 @@ type Landing struct {
 	CardLabel   string // "Card"
 	Last4       string
 	Explain     string
+	// Passkey offers the cardholder's passkey first (the code stays as the
+	// fallback); PasskeyLabel is its button, PasskeyFailed what a failed
+	// or dismissed ceremony says.
+	Passkey       bool
+	PasskeyLabel  string
+	PasskeyFailed string
 }
 
 // Gone is the page for a token or session that is no longer valid.

@@ -88,6 +88,9 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	outbox := &web.DevOutbox{}
 	auditLog := audit.NewLog(o.db.Audit(), nil)
 	sca := consent.NewSCA(o.db.SCA(), consents, outbox, auditLog, sk.Hash)
+	if err := sca.UsePasskeys(o.db.SCA(), consent.PasskeyConfig{RPID: "localhost", RPName: "vaultpage", Origins: []string{"http://localhost:8080"}}); err != nil {
+		t.Fatal(err)
+	}
 	h := web.New(web.Deps{Logger: logger, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080",
 		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox})

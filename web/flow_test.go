@@ -69,10 +69,16 @@ func (e *env) authenticate(t *testing.T, b *http.Client, token, passcode string)
 		t.Fatalf("sent to %q", verifyPage.Find(`[data-testid="sent-to"]`).Text())
 	}
 	res, _ = post(t, b, e.srv.URL+"/consent/verify", csrfOf(t, verifyPage), "code", e.lastCode(t), "passcode", passcode)
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/consent/action" {
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/consent/passkey" {
 		t.Fatalf("verify: %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
-	_, action := get(t, b, e.srv.URL+"/consent/action")
+	// The offer of a passkey comes next; the cardholder may skip it.
+	_, offer := get(t, b, e.srv.URL+"/consent/passkey")
+	skip, _ := offer.Find(`[data-testid="skip-passkey"]`).Attr("href")
+	if offer.Find(`[data-testid="passkey-register"]`).Length() != 1 || skip != "/consent/action" {
+		t.Fatalf("passkey offer: register button %d, skip to %q", offer.Find(`[data-testid="passkey-register"]`).Length(), skip)
+	}
+	_, action := get(t, b, e.srv.URL+skip)
 	return action
 }
 

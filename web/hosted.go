@@ -18,6 +18,7 @@ import (
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/views"
 )
 
@@ -27,6 +28,7 @@ const (
 	// sessionIdle ends a hosted session after five minutes without a request.
 	sessionIdle = 5 * time.Minute
 	ctxNonce    = "vaultpage.nonce"
+	ctxBrand    = "vaultpage.brand"
 )
 
 // SessionKeys sign and encrypt the hosted-page session cookie (gorilla
@@ -53,7 +55,7 @@ func (s *Server) hostedHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		nonce := base64.RawStdEncoding.EncodeToString(b)
 		c.Set(ctxNonce, nonce)
 		h := c.Response().Header()
-		h.Set("Content-Security-Policy", csp(nonce, ""))
+		h.Set("Content-Security-Policy", csp(nonce, "", nil))
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -68,13 +70,53 @@ func (s *Server) hostedHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // csp is the hosted pages' Content Security Policy. formTarget, when set, is
 // the origin of the partner's return URL: browsers apply form-action to the
 // redirect that follows a form, so the completion redirect needs it.
-func csp(nonce, formTarget string) string {
+// frameAncestors are the partner's registered origins that may embed the
+// pages (validated origins, see partner.Branding); none means no framing.
+func csp(nonce, formTarget string, frameAncestors []string) string {
 	formAction := "'self'"
 	if formTarget != "" {
 		formAction += " " + formTarget
 	}
+	ancestors := "'none'"
+	if len(frameAncestors) > 0 {
+		ancestors = strings.Join(frameAncestors, " ")
+	}
 	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self' 'nonce-" + nonce + "'; " +
-		"img-src 'self'; connect-src 'self'; form-action " + formAction + "; base-uri 'none'; frame-ancestors 'none'"
+		"img-src 'self'; connect-src 'self'; form-action " + formAction + "; base-uri 'none'; frame-ancestors " + ancestors
+}
+
+// logoURL is where the hosted pages load the partner's logo from; the
+// digest changes with the logo, so browsers may cache it.
+func logoURL(partnerID uuid.UUID, b partner.Branding) string {
+	d := b.LogoDigest()
+	if d == "" {
+		return ""
+	}
+	return "/brand/" + partnerID.String() + "/logo.png?v=" + d
+}
+
+// logo is GET /brand/:partner/logo.png: the partner's logo, public.
+func (s *Server) logo(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("partner"))
+	if err != nil {
+		return echo.ErrNotFound
+	}
+	b, err := s.deps.Partners.Branding(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if len(b.Logo) == 0 {
+		return echo.ErrNotFound
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("ETag", `"`+b.LogoDigest()+`"`)
+	if c.Request().Header.Get("If-None-Match") == `"`+b.LogoDigest()+`"` {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, "image/png", b.Logo)
 }
 
 // render writes a templ component into a buffer first, so that a failure
@@ -93,100 +135,116 @@ func render(c echo.Context, status int, comp templ.Component) error {
 //nolint:gosec // G101: user-facing labels that mention PINs and passcodes, not credentials.
 var texts = map[string]map[string]string{
 	"en": {
-		"copy":              "Copy",
-		"copied":            "Copied",
-		"cancel":            "Cancel",
-		"pin.choose":        "Choose a 4-digit PIN",
-		"pin.repeat":        "Repeat the PIN",
-		"pin.mismatch":      "The two PINs are not the same.",
-		"pin.weak":          "That PIN is too easy to guess. Avoid repeated digits, runs like 1234, and your card number.",
-		"pin.form":          "A PIN is exactly 4 digits.",
-		"submit.activate":   "Activate card",
-		"submit.pin_change": "Change PIN",
-		"submit.unfreeze":   "Unfreeze card",
-		"submit.apple_pay":  "Add to Apple Pay",
-		"confirm.unfreeze":  "Your card will work again right away.",
-		"confirm.apple_pay": "Your card will be added to Apple Pay on this device.",
-		"pan":               "Card number",
-		"expiry":            "Expires",
-		"cvv":               "Security code",
-		"cvv.show":          "Show security code",
-		"done":              "Done",
-		"done.heading":      "All done",
-		"done.explain":      "You can go back to the app now.",
-		"send":              "Send me a code",
-		"verify":            "Confirm it is you",
-		"sent":              "We sent a six-digit code to",
-		"code":              "Code",
-		"passcode":          "Passcode",
-		"passcode.new":      "Choose a passcode (at least 6 characters)",
-		"passcode.rule":     "Choose a passcode of 6 to 64 characters.",
-		"continue":          "Continue",
-		"resend":            "Send a new code",
-		"failed":            "That did not work. Check the code and your passcode, or send a new code.",
-		"locked.heading":    "Too many attempts",
-		"locked.explain":    "For your safety, confirming is blocked for 15 minutes. Go back to the app and try again later.",
-		"gone.title":        "This link has expired",
-		"gone.heading":      "This link no longer works",
-		"gone.explain":      "Links to this page work once and only for a few minutes. Go back to the app and start again.",
-		"card":              "Card",
-		"error.heading":     "Something went wrong",
-		"error.explain":     "Nothing was changed. Go back to the app and try again.",
-		"explain":           "Confirm it is you to continue.",
-		"activate":          "Activate your card",
-		"reveal":            "See your card details",
-		"pin_view":          "See your PIN",
-		"pin_change":        "Change your PIN",
-		"unfreeze":          "Unfreeze your card",
-		"apple_pay":         "Add your card to Apple Pay",
+		"copy":               "Copy",
+		"copied":             "Copied",
+		"cancel":             "Cancel",
+		"pin.choose":         "Choose a 4-digit PIN",
+		"pin.repeat":         "Repeat the PIN",
+		"pin.mismatch":       "The two PINs are not the same.",
+		"pin.weak":           "That PIN is too easy to guess. Avoid repeated digits, runs like 1234, and your card number.",
+		"pin.form":           "A PIN is exactly 4 digits.",
+		"submit.activate":    "Activate card",
+		"submit.pin_change":  "Change PIN",
+		"submit.unfreeze":    "Unfreeze card",
+		"submit.apple_pay":   "Add to Apple Pay",
+		"confirm.unfreeze":   "Your card will work again right away.",
+		"confirm.apple_pay":  "Your card will be added to Apple Pay on this device.",
+		"pan":                "Card number",
+		"expiry":             "Expires",
+		"cvv":                "Security code",
+		"cvv.show":           "Show security code",
+		"done":               "Done",
+		"done.heading":       "All done",
+		"done.explain":       "You can go back to the app now.",
+		"send":               "Send me a code",
+		"verify":             "Confirm it is you",
+		"sent":               "We sent a six-digit code to",
+		"code":               "Code",
+		"passcode":           "Passcode",
+		"passcode.new":       "Choose a passcode (at least 6 characters)",
+		"passcode.rule":      "Choose a passcode of 6 to 64 characters.",
+		"continue":           "Continue",
+		"resend":             "Send a new code",
+		"failed":             "That did not work. Check the code and your passcode, or send a new code.",
+		"locked.heading":     "Too many attempts",
+		"locked.explain":     "For your safety, confirming is blocked for 15 minutes. Go back to the app and try again later.",
+		"gone.title":         "This link has expired",
+		"gone.heading":       "This link no longer works",
+		"gone.explain":       "Links to this page work once and only for a few minutes. Go back to the app and start again.",
+		"card":               "Card",
+		"error.heading":      "Something went wrong",
+		"error.explain":      "Nothing was changed. Go back to the app and try again.",
+		"explain":            "Confirm it is you to continue.",
+		"activate":           "Activate your card",
+		"reveal":             "See your card details",
+		"pin_view":           "See your PIN",
+		"pin_change":         "Change your PIN",
+		"unfreeze":           "Unfreeze your card",
+		"apple_pay":          "Add your card to Apple Pay",
+		"passkey.login":      "Use your passkey",
+		"passkey.failed":     "That did not work. Try again, or send yourself a code instead.",
+		"passkey.offer":      "Use a passkey next time?",
+		"passkey.explain":    "With a passkey you confirm with your fingerprint, face or screen lock: no code, no passcode.",
+		"passkey.create":     "Create a passkey",
+		"passkey.skip":       "Not now",
+		"passkey.notcreated": "No passkey was created. You can go on without one.",
+		"send.instead":       "Send me a code instead",
 	},
 	"sv": {
-		"copy":              "Kopiera",
-		"copied":            "Kopierat",
-		"cancel":            "Avbryt",
-		"pin.choose":        "Välj en fyrsiffrig PIN-kod",
-		"pin.repeat":        "Upprepa PIN-koden",
-		"pin.mismatch":      "De två PIN-koderna är inte likadana.",
-		"pin.weak":          "Den PIN-koden är för lätt att gissa. Undvik upprepade siffror, följder som 1234 och ditt kortnummer.",
-		"pin.form":          "En PIN-kod är exakt 4 siffror.",
-		"submit.activate":   "Aktivera kortet",
-		"submit.pin_change": "Byt PIN-kod",
-		"submit.unfreeze":   "Lås upp kortet",
-		"submit.apple_pay":  "Lägg till i Apple Pay",
-		"confirm.unfreeze":  "Kortet fungerar igen direkt.",
-		"confirm.apple_pay": "Kortet läggs till i Apple Pay på den här enheten.",
-		"pan":               "Kortnummer",
-		"expiry":            "Giltigt till",
-		"cvv":               "Säkerhetskod",
-		"cvv.show":          "Visa säkerhetskoden",
-		"done":              "Klar",
-		"done.heading":      "Klart",
-		"done.explain":      "Du kan gå tillbaka till appen nu.",
-		"send":              "Skicka en kod till mig",
-		"verify":            "Bekräfta att det är du",
-		"sent":              "Vi skickade en sexsiffrig kod till",
-		"code":              "Kod",
-		"passcode":          "Lösenkod",
-		"passcode.new":      "Välj en lösenkod (minst 6 tecken)",
-		"passcode.rule":     "Välj en lösenkod på 6 till 64 tecken.",
-		"continue":          "Fortsätt",
-		"resend":            "Skicka en ny kod",
-		"failed":            "Det gick inte. Kontrollera koden och din lösenkod, eller skicka en ny kod.",
-		"locked.heading":    "För många försök",
-		"locked.explain":    "För din säkerhet är bekräftelse spärrad i 15 minuter. Gå tillbaka till appen och försök igen senare.",
-		"gone.title":        "Länken har gått ut",
-		"gone.heading":      "Den här länken fungerar inte längre",
-		"gone.explain":      "Länkar hit fungerar en gång och bara i några minuter. Gå tillbaka till appen och börja om.",
-		"card":              "Kort",
-		"error.heading":     "Något gick fel",
-		"error.explain":     "Ingenting ändrades. Gå tillbaka till appen och försök igen.",
-		"explain":           "Bekräfta att det är du för att fortsätta.",
-		"activate":          "Aktivera ditt kort",
-		"reveal":            "Se dina kortuppgifter",
-		"pin_view":          "Se din PIN-kod",
-		"pin_change":        "Byt PIN-kod",
-		"unfreeze":          "Lås upp ditt kort",
-		"apple_pay":         "Lägg till kortet i Apple Pay",
+		"copy":               "Kopiera",
+		"copied":             "Kopierat",
+		"cancel":             "Avbryt",
+		"pin.choose":         "Välj en fyrsiffrig PIN-kod",
+		"pin.repeat":         "Upprepa PIN-koden",
+		"pin.mismatch":       "De två PIN-koderna är inte likadana.",
+		"pin.weak":           "Den PIN-koden är för lätt att gissa. Undvik upprepade siffror, följder som 1234 och ditt kortnummer.",
+		"pin.form":           "En PIN-kod är exakt 4 siffror.",
+		"submit.activate":    "Aktivera kortet",
+		"submit.pin_change":  "Byt PIN-kod",
+		"submit.unfreeze":    "Lås upp kortet",
+		"submit.apple_pay":   "Lägg till i Apple Pay",
+		"confirm.unfreeze":   "Kortet fungerar igen direkt.",
+		"confirm.apple_pay":  "Kortet läggs till i Apple Pay på den här enheten.",
+		"pan":                "Kortnummer",
+		"expiry":             "Giltigt till",
+		"cvv":                "Säkerhetskod",
+		"cvv.show":           "Visa säkerhetskoden",
+		"done":               "Klar",
+		"done.heading":       "Klart",
+		"done.explain":       "Du kan gå tillbaka till appen nu.",
+		"send":               "Skicka en kod till mig",
+		"verify":             "Bekräfta att det är du",
+		"sent":               "Vi skickade en sexsiffrig kod till",
+		"code":               "Kod",
+		"passcode":           "Lösenkod",
+		"passcode.new":       "Välj en lösenkod (minst 6 tecken)",
+		"passcode.rule":      "Välj en lösenkod på 6 till 64 tecken.",
+		"continue":           "Fortsätt",
+		"resend":             "Skicka en ny kod",
+		"failed":             "Det gick inte. Kontrollera koden och din lösenkod, eller skicka en ny kod.",
+		"locked.heading":     "För många försök",
+		"locked.explain":     "För din säkerhet är bekräftelse spärrad i 15 minuter. Gå tillbaka till appen och försök igen senare.",
+		"gone.title":         "Länken har gått ut",
+		"gone.heading":       "Den här länken fungerar inte längre",
+		"gone.explain":       "Länkar hit fungerar en gång och bara i några minuter. Gå tillbaka till appen och börja om.",
+		"card":               "Kort",
+		"error.heading":      "Något gick fel",
+		"error.explain":      "Ingenting ändrades. Gå tillbaka till appen och försök igen.",
+		"explain":            "Bekräfta att det är du för att fortsätta.",
+		"activate":           "Aktivera ditt kort",
+		"reveal":             "Se dina kortuppgifter",
+		"pin_view":           "Se din PIN-kod",
+		"pin_change":         "Byt PIN-kod",
+		"unfreeze":           "Lås upp ditt kort",
+		"apple_pay":          "Lägg till kortet i Apple Pay",
+		"passkey.login":      "Använd din nyckel",
+		"passkey.failed":     "Det gick inte. Försök igen, eller skicka en kod till dig själv.",
+		"passkey.offer":      "Vill du använda en nyckel nästa gång?",
+		"passkey.explain":    "Med en nyckel bekräftar du med fingeravtryck, ansikte eller skärmlås: ingen kod, ingen lösenkod.",
+		"passkey.create":     "Skapa en nyckel",
+		"passkey.skip":       "Inte nu",
+		"passkey.notcreated": "Ingen nyckel skapades. Du kan fortsätta utan.",
+		"send.instead":       "Skicka en kod till mig i stället",
 	},
 }
 
@@ -208,7 +266,8 @@ func localeOf(c echo.Context, consentLocale string) string {
 
 func (s *Server) page(c echo.Context, lang, title string) views.Page {
 	nonce, _ := c.Get(ctxNonce).(string)
-	return views.Page{Lang: lang, Title: title, Nonce: nonce}
+	brand, _ := c.Get(ctxBrand).(views.Brand)
+	return views.Page{Lang: lang, Title: title, Nonce: nonce, Brand: brand}
 }
 
 // errorPage tells the cardholder something went wrong and to start again
@@ -268,9 +327,20 @@ func (s *Server) hostedConsent(c echo.Context) (consent.Consent, bool, error) {
 		return consent.Consent{}, false, err
 	}
 	sess.Values["seen"] = s.deps.Now().Unix()
+	b, err := s.deps.Partners.Branding(c.Request().Context(), cs.PartnerID)
+	if err != nil {
+		return consent.Consent{}, false, err
+	}
+	c.Set(ctxBrand, views.Brand{Color: b.Color, LogoURL: logoURL(cs.PartnerID, b)})
+	formTarget := ""
 	if u, err := url.Parse(cs.ReturnURL); err == nil && cs.ReturnURL != "" && cs.Mode == consent.ModeRedirect {
-		nonce, _ := c.Get(ctxNonce).(string)
-		c.Response().Header().Set("Content-Security-Policy", csp(nonce, u.Scheme+"://"+u.Host))
+		formTarget = u.Scheme + "://" + u.Host
+	}
+	nonce, _ := c.Get(ctxNonce).(string)
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", csp(nonce, formTarget, b.FrameAncestors))
+	if len(b.FrameAncestors) > 0 {
+		h.Del("X-Frame-Options") // frame-ancestors decides; X-Frame-Options cannot name origins
 	}
 	return cs, true, sess.Save(c.Request(), c.Response())
 }
@@ -298,9 +368,17 @@ func (s *Server) landing(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	hasPasskey, err := s.deps.SCA.HasPasskey(ctx, cs.IndividualID)
+	if err != nil {
+		return err
+	}
 	lang := localeOf(c, cs.Locale)
 	t := texts[lang]
-	return render(c, http.StatusOK, views.LandingPage(s.page(c, lang, t[string(cs.Action)]), views.Landing{
+	v := views.Landing{
 		CSRF: csrfToken(c), SendCode: t["send"], Cancel: t["cancel"], PartnerName: p.Name, Heading: t[string(cs.Action)], CardLabel: t["card"], Last4: cd.Last4, Explain: t["explain"],
-	}))
+	}
+	if hasPasskey {
+		v.Passkey, v.PasskeyLabel, v.PasskeyFailed, v.SendCode = true, t["passkey.login"], t["passkey.failed"], t["send.instead"]
+	}
+	return render(c, http.StatusOK, views.LandingPage(s.page(c, lang, t[string(cs.Action)]), v))
 }

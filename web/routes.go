@@ -28,10 +28,11 @@ func (s *Server) routes() {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))).Name = "metrics"
 
 	// Hosted pages: cardholders, in a browser, after a token exchange.
+	e.GET("/brand/:partner/logo.png", s.logo).Name = "brand-logo"
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files)))).Name = "static"
 	//nolint:gosec // G101: names of a form field and a cookie, not credentials.
 	hosted := e.Group("", s.hostedHeaders, timeout, middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup: "form:_csrf", CookieName: "vp_csrf", CookiePath: "/", CookieHTTPOnly: true,
+		TokenLookup: "header:X-CSRF-Token,form:_csrf", CookieName: "vp_csrf", CookiePath: "/", CookieHTTPOnly: true,
 		CookieSecure: strings.HasPrefix(s.deps.PublicURL, "https://"), CookieSameSite: http.SameSiteStrictMode,
 		ErrorHandler: func(error, echo.Context) error {
 			return problem(http.StatusForbidden, "csrf", "the form expired; go back to the app and start again")
@@ -41,6 +42,12 @@ func (s *Server) routes() {
 	hosted.GET("/consent", s.landing).Name = "hosted-landing"
 	hosted.POST("/consent/code", s.sendCode).Name = "hosted-send-code"
 	hosted.POST("/consent/verify", s.verify).Name = "hosted-verify"
+	passkeyBody := middleware.BodyLimit("64K")
+	hosted.POST("/consent/passkey/login", s.beginPasskeyLogin, passkeyBody).Name = "hosted-passkey-login"
+	hosted.POST("/consent/passkey/login/finish", s.finishPasskeyLogin, passkeyBody).Name = "hosted-passkey-login-finish"
+	hosted.GET("/consent/passkey", s.passkeyOffer).Name = "hosted-passkey-offer"
+	hosted.POST("/consent/passkey/register", s.beginPasskeyRegistration, passkeyBody).Name = "hosted-passkey-register"
+	hosted.POST("/consent/passkey/register/finish", s.finishPasskeyRegistration, passkeyBody).Name = "hosted-passkey-register-finish"
 	hosted.GET("/consent/action", s.action).Name = "hosted-action"
 	hosted.POST("/consent/action", s.submitAction).Name = "hosted-submit-action"
 	hosted.GET("/consent/done", s.done).Name = "hosted-done"
@@ -61,6 +68,8 @@ func (s *Server) routes() {
 	// Partner API: bearer token, per-partner rate limit, idempotency keys.
 	api := v3.Group("", s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }),
 		s.verifySignature, s.idempotent)
+	api.GET("/branding", s.getBranding).Name = "branding-get"
+	api.PUT("/branding", s.putBranding).Name = "branding-put"
 	api.POST("/individuals", s.createIndividual).Name = "individuals-create"
 	api.GET("/individuals", s.listIndividuals).Name = "individuals-list"
 	api.GET("/individuals/:id", s.getIndividual).Name = "individuals-get"

@@ -146,13 +146,11 @@ func (s *Server) verify(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	sess, err := s.sessions.Get(c.Request(), sessionName)
-	if err != nil {
+	if err := s.markAuthenticated(c, cs); err != nil {
 		return err
 	}
-	sess.Values["sca"] = cs.ID.String()
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return err
+	if s.deps.SCA.PasskeysEnabled() {
+		return c.Redirect(http.StatusSeeOther, "/consent/passkey")
 	}
 	return c.Redirect(http.StatusSeeOther, "/consent/action")
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -348,6 +349,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		logger.Warn("one-time codes go to the development outbox at /dev/outbox")
 	}
 	sca := consent.NewSCA(d.db.SCA(), consents, notifier, auditLog, derive(keys.Hash, "vaultpage/sca-code-key/v1"))
+	if u, err := url.Parse(cfg.PublicURL); err == nil {
+		rp := consent.PasskeyConfig{RPID: u.Hostname(), RPName: "vaultpage", Origins: []string{u.Scheme + "://" + u.Host}}
+		if err := sca.UsePasskeys(d.db.SCA(), rp); err != nil {
+			// WebAuthn needs a domain name: http://127.0.0.1 cannot have passkeys.
+			logger.Warn("passkeys are off; cardholders use one-time codes and passcodes", "public_url", cfg.PublicURL, "err", err)
+		}
+	}
 	handler := web.New(web.Deps{
 		Logger: logger, Version: version(), Ready: d.db.Ping,
 		Partners: partner.NewService(d.db.Partners(), nil), Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
