@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
 	"github.com/vaultpage/vaultpage/internal/luhn"
@@ -115,16 +116,47 @@ func (s *server) api(t *testing.T, method, path string, body any, want int) map[
 
 var code = regexp.MustCompile(`\b[0-9]{6}\b`)
 
-func (s *server) lastCode(t *testing.T) string {
+func (s *server) outbox(t *testing.T) []string {
 	t.Helper()
 	var box struct {
 		Messages []struct{ Body string } `json:"messages"`
 	}
 	s.json(t, http.MethodGet, "/dev/outbox", "", nil, 200, &box)
-	if len(box.Messages) == 0 {
+	bodies := make([]string, 0, len(box.Messages))
+	for _, m := range box.Messages {
+		bodies = append(bodies, m.Body)
+	}
+	return bodies
+}
+
+func (s *server) lastCode(t *testing.T) string {
+	t.Helper()
+	box := s.outbox(t)
+	if len(box) == 0 {
 		t.Fatal("no code in the outbox")
 	}
-	return code.FindString(box.Messages[len(box.Messages)-1].Body)
+	return code.FindString(box[len(box)-1])
+}
+
+func (s *server) codesSent(t *testing.T) int { return len(s.outbox(t)) }
+
+// virtualAuthenticator gives the tab a passkey-capable authenticator. Every
+// option is set explicitly: fields left out go as false, and a ceremony
+// without presence or verification then waits forever.
+func virtualAuthenticator(ctx context.Context, t *testing.T) webauthn.AuthenticatorID {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		t.Fatalf("WebAuthn domain: %v", err)
+	}
+	res, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21, Transport: webauthn.AuthenticatorTransportInternal,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+		DefaultBackupEligibility: true, DefaultBackupState: true,
+	}})
+	if err != nil {
+		t.Fatalf("virtual authenticator: %v", err)
+	}
+	return res.AuthenticatorID
 }
 
 // browser starts headless Chromium at 360 px wide with the flags that work
@@ -271,13 +303,22 @@ func TestActivationInTheBrowser(t *testing.T) {
 	do(chromedp.SendKeys(`[data-testid="code"]`, s.lastCode(t)),
 		chromedp.SendKeys(`[data-testid="passcode"]`, "correct horse battery"),
 		chromedp.Click(`[data-testid="verify"]`),
-		chromedp.WaitVisible(`[data-testid="pin-input"]`))
-	screenshot(ctx, t, dir, "3-set-pin")
+		chromedp.WaitVisible(`[data-testid="passkey-register"]`))
+	screenshot(ctx, t, dir, "3-passkey-offer")
+	// The cardholder's phone: Chromium's virtual authenticator (CTAP2,
+	// built in, resident keys, user verification that succeeds).
+	authID := virtualAuthenticator(ctx, t)
+	do(chromedp.Click(`[data-testid="passkey-register"]`), chromedp.WaitVisible(`[data-testid="pin-input"]`))
+	creds, err := chromedp.Call(ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: authID})
+	if err != nil || len(creds.Credentials) != 1 || !creds.Credentials[0].IsResidentCredential || creds.Credentials[0].RpID != "localhost" {
+		t.Fatalf("the authenticator holds %d passkeys (%v), want one discoverable passkey for localhost", len(creds.Credentials), err)
+	}
+	screenshot(ctx, t, dir, "4-set-pin")
 	do(chromedp.SendKeys(`[data-testid="pin-input"]`, "1234"),
 		chromedp.SendKeys(`[data-testid="pin-repeat"]`, "1234"),
 		chromedp.Click(`[data-testid="submit"]`),
 		chromedp.WaitVisible(`[data-testid="error"]`))
-	screenshot(ctx, t, dir, "4-weak-pin")
+	screenshot(ctx, t, dir, "5-weak-pin")
 	do(chromedp.SendKeys(`[data-testid="pin-input"]`, "8203"),
 		chromedp.SendKeys(`[data-testid="pin-repeat"]`, "8203"),
 		chromedp.Click(`[data-testid="submit"]`))
@@ -299,18 +340,19 @@ func TestActivationInTheBrowser(t *testing.T) {
 
 	// The same link again: the 410 page.
 	do(chromedp.Navigate(method["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="gone"]`))
-	screenshot(ctx, t, dir, "5-link-used")
+	screenshot(ctx, t, dir, "6-link-used")
 
-	// Reveal with the enrolled passcode: a Luhn-valid number ending in the
-	// API's last4, the CVV only after a tap.
+	// Reveal with the enrolled passkey (no code this time): a Luhn-valid
+	// number ending in the API's last4, the CVV only after a tap.
+	codes := s.codesSent(t)
 	rc := s.api(t, http.MethodGet, "/v3/cards/"+card["id"].(string)+"/credentials", nil, 412)["consent"].(map[string]any)
 	rm := s.api(t, http.MethodPost, "/v3/consents/"+rc["id"].(string), map[string]string{"return_url": returnURL}, 200)["method"].(map[string]any)
-	do(chromedp.Navigate(rm["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="send-code"]`),
-		chromedp.Click(`[data-testid="send-code"]`), chromedp.WaitVisible(`[data-testid="code"]`))
-	do(chromedp.SendKeys(`[data-testid="code"]`, s.lastCode(t)),
-		chromedp.SendKeys(`[data-testid="passcode"]`, "correct horse battery"),
-		chromedp.Click(`[data-testid="verify"]`),
-		chromedp.WaitVisible(`[data-testid="pan"]`))
+	do(chromedp.Navigate(rm["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="passkey-login"]`))
+	screenshot(ctx, t, dir, "7-passkey-landing")
+	do(chromedp.Click(`[data-testid="passkey-login"]`), chromedp.WaitVisible(`[data-testid="pan"]`))
+	if s.codesSent(t) != codes {
+		t.Fatal("a one-time code was sent although the passkey was used")
+	}
 	pan := strings.ReplaceAll(text(`[data-testid="pan"]`), " ", "")
 	if len(pan) != 16 || !luhn.Valid([]byte(pan)) || pan[12:] != card["last4"].(string) {
 		t.Fatalf("revealed a number that is not the card's (last4 %s)", card["last4"])
@@ -324,7 +366,7 @@ func TestActivationInTheBrowser(t *testing.T) {
 	if _, err := chromedp.Run(ctx, mask); err != nil {
 		t.Fatal(err)
 	}
-	screenshot(ctx, t, dir, "6-reveal")
+	screenshot(ctx, t, dir, "8-reveal")
 	do(chromedp.Click(`[data-testid="show-cvv"]`), chromedp.WaitVisible(`[data-testid="cvv"]`))
 	if cvv := text(`[data-testid="cvv"]`); len(cvv) != 3 {
 		t.Fatalf("cvv %q", cvv)
@@ -332,6 +374,6 @@ func TestActivationInTheBrowser(t *testing.T) {
 	if _, err := chromedp.Run(ctx, mask); err != nil {
 		t.Fatal(err)
 	}
-	screenshot(ctx, t, dir, "7-reveal-cvv")
+	screenshot(ctx, t, dir, "9-reveal-cvv")
 	t.Logf("screenshots in %s", dir)
 }
