@@ -34,7 +34,7 @@ const (
 	ceremonyTTL = 5 * time.Minute
 )
 
-// ErrNoPasskey: passkeys are not enabled, or the cardholder has none.
+// ErrNoPasskey means passkeys are not enabled, or the cardholder has none.
 var ErrNoPasskey = errors.New("consent: no passkey available")
 
 // Passkey is a registered WebAuthn credential: public material, the

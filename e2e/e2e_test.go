@@ -177,14 +177,32 @@ func browser(t *testing.T) context.Context {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() {
 		cancelTimeout()
-		_ = chromedp.Cancel(ctx)
+		closeWithin(10*time.Second, func() { _ = chromedp.Cancel(ctx) })
 		cancel()
-		cancelAlloc()
+		cancelAlloc() // ends the browser process, whatever state it is in
 	})
+	// Start the browser now, so that tabs opened from ctx share it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
 	return ctx
+}
+
+// closeWithin runs a close step that can block on a browser that stopped
+// answering, and gives up on it after d.
+func closeWithin(d time.Duration, step func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		step()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 func artifacts(t *testing.T) string {

@@ -19,7 +19,8 @@ type Brand struct {
 
 // PasskeyOffer offers a passkey after a code and passcode.
 type PasskeyOffer struct {
-	CSRF    string
+	CSRF        string
+	PartnerName string
 	Heading string
 	Explain string
 	Create  string // the button that creates the passkey

@@ -99,10 +99,14 @@ func (s *Server) passkeyOffer(c echo.Context) error {
 	if !s.deps.SCA.PasskeysEnabled() {
 		return c.Redirect(http.StatusSeeOther, "/consent/action")
 	}
+	p, err := s.deps.Partners.Partner(c.Request().Context(), cs.PartnerID)
+	if err != nil {
+		return err
+	}
 	lang := localeOf(c, cs.Locale)
 	t := texts[lang]
 	return render(c, http.StatusOK, views.PasskeyOfferPage(s.page(c, lang, t["passkey.offer"]), views.PasskeyOffer{
-		CSRF: csrfToken(c), Heading: t["passkey.offer"], Explain: t["passkey.explain"], Create: t["passkey.create"],
+		CSRF: csrfToken(c), PartnerName: p.Name, Heading: t["passkey.offer"], Explain: t["passkey.explain"], Create: t["passkey.create"],
 		Skip: t["passkey.skip"], Failed: t["passkey.notcreated"],
 	}))
 }

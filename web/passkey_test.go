@@ -96,7 +96,7 @@ func TestPasskeyEnrolledAfterACodeReplacesTheCodeNextTime(t *testing.T) {
 		t.Fatalf("action before SCA: %d", res.StatusCode)
 	}
 	// A response that does not verify gets the same message as any failure.
-	status, _, opts = postJSON(t, b2, e.srv.URL+"/consent/passkey/login", csrf, "{}")
+	status, _, _ = postJSON(t, b2, e.srv.URL+"/consent/passkey/login", csrf, "{}")
 	if status != http.StatusOK {
 		t.Fatalf("begin login: %d", status)
 	}
