@@ -92,7 +92,7 @@ func logoPNG(t *testing.T) []byte {
 
 // tab opens a fresh tab with its own deadline, closed when the flow ends:
 // one flow can never leave a tab behind that the next one depends on.
-func tab(t *testing.T, root context.Context) context.Context {
+func tab(root context.Context, t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(root)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
@@ -165,7 +165,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 	}
 
 	t.Run("activation in an app's web view ends at the SDK completion", func(t *testing.T) {
-		ctx := tab(t, root)
+		ctx := tab(root, t)
 		// The app's Android bridge, as a CDP binding: what the page tells
 		// the app arrives here.
 		told := make(chan string, 1)
@@ -220,7 +220,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 	})
 
 	t.Run("PIN change, then PIN view shows the new PIN", func(t *testing.T) {
-		ctx := tab(t, root)
+		ctx := tab(root, t)
 		cid := consentFor(http.MethodPost, "/v3/cards/"+cardID+"/pin", map[string]string{"operation": "change"})
 		m := tokenFor(cid, map[string]string{"return_url": app.returnURL, "locale": "sv"})
 		run(ctx, t, chromedp.Navigate(m["redirect_url"].(string)))
@@ -235,7 +235,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 			t.Fatalf("returned to %q, want %q", got, want)
 		}
 
-		view := tab(t, root)
+		view := tab(root, t)
 		vid := consentFor(http.MethodPost, "/v3/cards/"+cardID+"/pin", map[string]string{"operation": "view"})
 		vm := tokenFor(vid, map[string]string{"return_url": app.returnURL, "locale": "sv"})
 		run(view, t, chromedp.Navigate(vm["redirect_url"].(string)))
@@ -250,7 +250,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 	})
 
 	t.Run("popup: the opener learns the cardholder canceled", func(t *testing.T) {
-		ctx := tab(t, root)
+		ctx := tab(root, t)
 		cid := consentFor(http.MethodGet, "/v3/cards/"+cardID+"/credentials", nil)
 		m := tokenFor(cid, map[string]string{"mode": "popup", "return_url": app.returnURL})
 		q := url.Values{"base": {s.base}, "token": {m["token"].(string)}}
@@ -288,7 +288,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 	})
 
 	t.Run("revoked and expired links get the 410 page", func(t *testing.T) {
-		ctx := tab(t, root)
+		ctx := tab(root, t)
 		cid := consentFor(http.MethodGet, "/v3/cards/"+cardID+"/credentials", nil)
 		first := tokenFor(cid, map[string]string{"locale": "sv"})
 		tokenFor(cid, map[string]string{"locale": "sv"}) // a new token revokes the first
@@ -305,7 +305,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 	})
 
 	t.Run("five wrong passcodes lock the cardholder and fail the consent", func(t *testing.T) {
-		ctx := tab(t, root)
+		ctx := tab(root, t)
 		cid := consentFor(http.MethodGet, "/v3/cards/"+cardID+"/credentials", nil)
 		m := tokenFor(cid, map[string]string{"return_url": app.returnURL, "locale": "sv"})
 		run(ctx, t, chromedp.Navigate(m["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="send-code"]`),

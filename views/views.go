@@ -21,11 +21,11 @@ type Brand struct {
 type PasskeyOffer struct {
 	CSRF        string
 	PartnerName string
-	Heading string
-	Explain string
-	Create  string // the button that creates the passkey
-	Skip    string // the link that goes on without one
-	Failed  string // said when creating it did not work
+	Heading     string
+	Explain     string
+	Create      string // the button that creates the passkey
+	Skip        string // the link that goes on without one
+	Failed      string // said when creating it did not work
 }
 
 // Landing is the first page the cardholder sees after the token exchange.
