@@ -304,6 +304,34 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("the demo app: order, activate with a new passkey, reveal with it", func(t *testing.T) {
+		ctx := tab(root, t)
+		virtualAuthenticator(ctx, t)
+		run(ctx, t, chromedp.Navigate(s.base+"/demo"), chromedp.WaitVisible(`[data-testid="order"]`))
+		screenshot(ctx, t, dir, "demo-1-empty")
+		run(ctx, t, chromedp.Click(`[data-testid="order"]`), chromedp.WaitVisible(`[data-testid="demo-activate"]`),
+			chromedp.Click(`[data-testid="demo-activate"]`), chromedp.WaitVisible(`[data-testid="send-code"]`),
+			chromedp.Click(`[data-testid="send-code"]`), chromedp.WaitVisible(`[data-testid="code"]`))
+		run(ctx, t, chromedp.SendKeys(`[data-testid="code"]`, s.lastCode(t)), chromedp.SendKeys(`[data-testid="passcode"]`, "analytical engine"),
+			chromedp.Click(`[data-testid="verify"]`), chromedp.WaitVisible(`[data-testid="passkey-register"]`),
+			chromedp.Click(`[data-testid="passkey-register"]`), chromedp.WaitVisible(`[data-testid="pin-input"]`),
+			chromedp.SendKeys(`[data-testid="pin-input"]`, "8203"), chromedp.SendKeys(`[data-testid="pin-repeat"]`, "8203"),
+			chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome"]`))
+		if got := textOf(ctx, t, `[data-testid="outcome"]`); got != "The consent to activate ended approved." {
+			t.Fatalf("back in the demo: %q", got)
+		}
+		screenshot(ctx, t, dir, "demo-2-activated")
+		run(ctx, t, chromedp.Click(`[data-testid="demo-reveal"]`), chromedp.WaitVisible(`[data-testid="passkey-login"]`),
+			chromedp.Click(`[data-testid="passkey-login"]`), chromedp.WaitVisible(`[data-testid="pan"]`))
+		if pan := strings.ReplaceAll(textOf(ctx, t, `[data-testid="pan"]`), " ", ""); len(pan) != 16 {
+			t.Fatalf("revealed %d characters", len(pan))
+		}
+		run(ctx, t, chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome"]`))
+		if got := textOf(ctx, t, `[data-testid="outcome"]`); got != "The consent to reveal ended approved." {
+			t.Fatalf("after the reveal: %q", got)
+		}
+	})
+
 	t.Run("five wrong passcodes lock the cardholder and fail the consent", func(t *testing.T) {
 		ctx := tab(root, t)
 		cid := consentFor(http.MethodGet, "/v3/cards/"+cardID+"/credentials", nil)

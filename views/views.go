@@ -64,6 +64,8 @@ type Verify struct {
 	Resend      string
 	Error       string // the same message whatever failed
 	PartnerName string
+	// DevOutbox, in development, points to where codes go instead.
+	DevOutbox bool
 }
 
 // Action is an action page after authentication: a form (PIN setup, PIN
@@ -102,4 +104,25 @@ type Complete struct {
 	// Result is what the script reads: consent_id, status, mode,
 	// target_origin and scheme_url.
 	Result map[string]string
+}
+
+// Demo is the development-only demo partner app.
+type Demo struct {
+	CSRF        string
+	PartnerName string
+	Cardholder  string
+	Outcome     string // what the last consent ended as, confirmed with the API
+	Cards       []DemoCard
+}
+
+// DemoCard is a card on the demo page with what can be done to it.
+type DemoCard struct {
+	ID, Last4, Status string
+	Actions           []DemoAction
+}
+
+// DemoAction is a button on a demo card.
+type DemoAction struct {
+	Name, Label string
+	Secondary   bool
 }

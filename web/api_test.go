@@ -54,6 +54,7 @@ type options struct {
 	rateLimit  float64
 	production bool
 	now        func() time.Time
+	demo       bool
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
@@ -91,7 +92,11 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	if err := sca.UsePasskeys(o.db.SCA(), consent.PasskeyConfig{RPID: "localhost", RPName: "vaultpage", Origins: []string{"http://localhost:8080"}}); err != nil {
 		t.Fatal(err)
 	}
-	h := web.New(web.Deps{Logger: logger, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
+	var demo *web.Demo
+	if o.demo {
+		demo = newDemo(t, partners, cards)
+	}
+	h := web.New(web.Deps{Logger: logger, Demo: demo, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080",
 		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox})
 	srv := httptest.NewServer(h)

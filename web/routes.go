@@ -31,13 +31,14 @@ func (s *Server) routes() {
 	e.GET("/brand/:partner/logo.png", s.logo).Name = "brand-logo"
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files)))).Name = "static"
 	//nolint:gosec // G101: names of a form field and a cookie, not credentials.
-	hosted := e.Group("", s.hostedHeaders, timeout, middleware.CSRFWithConfig(middleware.CSRFConfig{
+	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup: "header:X-CSRF-Token,form:_csrf", CookieName: "vp_csrf", CookiePath: "/", CookieHTTPOnly: true,
 		CookieSecure: strings.HasPrefix(s.deps.PublicURL, "https://"), CookieSameSite: http.SameSiteStrictMode,
 		ErrorHandler: func(error, echo.Context) error {
 			return problem(http.StatusForbidden, "csrf", "the form expired; go back to the app and start again")
 		},
-	}))
+	})
+	hosted := e.Group("", s.hostedHeaders, timeout, csrf)
 	hosted.GET("/c/:token", s.redeem).Name = "hosted-redeem"
 	hosted.GET("/consent", s.landing).Name = "hosted-landing"
 	hosted.POST("/consent/code", s.sendCode).Name = "hosted-send-code"
@@ -56,6 +57,12 @@ func (s *Server) routes() {
 	// Development only.
 	if s.deps.DevOutbox != nil {
 		e.GET("/dev/outbox", s.devOutbox).Name = "dev-outbox"
+	}
+	if s.deps.Demo != nil {
+		demo := e.Group(demoReturnPath, s.hostedHeaders, timeout, csrf)
+		demo.GET("", s.demo).Name = "dev-demo"
+		demo.POST("/cards", s.demoOrder).Name = "dev-demo-order"
+		demo.POST("/cards/:id/:action", s.demoAction).Name = "dev-demo-action"
 	}
 
 	// Partner API, public part: the contract and the token endpoint.

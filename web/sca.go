@@ -118,7 +118,7 @@ func (s *Server) verifyPage(c echo.Context, cs consent.Consent, sentTo, errMsg s
 	}
 	return render(c, status, views.VerifyPage(s.page(c, lang, t["verify"]), views.Verify{
 		CSRF: csrfToken(c), Heading: t["verify"], SentTo: sentTo, CodeLabel: t["code"], PassLabel: passLabel,
-		Enrolling: !enrolled, Submit: t["continue"], Resend: t["resend"], Error: errMsg, PartnerName: p.Name,
+		Enrolling: !enrolled, Submit: t["continue"], Resend: t["resend"], Error: errMsg, PartnerName: p.Name, DevOutbox: s.deps.DevOutbox != nil,
 	}))
 }
 

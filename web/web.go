@@ -53,6 +53,8 @@ type Deps struct {
 	// DevOutbox, in development only, collects one-time codes and serves
 	// them at /dev/outbox.
 	DevOutbox *DevOutbox
+	// Demo, in development only, is the partner /demo acts for.
+	Demo *Demo
 }
 
 // Server is the HTTP edge.
@@ -99,7 +101,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if p.Status >= 500 {
 		s.deps.Logger.ErrorContext(ctx, "request failed", "err", err, "request_id", p.RequestID, "route", c.Path())
 	}
-	if path := c.Request().URL.Path; strings.HasPrefix(path, "/c/") || path == "/consent" || strings.HasPrefix(path, "/consent/") {
+	if path := c.Request().URL.Path; strings.HasPrefix(path, "/c/") || path == "/consent" || strings.HasPrefix(path, "/consent/") || strings.HasPrefix(path, demoReturnPath) {
 		// Cardholders get a page, never JSON or a stack trace.
 		if rerr := s.errorPage(c, p.Status); rerr != nil {
 			s.deps.Logger.WarnContext(ctx, "writing an error page failed", "err", rerr)

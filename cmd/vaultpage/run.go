@@ -356,9 +356,17 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 			logger.Warn("passkeys are off; cardholders use one-time codes and passcodes", "public_url", cfg.PublicURL, "err", err)
 		}
 	}
+	partners := partner.NewService(d.db.Partners(), nil)
+	var demo *web.Demo
+	if cfg.Env == envDevelopment {
+		if demo, err = ensureDemo(ctx, cfg, partners, cards); err != nil {
+			return fmt.Errorf("demo partner: %w", err)
+		}
+		logger.Info("the demo partner app is at " + web.DemoReturnURL(cfg.PublicURL))
+	}
 	handler := web.New(web.Deps{
-		Logger: logger, Version: version(), Ready: d.db.Ping,
-		Partners: partner.NewService(d.db.Partners(), nil), Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
+		Logger: logger, Version: version(), Ready: d.db.Ping, Demo: demo,
+		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,
 		SCA: sca, Vault: d.ring, Audit: auditLog, DevOutbox: outbox,
 	})
@@ -375,6 +383,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		return err
 	}
 	_, _ = fmt.Fprintf(stdout, "vaultpage %s listening on %s, public URL %s (%s, %s)\n", version(), ln.Addr(), cfg.PublicURL, cfg.Env, d.db.Dialect())
+	if demo != nil {
+		_, _ = fmt.Fprintf(stdout, "try it: %s\n", web.DemoReturnURL(cfg.PublicURL))
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
