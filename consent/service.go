@@ -83,6 +83,7 @@ type Service struct {
 	effects Effects
 	cfg     Config
 	now     func() time.Time
+	polls   pollCache
 }
 
 // NewService builds the service; now defaults to time.Now.
@@ -95,6 +96,7 @@ func NewService(s Store, o events.Outbox, e Effects, cfg Config, now func() time
 }
 
 func (s *Service) emit(ctx context.Context, c Consent) error {
+	s.polls.drop(c.ID) // every status change emits; polls see it at once
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err

@@ -34,3 +34,26 @@ func BenchmarkHealthz(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+// BenchmarkGetConsent measures the consent polling partners do,
+// GET /v3/consents/{id}, through the whole handler stack on SQLite.
+func BenchmarkGetConsent(b *testing.B) {
+	e := newEnv(&testing.T{}, func(o *options) { o.rateLimit = 1e9 })
+	id := e.card(e.tokA)["id"].(string)
+	cs := e.post("/v3/cards/"+id+"/activate", e.tokA, nil)
+	if cs.status != http.StatusPreconditionFailed {
+		b.Fatal(cs.status)
+	}
+	cid := cs.json(&testing.T{})["consent"].(map[string]any)["id"].(string)
+	h := e.srv.Config.Handler
+	req := httptest.NewRequest(http.MethodGet, "/v3/consents/"+cid, nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokA)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
+}

@@ -116,7 +116,7 @@ func (s *Server) getConsent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cs, err := s.deps.Consents.Get(c.Request().Context(), partnerOf(c).ID, id)
+	cs, err := s.deps.Consents.Poll(c.Request().Context(), partnerOf(c).ID, id)
 	if err != nil {
 		return err
 	}
