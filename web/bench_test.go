@@ -57,3 +57,29 @@ func BenchmarkGetConsent(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGetConsentMany polls 20,000 consents in turn, so that (nearly)
+// every poll misses the status cache and reads the database.
+func BenchmarkGetConsentMany(b *testing.B) {
+	e := newEnv(&testing.T{}, func(o *options) { o.rateLimit = 1e9 })
+	id := e.card(e.tokA)["id"].(string)
+	var reqs []*http.Request
+	for range 20000 {
+		r := e.do(http.MethodGet, "/v3/cards/"+id+"/credentials", e.tokA, "", nil)
+		cid := r.json(&testing.T{})["consent"].(map[string]any)["id"].(string)
+		req := httptest.NewRequest(http.MethodGet, "/v3/consents/"+cid, nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokA)
+		reqs = append(reqs, req)
+	}
+	h := e.srv.Config.Handler
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, reqs[i%len(reqs)])
+		i++
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
+}

@@ -104,8 +104,9 @@ func (s *service) post(t *testing.T, path, body string) string {
 	return m["id"].(string)
 }
 
-// attack runs one scenario. rate 0 means as fast as the workers go.
-func attack(target vegeta.Target, rate int, d time.Duration) vegeta.Metrics {
+// attack runs one scenario, round-robin over its targets. rate 0 means as
+// fast as the workers go.
+func attack(target vegeta.Target, rate int, d time.Duration, more ...vegeta.Target) vegeta.Metrics {
 	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Connections(64)}
 	pacer := vegeta.Pacer(vegeta.Rate{Freq: rate, Per: time.Second})
 	if rate == 0 {
@@ -114,7 +115,7 @@ func attack(target vegeta.Target, rate int, d time.Duration) vegeta.Metrics {
 	}
 	a := vegeta.NewAttacker(opts...)
 	var m vegeta.Metrics
-	for res := range a.Attack(vegeta.NewStaticTargeter(target), pacer, d, "load") {
+	for res := range a.Attack(vegeta.NewStaticTargeter(append([]vegeta.Target{target}, more...)...), pacer, d, "load") {
 		m.Add(res)
 	}
 	m.Close()
@@ -231,6 +232,10 @@ func report(t *testing.T, backend string, rows []row) string {
 	return b.String()
 }
 
+// pollConsents is how many consents the many-consents polling scenario
+// cycles through.
+const pollConsents = 5000
+
 func TestLoad(t *testing.T) {
 	if os.Getenv("VAULTPAGE_LOAD") != "1" {
 		t.Skip("load runs are opt-in: VAULTPAGE_LOAD=1 go test -run TestLoad -v -timeout 60m ./internal/loadtest")
@@ -263,6 +268,13 @@ func TestLoad(t *testing.T) {
 			get := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards/" + s.id, Header: h}, 0, seconds)
 			consentID := s.requireConsent(t)
 			poll := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/consents/" + consentID, Header: h}, 0, seconds)
+			// Many consents polled in turn: each is asked for far less often than
+			// the status cache keeps it, so nearly every poll reads the database.
+			var polls []vegeta.Target
+			for range pollConsents {
+				polls = append(polls, vegeta.Target{Method: "GET", URL: s.base + "/v3/consents/" + s.requireConsent(t), Header: h})
+			}
+			pollMany := attack(polls[0], 0, seconds, polls[1:]...)
 			before := s.serverBuckets(t)
 			create := attack(vegeta.Target{Method: "POST", URL: s.base + "/v3/cards", Header: h, Body: []byte(s.cardBody())}, 1000, 2*seconds)
 			after := s.serverBuckets(t)
@@ -276,7 +288,8 @@ func TestLoad(t *testing.T) {
 			out.WriteString(report(t, backend, []row{
 				{"GET /healthz (baseline)", health, base},
 				{"GET /v3/cards/{id}", get, base},
-				{"GET /v3/consents/{id} (status polling)", poll, base},
+				{"GET /v3/consents/{id}, one consent (status polling, served from the status cache)", poll, base},
+				{fmt.Sprintf("GET /v3/consents/{id}, %d consents in turn (status polling, from the database)", pollConsents), pollMany, base},
 				{"POST /v3/cards at a constant 1,000/s", create, base},
 				{fmt.Sprintf("GET /v3/cards page 1 of %d cards", cards), page1, base},
 				{"GET /v3/cards page 1,000 (cursor after 19,980 cards)", page1000, base},
