@@ -70,6 +70,9 @@ type PasskeyStore interface {
 	// TakeCeremony returns and deletes the consent's ceremony of that
 	// kind; ErrSCAFailed when there is none or it expired.
 	TakeCeremony(ctx context.Context, consentID uuid.UUID, kind string, now time.Time) ([]byte, error)
+	// DeletePasskey removes one of the cardholder's passkeys; ErrNotFound
+	// when the cardholder has no such passkey.
+	DeletePasskey(ctx context.Context, individualID uuid.UUID, credentialID []byte) error
 }
 
 // PasskeyConfig names the relying party. RPID is the hosted pages' host
@@ -335,4 +338,26 @@ func (a *SCA) putCeremony(ctx context.Context, c Consent, kind string, opts any,
 		return nil, err
 	}
 	return json.Marshal(opts)
+}
+
+// Passkeys lists the cardholder's passkeys (none when passkeys are off).
+func (a *SCA) Passkeys(ctx context.Context, individualID uuid.UUID) ([]Passkey, error) {
+	if a.webauthn == nil {
+		return nil, nil
+	}
+	_, keys, err := a.passkeys.PasskeyUser(ctx, individualID)
+	return keys, err
+}
+
+// RemovePasskey revokes one of the cardholder's passkeys, for example when
+// their phone is lost; actor names who asked, for the audit trail. From
+// then on that passkey fails like any wrong factor. Errors: ErrNotFound.
+func (a *SCA) RemovePasskey(ctx context.Context, actor string, individualID uuid.UUID, credentialID []byte) error {
+	if a.webauthn == nil {
+		return ErrNotFound
+	}
+	if err := a.passkeys.DeletePasskey(ctx, individualID, credentialID); err != nil {
+		return err
+	}
+	return a.audit.Append(ctx, audit.Entry{Actor: actor, Action: "passkey.removed", Target: "individual:" + individualID.String(), Result: "ok"})
 }

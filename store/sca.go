@@ -184,3 +184,16 @@ func (s *SCAStore) TakeCeremony(ctx context.Context, consentID uuid.UUID, kind s
 	}
 	return state, err
 }
+
+// DeletePasskey implements consent.PasskeyStore: consent.ErrNotFound when
+// the cardholder has no such passkey.
+func (s *SCAStore) DeletePasskey(ctx context.Context, individualID uuid.UUID, credentialID []byte) error {
+	res, err := s.db.w(ctx).ExecContext(ctx, `DELETE FROM passkeys WHERE individual_id = $1 AND credential_id = $2`, individualID.String(), credentialID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return errors.Join(consent.ErrNotFound, err)
+	}
+	return nil
+}

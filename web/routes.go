@@ -80,6 +80,8 @@ func (s *Server) routes() {
 	api.POST("/individuals", s.createIndividual).Name = "individuals-create"
 	api.GET("/individuals", s.listIndividuals).Name = "individuals-list"
 	api.GET("/individuals/:id", s.getIndividual).Name = "individuals-get"
+	api.GET("/individuals/:id/passkeys", s.listPasskeys).Name = "passkeys-list"
+	api.DELETE("/individuals/:id/passkeys/:pid", s.deletePasskey).Name = "passkeys-delete"
 	api.POST("/accounts", s.createAccount).Name = "accounts-create"
 	api.GET("/accounts", s.listAccounts).Name = "accounts-list"
 	api.GET("/accounts/:id", s.getAccount).Name = "accounts-get"
