@@ -103,8 +103,8 @@ func TestPasskeyEnrolledAfterACodeReplacesTheCodeNextTime(t *testing.T) {
 	csrf := dataCSRF(t, landing, "passkey-login")
 
 	// Without the CSRF header the ceremony does not start.
-	if status, _, _ := postJSON(t, b2, e.srv.URL+"/consent/passkey/login", "", "{}"); status != http.StatusForbidden {
-		t.Fatalf("begin without CSRF: %d", status)
+	if status, out, raw := postJSON(t, b2, e.srv.URL+"/consent/passkey/login", "", "{}"); status != http.StatusForbidden || out["error"] == nil {
+		t.Fatalf("begin without CSRF: %d %s", status, raw)
 	}
 	// Before SCA, the action page is closed.
 	if res, doc := get(t, b2, e.srv.URL+"/consent/action"); res.StatusCode != http.StatusGone || doc.Find(`[data-testid="gone"]`).Length() != 1 {

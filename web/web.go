@@ -101,6 +101,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if p.Status >= 500 {
 		s.deps.Logger.ErrorContext(ctx, "request failed", "err", err, "request_id", p.RequestID, "route", c.Path())
 	}
+	if path := c.Request().URL.Path; strings.HasPrefix(path, "/consent/passkey/") && c.Request().Method == http.MethodPost {
+		// static/passkey.js reads JSON, whatever went wrong.
+		if werr := c.JSON(p.Status, passkeyAnswer{Error: texts[localeOf(c, "")]["error.explain"]}); werr != nil {
+			s.deps.Logger.WarnContext(ctx, "writing an error response failed", "err", werr)
+		}
+		return
+	}
 	if path := c.Request().URL.Path; strings.HasPrefix(path, "/c/") || path == "/consent" || strings.HasPrefix(path, "/consent/") || strings.HasPrefix(path, demoReturnPath) {
 		// Cardholders get a page, never JSON or a stack trace.
 		if rerr := s.errorPage(c, p.Status); rerr != nil {
