@@ -112,9 +112,13 @@ type Card struct {
 	SpendLimitDuration Duration
 	ReplacesID         *uuid.UUID
 	ReplacedByID       *uuid.UUID
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
-	Version            int64
+	Controls
+	// LineageID is the first card of a reissue chain: spend limits count
+	// everything spent under it.
+	LineageID uuid.UUID
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Version   int64
 }
 
 // transition moves c to next if the lifecycle allows it.

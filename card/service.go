@@ -242,6 +242,8 @@ type Input struct {
 	ExpMonth, ExpYear  string
 	SpendLimit         string
 	SpendLimitDuration Duration
+	Usage              Usage // "" is multi_use
+	Controls           ControlsPatch
 }
 
 func (s *Service) expiry(month, year string) (int, int, error) {
@@ -319,6 +321,16 @@ func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, erro
 	if err != nil {
 		return Card{}, err
 	}
+	if in.Usage == "" {
+		in.Usage = UsageMultiUse
+	}
+	if !in.Usage.Valid() {
+		return Card{}, invalid("usage", "must be multi_use, single_use or merchant_locked")
+	}
+	controls := Controls{Usage: in.Usage}
+	if err := in.Controls.apply(&controls); err != nil {
+		return Card{}, err
+	}
 	if _, err := s.store.Individual(ctx, a.PartnerID, in.IndividualID); errors.Is(err, ErrNotFound) {
 		return Card{}, invalid("individual_id", "no such individual")
 	} else if err != nil {
@@ -342,7 +354,7 @@ func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, erro
 		ID: id, PartnerID: a.PartnerID, AccountID: acc.ID, IndividualID: in.IndividualID,
 		DisplayName: in.DisplayName, Type: in.Type, Brand: brandOf(s.cfg.BIN.Prefix), Region: s.cfg.Region,
 		Currency: acc.Currency, ExpMonth: m, ExpYear: y, Status: StatusNotActivated,
-		SpendLimit: limit, SpendLimitDuration: dur, CreatedAt: now, UpdatedAt: now, Version: 1,
+		SpendLimit: limit, SpendLimitDuration: dur, Controls: controls, LineageID: id, CreatedAt: now, UpdatedAt: now, Version: 1,
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		pan, err := s.vault.IssuePAN(ctx, owner(c), s.cfg.BIN)
@@ -386,6 +398,7 @@ type Patch struct {
 	Status             *Status
 	SpendLimit         *string // "" clears the limit
 	SpendLimitDuration *Duration
+	Controls           ControlsPatch
 }
 
 // UpdateCard applies a patch. A status change to frozen or a terminal
@@ -433,6 +446,9 @@ func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p P
 			if c.SpendLimit, c.SpendLimitDuration, err = parseSpendLimit(limit, dur); err != nil {
 				return err
 			}
+		}
+		if err := p.Controls.apply(&c.Controls); err != nil {
+			return err
 		}
 		if p.Status != nil {
 			if err := s.changeStatus(&c, *p.Status); err != nil {
@@ -502,6 +518,7 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 		now := s.now().UTC()
 		n := old
 		n.ID, n.Status, n.CreatedAt, n.UpdatedAt, n.Version = nid, StatusNotActivated, now, now, 1
+		n.LineageID = lineageOf(old) // the spend limits' windows carry on
 		n.ReplacesID, n.ReplacedByID = &old.ID, nil
 		if t != ReissueSameNumber {
 			e := vault.ExpiryAfter(now, s.cfg.ExpiryYears)

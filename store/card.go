@@ -133,7 +133,18 @@ func (s *CardStore) ListAccounts(ctx context.Context, partnerID uuid.UUID, indiv
 }
 
 const cardColumns = `id, partner_id, account_id, individual_id, display_name, type, brand, region, currency, last4,
-	exp_month, exp_year, status, spend_limit, spend_limit_duration, replaces_id, replaced_by_id, created_at, updated_at, version`
+	exp_month, exp_year, status, spend_limit, spend_limit_duration, replaces_id, replaced_by_id, created_at, updated_at, version,
+	usage, locked_merchant, allowed_mccs, blocked_mccs, allowed_countries, blocked_countries, lineage_id`
+
+// joinList and splitList store a control list as comma-separated text.
+func joinList(l []string) string { return strings.Join(l, ",") }
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
 
 func nullID(id *uuid.UUID) any {
 	if id == nil {
@@ -151,14 +162,24 @@ func nullAmount(a *card.Amount) any {
 
 func scanCard(row interface{ Scan(...any) error }) (card.Card, error) {
 	var (
-		c                  card.Card
-		limit              sql.NullInt64
-		replaces, replaced sql.NullString
+		c                                    card.Card
+		limit                                sql.NullInt64
+		replaces, replaced                   sql.NullString
+		allowMCC, blockMCC, allowCC, blockCC string
+		lineage                              string
 	)
 	err := row.Scan(&c.ID, &c.PartnerID, &c.AccountID, &c.IndividualID, &c.DisplayName, &c.Type, &c.Brand, &c.Region, &c.Currency, &c.Last4,
-		&c.ExpMonth, &c.ExpYear, &c.Status, &limit, &c.SpendLimitDuration, &replaces, &replaced, &c.CreatedAt, &c.UpdatedAt, &c.Version)
+		&c.ExpMonth, &c.ExpYear, &c.Status, &limit, &c.SpendLimitDuration, &replaces, &replaced, &c.CreatedAt, &c.UpdatedAt, &c.Version,
+		&c.Usage, &c.LockedMerchant, &allowMCC, &blockMCC, &allowCC, &blockCC, &lineage)
 	if err != nil {
 		return c, notFound(err)
+	}
+	c.AllowedMCCs, c.BlockedMCCs, c.AllowedCountries, c.BlockedCountries = splitList(allowMCC), splitList(blockMCC), splitList(allowCC), splitList(blockCC)
+	c.LineageID = c.ID // rows written without one (bulk loads) start their own lineage
+	if lineage != "" {
+		if c.LineageID, err = uuid.Parse(lineage); err != nil {
+			return c, err
+		}
 	}
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	if limit.Valid {
@@ -183,10 +204,12 @@ func scanCard(row interface{ Scan(...any) error }) (card.Card, error) {
 // CreateCard implements card.Store.
 func (s *CardStore) CreateCard(ctx context.Context, c card.Card) error {
 	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
 		c.ID.String(), c.PartnerID.String(), c.AccountID.String(), c.IndividualID.String(), c.DisplayName, string(c.Type), c.Brand, c.Region,
 		c.Currency, c.Last4, c.ExpMonth, c.ExpYear, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration),
-		nullID(c.ReplacesID), nullID(c.ReplacedByID), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version)
+		nullID(c.ReplacesID), nullID(c.ReplacedByID), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version,
+		string(c.Usage), c.LockedMerchant, joinList(c.AllowedMCCs), joinList(c.BlockedMCCs), joinList(c.AllowedCountries), joinList(c.BlockedCountries),
+		c.LineageID.String())
 	return err
 }
 
@@ -225,10 +248,12 @@ func (s *CardStore) ListCards(ctx context.Context, partnerID uuid.UUID, f card.F
 // UpdateCard implements card.Store.
 func (s *CardStore) UpdateCard(ctx context.Context, c card.Card) (card.Card, error) {
 	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE cards SET display_name = $1, status = $2, spend_limit = $3, spend_limit_duration = $4,
-		replaced_by_id = $5, updated_at = $6, version = version + 1
+		replaced_by_id = $5, updated_at = $6, version = version + 1, locked_merchant = $10, allowed_mccs = $11, blocked_mccs = $12,
+		allowed_countries = $13, blocked_countries = $14
 		WHERE partner_id = $7 AND id = $8 AND version = $9`,
 		c.DisplayName, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration), nullID(c.ReplacedByID), c.UpdatedAt.UTC(),
-		c.PartnerID.String(), c.ID.String(), c.Version)
+		c.PartnerID.String(), c.ID.String(), c.Version,
+		c.LockedMerchant, joinList(c.AllowedMCCs), joinList(c.BlockedMCCs), joinList(c.AllowedCountries), joinList(c.BlockedCountries))
 	if err != nil {
 		return c, err
 	}
