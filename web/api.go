@@ -94,24 +94,37 @@ func viewAccount(a card.Account) accountView {
 }
 
 type cardView struct {
-	ID                 string  `json:"id"`
-	DisplayName        string  `json:"display_name"`
-	Type               string  `json:"type"`
-	Brand              string  `json:"brand"`
-	Region             string  `json:"region"`
-	ExpMonth           string  `json:"exp_month"`
-	ExpYear            string  `json:"exp_year"`
-	Last4              string  `json:"last4"`
-	Currency           string  `json:"currency"`
-	AccountID          string  `json:"account_id"`
-	IndividualID       string  `json:"individual_id"`
-	Status             string  `json:"status"`
-	SpendLimit         *string `json:"spend_limit"`
-	SpendLimitDuration *string `json:"spend_limit_duration"`
-	ReplacesID         *string `json:"replaces_id,omitempty"`
-	ReplacedByID       *string `json:"replaced_by_id,omitempty"`
-	CreatedAt          string  `json:"created_at"`
-	UpdatedAt          string  `json:"updated_at"`
+	ID                 string   `json:"id"`
+	DisplayName        string   `json:"display_name"`
+	Type               string   `json:"type"`
+	Brand              string   `json:"brand"`
+	Region             string   `json:"region"`
+	ExpMonth           string   `json:"exp_month"`
+	ExpYear            string   `json:"exp_year"`
+	Last4              string   `json:"last4"`
+	Currency           string   `json:"currency"`
+	AccountID          string   `json:"account_id"`
+	IndividualID       string   `json:"individual_id"`
+	Status             string   `json:"status"`
+	SpendLimit         *string  `json:"spend_limit"`
+	SpendLimitDuration *string  `json:"spend_limit_duration"`
+	ReplacesID         *string  `json:"replaces_id,omitempty"`
+	ReplacedByID       *string  `json:"replaced_by_id,omitempty"`
+	Usage              string   `json:"usage"`
+	MerchantLockedTo   *string  `json:"merchant_locked_to"`
+	AllowedMCCs        []string `json:"allowed_mccs"`
+	BlockedMCCs        []string `json:"blocked_mccs"`
+	AllowedCountries   []string `json:"allowed_countries"`
+	BlockedCountries   []string `json:"blocked_countries"`
+	CreatedAt          string   `json:"created_at"`
+	UpdatedAt          string   `json:"updated_at"`
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
 
 func optID(id *uuid.UUID) *string {
@@ -133,6 +146,12 @@ func viewCard(c card.Card) cardView {
 		l, d := c.SpendLimit.String(), string(c.SpendLimitDuration)
 		v.SpendLimit, v.SpendLimitDuration = &l, &d
 	}
+	v.Usage = string(c.Usage)
+	if c.LockedMerchant != "" {
+		m := c.LockedMerchant
+		v.MerchantLockedTo = &m
+	}
+	v.AllowedMCCs, v.BlockedMCCs, v.AllowedCountries, v.BlockedCountries = nonNil(c.AllowedMCCs), nonNil(c.BlockedMCCs), nonNil(c.AllowedCountries), nonNil(c.BlockedCountries)
 	return v
 }
 
@@ -321,6 +340,20 @@ type createCardRequest struct {
 	ExpYear            string `json:"exp_year"`
 	SpendLimit         string `json:"spend_limit"`
 	SpendLimitDuration string `json:"spend_limit_duration"`
+	Usage              string `json:"usage"`
+	controlsRequest
+}
+
+// controlsRequest are the control lists a card order or update may set.
+type controlsRequest struct {
+	AllowedMCCs      *[]string `json:"allowed_mccs"`
+	BlockedMCCs      *[]string `json:"blocked_mccs"`
+	AllowedCountries *[]string `json:"allowed_countries"`
+	BlockedCountries *[]string `json:"blocked_countries"`
+}
+
+func (r controlsRequest) patch() card.ControlsPatch {
+	return card.ControlsPatch{AllowedMCCs: r.AllowedMCCs, BlockedMCCs: r.BlockedMCCs, AllowedCountries: r.AllowedCountries, BlockedCountries: r.BlockedCountries}
 }
 
 func (s *Server) createCard(c echo.Context) error {
@@ -339,6 +372,7 @@ func (s *Server) createCard(c echo.Context) error {
 	cd, err := s.deps.Cards.CreateCard(c.Request().Context(), actorOf(c), card.Input{
 		IndividualID: iid, AccountID: aid, DisplayName: req.DisplayName, Type: card.Type(req.Type),
 		ExpMonth: req.ExpMonth, ExpYear: req.ExpYear, SpendLimit: req.SpendLimit, SpendLimitDuration: card.Duration(req.SpendLimitDuration),
+		Usage: card.Usage(req.Usage), Controls: req.patch(),
 	})
 	if err != nil {
 		return err
@@ -395,6 +429,7 @@ type patchCardRequest struct {
 	Status             *string `json:"status"`
 	SpendLimit         *string `json:"spend_limit"`
 	SpendLimitDuration *string `json:"spend_limit_duration"`
+	controlsRequest
 }
 
 func (s *Server) patchCard(c echo.Context) error {
@@ -407,7 +442,7 @@ func (s *Server) patchCard(c echo.Context) error {
 		return err
 	}
 	var p card.Patch
-	p.DisplayName, p.SpendLimit = req.DisplayName, req.SpendLimit
+	p.DisplayName, p.SpendLimit, p.Controls = req.DisplayName, req.SpendLimit, req.patch()
 	if req.Status != nil {
 		st := card.Status(*req.Status)
 		p.Status = &st
