@@ -1,0 +1,424 @@
+package spend
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/events"
+)
+
+// Store persists authorisations, fundings and balances. Every method runs
+// in the transaction InTx put in ctx, when there is one.
+type Store interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// LockAccount reads the account and holds it until the transaction
+	// ends; card.ErrNotFound if the partner has no such account.
+	LockAccount(ctx context.Context, partnerID, id uuid.UUID) (card.Account, error)
+	// AdjustAccount adds to the balance and the available amount.
+	AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) error
+	Card(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error)
+	UpdateCard(ctx context.Context, c card.Card) (card.Card, error)
+	Restrictions(ctx context.Context, partnerID, cardID uuid.UUID) ([]card.Restriction, error)
+	// Spent sums what the lineage's authorisations count towards limits
+	// since a time (the zero time: ever).
+	Spent(ctx context.Context, lineageID uuid.UUID, since time.Time) (card.Amount, error)
+	// Approvals counts the lineage's approved or cleared authorisations.
+	Approvals(ctx context.Context, lineageID uuid.UUID) (int, error)
+	InsertAuthorization(ctx context.Context, a Authorization) error
+	Authorization(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error)
+	UpdateAuthorization(ctx context.Context, a Authorization) error
+	InsertFunding(ctx context.Context, f Funding) error
+}
+
+// Auditor records audit entries.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) error
+}
+
+// Service authorises, follows up and funds.
+type Service struct {
+	store  Store
+	outbox events.Outbox
+	audit  Auditor
+	now    func() time.Time
+}
+
+// NewService builds the service; now defaults to time.Now.
+func NewService(s Store, o events.Outbox, a Auditor, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: s, outbox: o, audit: a, now: now}
+}
+
+// Request is an authorisation request.
+type Request struct {
+	CardID   uuid.UUID
+	Amount   string // decimal, two places at most
+	Currency string
+	Merchant Merchant
+}
+
+var (
+	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+	mccRE      = regexp.MustCompile(`^[0-9]{4}$`)
+	countryRE  = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+func (r *Request) validate() (card.Amount, error) {
+	amt, err := card.ParseAmount(r.Amount)
+	if err != nil || amt <= 0 {
+		return 0, &FieldError{Field: "amount", Reason: "must be a positive decimal amount with at most two places"}
+	}
+	r.Currency = strings.ToUpper(strings.TrimSpace(r.Currency))
+	r.Merchant.Country = strings.ToUpper(strings.TrimSpace(r.Merchant.Country))
+	r.Merchant.Name, r.Merchant.ID = strings.TrimSpace(r.Merchant.Name), strings.TrimSpace(r.Merchant.ID)
+	switch {
+	case !currencyRE.MatchString(r.Currency):
+		return 0, &FieldError{Field: "currency", Reason: "must be an ISO 4217 code such as EUR"}
+	case r.Merchant.Name == "" || len(r.Merchant.Name) > 100:
+		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 characters"}
+	case !mccRE.MatchString(r.Merchant.MCC):
+		return 0, &FieldError{Field: "merchant.mcc", Reason: "must be a four-digit merchant category code"}
+	case !countryRE.MatchString(r.Merchant.Country):
+		return 0, &FieldError{Field: "merchant.country", Reason: "must be an ISO 3166-1 alpha-2 country code"}
+	case r.Merchant.ID == "" || len(r.Merchant.ID) > 100:
+		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 characters"}
+	}
+	return amt, nil
+}
+
+// Authorize decides an authorisation and records it, approved or declined,
+// with its event, in one transaction. An approval holds the amount on the
+// account; a single-use card closes; a merchant-locked card locks to the
+// merchant. Errors: *FieldError, ErrNotFound.
+func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request) (Authorization, error) {
+	amt, err := r.validate()
+	if err != nil {
+		return Authorization{}, err
+	}
+	var out Authorization
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.store.Card(ctx, partnerID, r.CardID)
+		if errors.Is(err, card.ErrNotFound) {
+			return &FieldError{Field: "card_id", Reason: "no such card"}
+		}
+		if err != nil {
+			return err
+		}
+		acct, err := s.store.LockAccount(ctx, partnerID, c.AccountID)
+		if err != nil {
+			return err
+		}
+		// Read the card again under the account's lock: another
+		// authorisation may have closed or locked it meanwhile.
+		if c, err = s.store.Card(ctx, partnerID, r.CardID); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		a := Authorization{ID: id, PartnerID: partnerID, CardID: c.ID, LineageID: c.LineageID, AccountID: c.AccountID, Amount: amt,
+			Currency: r.Currency, Merchant: r.Merchant, CreatedAt: now, UpdatedAt: now}
+		reason, err := s.decide(ctx, c, acct, a, now)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			a.Status, a.DeclineReason = StatusDeclined, reason
+		} else {
+			a.Status, a.Held, a.Spent = StatusApproved, amt, amt
+			if err := s.store.AdjustAccount(ctx, acct.ID, 0, -amt); err != nil {
+				return err
+			}
+			if err := s.afterApproval(ctx, c, r.Merchant, now); err != nil {
+				return err
+			}
+		}
+		if err := s.store.InsertAuthorization(ctx, a); err != nil {
+			return err
+		}
+		out = a
+		return s.emit(ctx, a, "authorization."+string(a.Status))
+	})
+	return out, err
+}
+
+// decide returns the first control the authorisation fails, "" to approve.
+func (s *Service) decide(ctx context.Context, c card.Card, acct card.Account, a Authorization, now time.Time) (string, error) {
+	switch c.Status {
+	case card.StatusActive:
+	case card.StatusFrozen:
+		return DeclineCardFrozen, nil
+	case card.StatusExpired:
+		return DeclineCardExpired, nil
+	default:
+		if c.Usage == card.UsageSingleUse && c.Status == card.StatusClosed {
+			n, err := s.store.Approvals(ctx, c.LineageID)
+			if err != nil {
+				return "", err
+			}
+			if n > 0 {
+				return DeclineSingleUseConsumed, nil
+			}
+		}
+		return DeclineCardNotActive, nil
+	}
+	// The card works up to the last moment of its expiry month.
+	if !now.Before(time.Date(c.ExpYear, time.Month(c.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC)) {
+		return DeclineCardExpired, nil
+	}
+	if a.Currency != c.Currency || a.Currency != acct.Currency {
+		return DeclineCurrencyNotSupported, nil
+	}
+	if c.Usage == card.UsageMerchantLocked && c.LockedMerchant != "" && c.LockedMerchant != a.Merchant.ID {
+		return DeclineMerchantLocked, nil
+	}
+	if (len(c.AllowedMCCs) > 0 && !slices.Contains(c.AllowedMCCs, a.Merchant.MCC)) || slices.Contains(c.BlockedMCCs, a.Merchant.MCC) {
+		return DeclineMCCBlocked, nil
+	}
+	if (len(c.AllowedCountries) > 0 && !slices.Contains(c.AllowedCountries, a.Merchant.Country)) || slices.Contains(c.BlockedCountries, a.Merchant.Country) {
+		return DeclineCountryBlocked, nil
+	}
+	rs, err := s.store.Restrictions(ctx, c.PartnerID, c.ID)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range rs {
+		if a.Amount > r.MaxAmount {
+			return DeclineRestrictionExceeded, nil
+		}
+	}
+	if c.SpendLimit != nil {
+		if c.SpendLimitDuration == card.DurationTransaction {
+			if a.Amount > *c.SpendLimit {
+				return DeclineSpendLimitExceeded, nil
+			}
+		} else {
+			spent, err := s.store.Spent(ctx, c.LineageID, Window(c.SpendLimitDuration, now))
+			if err != nil {
+				return "", err
+			}
+			if spent+a.Amount > *c.SpendLimit {
+				return DeclineSpendLimitExceeded, nil
+			}
+		}
+	}
+	if acct.Available < a.Amount {
+		return DeclineInsufficientFunds, nil
+	}
+	return "", nil
+}
+
+// afterApproval closes a single-use card and locks a merchant-locked one.
+func (s *Service) afterApproval(ctx context.Context, c card.Card, m Merchant, now time.Time) error {
+	switch {
+	case c.Usage == card.UsageSingleUse:
+		c.Status, c.UpdatedAt = card.StatusClosed, now
+		if _, err := s.store.UpdateCard(ctx, c); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, audit.Entry{Actor: "system:authorizations", Action: "card.status_changed", Target: "card:" + c.ID.String(),
+			Details: map[string]string{"from": string(card.StatusActive), "to": string(card.StatusClosed), "reason": "single_use_consumed"}})
+	case c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "":
+		c.LockedMerchant, c.UpdatedAt = m.ID, now
+		_, err := s.store.UpdateCard(ctx, c)
+		return err
+	}
+	return nil
+}
+
+// Reverse releases an approved authorisation's hold. Errors: ErrNotFound,
+// *StateError.
+func (s *Service) Reverse(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error) {
+	return s.follow(ctx, partnerID, id, StatusReversed, func(ctx context.Context, a *Authorization) error {
+		if err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
+			return err
+		}
+		a.Held, a.Spent = 0, 0
+		return nil
+	})
+}
+
+// Expire releases an approved authorisation that was never cleared.
+// Errors: ErrNotFound, *StateError.
+func (s *Service) Expire(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error) {
+	return s.follow(ctx, partnerID, id, StatusExpired, func(ctx context.Context, a *Authorization) error {
+		if err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
+			return err
+		}
+		a.Held, a.Spent = 0, 0
+		return nil
+	})
+}
+
+// Clear settles an approved authorisation for amount ("" for the amount
+// held), which may differ from the authorised amount: the hold is released
+// and the cleared amount leaves the balance. Errors: *FieldError,
+// ErrNotFound, *StateError, ErrInsufficientFunds (more than the hold and
+// the available balance together).
+func (s *Service) Clear(ctx context.Context, partnerID, id uuid.UUID, amount string) (Authorization, error) {
+	var amt card.Amount
+	if amount != "" {
+		var err error
+		if amt, err = card.ParseAmount(amount); err != nil || amt <= 0 {
+			return Authorization{}, &FieldError{Field: "amount", Reason: "must be a positive decimal amount with at most two places"}
+		}
+	}
+	return s.follow(ctx, partnerID, id, StatusCleared, func(ctx context.Context, a *Authorization) error {
+		cleared := amt
+		if amount == "" {
+			cleared = a.Held
+		}
+		acct, err := s.store.LockAccount(ctx, partnerID, a.AccountID)
+		if err != nil {
+			return err
+		}
+		if cleared > a.Held && cleared-a.Held > acct.Available {
+			return ErrInsufficientFunds
+		}
+		if err := s.store.AdjustAccount(ctx, a.AccountID, -cleared, a.Held-cleared); err != nil {
+			return err
+		}
+		a.Held, a.Spent, a.Cleared = 0, cleared, &cleared
+		return nil
+	})
+}
+
+// follow moves an approved authorisation to a final status, with its
+// account locked and its event, in one transaction.
+func (s *Service) follow(ctx context.Context, partnerID, id uuid.UUID, to Status, fn func(ctx context.Context, a *Authorization) error) (Authorization, error) {
+	var out Authorization
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		a, err := s.store.Authorization(ctx, partnerID, id)
+		if err != nil {
+			return err
+		}
+		if _, err := s.store.LockAccount(ctx, partnerID, a.AccountID); err != nil {
+			return err
+		}
+		// Read again under the lock: a concurrent follow-up may have won.
+		if a, err = s.store.Authorization(ctx, partnerID, id); err != nil {
+			return err
+		}
+		if a.Status != StatusApproved {
+			return &StateError{From: a.Status, To: to}
+		}
+		if err := fn(ctx, &a); err != nil {
+			return err
+		}
+		a.Status, a.UpdatedAt = to, s.now().UTC()
+		if err := s.store.UpdateAuthorization(ctx, a); err != nil {
+			return err
+		}
+		out = a
+		return s.emit(ctx, a, "authorization."+string(to))
+	})
+	return out, err
+}
+
+// Fund adds money to an account (real-time funding). Errors: *FieldError,
+// ErrNotFound.
+func (s *Service) Fund(ctx context.Context, partnerID, accountID uuid.UUID, amount string) (Funding, card.Account, error) {
+	amt, err := card.ParseAmount(amount)
+	if err != nil || amt <= 0 {
+		return Funding{}, card.Account{}, &FieldError{Field: "amount", Reason: "must be a positive decimal amount with at most two places"}
+	}
+	var (
+		f    Funding
+		acct card.Account
+	)
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.store.LockAccount(ctx, partnerID, accountID); err != nil {
+			return err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		f = Funding{ID: id, PartnerID: partnerID, AccountID: accountID, Amount: amt, CreatedAt: s.now().UTC()}
+		if err := s.store.InsertFunding(ctx, f); err != nil {
+			return err
+		}
+		if err := s.store.AdjustAccount(ctx, accountID, amt, amt); err != nil {
+			return err
+		}
+		if acct, err = s.store.LockAccount(ctx, partnerID, accountID); err != nil {
+			return err
+		}
+		eid, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		return s.outbox.Emit(ctx, events.Event{ID: eid, PartnerID: partnerID, Type: "account.funded", ResourceID: accountID,
+			Data:      map[string]string{"funding_id": f.ID.String(), "amount": amt.String(), "balance": acct.Balance.String(), "available": acct.Available.String()},
+			CreatedAt: f.CreatedAt})
+	})
+	return f, acct, err
+}
+
+// Authorization returns one authorisation. Errors: ErrNotFound.
+func (s *Service) Authorization(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error) {
+	return s.store.Authorization(ctx, partnerID, id)
+}
+
+// Limit is one spend-limit window of a card: what is configured (nil when
+// the card's limit is for another window or it has none), used and left.
+type Limit struct {
+	Duration   card.Duration
+	Since      time.Time // zero for FOREVER and TRANSACTION
+	Used       card.Amount
+	Configured *card.Amount
+	Available  *card.Amount
+}
+
+// Limits shows every window of the card's lineage. Errors: ErrNotFound.
+func (s *Service) Limits(ctx context.Context, partnerID, cardID uuid.UUID) ([]Limit, error) {
+	c, err := s.store.Card(ctx, partnerID, cardID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out []Limit
+	for _, d := range []card.Duration{card.DurationTransaction, card.DurationDaily, card.DurationMonthly, card.DurationAnnually, card.DurationForever} {
+		l := Limit{Duration: d, Since: Window(d, now)}
+		if d != card.DurationTransaction {
+			if l.Used, err = s.store.Spent(ctx, c.LineageID, l.Since); err != nil {
+				return nil, err
+			}
+		}
+		if c.SpendLimit != nil && c.SpendLimitDuration == d {
+			conf := *c.SpendLimit
+			avail := max(conf-l.Used, 0)
+			l.Configured, l.Available = &conf, &avail
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (s *Service) emit(ctx context.Context, a Authorization, typ string) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	data := map[string]string{"card_id": a.CardID.String(), "account_id": a.AccountID.String(), "amount": a.Amount.String(),
+		"currency": a.Currency, "status": string(a.Status), "merchant_name": a.Merchant.Name, "merchant_mcc": a.Merchant.MCC}
+	if a.DeclineReason != "" {
+		data["decline_reason"] = a.DeclineReason
+	}
+	if a.Cleared != nil {
+		data["cleared_amount"] = a.Cleared.String()
+	}
+	return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.UpdatedAt})
+}

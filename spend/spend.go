@@ -1,0 +1,147 @@
+// Package spend decides card authorisations against every control a card
+// and its account carry, and keeps account balances: a sandbox
+// authorisation engine that needs no card network.
+//
+// Each decision runs in one database transaction that first locks the
+// card's account (SELECT … FOR UPDATE on PostgreSQL; SQLite has a single
+// writer), so concurrent authorisations on one account, from any number of
+// vaultpage processes, never approve more than the limits or the balance
+// allow.
+//
+// Authorisation statuses (stored values):
+//
+//	approved ──┬─ reverse ─→ reversed
+//	           ├─ clear ───→ cleared
+//	           └─ expire ──→ expired
+//	declined (final)
+package spend
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/card"
+)
+
+// Status is an authorisation's status.
+type Status string
+
+// Statuses.
+const (
+	StatusApproved Status = "approved"
+	StatusDeclined Status = "declined"
+	StatusReversed Status = "reversed"
+	StatusCleared  Status = "cleared"
+	StatusExpired  Status = "expired"
+)
+
+// Decline reasons: stable, part of the API.
+const (
+	DeclineCardNotActive        = "card_not_active"
+	DeclineCardFrozen           = "card_frozen"
+	DeclineCardExpired          = "card_expired"
+	DeclineSingleUseConsumed    = "single_use_consumed"
+	DeclineCurrencyNotSupported = "currency_not_supported"
+	DeclineMerchantLocked       = "merchant_locked"
+	DeclineMCCBlocked           = "merchant_category_blocked"
+	DeclineCountryBlocked       = "merchant_country_blocked"
+	DeclineRestrictionExceeded  = "restriction_exceeded"
+	DeclineSpendLimitExceeded   = "spend_limit_exceeded"
+	DeclineInsufficientFunds    = "insufficient_funds"
+)
+
+// Merchant is where the card is used.
+type Merchant struct {
+	Name    string
+	MCC     string // ISO 18245, four digits
+	Country string // ISO 3166-1 alpha-2
+	ID      string // the acquirer's merchant id
+}
+
+// Authorization is one authorisation request and what became of it.
+type Authorization struct {
+	ID            uuid.UUID
+	PartnerID     uuid.UUID
+	CardID        uuid.UUID
+	LineageID     uuid.UUID // the card's reissue lineage, which limits count under
+	AccountID     uuid.UUID
+	Amount        card.Amount
+	Currency      string
+	Merchant      Merchant
+	Status        Status
+	DeclineReason string
+	// Held is what the authorisation holds on the account now; Spent is what
+	// it counts towards spend limits (the amount while approved, the
+	// cleared amount once cleared, nothing once released).
+	Held      card.Amount
+	Spent     card.Amount
+	Cleared   *card.Amount
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Funding is money added to an account.
+type Funding struct {
+	ID        uuid.UUID
+	PartnerID uuid.UUID
+	AccountID uuid.UUID
+	Amount    card.Amount
+	CreatedAt time.Time
+}
+
+// Errors.
+var (
+	// ErrNotFound: no such authorisation, card or account for the partner.
+	ErrNotFound = errors.New("spend: not found")
+	// ErrInsufficientFunds: clearing for more than the hold and the
+	// available balance together.
+	ErrInsufficientFunds = errors.New("spend: insufficient funds")
+)
+
+// FieldError names the input field that is not acceptable.
+type FieldError struct {
+	Field, Reason string
+}
+
+func (e *FieldError) Error() string { return "spend: " + e.Field + " " + e.Reason }
+
+// StateError is an authorisation follow-up its status does not allow.
+type StateError struct {
+	From Status
+	To   Status
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("spend: a %s authorization cannot become %s", e.From, e.To)
+}
+
+// Window returns when the spend-limit window of duration d that contains
+// now began; the zero time for FOREVER and for TRANSACTION (which has no
+// window). All windows are in UTC:
+//
+//	DAILY     since midnight today
+//	MONTHLY   the trailing month, as Privacy.com defines it: since midnight
+//	          of this calendar date one month earlier (the 31st of March
+//	          looks back to the 28th or 29th of February)
+//	ANNUALLY  since the 1st of January this year
+func Window(d card.Duration, now time.Time) time.Time {
+	now = now.UTC()
+	y, m, day := now.Date()
+	switch d {
+	case card.DurationDaily:
+		return time.Date(y, m, day, 0, 0, 0, 0, time.UTC)
+	case card.DurationMonthly:
+		py, pm := y, m-1
+		if pm < time.January {
+			py, pm = y-1, time.December
+		}
+		last := time.Date(py, pm+1, 0, 0, 0, 0, 0, time.UTC).Day()
+		return time.Date(py, pm, min(day, last), 0, 0, 0, 0, time.UTC)
+	case card.DurationAnnually:
+		return time.Date(y, time.January, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}
+}

@@ -1,0 +1,424 @@
+package spend_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/partner"
+	"github.com/vaultpage/vaultpage/spend"
+	"github.com/vaultpage/vaultpage/store"
+	"github.com/vaultpage/vaultpage/store/storetest"
+	"github.com/vaultpage/vaultpage/vault"
+)
+
+func TestWindowsStartWhereTheyShould(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	testCases := []struct {
+		name     string
+		duration card.Duration
+		now      string
+		expected string
+	}{
+		{"daily, a second before midnight", card.DurationDaily, "2026-11-23T23:59:59Z", "2026-11-23T00:00:00Z"},
+		{"daily, at midnight", card.DurationDaily, "2026-11-24T00:00:00Z", "2026-11-24T00:00:00Z"},
+		{"daily, in UTC whatever the zone", card.DurationDaily, "2026-11-24T00:30:00+01:00", "2026-11-23T00:00:00Z"},
+		{"monthly, mid-month", card.DurationMonthly, "2026-11-23T10:00:00Z", "2026-10-23T00:00:00Z"},
+		{"monthly, 31 March looks back to 28 February", card.DurationMonthly, "2026-03-31T12:00:00Z", "2026-02-28T00:00:00Z"},
+		{"monthly, 31 March of a leap year looks back to 29 February", card.DurationMonthly, "2028-03-31T12:00:00Z", "2028-02-29T00:00:00Z"},
+		{"monthly, 29 February looks back to 29 January", card.DurationMonthly, "2028-02-29T08:00:00Z", "2028-01-29T00:00:00Z"},
+		{"monthly, January looks back into December", card.DurationMonthly, "2027-01-15T00:00:00Z", "2026-12-15T00:00:00Z"},
+		{"monthly, 31 May looks back to 30 April", card.DurationMonthly, "2026-05-31T00:00:00Z", "2026-04-30T00:00:00Z"},
+		{"annually, last moment of the year", card.DurationAnnually, "2026-12-31T23:59:59Z", "2026-01-01T00:00:00Z"},
+		{"annually, first moment of the year", card.DurationAnnually, "2027-01-01T00:00:00Z", "2027-01-01T00:00:00Z"},
+		{"forever", card.DurationForever, "2026-11-23T10:00:00Z", "0001-01-01T00:00:00Z"},
+		{"per transaction has no window", card.DurationTransaction, "2026-11-23T10:00:00Z", "0001-01-01T00:00:00Z"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := spend.Window(tc.duration, at(tc.now)); !got.Equal(at(tc.expected)) {
+				t.Fatalf("got %s, want %s", got.Format(time.RFC3339), tc.expected)
+			}
+		})
+	}
+}
+
+type fixture struct {
+	db    *store.DB
+	now   time.Time
+	cards *card.Service
+	svc   *spend.Service
+	actor card.Actor
+	acct  card.Account
+	ind   card.Individual
+}
+
+func (f *fixture) clock() time.Time { return f.now }
+
+func newFixture(t *testing.T, db *store.DB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	kek, _ := vault.NewSoftwareKEK(key)
+	ring, err := vault.Open(ctx, vault.Options{Store: db.Vault(), KEKs: vault.NewKEKSet(kek), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ring.Close)
+	f := &fixture{db: db, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	log := audit.NewLog(db.Audit(), nil)
+	f.cards = card.NewService(db.Cards(), ring, log, card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, f.clock)
+	f.svc = spend.NewService(db.Spend(), db.Consents(), log, f.clock)
+	creds, err := partner.NewService(db.Partners(), nil).Create(ctx, "Alpha", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.actor = card.Actor{PartnerID: creds.PartnerID}
+	if f.ind, err = f.cards.CreateIndividual(ctx, f.actor, card.IndividualInput{FirstName: "A", LastName: "B", Email: "a@b.co"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.acct, err = f.cards.CreateAccount(ctx, f.actor, f.ind.ID, "EUR"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// activeCard orders a card and activates it (as an approved consent would).
+func (f *fixture) activeCard(t *testing.T, in card.Input) card.Card {
+	t.Helper()
+	ctx := context.Background()
+	in.IndividualID, in.AccountID = f.ind.ID, f.acct.ID
+	c, err := f.cards.CreateCard(ctx, f.actor, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cards.Complete(ctx, f.actor.PartnerID, c.ID, "activate"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = f.cards.Card(ctx, f.actor, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (f *fixture) fund(t *testing.T, amount string) {
+	t.Helper()
+	if _, _, err := f.svc.Fund(context.Background(), f.actor.PartnerID, f.acct.ID, amount); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var grocer = spend.Merchant{Name: "Corner Shop", MCC: "5411", Country: "SE", ID: "m-1"}
+
+func (f *fixture) authorize(t *testing.T, c card.Card, amount string, m spend.Merchant) spend.Authorization {
+	t.Helper()
+	a, err := f.svc.Authorize(context.Background(), f.actor.PartnerID, spend.Request{CardID: c.ID, Amount: amount, Currency: "EUR", Merchant: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func expectDecision(t *testing.T, a spend.Authorization, reason string) {
+	t.Helper()
+	if reason == "" && a.Status != spend.StatusApproved {
+		t.Fatalf("declined %s, want approved", a.DeclineReason)
+	}
+	if reason != "" && (a.Status != spend.StatusDeclined || a.DeclineReason != reason) {
+		t.Fatalf("%s %s, want declined %s", a.Status, a.DeclineReason, reason)
+	}
+}
+
+func eachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, newFixture(t, b.Open(t))) })
+	}
+}
+
+func TestEveryControlHasItsDeclineReason(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100.00")
+		c := f.activeCard(t, card.Input{})
+		other := spend.Merchant{Name: "Elsewhere", MCC: "5812", Country: "DE", ID: "m-2"}
+
+		expectDecision(t, f.authorize(t, c, "200.00", grocer), spend.DeclineInsufficientFunds)
+		a := f.authorize(t, c, "30.00", grocer)
+		expectDecision(t, a, "")
+		if acct, _ := f.cards.Account(ctx, f.actor, f.acct.ID); acct.Balance != 100_00 || acct.Available != 70_00 {
+			t.Fatalf("after a 30.00 hold: balance %s available %s", acct.Balance, acct.Available)
+		}
+		got, _ := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{CardID: c.ID, Amount: "1.00", Currency: "SEK", Merchant: grocer})
+		expectDecision(t, got, spend.DeclineCurrencyNotSupported)
+
+		if _, err := f.cards.SetRestriction(ctx, f.actor, c.ID, "amount", "25.00"); err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.authorize(t, c, "25.01", grocer), spend.DeclineRestrictionExceeded)
+		expectDecision(t, f.authorize(t, c, "25.00", grocer), "")
+
+		mccs := []string{"5411"}
+		if _, err := f.cards.UpdateCard(ctx, f.actor, c.ID, card.Patch{Controls: card.ControlsPatch{AllowedMCCs: &mccs}}); err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.authorize(t, c, "1.00", other), spend.DeclineMCCBlocked)
+		countries := []string{"SE"}
+		if _, err := f.cards.UpdateCard(ctx, f.actor, c.ID, card.Patch{Controls: card.ControlsPatch{BlockedCountries: &countries}}); err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.authorize(t, c, "1.00", grocer), spend.DeclineCountryBlocked)
+
+		frozen := card.StatusFrozen
+		if _, err := f.cards.UpdateCard(ctx, f.actor, c.ID, card.Patch{Status: &frozen}); err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.authorize(t, c, "1.00", grocer), spend.DeclineCardFrozen)
+
+		fresh, err := f.cards.CreateCard(ctx, f.actor, card.Input{IndividualID: f.ind.ID, AccountID: f.acct.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.authorize(t, fresh, "1.00", grocer), spend.DeclineCardNotActive)
+
+		// The card works through the last day of its expiry month, not after.
+		exp := f.activeCard(t, card.Input{})
+		f.now = time.Date(exp.ExpYear, time.Month(exp.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Second)
+		expectDecision(t, f.authorize(t, exp, "1.00", grocer), "")
+		f.now = f.now.Add(time.Second)
+		expectDecision(t, f.authorize(t, exp, "1.00", grocer), spend.DeclineCardExpired)
+
+		// Bad input is a field error, not a decline.
+		var fe *spend.FieldError
+		for field, r := range map[string]spend.Request{
+			"amount":           {CardID: c.ID, Amount: "-1", Currency: "EUR", Merchant: grocer},
+			"currency":         {CardID: c.ID, Amount: "1.00", Currency: "euro", Merchant: grocer},
+			"merchant.mcc":     {CardID: c.ID, Amount: "1.00", Currency: "EUR", Merchant: spend.Merchant{Name: "x", MCC: "54", Country: "SE", ID: "m"}},
+			"merchant.country": {CardID: c.ID, Amount: "1.00", Currency: "EUR", Merchant: spend.Merchant{Name: "x", MCC: "5411", Country: "SWE", ID: "m"}},
+			"merchant.id":      {CardID: c.ID, Amount: "1.00", Currency: "EUR", Merchant: spend.Merchant{Name: "x", MCC: "5411", Country: "SE"}},
+			"card_id":          {CardID: uuid.New(), Amount: "1.00", Currency: "EUR", Merchant: grocer},
+		} {
+			if _, err := f.svc.Authorize(ctx, f.actor.PartnerID, r); !errors.As(err, &fe) || fe.Field != field {
+				t.Errorf("%s: %v", field, err)
+			}
+		}
+	})
+}
+
+func TestSingleUseAndMerchantLockedCards(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100.00")
+		once := f.activeCard(t, card.Input{Usage: card.UsageSingleUse})
+		expectDecision(t, f.authorize(t, once, "5.00", grocer), "")
+		expectDecision(t, f.authorize(t, once, "5.00", grocer), spend.DeclineSingleUseConsumed)
+		if c, _ := f.cards.Card(ctx, f.actor, once.ID); c.Status != card.StatusClosed {
+			t.Fatalf("single-use card after its first approval: %s", c.Status)
+		}
+
+		locked := f.activeCard(t, card.Input{Usage: card.UsageMerchantLocked})
+		expectDecision(t, f.authorize(t, locked, "5.00", grocer), "")
+		expectDecision(t, f.authorize(t, locked, "5.00", spend.Merchant{Name: "Other", MCC: "5411", Country: "SE", ID: "m-9"}), spend.DeclineMerchantLocked)
+		expectDecision(t, f.authorize(t, locked, "5.00", grocer), "")
+		if c, _ := f.cards.Card(ctx, f.actor, locked.ID); c.LockedMerchant != grocer.ID {
+			t.Fatalf("locked to %q", c.LockedMerchant)
+		}
+	})
+}
+
+func TestSpendLimitsCountTheirWindowAndFollowReissues(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "10000.00")
+		daily := f.activeCard(t, card.Input{SpendLimit: "100.00", SpendLimitDuration: card.DurationDaily})
+		f.now = time.Date(2026, 11, 23, 23, 0, 0, 0, time.UTC)
+		expectDecision(t, f.authorize(t, daily, "60.00", grocer), "")
+		expectDecision(t, f.authorize(t, daily, "40.01", grocer), spend.DeclineSpendLimitExceeded)
+		expectDecision(t, f.authorize(t, daily, "40.00", grocer), "")
+		f.now = time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC) // a new day
+		expectDecision(t, f.authorize(t, daily, "100.00", grocer), "")
+
+		// A reversal gives the room back; a clear counts what cleared.
+		monthly := f.activeCard(t, card.Input{SpendLimit: "100.00", SpendLimitDuration: card.DurationMonthly})
+		a := f.authorize(t, monthly, "80.00", grocer)
+		expectDecision(t, f.authorize(t, monthly, "30.00", grocer), spend.DeclineSpendLimitExceeded)
+		if _, err := f.svc.Reverse(ctx, f.actor.PartnerID, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		b := f.authorize(t, monthly, "90.00", grocer)
+		expectDecision(t, b, "")
+		if _, err := f.svc.Clear(ctx, f.actor.PartnerID, b.ID, "70.00"); err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.authorize(t, monthly, "30.00", grocer), "")
+		limits, err := f.svc.Limits(ctx, f.actor.PartnerID, monthly.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range limits {
+			if l.Duration == card.DurationMonthly && (l.Used != 100_00 || *l.Configured != 100_00 || *l.Available != 0) {
+				t.Fatalf("monthly window: used %s", l.Used)
+			}
+		}
+		// A month and a day later the trailing month is empty again.
+		f.now = f.now.AddDate(0, 1, 1)
+		expectDecision(t, f.authorize(t, monthly, "100.00", grocer), "")
+
+		// Reissued, the card keeps its limit and what was spent under it.
+		forever := f.activeCard(t, card.Input{SpendLimit: "50.00", SpendLimitDuration: card.DurationForever})
+		expectDecision(t, f.authorize(t, forever, "45.00", grocer), "")
+		n, err := f.cards.Reissue(ctx, f.actor, forever.ID, card.ReissueNewNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.cards.Complete(ctx, f.actor.PartnerID, n.ID, "activate"); err != nil {
+			t.Fatal(err)
+		}
+		n, _ = f.cards.Card(ctx, f.actor, n.ID)
+		expectDecision(t, f.authorize(t, n, "5.01", grocer), spend.DeclineSpendLimitExceeded)
+		expectDecision(t, f.authorize(t, n, "5.00", grocer), "")
+
+		perTx := f.activeCard(t, card.Input{SpendLimit: "20.00", SpendLimitDuration: card.DurationTransaction})
+		expectDecision(t, f.authorize(t, perTx, "20.01", grocer), spend.DeclineSpendLimitExceeded)
+		expectDecision(t, f.authorize(t, perTx, "20.00", grocer), "")
+		expectDecision(t, f.authorize(t, perTx, "20.00", grocer), "")
+	})
+}
+
+func TestFollowUpsMoveMoneyOnceAndNeverBelowZero(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100.00")
+		c := f.activeCard(t, card.Input{})
+		balance := func() (card.Amount, card.Amount) {
+			acct, err := f.cards.Account(ctx, f.actor, f.acct.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return acct.Balance, acct.Available
+		}
+		a := f.authorize(t, c, "40.00", grocer)
+		if _, err := f.svc.Clear(ctx, f.actor.PartnerID, a.ID, "45.00"); err != nil { // a tip
+			t.Fatal(err)
+		}
+		if b, av := balance(); b != 55_00 || av != 55_00 {
+			t.Fatalf("after clearing 45.00 of a 40.00 hold: %s / %s", b, av)
+		}
+		var se *spend.StateError
+		if _, err := f.svc.Reverse(ctx, f.actor.PartnerID, a.ID); !errors.As(err, &se) {
+			t.Fatalf("reversing a cleared authorisation: %v", err)
+		}
+		b := f.authorize(t, c, "50.00", grocer)
+		if _, err := f.svc.Clear(ctx, f.actor.PartnerID, b.ID, "60.01"); !errors.Is(err, spend.ErrInsufficientFunds) {
+			t.Fatalf("clearing beyond hold and balance: %v", err)
+		}
+		if _, err := f.svc.Expire(ctx, f.actor.PartnerID, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if bal, av := balance(); bal != 55_00 || av != 55_00 {
+			t.Fatalf("after the expiry: %s / %s", bal, av)
+		}
+		if _, err := f.svc.Expire(ctx, f.actor.PartnerID, b.ID); !errors.As(err, &se) {
+			t.Fatalf("expiring twice: %v", err)
+		}
+		declined := f.authorize(t, c, "500.00", grocer)
+		if _, err := f.svc.Reverse(ctx, f.actor.PartnerID, declined.ID); !errors.As(err, &se) {
+			t.Fatalf("reversing a decline: %v", err)
+		}
+		if _, err := f.svc.Reverse(ctx, uuid.New(), b.ID); !errors.Is(err, spend.ErrNotFound) {
+			t.Fatalf("another partner's authorisation: %v", err)
+		}
+	})
+}
+
+// TestConcurrentAuthorizationsFromTwoProcesses: 200 authorisations of 10.00
+// from two vaultpage "processes" (two connection pools) on one PostgreSQL,
+// against a 1,000.00 limit and then against a 1,000.00 balance: exactly 100
+// approved each time.
+func TestConcurrentAuthorizationsFromTwoProcesses(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	ctx := context.Background()
+	open := func() *store.DB {
+		db, err := store.Open(ctx, url, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	db1, db2 := open(), open()
+	f := newFixture(t, db1)
+	other := spend.NewService(db2.Spend(), db2.Consents(), audit.NewLog(db2.Audit(), nil), nil)
+	f.svc = spend.NewService(db1.Spend(), db1.Consents(), audit.NewLog(db1.Audit(), nil), nil)
+	f.now = time.Now()
+
+	run := func(c card.Card) (approved int, held card.Amount) {
+		var (
+			wg  sync.WaitGroup
+			mu  sync.Mutex
+			err error
+		)
+		for i := range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				svc := f.svc
+				if i%2 == 1 {
+					svc = other
+				}
+				a, e := svc.Authorize(ctx, f.actor.PartnerID, spend.Request{CardID: c.ID, Amount: "10.00", Currency: "EUR", Merchant: grocer})
+				mu.Lock()
+				defer mu.Unlock()
+				if e != nil {
+					err = e
+					return
+				}
+				if a.Status == spend.StatusApproved {
+					approved++
+					held += a.Held
+				}
+			}()
+		}
+		wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return approved, held
+	}
+
+	f.fund(t, "100000.00")
+	limited := f.activeCard(t, card.Input{SpendLimit: "1000.00", SpendLimitDuration: card.DurationForever})
+	if n, held := run(limited); n != 100 || held != 1000_00 {
+		t.Fatalf("against a limit: %d approved holding %s, want 100 holding 1000.00", n, held)
+	}
+
+	// Against the balance: a second account holding exactly 1,000.00.
+	acct, err := f.cards.CreateAccount(ctx, f.actor, f.ind.ID, "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.acct = acct
+	f.fund(t, "1000.00")
+	unlimited := f.activeCard(t, card.Input{})
+	if n, _ := run(unlimited); n != 100 {
+		t.Fatalf("against the balance: %d approved, want 100", n)
+	}
+	if a, _ := f.cards.Account(ctx, f.actor, acct.ID); a.Available != 0 || a.Balance != 1000_00 {
+		t.Fatalf("account after: balance %s available %s", a.Balance, a.Available)
+	}
+}

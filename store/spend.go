@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/spend"
+)
+
+// SpendStore implements spend.Store.
+type SpendStore struct {
+	*CardStore
+}
+
+// Spend returns the authorisation and funding store on db.
+func (db *DB) Spend() *SpendStore { return &SpendStore{CardStore: db.Cards()} }
+
+var _ spend.Store = (*SpendStore)(nil)
+
+// LockAccount implements spend.Store: on PostgreSQL the row stays locked
+// until the transaction ends; SQLite transactions already exclude each
+// other (one writer, BEGIN IMMEDIATE).
+func (s *SpendStore) LockAccount(ctx context.Context, partnerID, id uuid.UUID) (card.Account, error) {
+	q := `SELECT ` + accountColumns + ` FROM accounts WHERE partner_id = $1 AND id = $2`
+	if s.db.Dialect() == Postgres {
+		q += ` FOR UPDATE`
+	}
+	return scanAccount(s.db.w(ctx).QueryRowContext(ctx, q, partnerID.String(), id.String()))
+}
+
+// AdjustAccount implements spend.Store. The database refuses a negative
+// available amount or balance (the CHECK is in the statement: it holds on
+// both stores without a schema change).
+func (s *SpendStore) AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) error {
+	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE accounts SET balance = balance + $1, available = available + $2
+		WHERE id = $3 AND balance + $1 >= 0 AND available + $2 >= 0`, int64(balance), int64(available), id.String())
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errors.Join(spend.ErrInsufficientFunds, err)
+	}
+	return nil
+}
+
+// Spent implements spend.Store.
+func (s *SpendStore) Spent(ctx context.Context, lineageID uuid.UUID, since time.Time) (card.Amount, error) {
+	var n sql.NullInt64
+	err := s.db.w(ctx).QueryRowContext(ctx, `SELECT SUM(spent) FROM authorizations WHERE lineage_id = $1 AND created_at >= $2`,
+		lineageID.String(), since.UTC()).Scan(&n)
+	return card.Amount(n.Int64), err
+}
+
+// Approvals implements spend.Store.
+func (s *SpendStore) Approvals(ctx context.Context, lineageID uuid.UUID) (int, error) {
+	var n int
+	err := s.db.w(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM authorizations WHERE lineage_id = $1 AND status IN ('approved', 'cleared')`,
+		lineageID.String()).Scan(&n)
+	return n, err
+}
+
+const authorizationColumns = `id, partner_id, card_id, lineage_id, account_id, amount, currency, merchant_name, merchant_mcc,
+	merchant_country, merchant_id, status, decline_reason, held, spent, cleared, created_at, updated_at`
+
+// InsertAuthorization implements spend.Store.
+func (s *SpendStore) InsertAuthorization(ctx context.Context, a spend.Authorization) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorizations (`+authorizationColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		a.ID.String(), a.PartnerID.String(), a.CardID.String(), a.LineageID.String(), a.AccountID.String(), int64(a.Amount), a.Currency,
+		a.Merchant.Name, a.Merchant.MCC, a.Merchant.Country, a.Merchant.ID, string(a.Status), a.DeclineReason, int64(a.Held), int64(a.Spent),
+		nullAmount(a.Cleared), a.CreatedAt.UTC(), a.UpdatedAt.UTC())
+	return err
+}
+
+// Authorization implements spend.Store.
+func (s *SpendStore) Authorization(ctx context.Context, partnerID, id uuid.UUID) (spend.Authorization, error) {
+	var (
+		a       spend.Authorization
+		cleared sql.NullInt64
+	)
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT `+authorizationColumns+` FROM authorizations WHERE partner_id = $1 AND id = $2`,
+		partnerID.String(), id.String()).Scan(&a.ID, &a.PartnerID, &a.CardID, &a.LineageID, &a.AccountID, &a.Amount, &a.Currency,
+		&a.Merchant.Name, &a.Merchant.MCC, &a.Merchant.Country, &a.Merchant.ID, &a.Status, &a.DeclineReason, &a.Held, &a.Spent, &cleared,
+		&a.CreatedAt, &a.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, spend.ErrNotFound
+	}
+	if cleared.Valid {
+		c := card.Amount(cleared.Int64)
+		a.Cleared = &c
+	}
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	return a, err
+}
+
+// UpdateAuthorization implements spend.Store.
+func (s *SpendStore) UpdateAuthorization(ctx context.Context, a spend.Authorization) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE authorizations SET status = $1, held = $2, spent = $3, cleared = $4, updated_at = $5
+		WHERE partner_id = $6 AND id = $7`, string(a.Status), int64(a.Held), int64(a.Spent), nullAmount(a.Cleared), a.UpdatedAt.UTC(),
+		a.PartnerID.String(), a.ID.String())
+	return err
+}
+
+// InsertFunding implements spend.Store.
+func (s *SpendStore) InsertFunding(ctx context.Context, f spend.Funding) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO fundings (id, partner_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		f.ID.String(), f.PartnerID.String(), f.AccountID.String(), int64(f.Amount), f.CreatedAt.UTC())
+	return err
+}
