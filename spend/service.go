@@ -48,15 +48,27 @@ type Service struct {
 	store  Store
 	outbox events.Outbox
 	audit  Auditor
+	cfg    Config
 	now    func() time.Time
 }
 
+// Config configures the service.
+type Config struct {
+	// Sandbox allows simulated authorisations and their follow-ups
+	// (development and sandbox only; production refuses them).
+	Sandbox bool
+}
+
+// ErrSandboxOnly: simulated authorisations are refused outside development
+// and sandbox.
+var ErrSandboxOnly = errors.New("spend: simulated authorizations run only in development and sandbox")
+
 // NewService builds the service; now defaults to time.Now.
-func NewService(s Store, o events.Outbox, a Auditor, now func() time.Time) *Service {
+func NewService(s Store, o events.Outbox, a Auditor, cfg Config, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, outbox: o, audit: a, now: now}
+	return &Service{store: s, outbox: o, audit: a, cfg: cfg, now: now}
 }
 
 // Request is an authorisation request.
@@ -99,8 +111,11 @@ func (r *Request) validate() (card.Amount, error) {
 // Authorize decides an authorisation and records it, approved or declined,
 // with its event, in one transaction. An approval holds the amount on the
 // account; a single-use card closes; a merchant-locked card locks to the
-// merchant. Errors: *FieldError, ErrNotFound.
+// merchant. Errors: ErrSandboxOnly, *FieldError, ErrNotFound.
 func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request) (Authorization, error) {
+	if !s.cfg.Sandbox {
+		return Authorization{}, ErrSandboxOnly
+	}
 	amt, err := r.validate()
 	if err != nil {
 		return Authorization{}, err
@@ -298,6 +313,9 @@ func (s *Service) Clear(ctx context.Context, partnerID, id uuid.UUID, amount str
 // follow moves an approved authorisation to a final status, with its
 // account locked and its event, in one transaction.
 func (s *Service) follow(ctx context.Context, partnerID, id uuid.UUID, to Status, fn func(ctx context.Context, a *Authorization) error) (Authorization, error) {
+	if !s.cfg.Sandbox {
+		return Authorization{}, ErrSandboxOnly
+	}
 	var out Authorization
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		a, err := s.store.Authorization(ctx, partnerID, id)

@@ -84,7 +84,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	f := &fixture{db: db, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	log := audit.NewLog(db.Audit(), nil)
 	f.cards = card.NewService(db.Cards(), ring, log, card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, f.clock)
-	f.svc = spend.NewService(db.Spend(), db.Consents(), log, f.clock)
+	f.svc = spend.NewService(db.Spend(), db.Consents(), log, spend.Config{Sandbox: true}, f.clock)
 	creds, err := partner.NewService(db.Partners(), nil).Create(ctx, "Alpha", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -300,6 +300,22 @@ func TestSpendLimitsCountTheirWindowAndFollowReissues(t *testing.T) {
 	})
 }
 
+func TestProductionRefusesSimulatedAuthorizationsButTakesFundings(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := newFixture(t, db)
+	prod := spend.NewService(db.Spend(), db.Consents(), audit.NewLog(db.Audit(), nil), spend.Config{}, f.clock)
+	ctx := context.Background()
+	if _, err := prod.Authorize(ctx, f.actor.PartnerID, spend.Request{}); !errors.Is(err, spend.ErrSandboxOnly) {
+		t.Fatalf("authorize in production: %v", err)
+	}
+	if _, err := prod.Reverse(ctx, f.actor.PartnerID, uuid.New()); !errors.Is(err, spend.ErrSandboxOnly) {
+		t.Fatalf("reverse in production: %v", err)
+	}
+	if _, acct, err := prod.Fund(ctx, f.actor.PartnerID, f.acct.ID, "12.34"); err != nil || acct.Balance != 12_34 || acct.Available != 12_34 {
+		t.Fatalf("funding in production: %v %+v", err, acct)
+	}
+}
+
 func TestFollowUpsMoveMoneyOnceAndNeverBelowZero(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
@@ -363,8 +379,8 @@ func TestConcurrentAuthorizationsFromTwoProcesses(t *testing.T) {
 	}
 	db1, db2 := open(), open()
 	f := newFixture(t, db1)
-	other := spend.NewService(db2.Spend(), db2.Consents(), audit.NewLog(db2.Audit(), nil), nil)
-	f.svc = spend.NewService(db1.Spend(), db1.Consents(), audit.NewLog(db1.Audit(), nil), nil)
+	other := spend.NewService(db2.Spend(), db2.Consents(), audit.NewLog(db2.Audit(), nil), spend.Config{Sandbox: true}, nil)
+	f.svc = spend.NewService(db1.Spend(), db1.Consents(), audit.NewLog(db1.Audit(), nil), spend.Config{Sandbox: true}, nil)
 	f.now = time.Now()
 
 	run := func(c card.Card) (approved int, held card.Amount) {

@@ -28,6 +28,7 @@ import (
 	"github.com/vaultpage/vaultpage/internal/panscan"
 	"github.com/vaultpage/vaultpage/internal/testkit"
 	"github.com/vaultpage/vaultpage/partner"
+	"github.com/vaultpage/vaultpage/spend"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
 	"github.com/vaultpage/vaultpage/vault"
@@ -96,7 +97,8 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	if o.demo {
 		demo = newDemo(t, partners, cards)
 	}
-	h := web.New(web.Deps{Logger: logger, Demo: demo, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
+	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production}, o.now)
+	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080",
 		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox})
 	srv := httptest.NewServer(h)

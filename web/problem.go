@@ -62,6 +62,9 @@ func toProblem(err error) *Problem {
 	if cp := consentProblem(err); cp != nil {
 		return cp
 	}
+	if sp := spendProblem(err); sp != nil {
+		return sp
+	}
 	switch {
 	case errors.As(err, &p):
 		return p

@@ -85,6 +85,7 @@ func (s *Server) routes() {
 	api.POST("/accounts", s.createAccount).Name = "accounts-create"
 	api.GET("/accounts", s.listAccounts).Name = "accounts-list"
 	api.GET("/accounts/:id", s.getAccount).Name = "accounts-get"
+	api.POST("/accounts/:id/fundings", s.fundAccount).Name = "accounts-fund"
 	api.POST("/cards", s.createCard).Name = "cards-create"
 	api.GET("/cards", s.listCards).Name = "cards-list"
 	api.GET("/cards/:id", s.getCard).Name = "cards-get"
@@ -93,6 +94,7 @@ func (s *Server) routes() {
 	api.POST("/cards/:id/reissue", s.reissueCard).Name = "cards-reissue"
 	api.POST("/cards/:id/restrictions", s.createRestriction).Name = "restrictions-create"
 	api.GET("/cards/:id/restrictions", s.listRestrictions).Name = "restrictions-list"
+	api.GET("/cards/:id/spend_limits", s.spendLimits).Name = "cards-spend-limits"
 	api.GET("/cards/:id/restrictions/:rid", s.getRestriction).Name = "restrictions-get"
 	api.PATCH("/cards/:id/restrictions/:rid", s.updateRestriction).Name = "restrictions-update"
 	api.DELETE("/cards/:id/restrictions/:rid", s.deleteRestriction).Name = "restrictions-delete"
@@ -107,4 +109,7 @@ func (s *Server) routes() {
 	api.GET("/consents", s.listConsents).Name = "consents-list"
 	api.POST("/consents/:id/cancel", s.cancelConsent).Name = "consents-cancel"
 	api.POST("/simulations/consents/:id", s.simulateConsent).Name = "simulations-consent"
+	api.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
+	api.POST("/simulations/authorizations/:id/:step", s.followAuthorization).Name = "simulations-authorization-step"
+	api.GET("/authorizations/:id", s.getAuthorization).Name = "authorizations-get"
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/partner"
+	"github.com/vaultpage/vaultpage/spend"
 )
 
 // Deps are the services the HTTP edge calls.
@@ -55,6 +56,8 @@ type Deps struct {
 	DevOutbox *DevOutbox
 	// Demo, in development only, is the partner /demo acts for.
 	Demo *Demo
+	// Spend decides simulated authorisations and funds accounts.
+	Spend *spend.Service
 }
 
 // Server is the HTTP edge.

@@ -31,6 +31,7 @@ import (
 	"github.com/vaultpage/vaultpage/internal/logmask"
 	"github.com/vaultpage/vaultpage/notify"
 	"github.com/vaultpage/vaultpage/partner"
+	"github.com/vaultpage/vaultpage/spend"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/web"
@@ -366,6 +367,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	}
 	handler := web.New(web.Deps{
 		Logger: logger, Version: version(), Ready: d.db.Ping, Demo: demo,
+		Spend: spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,
 		SCA: sca, Vault: d.ring, Audit: auditLog, DevOutbox: outbox,

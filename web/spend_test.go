@@ -1,0 +1,100 @@
+package web_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// activeCard orders a card with extra fields and activates it through a
+// simulated consent, as a partner's CI would.
+func (e *env) activeCard(t *testing.T, extra map[string]any) map[string]any {
+	t.Helper()
+	r := e.orderCard(t, extra)
+	if r.status != http.StatusCreated {
+		t.Fatalf("order: %d %s", r.status, r.body)
+	}
+	c := r.json(t)
+	cs := consentOf(t, e.post("/v3/cards/"+c["id"].(string)+"/activate", e.tokA, nil))
+	if s := e.post("/v3/simulations/consents/"+cs["id"].(string), e.tokA, map[string]string{"outcome": "approved"}); s.status != http.StatusOK {
+		t.Fatalf("simulated activation: %d %s", s.status, s.body)
+	}
+	return c
+}
+
+var shop = map[string]string{"name": "Corner Shop", "mcc": "5411", "country": "SE", "id": "m-1"}
+
+func (e *env) authorize(t *testing.T, cardID, amount string) map[string]any {
+	t.Helper()
+	r := e.post("/v3/simulations/authorizations", e.tokA, map[string]any{"card_id": cardID, "amount": amount, "currency": "EUR", "merchant": shop})
+	if r.status != http.StatusCreated {
+		t.Fatalf("authorize: %d %s", r.status, r.body)
+	}
+	return r.json(t)
+}
+
+func TestAuthorizationsFundingsAndSpendLimitsOverTheAPI(t *testing.T) {
+	e := newEnv(t)
+	c := e.activeCard(t, map[string]any{"spend_limit": "100.00", "spend_limit_duration": "DAILY"})
+	id, acct := c["id"].(string), c["account_id"].(string)
+
+	if a := e.authorize(t, id, "10.00"); a["status"] != "declined" || a["decline_reason"] != "insufficient_funds" {
+		t.Fatalf("unfunded: %v", a)
+	}
+	f := e.post("/v3/accounts/"+acct+"/fundings", e.tokA, map[string]string{"amount": "250.00"})
+	if f.status != http.StatusCreated || f.json(t)["available"] != "250.00" {
+		t.Fatalf("funding: %d %s", f.status, f.body)
+	}
+	a := e.authorize(t, id, "60.00")
+	if a["status"] != "approved" || a["held_amount"] != "60.00" || a["decline_reason"] != nil {
+		t.Fatalf("approve: %v", a)
+	}
+	if d := e.authorize(t, id, "40.01"); d["decline_reason"] != "spend_limit_exceeded" {
+		t.Fatalf("over the daily limit: %v", d)
+	}
+	limits := e.do(http.MethodGet, "/v3/cards/"+id+"/spend_limits", e.tokA, "", nil)
+	if limits.status != http.StatusOK {
+		t.Fatalf("spend_limits: %d %s", limits.status, limits.body)
+	}
+	for _, w := range limits.json(t)["data"].([]any) {
+		w := w.(map[string]any)
+		if w["duration"] == "DAILY" && (w["used"] != "60.00" || w["configured"] != "100.00" || w["available"] != "40.00") {
+			t.Fatalf("daily window: %v", w)
+		}
+	}
+	cl := e.post("/v3/simulations/authorizations/"+a["id"].(string)+"/clear", e.tokA, map[string]string{"amount": "55.50"})
+	if cl.status != http.StatusOK || cl.json(t)["status"] != "cleared" || cl.json(t)["cleared_amount"] != "55.50" {
+		t.Fatalf("clear: %d %s", cl.status, cl.body)
+	}
+	expectProblem(t, e.post("/v3/simulations/authorizations/"+a["id"].(string)+"/reverse", e.tokA, nil), http.StatusConflict, "invalid_state", "")
+	if got := e.do(http.MethodGet, "/v3/accounts/"+acct, e.tokA, "", nil).json(t); got["balance"] != "194.50" || got["available"] != "194.50" {
+		t.Fatalf("account after clearing 55.50: %v", got)
+	}
+	b := e.authorize(t, id, "40.00")
+	expectProblem(t, e.post("/v3/simulations/authorizations/"+b["id"].(string)+"/clear", e.tokA, map[string]string{"amount": "1000.00"}),
+		http.StatusConflict, "insufficient_funds", "")
+	if r := e.post("/v3/simulations/authorizations/"+b["id"].(string)+"/expire", e.tokA, nil); r.status != http.StatusOK || r.json(t)["held_amount"] != "0.00" {
+		t.Fatalf("expire: %d %s", r.status, r.body)
+	}
+	if r := e.do(http.MethodGet, "/v3/authorizations/"+b["id"].(string), e.tokA, "", nil); r.status != http.StatusOK || r.json(t)["status"] != "expired" {
+		t.Fatalf("get: %d %s", r.status, r.body)
+	}
+	expectProblem(t, e.do(http.MethodGet, "/v3/authorizations/"+b["id"].(string), e.tokB, "", nil), http.StatusNotFound, "not_found", "")
+	expectProblem(t, e.post("/v3/simulations/authorizations/"+b["id"].(string)+"/settle", e.tokA, nil), http.StatusNotFound, "not_found", "")
+	expectProblem(t, e.post("/v3/accounts/"+acct+"/fundings", e.tokB, map[string]string{"amount": "1.00"}), http.StatusNotFound, "not_found", "")
+	expectProblem(t, e.post("/v3/accounts/"+acct+"/fundings", e.tokA, map[string]string{"amount": "-5"}), http.StatusUnprocessableEntity, "invalid_field", "amount")
+	bad := map[string]string{"name": "x", "mcc": "54", "country": "SE", "id": "m"}
+	expectProblem(t, e.post("/v3/simulations/authorizations", e.tokA, map[string]any{"card_id": id, "amount": "1.00", "currency": "EUR", "merchant": bad}),
+		http.StatusUnprocessableEntity, "invalid_field", "merchant.mcc")
+	expectProblem(t, e.post("/v3/simulations/authorizations", e.tokA, map[string]any{"card_id": "nope", "amount": "1.00", "currency": "EUR", "merchant": shop}),
+		http.StatusUnprocessableEntity, "invalid_field", "card_id")
+}
+
+func TestProductionRefusesSimulatedAuthorizations(t *testing.T) {
+	e := newEnv(t, func(o *options) { o.production = true })
+	c := e.orderCard(t, nil).json(t)
+	expectProblem(t, e.post("/v3/simulations/authorizations", e.tokA, map[string]any{"card_id": c["id"], "amount": "1.00", "currency": "EUR", "merchant": shop}),
+		http.StatusForbidden, "sandbox_only", "")
+	if f := e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "1.00"}); f.status != http.StatusCreated {
+		t.Fatalf("funding in production: %d %s", f.status, f.body)
+	}
+}
