@@ -59,7 +59,7 @@ type Config struct {
 	Sandbox bool
 }
 
-// ErrSandboxOnly: simulated authorisations are refused outside development
+// ErrSandboxOnly means simulated authorisations are refused outside development
 // and sandbox.
 var ErrSandboxOnly = errors.New("spend: simulated authorizations run only in development and sandbox")
 
