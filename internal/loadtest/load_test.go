@@ -167,6 +167,36 @@ func (s *service) seed(t *testing.T, n int) {
 	}
 }
 
+// authCards sets up n funded, active cards, each on its own account, with
+// a monthly spend limit (so that every decision sums the window), and
+// returns authorisation targets that cycle through them.
+func (s *service) authCards(t *testing.T, n int) []vegeta.Target {
+	t.Helper()
+	var targets []vegeta.Target
+	for range n {
+		acc := s.post(t, "/v3/accounts", `{"individual_id":"`+s.ind+`","currency":"EUR"}`)
+		s.post(t, "/v3/accounts/"+acc+"/fundings", `{"amount":"1000000.00"}`)
+		id := s.post(t, "/v3/cards", `{"individual_id":"`+s.ind+`","account_id":"`+acc+`","spend_limit":"1000000.00","spend_limit_duration":"MONTHLY"}`)
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, s.base+"/v3/cards/"+id+"/activate", nil)
+		req.Header = s.header()
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Consent struct {
+				ID string `json:"id"`
+			} `json:"consent"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		_ = r.Body.Close()
+		s.post(t, "/v3/simulations/consents/"+body.Consent.ID, `{"outcome":"approved"}`)
+		targets = append(targets, vegeta.Target{Method: "POST", URL: s.base + "/v3/simulations/authorizations", Header: s.header(),
+			Body: []byte(`{"card_id":"` + id + `","amount":"1.00","currency":"EUR","merchant":{"name":"Load Shop","mcc":"5411","country":"SE","id":"m-1"}}`)})
+	}
+	return targets
+}
+
 // requireConsent asks to see the card's details and returns the pending
 // consent's id from the 412.
 func (s *service) requireConsent(t *testing.T) string {
@@ -191,6 +221,11 @@ func (s *service) requireConsent(t *testing.T) string {
 
 // serverBuckets reads the POST /v3/cards latency histogram from /metrics.
 func (s *service) serverBuckets(t *testing.T) map[string]float64 {
+	return s.routeBuckets(t, "/v3/cards")
+}
+
+// routeBuckets reads a POST route's server-side latency histogram from /metrics.
+func (s *service) routeBuckets(t *testing.T, route string) map[string]float64 {
 	t.Helper()
 	r, err := http.Get(s.base + "/metrics")
 	if err != nil {
@@ -200,7 +235,7 @@ func (s *service) serverBuckets(t *testing.T) map[string]float64 {
 	b, _ := io.ReadAll(r.Body)
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
-		const prefix = `vaultpage_http_request_duration_seconds_bucket{method="POST",route="/v3/cards",le="`
+		prefix := `vaultpage_http_request_duration_seconds_bucket{method="POST",route="` + route + `",le="`
 		if rest, ok := strings.CutPrefix(line, prefix); ok {
 			le, val, _ := strings.Cut(rest, `"} `)
 			var f float64
@@ -235,6 +270,10 @@ func report(t *testing.T, backend string, rows []row) string {
 // pollConsents is how many consents the many-consents polling scenario
 // cycles through.
 const pollConsents = 5000
+
+// authCards is how many cards (each on its own account) the authorisation
+// scenario spreads its requests over.
+const authCards = 50
 
 func TestLoad(t *testing.T) {
 	if os.Getenv("VAULTPAGE_LOAD") != "1" {
@@ -278,6 +317,10 @@ func TestLoad(t *testing.T) {
 			before := s.serverBuckets(t)
 			create := attack(vegeta.Target{Method: "POST", URL: s.base + "/v3/cards", Header: h, Body: []byte(s.cardBody())}, 1000, 2*seconds)
 			after := s.serverBuckets(t)
+			auths := s.authCards(t, authCards)
+			beforeAuth := s.routeBuckets(t, "/v3/simulations/authorizations")
+			authorize := attack(auths[0], 1000, 2*seconds, auths[1:]...)
+			afterAuth := s.routeBuckets(t, "/v3/simulations/authorizations")
 			s.seed(t, cards)
 			var cursor string
 			if err := s.db.QueryRow(`SELECT id FROM cards ORDER BY id DESC LIMIT 1 OFFSET 19980`).Scan(&cursor); err != nil {
@@ -291,17 +334,23 @@ func TestLoad(t *testing.T) {
 				{"GET /v3/consents/{id}, one consent (status polling, served from the status cache)", poll, base},
 				{fmt.Sprintf("GET /v3/consents/{id}, %d consents in turn (status polling, from the database)", pollConsents), pollMany, base},
 				{"POST /v3/cards at a constant 1,000/s", create, base},
+				{fmt.Sprintf("POST /v3/simulations/authorizations at a constant 1,000/s over %d cards", authCards), authorize, base},
 				{fmt.Sprintf("GET /v3/cards page 1 of %d cards", cards), page1, base},
 				{"GET /v3/cards page 1,000 (cursor after 19,980 cards)", page1000, base},
 			}))
-			fmt.Fprintf(&out, "\nserver-side latency of POST /v3/cards during the constant-rate run (from /metrics):")
-			total := after["+Inf"] - before["+Inf"]
-			for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.1"} {
-				var sec float64
-				_, _ = fmt.Sscanf(le, "%g", &sec)
-				fmt.Fprintf(&out, " ≤%gms %.2f%%", sec*1000, 100*(after[le]-before[le])/total)
+			for _, h := range []struct {
+				route         string
+				before, after map[string]float64
+			}{{"POST /v3/cards", before, after}, {"POST /v3/simulations/authorizations", beforeAuth, afterAuth}} {
+				fmt.Fprintf(&out, "\nserver-side latency of %s during its constant-rate run (from /metrics):", h.route)
+				total := h.after["+Inf"] - h.before["+Inf"]
+				for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.1"} {
+					var sec float64
+					_, _ = fmt.Sscanf(le, "%g", &sec)
+					fmt.Fprintf(&out, " ≤%gms %.2f%%", sec*1000, 100*(h.after[le]-h.before[le])/total)
+				}
+				out.WriteString("\n")
 			}
-			out.WriteString("\n")
 			if page1.Throughput > 0 {
 				fmt.Fprintf(&out, "\npage 1 / page 1,000 throughput: %.2f\n", page1.Throughput/page1000.Throughput)
 			}
