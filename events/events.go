@@ -5,6 +5,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +19,28 @@ type Event struct {
 	ResourceID uuid.UUID
 	Data       map[string]string
 	CreatedAt  time.Time
+	// Seq orders the feed: given after commit, by one sequencer at a time
+	// (0 until then). Readers page by it.
+	Seq int64
+}
+
+// ErrNotFound: no such event for the partner.
+var ErrNotFound = errors.New("events: not found")
+
+// Filter narrows a feed read.
+type Filter struct {
+	After int64  // events with a greater sequence number
+	Type  string // "" for every type
+	Limit int
+}
+
+// Feed reads a partner's events in sequence order.
+type Feed interface {
+	// Sequence numbers the committed events that have none yet, oldest
+	// first, and returns how many it numbered.
+	Sequence(ctx context.Context) (int, error)
+	Events(ctx context.Context, partnerID uuid.UUID, f Filter) ([]Event, error)
+	Event(ctx context.Context, partnerID, id uuid.UUID) (Event, error)
 }
 
 // Outbox records events; called with a context that carries a store

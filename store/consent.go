@@ -139,3 +139,70 @@ func (s *ConsentStore) EventTypes(ctx context.Context, resourceID uuid.UUID) ([]
 			return t, row.Scan(&t)
 		})
 }
+
+var _ events.Feed = (*ConsentStore)(nil)
+
+// sequenceLock is the PostgreSQL advisory lock key the sequencer holds.
+const sequenceLock = 7_460_001
+
+// Sequence implements events.Feed. On PostgreSQL one sequencer runs at a
+// time across every process (a transaction-scoped advisory lock); SQLite
+// has one writer. Events still uncommitted are not visible yet and are
+// numbered by a later run, after every event numbered now.
+func (s *ConsentStore) Sequence(ctx context.Context) (int, error) {
+	var n int64
+	err := s.db.InTx(ctx, func(ctx context.Context) error {
+		if s.db.Dialect() == Postgres {
+			if _, err := s.db.w(ctx).ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, sequenceLock); err != nil {
+				return err
+			}
+		}
+		res, err := s.db.w(ctx).ExecContext(ctx, `WITH todo AS (
+				SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM events WHERE seq IS NULL ORDER BY created_at, id LIMIT 1000),
+			top AS (SELECT COALESCE(MAX(seq), 0) AS m FROM events)
+			UPDATE events SET seq = (SELECT m FROM top) + todo.n FROM todo WHERE events.id = todo.id`)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+const eventColumns = `id, partner_id, type, resource_id, data, created_at, seq`
+
+func scanEvent(row interface{ Scan(...any) error }) (events.Event, error) {
+	var (
+		e    events.Event
+		data string
+		seq  sql.NullInt64
+	)
+	if err := row.Scan(&e.ID, &e.PartnerID, &e.Type, &e.ResourceID, &data, &e.CreatedAt, &seq); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return e, events.ErrNotFound
+		}
+		return e, err
+	}
+	e.CreatedAt, e.Seq = e.CreatedAt.UTC(), seq.Int64
+	return e, json.Unmarshal([]byte(data), &e.Data)
+}
+
+// Events implements events.Feed: sequenced events only, oldest first.
+func (s *ConsentStore) Events(ctx context.Context, partnerID uuid.UUID, f events.Filter) ([]events.Event, error) {
+	q := `SELECT ` + eventColumns + ` FROM events WHERE partner_id = $1 AND seq > $2`
+	args := []any{partnerID.String(), f.After}
+	if f.Type != "" {
+		args = append(args, f.Type)
+		q += ` AND type = $3`
+	}
+	args = append(args, f.Limit)
+	q += ` ORDER BY seq LIMIT $` + strconv.Itoa(len(args))
+	return list(ctx, s.db, q, args, scanEvent)
+}
+
+// Event implements events.Feed.
+func (s *ConsentStore) Event(ctx context.Context, partnerID, id uuid.UUID) (events.Event, error) {
+	return scanEvent(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE partner_id = $1 AND id = $2`,
+		partnerID.String(), id.String()))
+}

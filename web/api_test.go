@@ -98,7 +98,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 		demo = newDemo(t, partners, cards)
 	}
 	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production}, o.now)
-	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
+	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: o.db.Consents(), Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080",
 		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox})
 	srv := httptest.NewServer(h)

@@ -112,4 +112,12 @@ func (s *Server) routes() {
 	api.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
 	api.POST("/simulations/authorizations/:id/:step", s.followAuthorization).Name = "simulations-authorization-step"
 	api.GET("/authorizations/:id", s.getAuthorization).Name = "authorizations-get"
+	api.GET("/events", s.listEvents).Name = "events-list"
+	api.GET("/events/:id", s.getEvent).Name = "events-get"
+
+	// The live event feed: a long-lived response, so without the request
+	// timeout (it ends itself after an hour; clients resume by Last-Event-ID).
+	live := e.Group("/v3", apiHeaders, s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }),
+		s.verifySignature)
+	live.GET("/events/stream", s.streamEvents).Name = "events-stream"
 }

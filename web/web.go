@@ -21,6 +21,7 @@ import (
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/idempotency"
+	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
 )
@@ -58,6 +59,8 @@ type Deps struct {
 	Demo *Demo
 	// Spend decides simulated authorisations and funds accounts.
 	Spend *spend.Service
+	// Events is the event feed (the outbox, read in sequence).
+	Events events.Feed
 }
 
 // Server is the HTTP edge.

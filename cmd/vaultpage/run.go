@@ -366,7 +366,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		logger.Info("the demo partner app is at " + web.DemoReturnURL(cfg.PublicURL))
 	}
 	handler := web.New(web.Deps{
-		Logger: logger, Version: version(), Ready: d.db.Ping, Demo: demo,
+		Logger: logger, Version: version(), Ready: d.db.Ping, Demo: demo, Events: d.db.Consents(),
 		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,
