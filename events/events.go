@@ -24,7 +24,7 @@ type Event struct {
 	Seq int64
 }
 
-// ErrNotFound: no such event for the partner.
+// ErrNotFound means the partner has no such event.
 var ErrNotFound = errors.New("events: not found")
 
 // Filter narrows a feed read.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -87,7 +88,7 @@ func TestEventsCommittedLateAreNotSkippedByTheFeed(t *testing.T) {
 		if got, _ := feed.Events(ctx, creds.PartnerID, events.Filter{Type: "b.late", Limit: 10}); len(got) != 1 || got[0].ID != late {
 			t.Fatalf("by type: %+v", got)
 		}
-		if _, err := feed.Event(ctx, uuid.New(), late); err != events.ErrNotFound {
+		if _, err := feed.Event(ctx, uuid.New(), late); !errors.Is(err, events.ErrNotFound) {
 			t.Fatalf("another partner's event: %v", err)
 		}
 	})

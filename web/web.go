@@ -20,8 +20,8 @@ import (
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
-	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/events"
+	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
 )
