@@ -37,6 +37,9 @@ const (
 	// PurposeCardPINBlock: a card's PIN as an ISO 9564 format 4 block
 	// enciphered under a PIN key, framed with that key's id.
 	PurposeCardPINBlock Purpose = "card.pin_block.v1"
+	// PurposeWebhookSecret: a webhook endpoint's signing secret (the
+	// current one, or the previous one during a rotation).
+	PurposeWebhookSecret Purpose = "webhook.secret.v1"
 )
 
 // AAD is the additional data every ciphertext is bound to. A ciphertext

@@ -367,3 +367,35 @@ func (r *Keyring) TransferPAN(ctx context.Context, from, to Owner, keepCVK bool)
 	}
 	return pan, nil
 }
+
+// PutSecret seals a secret that is neither a card number nor a PIN (a
+// webhook signing secret) for o's field, under the active data key; it
+// lives with the card secrets, so rotation, rewrap and retirement cover it.
+// Errors: *InputError, store errors.
+func (r *Keyring) PutSecret(ctx context.Context, o Owner, field string, p Purpose, secret Secret) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if p == PurposeCardPAN || p == PurposeCardPINBlock {
+		return invalid("purpose", "card numbers and PIN blocks have their own functions")
+	}
+	rec, err := r.sealRecord(ctx, o, field, p, 0, secret.Reveal())
+	if err != nil {
+		return err
+	}
+	return r.store.PutSecret(ctx, rec)
+}
+
+// GetSecret opens a secret PutSecret stored. Errors: ErrNotFound (also for
+// another partner's record), ErrDecrypt.
+func (r *Keyring) GetSecret(ctx context.Context, o Owner, field string) (Secret, error) {
+	rec, err := r.getRecord(ctx, o, field)
+	if err != nil {
+		return Secret{}, err
+	}
+	_, pt, err := r.openRecord(ctx, rec)
+	if err != nil {
+		return Secret{}, err
+	}
+	return NewSecret(pt), nil
+}
