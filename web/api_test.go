@@ -29,6 +29,7 @@ import (
 	"github.com/vaultpage/vaultpage/internal/testkit"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
+	"github.com/vaultpage/vaultpage/webhook"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
 	"github.com/vaultpage/vaultpage/vault"
@@ -48,6 +49,7 @@ type env struct {
 	logs   *syncBuffer
 	router routers.Router
 	outbox *web.DevOutbox
+	hooks  *webhook.Service
 }
 
 type options struct {
@@ -98,12 +100,13 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 		demo = newDemo(t, partners, cards)
 	}
 	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production}, o.now)
-	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: o.db.Consents(), Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
+	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
+	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: o.db.Consents(), Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080",
 		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs, outbox: outbox}
+	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs, outbox: outbox, hooks: hooks}
 	if e.a, err = partners.Create(ctx, "Alpha Pay", []string{"https://alpha.example/return"}); err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,9 @@ func toProblem(err error) *Problem {
 	if sp := spendProblem(err); sp != nil {
 		return sp
 	}
+	if wp := webhookProblem(err); wp != nil {
+		return wp
+	}
 	switch {
 	case errors.As(err, &p):
 		return p

@@ -24,6 +24,7 @@ import (
 	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
+	"github.com/vaultpage/vaultpage/webhook"
 )
 
 // Deps are the services the HTTP edge calls.
@@ -61,6 +62,8 @@ type Deps struct {
 	Spend *spend.Service
 	// Events is the event feed (the outbox, read in sequence).
 	Events events.Feed
+	// Webhooks manages partners' webhook endpoints.
+	Webhooks *webhook.Service
 }
 
 // Server is the HTTP edge.

@@ -32,6 +32,7 @@ import (
 	"github.com/vaultpage/vaultpage/notify"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
+	"github.com/vaultpage/vaultpage/webhook"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/web"
@@ -314,6 +315,10 @@ func keys(ctx context.Context, cfg config, logger *slog.Logger, args []string, s
 	}
 }
 
+// webhookInterval is how often serve fans events out and starts due
+// webhook deliveries.
+const webhookInterval = 500 * time.Millisecond
+
 // keyringRefresh is how often a running service picks up key rotations and
 // retirements made by another process.
 const keyringRefresh = 30 * time.Second
@@ -358,6 +363,18 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		}
 	}
 	partners := partner.NewService(d.db.Partners(), nil)
+	dev := cfg.Env == envDevelopment
+	webhooks := webhook.NewService(d.db.Webhooks(), d.ring, webhook.Config{AllowPrivate: dev, AllowHTTP: dev}, logger, nil)
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		webhooks.Run(dispatchCtx, webhookInterval)
+	}()
+	defer func() {
+		stopDispatch()
+		<-dispatched // attempts in flight finish and are recorded
+	}()
 	var demo *web.Demo
 	if cfg.Env == envDevelopment {
 		if demo, err = ensureDemo(ctx, cfg, partners, cards); err != nil {
@@ -366,7 +383,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		logger.Info("the demo partner app is at " + web.DemoReturnURL(cfg.PublicURL))
 	}
 	handler := web.New(web.Deps{
-		Logger: logger, Version: version(), Ready: d.db.Ping, Demo: demo, Events: d.db.Consents(),
+		Logger: logger, Version: version(), Ready: d.db.Ping, Demo: demo, Events: d.db.Consents(), Webhooks: webhooks,
 		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,

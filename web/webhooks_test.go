@@ -1,0 +1,97 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+func TestWebhookEndpointsOverTheAPI(t *testing.T) {
+	e := newEnv(t)
+	var (
+		mu   sync.Mutex
+		seen []map[string]any
+		fail = true
+	)
+	var secret string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil || wh.Verify(body, r.Header) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if fail {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		seen = append(seen, m)
+	}))
+	defer rcv.Close()
+
+	expectProblem(t, e.post("/v3/webhook_endpoints", e.tokA, map[string]any{"url": "ftp://x"}), http.StatusUnprocessableEntity, "invalid_field", "url")
+	expectProblem(t, e.post("/v3/webhook_endpoints", e.tokA, map[string]any{}), http.StatusUnprocessableEntity, "invalid_field", "url")
+	r := e.post("/v3/webhook_endpoints", e.tokA, map[string]any{"url": rcv.URL, "event_types": []string{"account.funded"}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	ep := r.json(t)
+	mu.Lock()
+	secret = ep["secret"].(string)
+	mu.Unlock()
+	id := ep["id"].(string)
+	if got := e.do(http.MethodGet, "/v3/webhook_endpoints/"+id, e.tokA, "", nil).json(t); got["secret"] != nil {
+		t.Fatal("the secret is shown again")
+	}
+	expectProblem(t, e.do(http.MethodGet, "/v3/webhook_endpoints/"+id, e.tokB, "", nil), http.StatusNotFound, "not_found", "")
+
+	c := e.activeCard(t, nil)
+	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "5.00"})
+	ctx := context.Background()
+	dispatch := func() {
+		if _, err := e.hooks.Dispatch(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.hooks.Wait()
+	}
+	dispatch()
+	pending := e.do(http.MethodGet, "/v3/webhook_endpoints/"+id+"/deliveries?status=pending", e.tokA, "", nil).json(t)["data"].([]any)
+	if len(pending) != 1 || pending[0].(map[string]any)["last_status"].(float64) != 500 {
+		t.Fatalf("after a 500: %v", pending)
+	}
+	// The retry is not due for 5 s; a test event goes out at once, and the
+	// receiver has recovered.
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	if tr := e.post("/v3/webhook_endpoints/"+id+"/test", e.tokA, nil); tr.status != http.StatusAccepted {
+		t.Fatalf("test: %d %s", tr.status, tr.body)
+	}
+	dispatch()
+	mu.Lock()
+	if len(seen) != 1 || seen[0]["type"] != "webhook.test" {
+		t.Fatalf("received: %v", seen)
+	}
+	mu.Unlock()
+	// Rotation answers with a new secret.
+	rot := e.do(http.MethodPatch, "/v3/webhook_endpoints/"+id, e.tokA, "application/json", []byte(`{"rotate_secret": true, "event_types": []}`))
+	if rot.status != http.StatusOK || rot.json(t)["secret"] == nil || rot.json(t)["secret"] == secret {
+		t.Fatalf("rotate: %d %s", rot.status, rot.body)
+	}
+	if r := e.do(http.MethodDelete, "/v3/webhook_endpoints/"+id, e.tokA, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d", r.status)
+	}
+	if l := e.do(http.MethodGet, "/v3/webhook_endpoints", e.tokA, "", nil).json(t)["data"].([]any); len(l) != 0 {
+		t.Fatalf("after delete: %v", l)
+	}
+}
