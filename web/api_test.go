@@ -29,11 +29,11 @@ import (
 	"github.com/vaultpage/vaultpage/internal/testkit"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
-	"github.com/vaultpage/vaultpage/webhook"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
 	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/web"
+	"github.com/vaultpage/vaultpage/webhook"
 )
 
 type syncBuffer = testkit.SyncBuffer

@@ -32,10 +32,10 @@ import (
 	"github.com/vaultpage/vaultpage/notify"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
-	"github.com/vaultpage/vaultpage/webhook"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/web"
+	"github.com/vaultpage/vaultpage/webhook"
 )
 
 const usage = `usage: vaultpage <command> [flags]
