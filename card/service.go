@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/vault"
 )
 
@@ -109,6 +110,25 @@ type Config struct {
 	BIN         vault.BINRange
 	Region      string // "europe"
 	ExpiryYears int    // validity of a new card, default 3
+	// Outbox, when set, records card.created, card.status_changed and
+	// card.reissued events in the same transaction as the change.
+	Outbox events.Outbox
+}
+
+// emit records a card event when the service has an outbox.
+func (s *Service) emit(ctx context.Context, c Card, typ string, data map[string]string) error {
+	if s.cfg.Outbox == nil {
+		return nil
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	d := map[string]string{"status": string(c.Status), "last4": c.Last4, "account_id": c.AccountID.String(), "individual_id": c.IndividualID.String()}
+	for k, v := range data {
+		d[k] = v
+	}
+	return s.cfg.Outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: typ, ResourceID: c.ID, Data: d, CreatedAt: s.now().UTC()})
 }
 
 // Service runs the card domain.
@@ -366,8 +386,11 @@ func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, erro
 		if err := s.store.CreateCard(ctx, c); err != nil {
 			return err
 		}
-		return s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.created", Target: "card:" + c.ID.String(),
-			Source: a.Source, Details: map[string]string{"status": string(c.Status), "last4": c.Last4}})
+		if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.created", Target: "card:" + c.ID.String(),
+			Source: a.Source, Details: map[string]string{"status": string(c.Status), "last4": c.Last4}}); err != nil {
+			return err
+		}
+		return s.emit(ctx, c, "card.created", nil)
 	})
 	if err != nil {
 		return Card{}, err
@@ -460,8 +483,11 @@ func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p P
 			return err
 		}
 		if c.Status != before {
-			return s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.status_changed", Target: "card:" + c.ID.String(),
-				Source: a.Source, Details: map[string]string{"from": string(before), "to": string(c.Status)}})
+			if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.status_changed", Target: "card:" + c.ID.String(),
+				Source: a.Source, Details: map[string]string{"from": string(before), "to": string(c.Status)}}); err != nil {
+				return err
+			}
+			return s.emit(ctx, c, "card.status_changed", map[string]string{"from": string(before)})
 		}
 		return nil
 	})
@@ -561,9 +587,15 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 			Details: map[string]string{"from": string(before), "to": string(StatusClosed), "reason": "reissued", "replaced_by": n.ID.String()}}); err != nil {
 			return err
 		}
+		if err := s.emit(ctx, old, "card.status_changed", map[string]string{"from": string(before), "reason": "reissued", "replaced_by": n.ID.String()}); err != nil {
+			return err
+		}
 		out = n
-		return s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.reissued", Target: "card:" + n.ID.String(), Source: a.Source,
-			Details: map[string]string{"reissue_type": string(t), "replaces": old.ID.String(), "status": string(n.Status), "last4": n.Last4}})
+		if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.reissued", Target: "card:" + n.ID.String(), Source: a.Source,
+			Details: map[string]string{"reissue_type": string(t), "replaces": old.ID.String(), "status": string(n.Status), "last4": n.Last4}}); err != nil {
+			return err
+		}
+		return s.emit(ctx, n, "card.reissued", map[string]string{"reissue_type": string(t), "replaces": old.ID.String()})
 	})
 	return out, err
 }
@@ -668,7 +700,10 @@ func (s *Service) Complete(ctx context.Context, partnerID, cardID uuid.UUID, act
 		if _, err := s.store.UpdateCard(ctx, c); err != nil {
 			return err
 		}
-		return s.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "card.status_changed",
-			Target: "card:" + c.ID.String(), Details: map[string]string{"from": string(before), "to": string(c.Status), "consent_action": action}})
+		if err := s.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "card.status_changed",
+			Target: "card:" + c.ID.String(), Details: map[string]string{"from": string(before), "to": string(c.Status), "consent_action": action}}); err != nil {
+			return err
+		}
+		return s.emit(ctx, c, "card.status_changed", map[string]string{"from": string(before), "consent_action": action})
 	})
 }

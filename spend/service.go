@@ -243,8 +243,16 @@ func (s *Service) afterApproval(ctx context.Context, c card.Card, m Merchant, no
 		if _, err := s.store.UpdateCard(ctx, c); err != nil {
 			return err
 		}
-		return s.audit.Append(ctx, audit.Entry{Actor: "system:authorizations", Action: "card.status_changed", Target: "card:" + c.ID.String(),
-			Details: map[string]string{"from": string(card.StatusActive), "to": string(card.StatusClosed), "reason": "single_use_consumed"}})
+		if err := s.audit.Append(ctx, audit.Entry{Actor: "system:authorizations", Action: "card.status_changed", Target: "card:" + c.ID.String(),
+			Details: map[string]string{"from": string(card.StatusActive), "to": string(card.StatusClosed), "reason": "single_use_consumed"}}); err != nil {
+			return err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.status_changed", ResourceID: c.ID, CreatedAt: now,
+			Data: map[string]string{"status": string(card.StatusClosed), "from": string(card.StatusActive), "reason": "single_use_consumed", "last4": c.Last4}})
 	case c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "":
 		c.LockedMerchant, c.UpdatedAt = m.ID, now
 		_, err := s.store.UpdateCard(ctx, c)

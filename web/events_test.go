@@ -23,7 +23,8 @@ func TestEventFeedPagesByCursorAndFilters(t *testing.T) {
 	for _, ev := range all["data"].([]any) {
 		types[ev.(map[string]any)["type"].(string)]++
 	}
-	if types["account.funded"] != 3 || types["authorization.approved"] != 1 || types["consent.approved"] != 1 {
+	if types["account.funded"] != 3 || types["authorization.approved"] != 1 || types["consent.approved"] != 1 ||
+		types["card.created"] != 1 || types["card.status_changed"] != 1 {
 		t.Fatalf("event types: %v", types)
 	}
 	funded := e.do(http.MethodGet, "/v3/events?type=account.funded&limit=2", e.tokA, "", nil).json(t)

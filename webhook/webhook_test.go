@@ -373,3 +373,47 @@ func TestTestEventsGoToTheirEndpointOnly(t *testing.T) {
 		t.Fatal("another partner could test Alpha's endpoint")
 	}
 }
+
+// A process that claimed a delivery and died leaves a lease; another
+// process (or the same after a restart) takes the delivery over once the
+// lease ends, and not before.
+func TestADeliveryLeasedByACrashedProcessIsTakenOver(t *testing.T) {
+	eachBackend(t, devConfig, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		rcv := newReceiver(t)
+		ep, _, err := f.svc.Create(ctx, f.partner, rcv.srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.emit(t, f.partner, "a.b", nil)
+		if _, err := f.db.Consents().Sequence(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The "crashed" process fanned out and leased the delivery, then died.
+		hooks := f.db.Webhooks()
+		evs, _ := hooks.EventsAfter(ctx, 0, 10)
+		id, _ := uuid.NewV7()
+		if err := hooks.AddDelivery(ctx, webhook.Delivery{ID: id, PartnerID: f.partner, EndpointID: ep.ID, EventID: evs[0].ID,
+			Status: webhook.StatusPending, NextAttemptAt: f.now, CreatedAt: f.now, UpdatedAt: f.now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := hooks.SetFanoutCursor(ctx, evs[0].Seq); err != nil {
+			t.Fatal(err)
+		}
+		if err := hooks.Lease(ctx, id, f.now.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		f.dispatch(t)
+		if n := len(rcv.received()); n != 0 {
+			t.Fatalf("%d sends while another process holds the lease", n)
+		}
+		f.now = f.now.Add(31 * time.Second)
+		f.dispatch(t)
+		if n := len(rcv.received()); n != 1 {
+			t.Fatalf("after the lease ended: %d sends, want 1", n)
+		}
+		if d, _ := f.svc.Deliveries(ctx, f.partner, ep.ID, webhook.StatusSucceeded); len(d) != 1 || d[0].ID != id {
+			t.Fatalf("the taken-over delivery: %+v", d)
+		}
+	})
+}

@@ -331,7 +331,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	defer func() { err = errors.Join(err, d.close()) }()
 
 	auditLog := audit.NewLog(d.db.Audit(), nil)
-	cards := card.NewService(d.db.Cards(), d.ring, auditLog, card.Config{BIN: cfg.BIN}, nil)
+	cards := card.NewService(d.db.Cards(), d.ring, auditLog, card.Config{BIN: cfg.BIN, Outbox: d.db.Consents()}, nil)
 	keys, err := sessionKeys(cfg, logger)
 	if err != nil {
 		return err
