@@ -26,7 +26,12 @@ type Store interface {
 	AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) error
 	Card(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error)
 	UpdateCard(ctx context.Context, c card.Card) (card.Card, error)
-	Restrictions(ctx context.Context, partnerID, cardID uuid.UUID) ([]card.Restriction, error)
+	// LockCardAccount locks the account of the partner's card, as
+	// LockAccount does; card.ErrNotFound if there is no such card.
+	LockCardAccount(ctx context.Context, partnerID, cardID uuid.UUID) (card.Account, error)
+	// CardWithRestriction returns the card and its amount restriction (nil
+	// when it has none).
+	CardWithRestriction(ctx context.Context, partnerID, id uuid.UUID) (card.Card, *card.Amount, error)
 	// Spent sums what the lineage's authorisations count towards limits
 	// since a time (the zero time: ever).
 	Spent(ctx context.Context, lineageID uuid.UUID, since time.Time) (card.Amount, error)
@@ -122,20 +127,17 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 	}
 	var out Authorization
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err := s.store.Card(ctx, partnerID, r.CardID)
+		// The account's lock first; then the card, read under it (another
+		// authorisation may have closed or locked the card meanwhile).
+		acct, err := s.store.LockCardAccount(ctx, partnerID, r.CardID)
 		if errors.Is(err, card.ErrNotFound) {
 			return &FieldError{Field: "card_id", Reason: "no such card"}
 		}
 		if err != nil {
 			return err
 		}
-		acct, err := s.store.LockAccount(ctx, partnerID, c.AccountID)
+		c, restriction, err := s.store.CardWithRestriction(ctx, partnerID, r.CardID)
 		if err != nil {
-			return err
-		}
-		// Read the card again under the account's lock: another
-		// authorisation may have closed or locked it meanwhile.
-		if c, err = s.store.Card(ctx, partnerID, r.CardID); err != nil {
 			return err
 		}
 		now := s.now().UTC()
@@ -145,7 +147,7 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 		}
 		a := Authorization{ID: id, PartnerID: partnerID, CardID: c.ID, LineageID: c.LineageID, AccountID: c.AccountID, Amount: amt,
 			Currency: r.Currency, Merchant: r.Merchant, CreatedAt: now, UpdatedAt: now}
-		reason, err := s.decide(ctx, c, acct, a, now)
+		reason, err := s.decide(ctx, c, restriction, acct, a, now)
 		if err != nil {
 			return err
 		}
@@ -170,7 +172,7 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 }
 
 // decide returns the first control the authorisation fails, "" to approve.
-func (s *Service) decide(ctx context.Context, c card.Card, acct card.Account, a Authorization, now time.Time) (string, error) {
+func (s *Service) decide(ctx context.Context, c card.Card, restriction *card.Amount, acct card.Account, a Authorization, now time.Time) (string, error) {
 	switch c.Status {
 	case card.StatusActive:
 	case card.StatusFrozen:
@@ -205,14 +207,8 @@ func (s *Service) decide(ctx context.Context, c card.Card, acct card.Account, a 
 	if (len(c.AllowedCountries) > 0 && !slices.Contains(c.AllowedCountries, a.Merchant.Country)) || slices.Contains(c.BlockedCountries, a.Merchant.Country) {
 		return DeclineCountryBlocked, nil
 	}
-	rs, err := s.store.Restrictions(ctx, c.PartnerID, c.ID)
-	if err != nil {
-		return "", err
-	}
-	for _, r := range rs {
-		if a.Amount > r.MaxAmount {
-			return DeclineRestrictionExceeded, nil
-		}
+	if restriction != nil && a.Amount > *restriction {
+		return DeclineRestrictionExceeded, nil
 	}
 	if c.SpendLimit != nil {
 		if c.SpendLimitDuration == card.DurationTransaction {

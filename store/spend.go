@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -111,4 +112,39 @@ func (s *SpendStore) InsertFunding(ctx context.Context, f spend.Funding) error {
 	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO fundings (id, partner_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		f.ID.String(), f.PartnerID.String(), f.AccountID.String(), int64(f.Amount), f.CreatedAt.UTC())
 	return err
+}
+
+// LockCardAccount implements spend.Store: the account of the partner's
+// card, locked as LockAccount does, in one statement.
+func (s *SpendStore) LockCardAccount(ctx context.Context, partnerID, cardID uuid.UUID) (card.Account, error) {
+	q := `SELECT ` + accountColumns + ` FROM accounts WHERE partner_id = $1 AND id = (SELECT account_id FROM cards WHERE partner_id = $1 AND id = $2)`
+	if s.db.Dialect() == Postgres {
+		q += ` FOR UPDATE`
+	}
+	return scanAccount(s.db.w(ctx).QueryRowContext(ctx, q, partnerID.String(), cardID.String()))
+}
+
+// qualifiedCardColumns are cardColumns prefixed with the table alias c.
+var qualifiedCardColumns = "c." + strings.Join(strings.Fields(strings.ReplaceAll(cardColumns, ",", "")), ", c.")
+
+// extraScan scans a row into a fixed scanner's targets and more.
+type extraScan struct {
+	row   interface{ Scan(...any) error }
+	extra []any
+}
+
+func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
+
+// CardWithRestriction implements spend.Store: the card and its amount
+// restriction (nil when none) in one statement.
+func (s *SpendStore) CardWithRestriction(ctx context.Context, partnerID, id uuid.UUID) (card.Card, *card.Amount, error) {
+	var max sql.NullInt64
+	c, err := scanCard(extraScan{row: s.db.w(ctx).QueryRowContext(ctx, `SELECT `+qualifiedCardColumns+`, r.max_amount
+		FROM cards c LEFT JOIN card_restrictions r ON r.card_id = c.id WHERE c.partner_id = $1 AND c.id = $2`,
+		partnerID.String(), id.String()), extra: []any{&max}})
+	if err != nil || !max.Valid {
+		return c, nil, err
+	}
+	m := card.Amount(max.Int64)
+	return c, &m, nil
 }
