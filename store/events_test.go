@@ -33,7 +33,9 @@ func TestEventsCommittedLateAreNotSkippedByTheFeed(t *testing.T) {
 		}
 		t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 		emit(ctx, "a.first", t0)
-		if n, err := feed.Sequence(ctx); err != nil || n != 1 {
+		// PostgreSQL numbers events after commit; SQLite, whose writers are
+		// serialised, numbers them on insert.
+		if n, err := feed.Sequence(ctx); err != nil || (db.Dialect() == store.Postgres && n != 1) || (db.Dialect() == store.SQLite && n != 0) {
 			t.Fatalf("sequence: %d %v", n, err)
 		}
 		page, err := feed.Events(ctx, creds.PartnerID, events.Filter{Limit: 10})

@@ -321,11 +321,17 @@ func (s *Service) Retry(ctx context.Context, partnerID, id uuid.UUID) (Delivery,
 // deliveries, then start the due deliveries (each in its own goroutine,
 // bounded per endpoint). It returns how many attempts it started.
 func (s *Service) Dispatch(ctx context.Context) (int, error) {
-	if _, err := s.store.Sequence(ctx); err != nil {
+	eps, err := s.store.EnabledEndpoints(ctx)
+	if err != nil {
 		return 0, err
 	}
-	if err := s.fanOut(ctx); err != nil {
-		return 0, err
+	if len(eps) > 0 { // with no endpoint there is nothing to fan out (endpoints get events from their creation on)
+		if _, err := s.store.Sequence(ctx); err != nil {
+			return 0, err
+		}
+		if err := s.fanOut(ctx); err != nil {
+			return 0, err
+		}
 	}
 	claimed, err := s.claim(ctx)
 	if err != nil {
@@ -382,7 +388,7 @@ func (s *Service) fanOut(ctx context.Context) error {
 		now := s.now().UTC()
 		for _, ev := range evs {
 			for _, ep := range eps {
-				if ep.PartnerID != ev.PartnerID || !ep.Wants(ev.Type) || ev.Type == TestEventType {
+				if ep.PartnerID != ev.PartnerID || !ep.Wants(ev.Type) || ev.Type == TestEventType || ev.CreatedAt.Before(ep.CreatedAt) {
 					continue
 				}
 				id, err := uuid.NewV7()

@@ -417,3 +417,22 @@ func TestADeliveryLeasedByACrashedProcessIsTakenOver(t *testing.T) {
 		}
 	})
 }
+
+func TestAnEndpointReceivesEventsFromItsCreationOn(t *testing.T) {
+	eachBackend(t, devConfig, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.emit(t, f.partner, "a.before", nil)
+		f.dispatch(t) // no endpoint yet: nothing to fan out
+		f.now = f.now.Add(time.Second)
+		rcv := newReceiver(t)
+		if _, _, err := f.svc.Create(ctx, f.partner, rcv.srv.URL, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.emit(t, f.partner, "b.after", nil)
+		f.dispatch(t)
+		got := rcv.received()
+		if len(got) != 1 || !strings.Contains(string(got[0].body), `"type":"b.after"`) {
+			t.Fatalf("the new endpoint got %d deliveries", len(got))
+		}
+	})
+}
