@@ -39,6 +39,9 @@ type Store interface {
 	Approvals(ctx context.Context, lineageID uuid.UUID) (int, error)
 	InsertAuthorization(ctx context.Context, a Authorization) error
 	Authorization(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error)
+	// Authorizations lists the partner's authorisations, newest first,
+	// optionally for one card.
+	Authorizations(ctx context.Context, partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) ([]Authorization, error)
 	UpdateAuthorization(ctx context.Context, a Authorization) error
 	InsertFunding(ctx context.Context, f Funding) error
 }
@@ -387,6 +390,12 @@ func (s *Service) Fund(ctx context.Context, partnerID, accountID uuid.UUID, amou
 			CreatedAt: f.CreatedAt})
 	})
 	return f, acct, err
+}
+
+// Authorizations lists authorisations, newest first, optionally for one
+// card.
+func (s *Service) Authorizations(ctx context.Context, partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) ([]Authorization, error) {
+	return s.store.Authorizations(ctx, partnerID, cardID, p)
 }
 
 // Authorization returns one authorisation. Errors: ErrNotFound.

@@ -78,14 +78,12 @@ func (s *SpendStore) InsertAuthorization(ctx context.Context, a spend.Authorizat
 	return err
 }
 
-// Authorization implements spend.Store.
-func (s *SpendStore) Authorization(ctx context.Context, partnerID, id uuid.UUID) (spend.Authorization, error) {
+func scanAuthorization(row interface{ Scan(...any) error }) (spend.Authorization, error) {
 	var (
 		a       spend.Authorization
 		cleared sql.NullInt64
 	)
-	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT `+authorizationColumns+` FROM authorizations WHERE partner_id = $1 AND id = $2`,
-		partnerID.String(), id.String()).Scan(&a.ID, &a.PartnerID, &a.CardID, &a.LineageID, &a.AccountID, &a.Amount, &a.Currency,
+	err := row.Scan(&a.ID, &a.PartnerID, &a.CardID, &a.LineageID, &a.AccountID, &a.Amount, &a.Currency,
 		&a.Merchant.Name, &a.Merchant.MCC, &a.Merchant.Country, &a.Merchant.ID, &a.Status, &a.DeclineReason, &a.Held, &a.Spent, &cleared,
 		&a.CreatedAt, &a.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -97,6 +95,23 @@ func (s *SpendStore) Authorization(ctx context.Context, partnerID, id uuid.UUID)
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 	return a, err
+}
+
+// Authorizations implements spend.Store: newest first, by keyset.
+func (s *SpendStore) Authorizations(ctx context.Context, partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) ([]spend.Authorization, error) {
+	where, args := []string{"partner_id = $1"}, []any{partnerID.String()}
+	if cardID != nil {
+		args = append(args, cardID.String())
+		where = append(where, "card_id = $2")
+	}
+	tail, args := keyset(where, args, p)
+	return list(ctx, s.db, `SELECT `+authorizationColumns+` FROM authorizations`+tail, args, scanAuthorization)
+}
+
+// Authorization implements spend.Store.
+func (s *SpendStore) Authorization(ctx context.Context, partnerID, id uuid.UUID) (spend.Authorization, error) {
+	return scanAuthorization(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+authorizationColumns+` FROM authorizations WHERE partner_id = $1 AND id = $2`,
+		partnerID.String(), id.String()))
 }
 
 // UpdateAuthorization implements spend.Store.

@@ -111,6 +111,7 @@ func (s *Server) routes() {
 	api.POST("/simulations/consents/:id", s.simulateConsent).Name = "simulations-consent"
 	api.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
 	api.POST("/simulations/authorizations/:id/:step", s.followAuthorization).Name = "simulations-authorization-step"
+	api.GET("/authorizations", s.listAuthorizations).Name = "authorizations-list"
 	api.GET("/authorizations/:id", s.getAuthorization).Name = "authorizations-get"
 	api.POST("/webhook_endpoints", s.createEndpoint).Name = "webhook-endpoints-create"
 	api.GET("/webhook_endpoints", s.listEndpoints).Name = "webhook-endpoints-list"

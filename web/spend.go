@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/vaultpage/vaultpage/card"
@@ -138,6 +139,23 @@ func (s *Server) getAuthorization(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewAuthorization(a))
+}
+
+// listAuthorizations is GET /v3/authorizations (?card_id=).
+func (s *Server) listAuthorizations(c echo.Context) error {
+	p, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	cardID, err := queryUUID(c, "card_id")
+	if err != nil {
+		return err
+	}
+	items, err := s.deps.Spend.Authorizations(c.Request().Context(), partnerOf(c).ID, cardID, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page(items, p.Limit, func(a spend.Authorization) uuid.UUID { return a.ID }, viewAuthorization))
 }
 
 type fundingRequest struct {

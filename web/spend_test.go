@@ -79,6 +79,17 @@ func TestAuthorizationsFundingsAndSpendLimitsOverTheAPI(t *testing.T) {
 		t.Fatalf("get: %d %s", r.status, r.body)
 	}
 	expectProblem(t, e.do(http.MethodGet, "/v3/authorizations/"+b["id"].(string), e.tokB, "", nil), http.StatusNotFound, "not_found", "")
+	listed := e.do(http.MethodGet, "/v3/authorizations?card_id="+id+"&limit=2", e.tokA, "", nil).json(t)
+	if l := listed["data"].([]any); len(l) != 2 || l[0].(map[string]any)["id"] != b["id"] || listed["next_cursor"] == nil {
+		t.Fatalf("list, newest first: %v", listed)
+	}
+	rest := e.do(http.MethodGet, "/v3/authorizations?card_id="+id+"&cursor="+listed["next_cursor"].(string), e.tokA, "", nil).json(t)["data"].([]any)
+	if len(rest) != 2 { // four requests on this card, declines included: 2 + 2
+		t.Fatalf("second page: %d", len(rest))
+	}
+	if other := e.do(http.MethodGet, "/v3/authorizations", e.tokB, "", nil).json(t)["data"].([]any); len(other) != 0 {
+		t.Fatal("another partner lists Alpha's authorisations")
+	}
 	expectProblem(t, e.post("/v3/simulations/authorizations/"+b["id"].(string)+"/settle", e.tokA, nil), http.StatusNotFound, "not_found", "")
 	expectProblem(t, e.post("/v3/accounts/"+acct+"/fundings", e.tokB, map[string]string{"amount": "1.00"}), http.StatusNotFound, "not_found", "")
 	expectProblem(t, e.post("/v3/accounts/"+acct+"/fundings", e.tokA, map[string]string{"amount": "-5"}), http.StatusUnprocessableEntity, "invalid_field", "amount")
