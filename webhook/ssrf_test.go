@@ -1,0 +1,30 @@
+package webhook
+
+import "testing"
+
+func TestRefusePrivateAddresses(t *testing.T) {
+	testCases := []struct {
+		address  string
+		expected bool // refused
+	}{
+		{"127.0.0.1:443", true},
+		{"[::1]:443", true},
+		{"10.1.2.3:443", true},
+		{"172.16.0.1:443", true},
+		{"192.168.1.1:443", true},
+		{"169.254.169.254:80", true}, // cloud metadata
+		{"100.64.0.1:443", true},     // carrier-grade NAT
+		{"0.0.0.0:443", true},
+		{"[fd00::1]:443", true},
+		{"[fe80::1]:443", true},
+		{"[::ffff:127.0.0.1]:443", true}, // IPv4-mapped loopback
+		{"[64:ff9b::a00:1]:443", true},   // NAT64 of 10.0.0.1
+		{"93.184.215.14:443", false},
+		{"[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443", false},
+	}
+	for _, tc := range testCases {
+		if got := refusePrivate("tcp", tc.address, nil) != nil; got != tc.expected {
+			t.Errorf("%s: refused %v, want %v", tc.address, got, tc.expected)
+		}
+	}
+}
