@@ -2,10 +2,7 @@ package card_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -30,17 +27,7 @@ type fixture struct {
 func setup(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kek, err := vault.NewSoftwareKEK(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := vault.Open(ctx, vault.Options{Store: db.Vault(), KEKs: vault.NewKEKSet(kek), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ring.Close)
+	ring := storetest.Keyring(t, db)
 	f := &fixture{db: db, ring: ring, now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
 	f.cards = card.NewService(db.Cards(), ring, audit.NewLog(db.Audit(), nil),
 		card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, func() time.Time { return f.now })

@@ -2,10 +2,7 @@ package consent_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -30,14 +27,7 @@ type fixture struct {
 func setup(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kek, _ := vault.NewSoftwareKEK(key)
-	ring, err := vault.Open(ctx, vault.Options{Store: db.Vault(), KEKs: vault.NewKEKSet(kek), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ring.Close)
+	ring := storetest.Keyring(t, db)
 	f := &fixture{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return f.now }
 	f.cards = card.NewService(db.Cards(), ring, audit.NewLog(db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, clock)

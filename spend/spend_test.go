@@ -2,10 +2,7 @@ package spend_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -73,14 +70,7 @@ func (f *fixture) clock() time.Time { return f.now }
 func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kek, _ := vault.NewSoftwareKEK(key)
-	ring, err := vault.Open(ctx, vault.Options{Store: db.Vault(), KEKs: vault.NewKEKSet(kek), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ring.Close)
+	ring := storetest.Keyring(t, db)
 	f := &fixture{db: db, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	log := audit.NewLog(db.Audit(), nil)
 	f.cards = card.NewService(db.Cards(), ring, log, card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, f.clock)

@@ -2,7 +2,6 @@ package webhook_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -20,7 +19,6 @@ import (
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
-	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/webhook"
 )
 
@@ -79,14 +77,7 @@ func (f *fixture) clock() time.Time { return f.now }
 func newFixture(t *testing.T, db *store.DB, cfg webhook.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kek, _ := vault.NewSoftwareKEK(key)
-	ring, err := vault.Open(ctx, vault.Options{Store: db.Vault(), KEKs: vault.NewKEKSet(kek), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ring.Close)
+	ring := storetest.Keyring(t, db)
 	f := &fixture{db: db, now: time.Now().UTC()}
 	f.svc = webhook.NewService(db.Webhooks(), ring, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), f.clock)
 	for _, p := range []*uuid.UUID{&f.partner, &f.other} {

@@ -9,11 +9,14 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"testing"
 
 	"github.com/vaultpage/vaultpage/store"
+	"github.com/vaultpage/vaultpage/vault"
 )
 
 // Backend is one database a conformance test runs against.
@@ -88,4 +91,24 @@ func Postgres(t testing.TB) *store.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// Keyring opens the vault on db under a fresh random software KEK, closed
+// when the test ends; logs go nowhere.
+func Keyring(t testing.TB, db *store.DB) *vault.Keyring {
+	t.Helper()
+	key := make([]byte, vault.KEKSize)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	kek, err := vault.NewSoftwareKEK(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := vault.Open(context.Background(), vault.Options{Store: db.Vault(), KEKs: vault.NewKEKSet(kek), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("open keyring: %v", err)
+	}
+	t.Cleanup(ring.Close)
+	return ring
 }
