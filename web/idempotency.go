@@ -23,6 +23,12 @@ func (w *captureWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// ctxReplayBody, set by a handler whose response shows a secret once (a
+// webhook signing secret), is the body an idempotent replay gets instead:
+// the same response without the secret, so that the secret is never kept in
+// the database.
+const ctxReplayBody = "vaultpage.replay_body"
+
 // idempotent honours Idempotency-Key on POST, PATCH and DELETE: the first
 // request runs and its response is kept 24 hours; a repeat with the same body
 // gets that response byte for byte; a repeat with another body is a 422; a
@@ -74,7 +80,11 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			return errors.Join(err, s.deps.Idempotency.Release(bg, pid, key))
 		}
-		if cerr := s.deps.Idempotency.Complete(bg, pid, key, res.Status, res.Header().Get(echo.HeaderContentType), w.buf.Bytes()); cerr != nil {
+		kept := w.buf.Bytes()
+		if redacted, ok := c.Get(ctxReplayBody).([]byte); ok {
+			kept = redacted // the response showed a secret once; a replay does not
+		}
+		if cerr := s.deps.Idempotency.Complete(bg, pid, key, res.Status, res.Header().Get(echo.HeaderContentType), kept); cerr != nil {
 			s.deps.Logger.ErrorContext(ctx, "keeping an idempotent response failed", "err", cerr, "request_id", requestID(c))
 		}
 		return nil

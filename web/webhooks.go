@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -95,7 +96,20 @@ func (s *Server) createEndpoint(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewEndpoint(e, secret))
+	return showSecretOnce(c, http.StatusCreated, e, secret)
+}
+
+// showSecretOnce answers with the endpoint and its new secret, and gives an
+// idempotent replay the endpoint without it.
+func showSecretOnce(c echo.Context, status int, e webhook.Endpoint, secret string) error {
+	if secret != "" {
+		redacted, err := json.Marshal(viewEndpoint(e, "")) //nolint:gosec // G117: the view without its secret, which is the point.
+		if err != nil {
+			return err
+		}
+		c.Set(ctxReplayBody, append(redacted, '\n'))
+	}
+	return c.JSON(status, viewEndpoint(e, secret))
 }
 
 func (s *Server) listEndpoints(c echo.Context) error {
@@ -136,7 +150,7 @@ func (s *Server) updateEndpoint(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewEndpoint(e, secret))
+	return showSecretOnce(c, http.StatusOK, e, secret)
 }
 
 func (s *Server) deleteEndpoint(c echo.Context) error {

@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -93,5 +95,43 @@ func TestWebhookEndpointsOverTheAPI(t *testing.T) {
 	}
 	if l := e.do(http.MethodGet, "/v3/webhook_endpoints", e.tokA, "", nil).json(t)["data"].([]any); len(l) != 0 {
 		t.Fatalf("after delete: %v", l)
+	}
+}
+
+// A webhook secret is shown once: an idempotent replay answers without it,
+// and the kept response never holds it.
+func TestWebhookSecretsAreNotKeptForIdempotentReplays(t *testing.T) {
+	e := newEnv(t)
+	body := []byte(`{"url": "http://127.0.0.1:9/hook"}`)
+	first := e.do(http.MethodPost, "/v3/webhook_endpoints", e.tokA, "application/json", body, "Idempotency-Key", "hook-1")
+	secret, _ := first.json(t)["secret"].(string)
+	if first.status != http.StatusCreated || secret == "" {
+		t.Fatalf("create: %d %s", first.status, first.body)
+	}
+	again := e.do(http.MethodPost, "/v3/webhook_endpoints", e.tokA, "application/json", body, "Idempotency-Key", "hook-1")
+	if again.status != http.StatusCreated || again.header.Get("Idempotent-Replayed") != "true" || again.json(t)["id"] != first.json(t)["id"] {
+		t.Fatalf("replay: %d %s", again.status, again.body)
+	}
+	if strings.Contains(string(again.body), secret) || again.json(t)["secret"] != nil {
+		t.Fatal("the replay shows the secret again")
+	}
+	id := first.json(t)["id"].(string)
+	rot := e.do(http.MethodPatch, "/v3/webhook_endpoints/"+id, e.tokA, "application/json", []byte(`{"rotate_secret": true}`), "Idempotency-Key", "rot-1")
+	newSecret, _ := rot.json(t)["secret"].(string)
+	if newSecret == "" {
+		t.Fatalf("rotate: %d %s", rot.status, rot.body)
+	}
+	if replay := e.do(http.MethodPatch, "/v3/webhook_endpoints/"+id, e.tokA, "application/json", []byte(`{"rotate_secret": true}`), "Idempotency-Key", "rot-1"); strings.Contains(string(replay.body), newSecret) {
+		t.Fatal("the rotation's replay shows the new secret")
+	}
+	// The kept responses (read back from the idempotency table) hold neither secret.
+	for key, s := range map[string]string{"hook-1": secret, "rot-1": newSecret} {
+		kept, claimed, err := e.db.Idempotency().Begin(context.Background(), e.a.PartnerID.String(), key, []byte("another request"), time.Now(), time.Now().Add(-time.Hour))
+		if err != nil || claimed || len(kept.Body) == 0 {
+			t.Fatalf("%s: kept response %v %v", key, claimed, err)
+		}
+		if strings.Contains(string(kept.Body), s) || strings.Contains(string(kept.Body), "whsec_") {
+			t.Fatalf("%s: the idempotency table keeps the secret in clear", key)
+		}
 	}
 }
