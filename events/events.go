@@ -41,6 +41,8 @@ type Feed interface {
 	Sequence(ctx context.Context) (int, error)
 	Events(ctx context.Context, partnerID uuid.UUID, f Filter) ([]Event, error)
 	Event(ctx context.Context, partnerID, id uuid.UUID) (Event, error)
+	// LatestSeq is the partner's newest sequence number (0 for none).
+	LatestSeq(ctx context.Context, partnerID uuid.UUID) (int64, error)
 }
 
 // Outbox records events; called with a context that carries a store

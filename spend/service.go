@@ -22,8 +22,9 @@ type Store interface {
 	// LockAccount reads the account and holds it until the transaction
 	// ends; card.ErrNotFound if the partner has no such account.
 	LockAccount(ctx context.Context, partnerID, id uuid.UUID) (card.Account, error)
-	// AdjustAccount adds to the balance and the available amount.
-	AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) error
+	// AdjustAccount adds to the balance and the available amount and
+	// returns the account; ErrInsufficientFunds if either would go below 0.
+	AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) (card.Account, error)
 	Card(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error)
 	UpdateCard(ctx context.Context, c card.Card) (card.Card, error)
 	// LockCardAccount locks the account of the partner's card, as
@@ -158,7 +159,7 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 			a.Status, a.DeclineReason = StatusDeclined, reason
 		} else {
 			a.Status, a.Held, a.Spent = StatusApproved, amt, amt
-			if err := s.store.AdjustAccount(ctx, acct.ID, 0, -amt); err != nil {
+			if _, err := s.store.AdjustAccount(ctx, acct.ID, 0, -amt); err != nil {
 				return err
 			}
 			if err := s.afterApproval(ctx, c, r.Merchant, now); err != nil {
@@ -263,8 +264,8 @@ func (s *Service) afterApproval(ctx context.Context, c card.Card, m Merchant, no
 // Reverse releases an approved authorisation's hold. Errors: ErrNotFound,
 // *StateError.
 func (s *Service) Reverse(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error) {
-	return s.follow(ctx, partnerID, id, StatusReversed, func(ctx context.Context, a *Authorization) error {
-		if err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
+	return s.follow(ctx, partnerID, id, StatusReversed, func(ctx context.Context, a *Authorization, _ card.Account) error {
+		if _, err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
 			return err
 		}
 		a.Held, a.Spent = 0, 0
@@ -275,8 +276,8 @@ func (s *Service) Reverse(ctx context.Context, partnerID, id uuid.UUID) (Authori
 // Expire releases an approved authorisation that was never cleared.
 // Errors: ErrNotFound, *StateError.
 func (s *Service) Expire(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error) {
-	return s.follow(ctx, partnerID, id, StatusExpired, func(ctx context.Context, a *Authorization) error {
-		if err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
+	return s.follow(ctx, partnerID, id, StatusExpired, func(ctx context.Context, a *Authorization, _ card.Account) error {
+		if _, err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
 			return err
 		}
 		a.Held, a.Spent = 0, 0
@@ -297,19 +298,15 @@ func (s *Service) Clear(ctx context.Context, partnerID, id uuid.UUID, amount str
 			return Authorization{}, &FieldError{Field: "amount", Reason: "must be a positive decimal amount with at most two places"}
 		}
 	}
-	return s.follow(ctx, partnerID, id, StatusCleared, func(ctx context.Context, a *Authorization) error {
+	return s.follow(ctx, partnerID, id, StatusCleared, func(ctx context.Context, a *Authorization, acct card.Account) error {
 		cleared := amt
 		if amount == "" {
 			cleared = a.Held
 		}
-		acct, err := s.store.LockAccount(ctx, partnerID, a.AccountID)
-		if err != nil {
-			return err
-		}
 		if cleared > a.Held && cleared-a.Held > acct.Available {
 			return ErrInsufficientFunds
 		}
-		if err := s.store.AdjustAccount(ctx, a.AccountID, -cleared, a.Held-cleared); err != nil {
+		if _, err := s.store.AdjustAccount(ctx, a.AccountID, -cleared, a.Held-cleared); err != nil {
 			return err
 		}
 		a.Held, a.Spent, a.Cleared = 0, cleared, &cleared
@@ -319,7 +316,7 @@ func (s *Service) Clear(ctx context.Context, partnerID, id uuid.UUID, amount str
 
 // follow moves an approved authorisation to a final status, with its
 // account locked and its event, in one transaction.
-func (s *Service) follow(ctx context.Context, partnerID, id uuid.UUID, to Status, fn func(ctx context.Context, a *Authorization) error) (Authorization, error) {
+func (s *Service) follow(ctx context.Context, partnerID, id uuid.UUID, to Status, fn func(ctx context.Context, a *Authorization, acct card.Account) error) (Authorization, error) {
 	if !s.cfg.Sandbox {
 		return Authorization{}, ErrSandboxOnly
 	}
@@ -329,7 +326,8 @@ func (s *Service) follow(ctx context.Context, partnerID, id uuid.UUID, to Status
 		if err != nil {
 			return err
 		}
-		if _, err := s.store.LockAccount(ctx, partnerID, a.AccountID); err != nil {
+		acct, err := s.store.LockAccount(ctx, partnerID, a.AccountID)
+		if err != nil {
 			return err
 		}
 		// Read again under the lock: a concurrent follow-up may have won.
@@ -339,7 +337,7 @@ func (s *Service) follow(ctx context.Context, partnerID, id uuid.UUID, to Status
 		if a.Status != StatusApproved {
 			return &StateError{From: a.Status, To: to}
 		}
-		if err := fn(ctx, &a); err != nil {
+		if err := fn(ctx, &a, acct); err != nil {
 			return err
 		}
 		a.Status, a.UpdatedAt = to, s.now().UTC()
@@ -375,10 +373,7 @@ func (s *Service) Fund(ctx context.Context, partnerID, accountID uuid.UUID, amou
 		if err := s.store.InsertFunding(ctx, f); err != nil {
 			return err
 		}
-		if err := s.store.AdjustAccount(ctx, accountID, amt, amt); err != nil {
-			return err
-		}
-		if acct, err = s.store.LockAccount(ctx, partnerID, accountID); err != nil {
+		if acct, err = s.store.AdjustAccount(ctx, accountID, amt, amt); err != nil {
 			return err
 		}
 		eid, err := uuid.NewV7()

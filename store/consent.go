@@ -218,3 +218,10 @@ func (s *ConsentStore) Event(ctx context.Context, partnerID, id uuid.UUID) (even
 	return scanEvent(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE partner_id = $1 AND id = $2`,
 		partnerID.String(), id.String()))
 }
+
+// LatestSeq implements events.Feed.
+func (s *ConsentStore) LatestSeq(ctx context.Context, partnerID uuid.UUID) (int64, error) {
+	var n int64
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE partner_id = $1`, partnerID.String()).Scan(&n)
+	return n, err
+}

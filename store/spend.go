@@ -34,19 +34,16 @@ func (s *SpendStore) LockAccount(ctx context.Context, partnerID, id uuid.UUID) (
 	return scanAccount(s.db.w(ctx).QueryRowContext(ctx, q, partnerID.String(), id.String()))
 }
 
-// AdjustAccount implements spend.Store. The database refuses a negative
-// available amount or balance (the CHECK is in the statement: it holds on
-// both stores without a schema change).
-func (s *SpendStore) AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) error {
-	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE accounts SET balance = balance + $1, available = available + $2
-		WHERE id = $3 AND balance + $1 >= 0 AND available + $2 >= 0`, int64(balance), int64(available), id.String())
-	if err != nil {
-		return err
+// AdjustAccount implements spend.Store and returns the account as it is
+// now. The statement itself refuses a negative available amount or balance
+// (spend.ErrInsufficientFunds), on both stores without a schema change.
+func (s *SpendStore) AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) (card.Account, error) {
+	a, err := scanAccount(s.db.w(ctx).QueryRowContext(ctx, `UPDATE accounts SET balance = balance + $1, available = available + $2
+		WHERE id = $3 AND balance + $1 >= 0 AND available + $2 >= 0 RETURNING `+accountColumns, int64(balance), int64(available), id.String()))
+	if errors.Is(err, card.ErrNotFound) {
+		return a, spend.ErrInsufficientFunds
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return errors.Join(spend.ErrInsufficientFunds, err)
-	}
-	return nil
+	return a, err
 }
 
 // Spent implements spend.Store.

@@ -113,16 +113,9 @@ func (s *Server) streamEvents(c echo.Context) error {
 	if _, err := s.deps.Events.Sequence(ctx); err != nil {
 		return err
 	}
-	if cursor == "" { // from now on: skip to the newest event
-		for {
-			page, err := s.deps.Events.Events(ctx, pid, f)
-			if err != nil {
-				return err
-			}
-			if len(page) == 0 {
-				break
-			}
-			f.After = page[len(page)-1].Seq
+	if cursor == "" { // from now on: after the newest event
+		if f.After, err = s.deps.Events.LatestSeq(ctx, pid); err != nil {
+			return err
 		}
 	}
 	w := c.Response()

@@ -173,9 +173,6 @@ func (s *Server) fundAccount(c echo.Context) error {
 		return err
 	}
 	f, acct, err := s.deps.Spend.Fund(c.Request().Context(), partnerOf(c).ID, id, req.Amount)
-	if errors.Is(err, card.ErrNotFound) {
-		return problem(http.StatusNotFound, "not_found", "no such resource")
-	}
 	if err != nil {
 		return err
 	}

@@ -343,7 +343,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, error) {
 		if _, err := s.store.Sequence(ctx); err != nil {
 			return 0, err
 		}
-		if err := s.fanOut(ctx); err != nil {
+		if err := s.fanOut(ctx, eps); err != nil {
 			return 0, err
 		}
 	}
@@ -382,7 +382,7 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-func (s *Service) fanOut(ctx context.Context) error {
+func (s *Service) fanOut(ctx context.Context, eps []Endpoint) error {
 	return s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.LockDispatch(ctx); err != nil {
 			return err
@@ -393,10 +393,6 @@ func (s *Service) fanOut(ctx context.Context) error {
 		}
 		evs, err := s.store.EventsAfter(ctx, cursor, 500)
 		if err != nil || len(evs) == 0 {
-			return err
-		}
-		eps, err := s.store.EnabledEndpoints(ctx)
-		if err != nil {
 			return err
 		}
 		now := s.now().UTC()
