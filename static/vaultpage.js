@@ -29,8 +29,14 @@
       finish({ consentId: ev.data.consent_id, status: ev.data.status === "approved" ? "approved" : (ev.data.status === "canceled" ? "canceled" : "error") });
     }
     global.addEventListener("message", onMessage);
+    // A popup closed without a message means the cardholder closed it. The
+    // completion page posts its outcome just before it closes itself, and
+    // that message may still be queued when the close is seen: give it a
+    // moment to arrive before reporting "canceled" without a consent.
     var watch = setInterval(function () {
-      if (!popup || popup.closed) finish({ consentId: null, status: "canceled" });
+      if (popup && !popup.closed) return;
+      clearInterval(watch);
+      setTimeout(function () { finish({ consentId: null, status: "canceled" }); }, 750);
     }, 500);
     if (!popup) finish({ consentId: null, status: "error" });
     return popup;
