@@ -3,6 +3,10 @@ package spend_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -427,4 +431,116 @@ func TestConcurrentAuthorizationsFromTwoProcesses(t *testing.T) {
 	if a, _ := f.cards.Account(ctx, f.actor, acct.ID); a.Available != 0 || a.Balance != 1000_00 {
 		t.Fatalf("account after: balance %s available %s", a.Balance, a.Available)
 	}
+}
+
+// TestUsageIsTheSumOfWhatAuthorizationsSpent follows one lineage over
+// months of approvals, declines, reversals, partial and larger clears and a
+// reissue, and checks after each step that every window's usage equals the
+// sum of spent over the authorisations the window holds; then again after
+// the per-day counts are rebuilt by the migration that introduced them.
+func TestUsageIsTheSumOfWhatAuthorizationsSpent(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100000.00")
+		c := f.activeCard(t, card.Input{SpendLimit: "5000.00", SpendLimitDuration: card.DurationAnnually})
+		mismatch := func() string {
+			t.Helper()
+			limits, err := f.svc.Limits(ctx, f.actor.PartnerID, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := f.svc.Authorizations(ctx, f.actor.PartnerID, nil, card.Page{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range limits {
+				if l.Duration == card.DurationTransaction {
+					continue
+				}
+				var want card.Amount
+				for _, a := range all {
+					if !a.CreatedAt.Before(l.Since) {
+						want += a.Spent
+					}
+				}
+				if l.Used != want {
+					return fmt.Sprintf("%s window since %s used %s; the authorisations in it spent %s", l.Duration, l.Since.Format(time.DateOnly), l.Used, want)
+				}
+			}
+			return ""
+		}
+		check := func(step string) {
+			t.Helper()
+			if m := mismatch(); m != "" {
+				t.Fatalf("%s: %s", step, m)
+			}
+		}
+		days := []time.Time{
+			time.Date(2027, 12, 31, 23, 59, 59, 0, time.UTC), // last second of a year
+			time.Date(2028, 1, 1, 0, 0, 0, 0, time.UTC),
+			time.Date(2028, 2, 28, 23, 45, 0, 0, time.UTC), // the day before the trailing month of the follow-ups
+			time.Date(2028, 2, 29, 23, 30, 0, 0, time.UTC), // leap day
+			time.Date(2028, 3, 1, 0, 30, 0, 0, time.UTC),
+			time.Date(2028, 3, 29, 8, 0, 0, 0, time.UTC),
+		}
+		var approved []spend.Authorization
+		for i, d := range days {
+			f.now = d
+			a := f.authorize(t, c, fmt.Sprintf("%d.25", 10*(i+1)), grocer)
+			expectDecision(t, a, "")
+			approved = append(approved, a)
+			expectDecision(t, f.authorize(t, c, "6000.00", grocer), spend.DeclineSpendLimitExceeded)
+			check(d.Format(time.RFC3339))
+		}
+		f.now = time.Date(2028, 3, 30, 9, 0, 0, 0, time.UTC)
+		follow := []struct {
+			name string
+			do   func(id uuid.UUID) (spend.Authorization, error)
+		}{
+			{"reverse", func(id uuid.UUID) (spend.Authorization, error) { return f.svc.Reverse(ctx, f.actor.PartnerID, id) }},
+			{"clear for less", func(id uuid.UUID) (spend.Authorization, error) {
+				return f.svc.Clear(ctx, f.actor.PartnerID, id, "1.00")
+			}},
+			{"clear for more", func(id uuid.UUID) (spend.Authorization, error) {
+				return f.svc.Clear(ctx, f.actor.PartnerID, id, "99.99")
+			}},
+			{"expire", func(id uuid.UUID) (spend.Authorization, error) { return f.svc.Expire(ctx, f.actor.PartnerID, id) }},
+			{"clear as held", func(id uuid.UUID) (spend.Authorization, error) { return f.svc.Clear(ctx, f.actor.PartnerID, id, "") }},
+		}
+		for i, fu := range follow {
+			if _, err := fu.do(approved[i+1].ID); err != nil {
+				t.Fatalf("%s: %v", fu.name, err)
+			}
+			check(fu.name)
+		}
+		n, err := f.cards.Reissue(ctx, f.actor, c.ID, card.ReissueNewNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.cards.Complete(ctx, f.actor.PartnerID, n.ID, "activate"); err != nil {
+			t.Fatal(err)
+		}
+		n, _ = f.cards.Card(ctx, f.actor, n.ID)
+		expectDecision(t, f.authorize(t, n, "3.33", grocer), "")
+		check("after the reissue")
+
+		// The migration's backfill rebuilds the same counts from the
+		// authorisations alone.
+		migration, err := os.ReadFile(filepath.Join("..", "store", "migrations", string(f.db.Dialect()), "00012_spend_days.sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, backfill, _ := strings.Cut(string(migration), "INSERT INTO spend_days")
+		backfill, _, _ = strings.Cut(backfill, ";")
+		if err := f.db.ExecForTest(ctx, `DELETE FROM spend_days`); err != nil {
+			t.Fatal(err)
+		}
+		if mismatch() == "" {
+			t.Fatal("usage still matched with the per-day counts deleted: the check does not read them")
+		}
+		if err := f.db.ExecForTest(ctx, `INSERT INTO spend_days`+backfill); err != nil {
+			t.Fatal(err)
+		}
+		check("rebuilt by the migration")
+	})
 }

@@ -46,12 +46,33 @@ func (s *SpendStore) AdjustAccount(ctx context.Context, id uuid.UUID, balance, a
 	return a, err
 }
 
-// Spent implements spend.Store.
+// Spent implements spend.Store: the sum of the lineage's days since the
+// day of since (windows start at UTC midnights; see spend_days).
 func (s *SpendStore) Spent(ctx context.Context, lineageID uuid.UUID, since time.Time) (card.Amount, error) {
 	var n sql.NullInt64
-	err := s.db.w(ctx).QueryRowContext(ctx, `SELECT SUM(spent) FROM authorizations WHERE lineage_id = $1 AND created_at >= $2`,
-		lineageID.String(), since.UTC()).Scan(&n)
+	err := s.db.w(ctx).QueryRowContext(ctx, `SELECT SUM(spent) FROM spend_days WHERE lineage_id = $1 AND day >= $2`,
+		lineageID.String(), day(since)).Scan(&n)
 	return card.Amount(n.Int64), err
+}
+
+// day numbers t's UTC day from 1970-01-01 (negative before).
+func day(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return d
+}
+
+// countSpent adds delta to what the lineage spent on the day of at.
+func (s *SpendStore) countSpent(ctx context.Context, lineageID uuid.UUID, at time.Time, delta card.Amount) error {
+	if delta == 0 {
+		return nil
+	}
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO spend_days (lineage_id, day, spent) VALUES ($1, $2, $3)
+		ON CONFLICT (lineage_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent`, lineageID.String(), day(at), int64(delta))
+	return err
 }
 
 // Approvals implements spend.Store.
@@ -65,8 +86,18 @@ func (s *SpendStore) Approvals(ctx context.Context, lineageID uuid.UUID) (int, e
 const authorizationColumns = `id, partner_id, card_id, lineage_id, account_id, amount, currency, merchant_name, merchant_mcc,
 	merchant_country, merchant_id, status, decline_reason, held, spent, cleared, created_at, updated_at`
 
-// InsertAuthorization implements spend.Store.
+// InsertAuthorization implements spend.Store and counts what it spends
+// towards its day, in the caller's transaction.
 func (s *SpendStore) InsertAuthorization(ctx context.Context, a spend.Authorization) error {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		if err := s.insertAuthorization(ctx, a); err != nil {
+			return err
+		}
+		return s.countSpent(ctx, a.LineageID, a.CreatedAt, a.Spent)
+	})
+}
+
+func (s *SpendStore) insertAuthorization(ctx context.Context, a spend.Authorization) error {
 	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorizations (`+authorizationColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		a.ID.String(), a.PartnerID.String(), a.CardID.String(), a.LineageID.String(), a.AccountID.String(), int64(a.Amount), a.Currency,
@@ -111,12 +142,29 @@ func (s *SpendStore) Authorization(ctx context.Context, partnerID, id uuid.UUID)
 		partnerID.String(), id.String()))
 }
 
-// UpdateAuthorization implements spend.Store.
+// UpdateAuthorization implements spend.Store and moves its day's count by
+// the change in what it spends, in the caller's transaction.
 func (s *SpendStore) UpdateAuthorization(ctx context.Context, a spend.Authorization) error {
-	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE authorizations SET status = $1, held = $2, spent = $3, cleared = $4, updated_at = $5
-		WHERE partner_id = $6 AND id = $7`, string(a.Status), int64(a.Held), int64(a.Spent), nullAmount(a.Cleared), a.UpdatedAt.UTC(),
-		a.PartnerID.String(), a.ID.String())
-	return err
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		var (
+			was     int64
+			lineage uuid.UUID
+			created time.Time
+		)
+		if err := s.db.w(ctx).QueryRowContext(ctx, `SELECT spent, lineage_id, created_at FROM authorizations WHERE partner_id = $1 AND id = $2`,
+			a.PartnerID.String(), a.ID.String()).Scan(&was, &lineage, &created); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return spend.ErrNotFound
+			}
+			return err
+		}
+		if _, err := s.db.w(ctx).ExecContext(ctx, `UPDATE authorizations SET status = $1, held = $2, spent = $3, cleared = $4, updated_at = $5
+			WHERE partner_id = $6 AND id = $7`, string(a.Status), int64(a.Held), int64(a.Spent), nullAmount(a.Cleared), a.UpdatedAt.UTC(),
+			a.PartnerID.String(), a.ID.String()); err != nil {
+			return err
+		}
+		return s.countSpent(ctx, lineage, created, a.Spent-card.Amount(was))
+	})
 }
 
 // InsertFunding implements spend.Store.

@@ -56,6 +56,9 @@ type DB struct {
 	// pools by query text; queries are constants or built from a bounded
 	// set of filters.
 	stmts, wstmts sync.Map
+	// group commits SQLite transactions together (see group.go); nil on
+	// PostgreSQL.
+	group *committer
 }
 
 // SQLiteFile is the database file name inside the data directory.
@@ -123,7 +126,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &DB{sql: s, read: r, dialect: SQLite}, nil
+	db := &DB{sql: s, read: r, dialect: SQLite}
+	db.group = newCommitter(db)
+	return db, nil
 }
 
 func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
@@ -168,8 +173,11 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // Ping checks the database answers, for readiness probes.
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
 
-// Close closes the connection pools.
+// Close lets queued transactions finish and closes the connection pools.
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
 	for _, m := range []*sync.Map{&db.stmts, &db.wstmts} {
 		m.Range(func(_, s any) bool {
 			if st, ok := s.(*sql.Stmt); ok {
@@ -327,10 +335,14 @@ func (db *DB) w(ctx context.Context) querier {
 // InTx runs fn in one database transaction: every store method called with
 // the context fn receives joins it, so that a card, its sealed number, its
 // index claim and its audit entry commit together or not at all. Nested calls
-// join the outer transaction.
+// join the outer transaction. On SQLite, transactions waiting for the
+// writer share a commit (group.go).
 func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if _, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
 		return fn(ctx)
+	}
+	if db.group != nil {
+		return db.group.do(ctx, fn)
 	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {

@@ -290,6 +290,9 @@ func TestLoad(t *testing.T) {
 	}
 	var out strings.Builder
 	backends := []string{"sqlite", "postgres"}
+	if only := os.Getenv("VAULTPAGE_LOAD_STORES"); only != "" {
+		backends = strings.Split(only, ",") // while working on one store
+	}
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			dir := t.TempDir()

@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// SQLite has one writer and makes every commit durable with an fsync of its
+// write-ahead log, so on SQLite the cost of a write transaction is mostly
+// its commit. The group committer lets transactions that arrive while
+// another commits share the next commit: one goroutine owns the writer
+// connection, takes every transaction waiting for it (up to groupMax),
+// runs each inside a savepoint of one database transaction and commits
+// them together. A transaction whose function fails rolls back to its
+// savepoint and leaves the others alone; each caller hears of its own
+// outcome only once the commit that holds its work has happened (or
+// failed), so InTx keeps its contract. Nothing is decided in memory: every
+// function runs against the database, after the functions before it in the
+// group, as it would have in a transaction of its own.
+//
+// PostgreSQL groups the flushes of concurrent commits itself and runs
+// transactions in parallel; there InTx stays one transaction per call.
+
+// groupMax bounds how many transactions share one commit.
+const groupMax = 64
+
+// errClosed is what InTx returns after Close.
+var errClosed = errors.New("store: the database is closed")
+
+type member struct {
+	ctx context.Context
+	fn  func(ctx context.Context) error
+	res chan error // buffered: the committer never waits for the caller
+}
+
+type committer struct {
+	db   *DB
+	mu   sync.RWMutex // guards closed against sends on in
+	in   chan *member
+	exit chan struct{}
+	// closed is set once in is closed.
+	closed bool
+	// commits counts the transactions committed (one per group).
+	commits atomic.Int64
+}
+
+func newCommitter(db *DB) *committer {
+	c := &committer{db: db, in: make(chan *member), exit: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// do queues fn and waits for the outcome of the commit that holds its work.
+// Once fn is queued its outcome is waited for even if ctx ends meanwhile,
+// so that an error always means nothing was written; fn is skipped if ctx
+// has ended before its turn.
+func (c *committer) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	m := &member{ctx: ctx, fn: fn, res: make(chan error, 1)}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case c.in <- m:
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		return ctx.Err()
+	}
+	c.mu.RUnlock()
+	err := <-m.res
+	var p *panicked
+	if errors.As(err, &p) {
+		panic(p.value)
+	}
+	return err
+}
+
+// close stops taking transactions, lets those queued finish and waits for
+// the committer to end.
+func (c *committer) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.in)
+	}
+	c.mu.Unlock()
+	<-c.exit
+}
+
+func (c *committer) run() {
+	defer close(c.exit)
+	for m := range c.in {
+		group := []*member{m}
+	take:
+		for len(group) < groupMax {
+			select {
+			case m, ok := <-c.in:
+				if !ok {
+					break take
+				}
+				group = append(group, m)
+			default:
+				break take
+			}
+		}
+		c.commit(group)
+	}
+}
+
+// panicked carries a panic out of a transaction's function to its caller.
+type panicked struct {
+	value any
+	stack []byte
+}
+
+func (p *panicked) Error() string {
+	return fmt.Sprintf("store: transaction panicked: %v\n%s", p.value, p.stack)
+}
+
+// call runs fn in tx with the caller's context values but not its
+// cancellation: the statements of a group must not be cut off half way by
+// one caller leaving.
+func call(m *member, tx *sql.Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicked{value: v, stack: debug.Stack()}
+		}
+	}()
+	return m.fn(context.WithValue(context.WithoutCancel(m.ctx), txKey{}, tx))
+}
+
+// commit runs a group in one transaction, each member in its own savepoint.
+func (c *committer) commit(group []*member) {
+	live := group[:0]
+	for _, m := range group {
+		if err := m.ctx.Err(); err != nil {
+			m.res <- err
+			continue
+		}
+		live = append(live, m)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx := context.Background()
+	tx, err := c.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		for _, m := range live {
+			m.res <- err
+		}
+		return
+	}
+	if len(live) == 1 {
+		// Alone: no savepoint needed.
+		m := live[0]
+		if err := call(m, tx); err != nil {
+			m.res <- errors.Join(err, tx.Rollback())
+			return
+		}
+		err := tx.Commit()
+		if err == nil {
+			c.commits.Add(1)
+		}
+		m.res <- err
+		return
+	}
+	var done []*member
+	for i, m := range live {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
+			c.abort(tx, done, live[i:], err)
+			return
+		}
+		if err := call(m, tx); err != nil {
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO grouped`); rerr != nil {
+				m.res <- errors.Join(err, rerr)
+				c.abort(tx, done, live[i+1:], rerr)
+				return
+			}
+			m.res <- err
+		} else {
+			done = append(done, m)
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
+			c.abort(tx, done, live[i+1:], err)
+			return
+		}
+	}
+	err = tx.Commit()
+	if err == nil {
+		c.commits.Add(1)
+	}
+	for _, m := range done {
+		m.res <- err
+	}
+}
+
+// abort rolls a group back after the transaction itself failed: the work of
+// those done is lost with it and those not run yet are not run.
+func (c *committer) abort(tx *sql.Tx, done, rest []*member, cause error) {
+	err := errors.Join(fmt.Errorf("store: grouped transaction failed: %w", cause), tx.Rollback())
+	for _, m := range done {
+		m.res <- err
+	}
+	for _, m := range rest {
+		m.res <- err
+	}
+}
