@@ -27,18 +27,19 @@ type Store interface {
 	AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) (card.Account, error)
 	Card(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error)
 	UpdateCard(ctx context.Context, c card.Card) (card.Card, error)
-	// LockCardAccount locks the account of the partner's card, as
-	// LockAccount does; card.ErrNotFound if there is no such card.
-	LockCardAccount(ctx context.Context, partnerID, cardID uuid.UUID) (card.Account, error)
-	// CardWithRestriction returns the card and its amount restriction (nil
-	// when it has none).
-	CardWithRestriction(ctx context.Context, partnerID, id uuid.UUID) (card.Card, *card.Amount, error)
+	// LockSubject locks the account of the partner's card until the
+	// transaction ends and then reads what a decision needs, under that
+	// lock; card.ErrNotFound if there is no such card.
+	LockSubject(ctx context.Context, partnerID, cardID uuid.UUID, w Windows) (Subject, error)
 	// Spent sums what the lineage's authorisations count towards limits
 	// since a time (the zero time: ever).
 	Spent(ctx context.Context, lineageID uuid.UUID, since time.Time) (card.Amount, error)
 	// Approvals counts the lineage's approved or cleared authorisations.
 	Approvals(ctx context.Context, lineageID uuid.UUID) (int, error)
-	InsertAuthorization(ctx context.Context, a Authorization) error
+	// RecordAuthorization stores a new authorisation, takes what it holds
+	// from its account's available amount (ErrInsufficientFunds if that
+	// would go below zero), counts what it spends and emits e, together.
+	RecordAuthorization(ctx context.Context, a Authorization, e events.Event) error
 	Authorization(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error)
 	// Authorizations lists the partner's authorisations, newest first,
 	// optionally for one card.
@@ -131,27 +132,22 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 	}
 	var out Authorization
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		// The account's lock first; then the card, read under it (another
-		// authorisation may have closed or locked the card meanwhile).
-		acct, err := s.store.LockCardAccount(ctx, partnerID, r.CardID)
+		now := s.now().UTC()
+		sub, err := s.store.LockSubject(ctx, partnerID, r.CardID, WindowsAt(now))
 		if errors.Is(err, card.ErrNotFound) {
 			return &FieldError{Field: "card_id", Reason: "no such card"}
 		}
 		if err != nil {
 			return err
 		}
-		c, restriction, err := s.store.CardWithRestriction(ctx, partnerID, r.CardID)
-		if err != nil {
-			return err
-		}
-		now := s.now().UTC()
+		c := sub.Card
 		id, err := uuid.NewV7()
 		if err != nil {
 			return err
 		}
 		a := Authorization{ID: id, PartnerID: partnerID, CardID: c.ID, LineageID: c.LineageID, AccountID: c.AccountID, Amount: amt,
 			Currency: r.Currency, Merchant: r.Merchant, CreatedAt: now, UpdatedAt: now}
-		reason, err := s.decide(ctx, c, restriction, acct, a, now)
+		reason, err := s.decide(ctx, sub, a, now)
 		if err != nil {
 			return err
 		}
@@ -159,24 +155,26 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 			a.Status, a.DeclineReason = StatusDeclined, reason
 		} else {
 			a.Status, a.Held, a.Spent = StatusApproved, amt, amt
-			if _, err := s.store.AdjustAccount(ctx, acct.ID, 0, -amt); err != nil {
-				return err
-			}
 			if err := s.afterApproval(ctx, c, r.Merchant, now); err != nil {
 				return err
 			}
 		}
-		if err := s.store.InsertAuthorization(ctx, a); err != nil {
+		e, err := event(a, "authorization."+string(a.Status))
+		if err != nil {
+			return err
+		}
+		if err := s.store.RecordAuthorization(ctx, a, e); err != nil {
 			return err
 		}
 		out = a
-		return s.emit(ctx, a, "authorization."+string(a.Status))
+		return nil
 	})
 	return out, err
 }
 
 // decide returns the first control the authorisation fails, "" to approve.
-func (s *Service) decide(ctx context.Context, c card.Card, restriction *card.Amount, acct card.Account, a Authorization, now time.Time) (string, error) {
+func (s *Service) decide(ctx context.Context, sub Subject, a Authorization, now time.Time) (string, error) {
+	c, acct := sub.Card, sub.Account
 	switch c.Status {
 	case card.StatusActive:
 	case card.StatusFrozen:
@@ -211,7 +209,7 @@ func (s *Service) decide(ctx context.Context, c card.Card, restriction *card.Amo
 	if (len(c.AllowedCountries) > 0 && !slices.Contains(c.AllowedCountries, a.Merchant.Country)) || slices.Contains(c.BlockedCountries, a.Merchant.Country) {
 		return DeclineCountryBlocked, nil
 	}
-	if restriction != nil && a.Amount > *restriction {
+	if sub.Restriction != nil && a.Amount > *sub.Restriction {
 		return DeclineRestrictionExceeded, nil
 	}
 	if c.SpendLimit != nil {
@@ -219,14 +217,8 @@ func (s *Service) decide(ctx context.Context, c card.Card, restriction *card.Amo
 			if a.Amount > *c.SpendLimit {
 				return DeclineSpendLimitExceeded, nil
 			}
-		} else {
-			spent, err := s.store.Spent(ctx, c.LineageID, Window(c.SpendLimitDuration, now))
-			if err != nil {
-				return "", err
-			}
-			if spent+a.Amount > *c.SpendLimit {
-				return DeclineSpendLimitExceeded, nil
-			}
+		} else if sub.Spent+a.Amount > *c.SpendLimit {
+			return DeclineSpendLimitExceeded, nil
 		}
 	}
 	if acct.Available < a.Amount {
@@ -434,9 +426,18 @@ func (s *Service) Limits(ctx context.Context, partnerID, cardID uuid.UUID) ([]Li
 }
 
 func (s *Service) emit(ctx context.Context, a Authorization, typ string) error {
-	id, err := uuid.NewV7()
+	e, err := event(a, typ)
 	if err != nil {
 		return err
+	}
+	return s.outbox.Emit(ctx, e)
+}
+
+// event is the authorisation's event of type typ.
+func event(a Authorization, typ string) (events.Event, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return events.Event{}, err
 	}
 	data := map[string]string{"card_id": a.CardID.String(), "account_id": a.AccountID.String(), "amount": a.Amount.String(),
 		"currency": a.Currency, "status": string(a.Status), "merchant_name": a.Merchant.Name, "merchant_mcc": a.Merchant.MCC}
@@ -446,5 +447,5 @@ func (s *Service) emit(ctx context.Context, a Authorization, typ string) error {
 	if a.Cleared != nil {
 		data["cleared_amount"] = a.Cleared.String()
 	}
-	return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.UpdatedAt})
+	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.UpdatedAt}, nil
 }

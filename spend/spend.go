@@ -118,6 +118,27 @@ func (e *StateError) Error() string {
 	return fmt.Sprintf("spend: a %s authorization cannot become %s", e.From, e.To)
 }
 
+// Subject is what an authorisation is decided on, read under its account's
+// lock: the account, the card, the card's amount restriction (nil when it
+// has none) and what the card's lineage spent in the window of its spend
+// limit (0 when the limit has no window or there is none).
+type Subject struct {
+	Account     card.Account
+	Card        card.Card
+	Restriction *card.Amount
+	Spent       card.Amount
+}
+
+// Windows are where the spend-limit windows start at one moment.
+type Windows struct {
+	Daily, Monthly, Annually time.Time
+}
+
+// WindowsAt returns the windows at now.
+func WindowsAt(now time.Time) Windows {
+	return Windows{Daily: Window(card.DurationDaily, now), Monthly: Window(card.DurationMonthly, now), Annually: Window(card.DurationAnnually, now)}
+}
+
 // Window returns when the spend-limit window of duration d that contains
 // now began; the zero time for FOREVER and for TRANSACTION (which has no
 // window). All windows are in UTC:

@@ -120,21 +120,24 @@ func (s *ConsentStore) RedeemToken(ctx context.Context, digest []byte, now time.
 }
 
 // Emit implements events.Outbox.
-func (s *ConsentStore) Emit(ctx context.Context, e events.Event) error {
+func (s *ConsentStore) Emit(ctx context.Context, e events.Event) error { return emit(ctx, s.db, e) }
+
+// emit writes e to the outbox, in the transaction in ctx if there is one.
+func emit(ctx context.Context, db *DB, e events.Event) error {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return err
 	}
-	if s.db.Dialect() == SQLite {
+	if db.Dialect() == SQLite {
 		// SQLite writers are serialised (BEGIN IMMEDIATE, across processes
 		// too), so numbering inside the transaction is commit order already
 		// and the sequencer has nothing to do.
-		_, err = s.db.w(ctx).ExecContext(ctx, `INSERT INTO events (id, partner_id, type, resource_id, data, created_at, seq)
+		_, err = db.w(ctx).ExecContext(ctx, `INSERT INTO events (id, partner_id, type, resource_id, data, created_at, seq)
 			VALUES ($1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))`,
 			e.ID.String(), e.PartnerID.String(), e.Type, e.ResourceID.String(), string(data), e.CreatedAt.UTC())
 		return err
 	}
-	_, err = s.db.w(ctx).ExecContext(ctx, `INSERT INTO events (id, partner_id, type, resource_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err = db.w(ctx).ExecContext(ctx, `INSERT INTO events (id, partner_id, type, resource_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		e.ID.String(), e.PartnerID.String(), e.Type, e.ResourceID.String(), string(data), e.CreatedAt.UTC())
 	return err
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/spend"
 )
 
@@ -85,17 +87,6 @@ func (s *SpendStore) Approvals(ctx context.Context, lineageID uuid.UUID) (int, e
 
 const authorizationColumns = `id, partner_id, card_id, lineage_id, account_id, amount, currency, merchant_name, merchant_mcc,
 	merchant_country, merchant_id, status, decline_reason, held, spent, cleared, created_at, updated_at`
-
-// InsertAuthorization implements spend.Store and counts what it spends
-// towards its day, in the caller's transaction.
-func (s *SpendStore) InsertAuthorization(ctx context.Context, a spend.Authorization) error {
-	return s.db.InTx(ctx, func(ctx context.Context) error {
-		if err := s.insertAuthorization(ctx, a); err != nil {
-			return err
-		}
-		return s.countSpent(ctx, a.LineageID, a.CreatedAt, a.Spent)
-	})
-}
 
 func (s *SpendStore) insertAuthorization(ctx context.Context, a spend.Authorization) error {
 	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorizations (`+authorizationColumns+`)
@@ -174,16 +165,6 @@ func (s *SpendStore) InsertFunding(ctx context.Context, f spend.Funding) error {
 	return err
 }
 
-// LockCardAccount implements spend.Store: the account of the partner's
-// card, locked as LockAccount does, in one statement.
-func (s *SpendStore) LockCardAccount(ctx context.Context, partnerID, cardID uuid.UUID) (card.Account, error) {
-	q := `SELECT ` + accountColumns + ` FROM accounts WHERE partner_id = $1 AND id = (SELECT account_id FROM cards WHERE partner_id = $1 AND id = $2)`
-	if s.db.Dialect() == Postgres {
-		q += ` FOR UPDATE`
-	}
-	return scanAccount(s.db.w(ctx).QueryRowContext(ctx, q, partnerID.String(), cardID.String()))
-}
-
 // qualifiedCardColumns are cardColumns prefixed with the table alias c.
 var qualifiedCardColumns = "c." + strings.Join(strings.Fields(strings.ReplaceAll(cardColumns, ",", "")), ", c.")
 
@@ -195,16 +176,105 @@ type extraScan struct {
 
 func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
 
-// CardWithRestriction implements spend.Store: the card and its amount
-// restriction (nil when none) in one statement.
-func (s *SpendStore) CardWithRestriction(ctx context.Context, partnerID, id uuid.UUID) (card.Card, *card.Amount, error) {
-	var max sql.NullInt64
-	c, err := scanCard(extraScan{row: s.db.w(ctx).QueryRowContext(ctx, `SELECT `+qualifiedCardColumns+`, r.max_amount
-		FROM cards c LEFT JOIN card_restrictions r ON r.card_id = c.id WHERE c.partner_id = $1 AND c.id = $2`,
-		partnerID.String(), id.String()), extra: []any{&max}})
-	if err != nil || !max.Valid {
-		return c, nil, err
+// subjectQuery reads a decision's subject: the card with its account, its
+// restriction and what its lineage spent in the window of its limit ($3 to
+// $5 are the first days of the daily, monthly and annual windows).
+var subjectQuery = `SELECT ` + qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id, a.currency, a.balance,
+	a.available, a.created_at,
+	CASE WHEN c.spend_limit IS NULL OR c.spend_limit_duration NOT IN ('DAILY', 'MONTHLY', 'ANNUALLY', 'FOREVER') THEN 0
+	ELSE COALESCE((SELECT SUM(d.spent) FROM spend_days d WHERE d.lineage_id = c.lineage_id AND (c.spend_limit_duration = 'FOREVER'
+		OR d.day >= CASE c.spend_limit_duration WHEN 'DAILY' THEN CAST($3 AS BIGINT) WHEN 'MONTHLY' THEN CAST($4 AS BIGINT) ELSE CAST($5 AS BIGINT) END)), 0) END
+	FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id
+	WHERE c.partner_id = $1 AND c.id = $2`
+
+// LockSubject implements spend.Store. On PostgreSQL the account's row is
+// locked first, by a statement of its own: the read that follows then
+// starts after any transaction that held the lock has committed, and sees
+// what it wrote (a row lock taken by the reading statement itself would
+// leave the rest of that statement reading from before the wait). SQLite
+// transactions already exclude each other (one writer, BEGIN IMMEDIATE).
+func (s *SpendStore) LockSubject(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows) (spend.Subject, error) {
+	if s.db.Dialect() == Postgres {
+		var one int
+		err := s.db.w(ctx).QueryRowContext(ctx, `SELECT 1 FROM accounts
+			WHERE id = (SELECT account_id FROM cards WHERE partner_id = $1 AND id = $2) FOR UPDATE`, partnerID.String(), cardID.String()).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return spend.Subject{}, card.ErrNotFound
+		}
+		if err != nil {
+			return spend.Subject{}, err
+		}
 	}
-	m := card.Amount(max.Int64)
-	return c, &m, nil
+	var (
+		sub   spend.Subject
+		max   sql.NullInt64
+		spent int64
+	)
+	row := s.db.w(ctx).QueryRowContext(ctx, subjectQuery, partnerID.String(), cardID.String(), day(w.Daily), day(w.Monthly), day(w.Annually))
+	c, err := scanCard(extraScan{row: row, extra: []any{&max, &sub.Account.ID, &sub.Account.PartnerID, &sub.Account.IndividualID,
+		&sub.Account.Currency, &sub.Account.Balance, &sub.Account.Available, &sub.Account.CreatedAt, &spent}})
+	if err != nil {
+		return sub, err
+	}
+	sub.Card, sub.Spent, sub.Account.CreatedAt = c, card.Amount(spent), sub.Account.CreatedAt.UTC()
+	if max.Valid {
+		m := card.Amount(max.Int64)
+		sub.Restriction = &m
+	}
+	return sub, nil
+}
+
+// RecordAuthorization implements spend.Store. On PostgreSQL it is one
+// statement (each statement is a round trip to the server); SQLite runs
+// the same steps in turn.
+func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorization, e events.Event) error {
+	if s.db.Dialect() == Postgres {
+		return s.recordAuthorizationPG(ctx, a, e)
+	}
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		if a.Held > 0 {
+			if _, err := s.AdjustAccount(ctx, a.AccountID, 0, -a.Held); err != nil {
+				return err
+			}
+		}
+		if err := s.insertAuthorization(ctx, a); err != nil {
+			return err
+		}
+		if err := s.countSpent(ctx, a.LineageID, a.CreatedAt, a.Spent); err != nil {
+			return err
+		}
+		return emit(ctx, s.db, e)
+	})
+}
+
+func (s *SpendStore) recordAuthorizationPG(ctx context.Context, a spend.Authorization, e events.Event) error {
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return err
+	}
+	args := []any{a.ID.String(), a.PartnerID.String(), a.CardID.String(), a.LineageID.String(), a.AccountID.String(), int64(a.Amount), a.Currency,
+		a.Merchant.Name, a.Merchant.MCC, a.Merchant.Country, a.Merchant.ID, string(a.Status), a.DeclineReason, int64(a.Held), int64(a.Spent),
+		nullAmount(a.Cleared), a.CreatedAt.UTC(), a.UpdatedAt.UTC(),
+		e.ID.String(), e.Type, e.ResourceID.String(), string(data), e.CreatedAt.UTC(), day(a.CreatedAt)}
+	if a.Held == 0 && a.Spent == 0 {
+		_, err := s.db.w(ctx).ExecContext(ctx, `WITH auth AS (INSERT INTO authorizations (`+authorizationColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18))
+			INSERT INTO events (id, partner_id, type, resource_id, data, created_at) VALUES ($19, $2, $20, $21, $22, $23)`, args[:23]...)
+		return err
+	}
+	// Every insert selects from the account update, so that nothing is
+	// written when the account would go below zero.
+	var n int
+	err = s.db.w(ctx).QueryRowContext(ctx, `WITH acct AS (
+			UPDATE accounts SET available = available - $14 WHERE id = $5 AND available - $14 >= 0 RETURNING id),
+		auth AS (INSERT INTO authorizations (`+authorizationColumns+`)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM acct),
+		days AS (INSERT INTO spend_days (lineage_id, day, spent) SELECT $4, $24, $15 FROM acct
+			ON CONFLICT (lineage_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent),
+		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) SELECT $19, $2, $20, $21, $22, $23 FROM acct)
+		SELECT COUNT(*) FROM acct`, args...).Scan(&n)
+	if err == nil && n == 0 {
+		return spend.ErrInsufficientFunds
+	}
+	return err
 }
