@@ -1,8 +1,11 @@
 package web_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 )
 
@@ -82,4 +85,37 @@ func BenchmarkGetConsentMany(b *testing.B) {
 			b.Fatal(w.Code)
 		}
 	}
+}
+
+// BenchmarkAuthorize decides authorisations through the whole handler
+// stack on SQLite, in parallel over 50 funded cards with monthly limits:
+// what the load run's authorisation scenario does, without the network.
+func BenchmarkAuthorize(b *testing.B) {
+	t := &testing.T{}
+	e := newEnv(t, func(o *options) { o.rateLimit = 1e9 })
+	var bodies [][]byte
+	for range 50 {
+		c := e.activeCard(t, map[string]any{"spend_limit": "1000000.00", "spend_limit_duration": "MONTHLY"})
+		if f := e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "1000000.00"}); f.status != http.StatusCreated {
+			b.Fatal(f.status)
+		}
+		body, _ := json.Marshal(map[string]any{"card_id": c["id"], "amount": "1.00", "currency": "EUR", "merchant": shop})
+		bodies = append(bodies, body)
+	}
+	h := e.srv.Config.Handler
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/v3/simulations/authorizations", bytes.NewReader(bodies[int(n.Add(1))%len(bodies)]))
+			req.Header.Set("Authorization", "Bearer "+e.tokA)
+			req.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusCreated || !bytes.Contains(w.Body.Bytes(), []byte(`"approved"`)) {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+	})
 }

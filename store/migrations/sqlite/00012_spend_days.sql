@@ -9,7 +9,7 @@ CREATE TABLE spend_days (
     day        INTEGER NOT NULL,
     spent      INTEGER NOT NULL,
     PRIMARY KEY (lineage_id, day)
-);
+) WITHOUT ROWID;
 INSERT INTO spend_days (lineage_id, day, spent)
     SELECT lineage_id, CAST(julianday(substr(created_at, 1, 10)) - 2440587.5 AS INTEGER), SUM(spent)
     FROM authorizations GROUP BY 1, 2;
