@@ -52,6 +52,11 @@ type DB struct {
 	sql     *sql.DB
 	read    *sql.DB
 	dialect Dialect
+	// ckpt, on SQLite, checkpoints the WAL in the background until stop
+	// closes; stopped closes when it has.
+	ckpt          *sql.DB
+	stop, stopped chan struct{}
+	closeOnce     sync.Once
 	// stmts and wstmts cache prepared statements on the read and write
 	// pools by query text; queries are constants or built from a bounded
 	// set of filters.
@@ -99,7 +104,11 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "wal_autocheckpoint(10000)"} {
+	// A background connection checkpoints the WAL, passively, so that no
+	// request waits for it to be copied into the database file; a commit
+	// checkpoints only if the WAL has outgrown 100,000 pages all the same
+	// (a reader held on to old frames for long, say).
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "wal_autocheckpoint(100000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -126,9 +135,41 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{sql: s, read: r, dialect: SQLite}
+	q.Del("_pragma")
+	for _, p := range []string{"busy_timeout(10000)", "wal_autocheckpoint(0)"} {
+		q.Add("_pragma", p)
+	}
+	c, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("store: open sqlite: %w", err), s.Close(), r.Close())
+	}
+	c.SetMaxOpenConns(1)
+	db := &DB{sql: s, read: r, ckpt: c, dialect: SQLite, stop: make(chan struct{}), stopped: make(chan struct{})}
 	db.group = newCommitter(db)
+	go db.checkpoint()
 	return db, nil
+}
+
+// checkpointEvery is how often the background connection checkpoints the
+// SQLite WAL.
+const checkpointEvery = time.Second
+
+// checkpoint copies committed WAL frames into the database file, PASSIVE:
+// it never blocks writers or readers, and leaves frames a reader still
+// needs for the next round.
+func (db *DB) checkpoint() {
+	defer close(db.stopped)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			_, _ = db.ckpt.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+			return
+		case <-t.C:
+			_, _ = db.ckpt.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
@@ -177,6 +218,11 @@ func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) 
 func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
+	}
+	if db.ckpt != nil {
+		db.closeOnce.Do(func() { close(db.stop) })
+		<-db.stopped
+		_ = db.ckpt.Close()
 	}
 	for _, m := range []*sync.Map{&db.stmts, &db.wstmts} {
 		m.Range(func(_, s any) bool {
