@@ -307,6 +307,9 @@ func TestLoad(t *testing.T) {
 			h := s.header()
 			health := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 0, seconds)
 			base := health.Throughput
+			// The latency floor at the rate the write scenarios run: the same
+			// machine, client and server, with nothing behind the route.
+			floor := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 1000, seconds)
 			get := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards/" + s.id, Header: h}, 0, seconds)
 			consentID := s.requireConsent(t)
 			poll := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/consents/" + consentID, Header: h}, 0, seconds)
@@ -333,6 +336,7 @@ func TestLoad(t *testing.T) {
 			page1000 := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards?limit=20&cursor=" + cursor, Header: h}, 0, seconds)
 			out.WriteString(report(t, backend, []row{
 				{"GET /healthz (baseline)", health, base},
+				{"GET /healthz at a constant 1,000/s (latency floor)", floor, base},
 				{"GET /v3/cards/{id}", get, base},
 				{"GET /v3/consents/{id}, one consent (status polling, served from the status cache)", poll, base},
 				{fmt.Sprintf("GET /v3/consents/{id}, %d consents in turn (status polling, from the database)", pollConsents), pollMany, base},
