@@ -146,7 +146,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	c.SetMaxOpenConns(1)
 	db := &DB{sql: s, read: r, ckpt: c, dialect: SQLite, stop: make(chan struct{}), stopped: make(chan struct{})}
 	db.group = newCommitter(db)
-	go db.checkpoint()
+	go db.checkpoint() //nolint:gosec // It lives as long as the handle, not as the context that opened it.
 	return db, nil
 }
 
