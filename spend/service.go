@@ -40,6 +40,11 @@ type Store interface {
 	// from its account's available amount (ErrInsufficientFunds if that
 	// would go below zero), counts what it spends and emits e, together.
 	RecordAuthorization(ctx context.Context, a Authorization, e events.Event) error
+	// Decide runs a whole decision in a transaction of its own: LockSubject,
+	// then decide, then RecordAuthorization of what decide returns. When
+	// decide fails nothing is written and its error is returned. A store
+	// may send it in fewer round trips than the steps apart would take.
+	Decide(ctx context.Context, partnerID, cardID uuid.UUID, w Windows, decide func(Subject) (Authorization, events.Event, error)) error
 	Authorization(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error)
 	// Authorizations lists the partner's authorisations, newest first,
 	// optionally for one card.
@@ -130,9 +135,63 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 	if err != nil {
 		return Authorization{}, err
 	}
+	now := s.now().UTC()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Authorization{}, err
+	}
+	// Most decisions write nothing but the authorisation, its hold and its
+	// event: they go through Store.Decide. Those that also change the card
+	// (a single-use card closes, a merchant-locked one locks) or need more
+	// than the subject to pick a decline reason take the general path.
 	var out Authorization
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		now := s.now().UTC()
+	err = s.store.Decide(ctx, partnerID, r.CardID, WindowsAt(now), func(sub Subject) (Authorization, events.Event, error) {
+		c := sub.Card
+		if c.Usage == card.UsageSingleUse || (c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "") {
+			return Authorization{}, events.Event{}, errGeneralPath
+		}
+		a := newAuthorization(id, partnerID, c, amt, r, now)
+		reason, err := s.decide(ctx, sub, a, now)
+		if err != nil {
+			return Authorization{}, events.Event{}, err
+		}
+		a.decided(reason)
+		e, err := event(a, "authorization."+string(a.Status))
+		out = a
+		return a, e, err
+	})
+	if errors.Is(err, errGeneralPath) {
+		return s.authorize(ctx, partnerID, r, id, amt, now)
+	}
+	if errors.Is(err, card.ErrNotFound) {
+		return Authorization{}, &FieldError{Field: "card_id", Reason: "no such card"}
+	}
+	return out, err
+}
+
+// errGeneralPath sends a decision from Store.Decide to Service.authorize.
+var errGeneralPath = errors.New("spend: the decision changes the card")
+
+func newAuthorization(id, partnerID uuid.UUID, c card.Card, amt card.Amount, r Request, now time.Time) Authorization {
+	return Authorization{ID: id, PartnerID: partnerID, CardID: c.ID, LineageID: c.LineageID, AccountID: c.AccountID, Amount: amt,
+		Currency: r.Currency, Merchant: r.Merchant, CreatedAt: now, UpdatedAt: now}
+}
+
+// decided sets the outcome: declined for reason, approved (holding and
+// spending the amount) when reason is "".
+func (a *Authorization) decided(reason string) {
+	if reason != "" {
+		a.Status, a.DeclineReason = StatusDeclined, reason
+		return
+	}
+	a.Status, a.Held, a.Spent = StatusApproved, a.Amount, a.Amount
+}
+
+// authorize is the general path: the steps of Store.Decide one by one in a
+// transaction that can also change the card and read more.
+func (s *Service) authorize(ctx context.Context, partnerID uuid.UUID, r Request, id uuid.UUID, amt card.Amount, now time.Time) (Authorization, error) {
+	var out Authorization
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		sub, err := s.store.LockSubject(ctx, partnerID, r.CardID, WindowsAt(now))
 		if errors.Is(err, card.ErrNotFound) {
 			return &FieldError{Field: "card_id", Reason: "no such card"}
@@ -140,22 +199,14 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 		if err != nil {
 			return err
 		}
-		c := sub.Card
-		id, err := uuid.NewV7()
-		if err != nil {
-			return err
-		}
-		a := Authorization{ID: id, PartnerID: partnerID, CardID: c.ID, LineageID: c.LineageID, AccountID: c.AccountID, Amount: amt,
-			Currency: r.Currency, Merchant: r.Merchant, CreatedAt: now, UpdatedAt: now}
+		a := newAuthorization(id, partnerID, sub.Card, amt, r, now)
 		reason, err := s.decide(ctx, sub, a, now)
 		if err != nil {
 			return err
 		}
-		if reason != "" {
-			a.Status, a.DeclineReason = StatusDeclined, reason
-		} else {
-			a.Status, a.Held, a.Spent = StatusApproved, amt, amt
-			if err := s.afterApproval(ctx, c, r.Merchant, now); err != nil {
+		a.decided(reason)
+		if a.Status == StatusApproved {
+			if err := s.afterApproval(ctx, sub.Card, r.Merchant, now); err != nil {
 				return err
 			}
 		}

@@ -2,8 +2,10 @@ package spend_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
 	"github.com/vaultpage/vaultpage/store"
@@ -543,4 +546,65 @@ func TestUsageIsTheSumOfWhatAuthorizationsSpent(t *testing.T) {
 		}
 		check("rebuilt by the migration")
 	})
+}
+
+// TestADecisionThatFailsLeavesNoTransactionOpen makes Store.Decide fail
+// after the account's lock is taken (the decision itself fails) and before
+// (no such card), on PostgreSQL where Decide runs on a connection of its
+// own: no session may be left in a transaction, and another process must
+// decide on the same card at once.
+func TestADecisionThatFailsLeavesNoTransactionOpen(t *testing.T) {
+	u, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", "vp_decide_test")
+	u.RawQuery = q.Encode()
+	ctx := context.Background()
+	open := func() *store.DB {
+		db, err := store.Open(ctx, u.String(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	f := newFixture(t, open())
+	f.fund(t, "100.00")
+	c := f.activeCard(t, card.Input{})
+	boom := errors.New("the decision failed")
+	w := spend.WindowsAt(f.now)
+	for range 30 { // more than the pool holds
+		err := f.db.Spend().Decide(ctx, f.actor.PartnerID, c.ID, w, func(sub spend.Subject) (spend.Authorization, events.Event, error) {
+			return spend.Authorization{}, events.Event{}, boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("failing decision: %v", err)
+		}
+		if err := f.db.Spend().Decide(ctx, f.actor.PartnerID, uuid.New(), w, nil); !errors.Is(err, card.ErrNotFound) {
+			t.Fatalf("no such card: %v", err)
+		}
+	}
+	inspect, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = inspect.Close() }()
+	var stuck int
+	if err := inspect.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+		WHERE application_name = 'vp_decide_test' AND state LIKE 'idle in transaction%'`).Scan(&stuck); err != nil {
+		t.Fatal(err)
+	}
+	if stuck != 0 {
+		t.Fatalf("%d sessions left idle in a transaction", stuck)
+	}
+	other := spend.NewService(open().Spend(), f.db.Consents(), audit.NewLog(f.db.Audit(), nil), spend.Config{Sandbox: true}, f.clock)
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	a, err := other.Authorize(tctx, f.actor.PartnerID, spend.Request{CardID: c.ID, Amount: "5.00", Currency: "EUR", Merchant: grocer})
+	if err != nil {
+		t.Fatalf("another process could not decide on the card: %v", err)
+	}
+	expectDecision(t, a, "")
 }

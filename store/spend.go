@@ -5,10 +5,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/events"
@@ -205,12 +208,17 @@ func (s *SpendStore) LockSubject(ctx context.Context, partnerID, cardID uuid.UUI
 			return spend.Subject{}, err
 		}
 	}
+	return scanSubject(s.db.w(ctx).QueryRowContext(ctx, subjectQuery, partnerID.String(), cardID.String(), day(w.Daily), day(w.Monthly),
+		day(w.Annually)))
+}
+
+// scanSubject scans a row of subjectQuery.
+func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 	var (
 		sub   spend.Subject
 		max   sql.NullInt64
 		spent int64
 	)
-	row := s.db.w(ctx).QueryRowContext(ctx, subjectQuery, partnerID.String(), cardID.String(), day(w.Daily), day(w.Monthly), day(w.Annually))
 	c, err := scanCard(extraScan{row: row, extra: []any{&max, &sub.Account.ID, &sub.Account.PartnerID, &sub.Account.IndividualID,
 		&sub.Account.Currency, &sub.Account.Balance, &sub.Account.Available, &sub.Account.CreatedAt, &spent}})
 	if err != nil {
@@ -248,33 +256,160 @@ func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorizat
 }
 
 func (s *SpendStore) recordAuthorizationPG(ctx context.Context, a spend.Authorization, e events.Event) error {
-	data, err := json.Marshal(e.Data)
+	query, args, err := recordPG(a, e)
 	if err != nil {
 		return err
+	}
+	var n int
+	if err := s.db.w(ctx).QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return spend.ErrInsufficientFunds
+	}
+	return nil
+}
+
+// recordPG is the one PostgreSQL statement that records an authorisation
+// and its event, and (when it holds money) the hold and its day's count.
+// It returns one row: 1, or 0 when the account would go below zero and
+// nothing was written (every insert selects from the account update).
+func recordPG(a spend.Authorization, e events.Event) (string, []any, error) {
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return "", nil, err
 	}
 	args := []any{a.ID.String(), a.PartnerID.String(), a.CardID.String(), a.LineageID.String(), a.AccountID.String(), int64(a.Amount), a.Currency,
 		a.Merchant.Name, a.Merchant.MCC, a.Merchant.Country, a.Merchant.ID, string(a.Status), a.DeclineReason, int64(a.Held), int64(a.Spent),
 		nullAmount(a.Cleared), a.CreatedAt.UTC(), a.UpdatedAt.UTC(),
 		e.ID.String(), e.Type, e.ResourceID.String(), string(data), e.CreatedAt.UTC(), day(a.CreatedAt)}
 	if a.Held == 0 && a.Spent == 0 {
-		_, err := s.db.w(ctx).ExecContext(ctx, `WITH auth AS (INSERT INTO authorizations (`+authorizationColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18))
-			INSERT INTO events (id, partner_id, type, resource_id, data, created_at) VALUES ($19, $2, $20, $21, $22, $23)`, args[:23]...)
-		return err
+		return `WITH auth AS (INSERT INTO authorizations (` + authorizationColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)),
+		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) VALUES ($19, $2, $20, $21, $22, $23))
+		SELECT 1`, args[:23], nil
 	}
-	// Every insert selects from the account update, so that nothing is
-	// written when the account would go below zero.
-	var n int
-	err = s.db.w(ctx).QueryRowContext(ctx, `WITH acct AS (
+	return `WITH acct AS (
 			UPDATE accounts SET available = available - $14 WHERE id = $5 AND available - $14 >= 0 RETURNING id),
-		auth AS (INSERT INTO authorizations (`+authorizationColumns+`)
+		auth AS (INSERT INTO authorizations (` + authorizationColumns + `)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM acct),
 		days AS (INSERT INTO spend_days (lineage_id, day, spent) SELECT $4, $24, $15 FROM acct
 			ON CONFLICT (lineage_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent),
 		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) SELECT $19, $2, $20, $21, $22, $23 FROM acct)
-		SELECT COUNT(*) FROM acct`, args...).Scan(&n)
-	if err == nil && n == 0 {
-		return spend.ErrInsufficientFunds
+		SELECT COUNT(*) FROM acct`, args, nil
+}
+
+// lockPG locks the account of the partner's card (see LockSubject).
+const lockPG = `SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM cards WHERE partner_id = $1 AND id = $2) FOR UPDATE`
+
+// Decide implements spend.Store. On SQLite it is the three steps in one
+// (group-committed) transaction. On PostgreSQL it is two round trips on
+// one connection, pipelined with pgx: BEGIN, the lock and the subject's
+// read in the first; the record and COMMIT in the second. The statements
+// and their order are those of the steps apart, so the lock is held from
+// the first round trip to the commit.
+func (s *SpendStore) Decide(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
+	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
+	if s.db.Dialect() == Postgres {
+		return s.decidePG(ctx, partnerID, cardID, w, decide)
 	}
-	return err
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		sub, err := s.LockSubject(ctx, partnerID, cardID, w)
+		if err != nil {
+			return err
+		}
+		a, e, err := decide(sub)
+		if err != nil {
+			return err
+		}
+		return s.RecordAuthorization(ctx, a, e)
+	})
+}
+
+func (s *SpendStore) decidePG(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
+	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
+	conn, err := s.db.sql.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	var result error
+	err = conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: %T is not a pgx connection", dc)
+		}
+		pc := sc.Conn()
+		open := false // a transaction is open on pc
+		defer func() {
+			if open {
+				// Leave the connection as it was found, or out of the pool.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				if _, err := pc.Exec(rctx, `ROLLBACK`); err != nil {
+					_ = pc.Close(rctx)
+				}
+			}
+		}()
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
+		b.Queue(lockPG, partnerID.String(), cardID.String())
+		b.Queue(subjectQuery, partnerID.String(), cardID.String(), day(w.Daily), day(w.Monthly), day(w.Annually))
+		br := pc.SendBatch(ctx, b)
+		open = true
+		sub, err := readSubject(br)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			result = err
+			return nil
+		}
+		a, e, err := decide(sub)
+		if err != nil {
+			result = err
+			return nil
+		}
+		query, args, err := recordPG(a, e)
+		if err != nil {
+			result = err
+			return nil
+		}
+		b = &pgx.Batch{}
+		b.Queue(query, args...)
+		b.Queue(`COMMIT`)
+		br = pc.SendBatch(ctx, b)
+		var n int
+		err = br.QueryRow().Scan(&n)
+		if _, cerr := br.Exec(); err == nil {
+			err = cerr
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		// COMMIT has been sent: after an error the server ended the
+		// transaction (a COMMIT after a failed statement rolls back).
+		open = pc.PgConn().TxStatus() != 'I'
+		switch {
+		case err != nil:
+			result = err
+		case n == 0:
+			result = spend.ErrInsufficientFunds
+		}
+		return nil
+	})
+	return errors.Join(err, result)
+}
+
+// readSubject reads the lock's and the subject's results of decidePG's
+// first batch (its BEGIN first).
+func readSubject(br pgx.BatchResults) (spend.Subject, error) {
+	if _, err := br.Exec(); err != nil {
+		return spend.Subject{}, err
+	}
+	var one int
+	if err := br.QueryRow().Scan(&one); err != nil {
+		return spend.Subject{}, notFound(err)
+	}
+	return scanSubject(br.QueryRow())
 }
