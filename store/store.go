@@ -7,6 +7,13 @@
 // Everything that must be decided once across several vaultpage processes
 // (a key's encryption budget, an index claim, a compare-and-swap of a
 // ciphertext) is decided by the database in one statement or transaction.
+//
+// On SQLite, transactions that wait for the single writer share a commit
+// (group.go), and a background connection checkpoints the WAL, so that a
+// durable commit (synchronous=FULL) costs one WAL write and fsync per group
+// rather than per transaction. On PostgreSQL, where each statement is a
+// round trip, the hot paths are few statements (an authorisation decision
+// is two pipelined round trips, see SpendStore.Decide).
 package store
 
 import (
