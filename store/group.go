@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // SQLite has one writer and makes every commit durable with an fsync of its
@@ -47,6 +48,32 @@ type committer struct {
 	closed bool
 	// commits counts the transactions committed (one per group).
 	commits atomic.Int64
+	// observe, when set, hears of every commit.
+	observe atomic.Pointer[func(GroupCommit)]
+}
+
+// GroupCommit describes one commit of SQLite's group committer.
+type GroupCommit struct {
+	// Transactions is how many InTx calls the commit carried.
+	Transactions int
+	// Took is the commit alone: the WAL write and its fsync.
+	Took time.Duration
+}
+
+// ObserveCommits has fn called after every successful commit of the group
+// committer (SQLite only; PostgreSQL has none), for metrics.
+func (db *DB) ObserveCommits(fn func(GroupCommit)) {
+	if db.group != nil {
+		db.group.observe.Store(&fn)
+	}
+}
+
+// committed counts a commit of n transactions that took d.
+func (c *committer) committed(n int, d time.Duration) {
+	c.commits.Add(1)
+	if fn := c.observe.Load(); fn != nil {
+		(*fn)(GroupCommit{Transactions: n, Took: d})
+	}
 }
 
 func newCommitter(db *DB) *committer {
@@ -163,9 +190,10 @@ func (c *committer) commit(group []*member) {
 			m.res <- errors.Join(err, tx.Rollback())
 			return
 		}
+		start := time.Now()
 		err := tx.Commit()
 		if err == nil {
-			c.commits.Add(1)
+			c.committed(1, time.Since(start))
 		}
 		m.res <- err
 		return
@@ -191,9 +219,10 @@ func (c *committer) commit(group []*member) {
 			return
 		}
 	}
+	start := time.Now()
 	err = tx.Commit()
 	if err == nil {
-		c.commits.Add(1)
+		c.committed(len(done), time.Since(start))
 	}
 	for _, m := range done {
 		m.res <- err

@@ -66,6 +66,15 @@ func waitQueued(t *testing.T, started *sync.WaitGroup) {
 
 func TestGroupedTransactionsShareACommitAndFailAlone(t *testing.T) {
 	db, release := groupDB(t)
+	var (
+		mu       sync.Mutex
+		observed []GroupCommit
+	)
+	db.ObserveCommits(func(g GroupCommit) {
+		mu.Lock()
+		defer mu.Unlock()
+		observed = append(observed, g)
+	})
 	before := db.group.commits.Load()
 	errFail := errors.New("refused")
 	const n = 40
@@ -113,6 +122,21 @@ func TestGroupedTransactionsShareACommitAndFailAlone(t *testing.T) {
 	// than the 40 transactions queued behind it.
 	if c := db.group.commits.Load() - before; c < 2 || c > n/4 {
 		t.Errorf("%d commits for %d queued transactions; want them grouped", c, n)
+	}
+	// The observer heard of every commit and of every transaction that
+	// committed: the holder and the two in three that did not fail.
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, g := range observed {
+		total += g.Transactions
+		if g.Took <= 0 {
+			t.Errorf("a commit took %v", g.Took)
+		}
+	}
+	if int64(len(observed)) != db.group.commits.Load()-before || total != 1+n-(n+2)/3 {
+		t.Errorf("observed %d commits carrying %d transactions; want %d commits carrying %d", len(observed), total,
+			db.group.commits.Load()-before, 1+n-(n+2)/3)
 	}
 }
 

@@ -64,6 +64,9 @@ type Deps struct {
 	Events events.Feed
 	// Webhooks manages partners' webhook endpoints.
 	Webhooks *webhook.Service
+	// Collectors are more Prometheus collectors for /metrics (the store's,
+	// say).
+	Collectors []prometheus.Collector
 }
 
 // Server is the HTTP edge.
@@ -85,7 +88,7 @@ func New(d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{deps: d, echo: e, metrics: newMetrics(), limiter: newLimiter(d.RateLimit, d.Burst, d.Now),
+	s := &Server{deps: d, echo: e, metrics: newMetrics(d.Collectors...), limiter: newLimiter(d.RateLimit, d.Burst, d.Now),
 		sessions: newSessionStore(d.SessionKeys, strings.HasPrefix(d.PublicURL, "https://"))}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
@@ -383,7 +384,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		logger.Info("the demo partner app is at " + web.DemoReturnURL(cfg.PublicURL))
 	}
 	handler := web.New(web.Deps{
-		Logger: logger, Version: version(), Ready: d.db.Ping, Demo: demo, Events: d.db.Consents(), Webhooks: webhooks,
+		Collectors: storeMetrics(d.db),
+		Logger:     logger, Version: version(), Ready: d.db.Ping, Demo: demo, Events: d.db.Consents(), Webhooks: webhooks,
 		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,
@@ -505,4 +507,25 @@ func derive(key []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
+}
+
+// storeMetrics are the store's collectors for /metrics: on SQLite, how long
+// group commits take and how many transactions each carries.
+func storeMetrics(db *store.DB) []prometheus.Collector {
+	if db.Dialect() != store.SQLite {
+		return nil
+	}
+	took := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "vaultpage_store_commit_seconds", Help: "SQLite group commits: the WAL write and its fsync.",
+		Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+	})
+	size := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "vaultpage_store_commit_transactions", Help: "Transactions carried by each SQLite group commit.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+	})
+	db.ObserveCommits(func(g store.GroupCommit) {
+		took.Observe(g.Took.Seconds())
+		size.Observe(float64(g.Transactions))
+	})
+	return []prometheus.Collector{took, size}
 }

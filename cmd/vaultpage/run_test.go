@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/vaultpage/vaultpage/internal/testkit"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,6 +44,28 @@ func TestServeRunsOnDefaultsAndShutsDownCleanly(t *testing.T) {
 	}
 	if err := run(ctx, []string{"vaultpage", "healthcheck", "--addr", addr}, env(map[string]string{"VAULTPAGE_DATA_DIR": dir}), &stdout, &stderr); err != nil {
 		t.Fatalf("healthcheck against a running service: %v", err)
+	}
+	// SQLite's group commits show in /metrics (the webhook dispatcher
+	// commits every half second, if nothing else does).
+	var commits string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/metrics") //nolint:noctx // Test.
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if n, ok := strings.CutPrefix(line, "vaultpage_store_commit_transactions_count "); ok {
+				commits = n
+			}
+		}
+		if commits != "" && commits != "0" {
+			break
+		}
+	}
+	if commits == "" || commits == "0" {
+		t.Fatalf("no group commit counted in /metrics (vaultpage_store_commit_transactions_count %q)", commits)
 	}
 	cancel()
 	select {
