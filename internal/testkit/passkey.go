@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"crypto/ecdsa"
+	"crypto/x509"
 	"testing"
 
 	"github.com/descope/virtualwebauthn"
@@ -23,8 +25,33 @@ func NewPhone(rpID, origin string) *Phone {
 	return &Phone{
 		RP:   virtualwebauthn.RelyingParty{ID: rpID, Name: "vaultpage", Origin: origin},
 		Auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{BackupEligible: true, BackupState: true}),
-		Cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		Cred: newCredential(),
 	}
+}
+
+// newCredential returns a P-256 credential whose public key the relying
+// party accepts. virtualwebauthn encodes the key's coordinates without
+// their leading zero bytes (big.Int.Bytes), and go-webauthn rightly refuses
+// a coordinate shorter than 32 bytes: about one key in 128 would fail
+// registration. Such keys are drawn again.
+func newCredential() virtualwebauthn.Credential {
+	for {
+		c := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		if fullCoordinates(c) {
+			return c
+		}
+	}
+}
+
+// fullCoordinates reports whether both coordinates of c's public key are
+// 32 bytes long without padding.
+func fullCoordinates(c virtualwebauthn.Credential) bool {
+	k, err := x509.ParsePKCS8PrivateKey(c.Key.Data)
+	if err != nil {
+		panic("testkit: a virtualwebauthn key that is not PKCS #8: " + err.Error())
+	}
+	ec, ok := k.(*ecdsa.PrivateKey)
+	return ok && len(ec.X.Bytes()) == 32 && len(ec.Y.Bytes()) == 32
 }
 
 // Register answers navigator.credentials.create options (JSON) with an
