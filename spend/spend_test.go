@@ -608,3 +608,63 @@ func TestADecisionThatFailsLeavesNoTransactionOpen(t *testing.T) {
 	}
 	expectDecision(t, a, "")
 }
+
+// TestACardsAuthorizationsAreListedThroughItsLineage lists one card's
+// authorisations, page by page, beside another card's, after a reissue,
+// and for a card written without a lineage (as bulk loads write them).
+func TestACardsAuthorizationsAreListedThroughItsLineage(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "1000.00")
+		a, b := f.activeCard(t, card.Input{}), f.activeCard(t, card.Input{})
+		ids := func(c card.Card, p card.Page) []uuid.UUID {
+			t.Helper()
+			list, err := f.svc.Authorizations(ctx, f.actor.PartnerID, &c.ID, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []uuid.UUID
+			for _, x := range list {
+				if x.CardID != c.ID {
+					t.Fatalf("card %s's list holds an authorisation of card %s", c.ID, x.CardID)
+				}
+				out = append(out, x.ID)
+			}
+			return out
+		}
+		var ofA []uuid.UUID
+		for range 3 {
+			ofA = append(ofA, f.authorize(t, a, "1.00", grocer).ID)
+			f.authorize(t, b, "1.00", grocer)
+		}
+		first := ids(a, card.Page{Limit: 2})
+		rest := ids(a, card.Page{Limit: 2, After: first[len(first)-1]})
+		if got := append(first, rest...); len(got) != 3 || got[0] != ofA[2] || got[1] != ofA[1] || got[2] != ofA[0] {
+			t.Fatalf("card a, newest first over two pages: %v, want %v reversed", got, ofA)
+		}
+		n, err := f.cards.Reissue(ctx, f.actor, a.ID, card.ReissueNewNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.cards.Complete(ctx, f.actor.PartnerID, n.ID, "activate"); err != nil {
+			t.Fatal(err)
+		}
+		n, _ = f.cards.Card(ctx, f.actor, n.ID)
+		onN := f.authorize(t, n, "1.00", grocer).ID
+		if got := ids(n, card.Page{Limit: 10}); len(got) != 1 || got[0] != onN {
+			t.Fatalf("the reissued card lists %v, want only %s", got, onN)
+		}
+		if got := ids(a, card.Page{Limit: 10}); len(got) != 3 {
+			t.Fatalf("the replaced card lists %d, want its 3", len(got))
+		}
+		bulk := f.activeCard(t, card.Input{})
+		if err := f.db.ExecForTest(ctx, `UPDATE cards SET lineage_id = '' WHERE id = '`+bulk.ID.String()+`'`); err != nil {
+			t.Fatal(err)
+		}
+		bulk, _ = f.cards.Card(ctx, f.actor, bulk.ID)
+		onBulk := f.authorize(t, bulk, "1.00", grocer).ID
+		if got := ids(bulk, card.Page{Limit: 10}); len(got) != 1 || got[0] != onBulk {
+			t.Fatalf("a card without a stored lineage lists %v, want %s", got, onBulk)
+		}
+	})
+}

@@ -121,13 +121,23 @@ func scanAuthorization(row interface{ Scan(...any) error }) (spend.Authorization
 
 // Authorizations implements spend.Store: newest first, by keyset.
 func (s *SpendStore) Authorizations(ctx context.Context, partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) ([]spend.Authorization, error) {
+	query, args := authorizationsQuery(partnerID, cardID, p)
+	return list(ctx, s.db, query, args, scanAuthorization)
+}
+
+// authorizationsQuery lists a partner's authorisations, or one card's: those
+// are found through the card's lineage, on (lineage_id, id), so that a page
+// walks the card's history rather than the partner's. A card written
+// without a lineage (bulk loads) is its own lineage, as scanCard says.
+func authorizationsQuery(partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) (string, []any) {
 	where, args := []string{"partner_id = $1"}, []any{partnerID.String()}
 	if cardID != nil {
 		args = append(args, cardID.String())
-		where = append(where, "card_id = $2")
+		where = append(where, "lineage_id = (SELECT COALESCE(NULLIF(lineage_id, ''), id) FROM cards WHERE partner_id = $1 AND id = $2)",
+			"card_id = $2")
 	}
 	tail, args := keyset(where, args, p)
-	return list(ctx, s.db, `SELECT `+authorizationColumns+` FROM authorizations`+tail, args, scanAuthorization)
+	return `SELECT ` + authorizationColumns + ` FROM authorizations` + tail, args
 }
 
 // Authorization implements spend.Store.
