@@ -114,6 +114,23 @@ func (f *fixture) activeCard(t *testing.T, in card.Input) card.Card {
 	return c
 }
 
+// reissued reissues c with a new number and activates the new card.
+func (f *fixture) reissued(t *testing.T, c card.Card) card.Card {
+	t.Helper()
+	ctx := context.Background()
+	n, err := f.cards.Reissue(ctx, f.actor, c.ID, card.ReissueNewNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cards.Complete(ctx, f.actor.PartnerID, n.ID, "activate"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = f.cards.Card(ctx, f.actor, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func (f *fixture) fund(t *testing.T, amount string) {
 	t.Helper()
 	if _, _, err := f.svc.Fund(context.Background(), f.actor.PartnerID, f.acct.ID, amount); err != nil {
@@ -279,14 +296,7 @@ func TestSpendLimitsCountTheirWindowAndFollowReissues(t *testing.T) {
 		// Reissued, the card keeps its limit and what was spent under it.
 		forever := f.activeCard(t, card.Input{SpendLimit: "50.00", SpendLimitDuration: card.DurationForever})
 		expectDecision(t, f.authorize(t, forever, "45.00", grocer), "")
-		n, err := f.cards.Reissue(ctx, f.actor, forever.ID, card.ReissueNewNumber)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.cards.Complete(ctx, f.actor.PartnerID, n.ID, "activate"); err != nil {
-			t.Fatal(err)
-		}
-		n, _ = f.cards.Card(ctx, f.actor, n.ID)
+		n := f.reissued(t, forever)
 		expectDecision(t, f.authorize(t, n, "5.01", grocer), spend.DeclineSpendLimitExceeded)
 		expectDecision(t, f.authorize(t, n, "5.00", grocer), "")
 
@@ -516,14 +526,7 @@ func TestUsageIsTheSumOfWhatAuthorizationsSpent(t *testing.T) {
 			}
 			check(fu.name)
 		}
-		n, err := f.cards.Reissue(ctx, f.actor, c.ID, card.ReissueNewNumber)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.cards.Complete(ctx, f.actor.PartnerID, n.ID, "activate"); err != nil {
-			t.Fatal(err)
-		}
-		n, _ = f.cards.Card(ctx, f.actor, n.ID)
+		n := f.reissued(t, c)
 		expectDecision(t, f.authorize(t, n, "3.33", grocer), "")
 		check("after the reissue")
 
@@ -642,14 +645,7 @@ func TestACardsAuthorizationsAreListedThroughItsLineage(t *testing.T) {
 		if got := append(first, rest...); len(got) != 3 || got[0] != ofA[2] || got[1] != ofA[1] || got[2] != ofA[0] {
 			t.Fatalf("card a, newest first over two pages: %v, want %v reversed", got, ofA)
 		}
-		n, err := f.cards.Reissue(ctx, f.actor, a.ID, card.ReissueNewNumber)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.cards.Complete(ctx, f.actor.PartnerID, n.ID, "activate"); err != nil {
-			t.Fatal(err)
-		}
-		n, _ = f.cards.Card(ctx, f.actor, n.ID)
+		n := f.reissued(t, a)
 		onN := f.authorize(t, n, "1.00", grocer).ID
 		if got := ids(n, card.Page{Limit: 10}); len(got) != 1 || got[0] != onN {
 			t.Fatalf("the reissued card lists %v, want only %s", got, onN)

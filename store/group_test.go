@@ -57,11 +57,32 @@ func stored(t *testing.T, db *DB) map[int]bool {
 	return out
 }
 
-// waitQueued waits until n transactions wait for the committer.
+// waitQueued waits until the transactions started wait for the committer.
 func waitQueued(t *testing.T, started *sync.WaitGroup) {
 	t.Helper()
 	started.Wait()
 	time.Sleep(50 * time.Millisecond) // the last sends reach the channel
+}
+
+// queue runs n transactions (fn with i from 0) while groupDB holds the
+// writer, releases it, and returns each one's outcome.
+func queue(t *testing.T, db *DB, release func(), n int, fn func(ctx context.Context, i int) error) []error {
+	t.Helper()
+	var started, done sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		started.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			started.Done()
+			errs[i] = db.InTx(context.Background(), func(ctx context.Context) error { return fn(ctx, i) })
+		}()
+	}
+	waitQueued(t, &started)
+	release()
+	done.Wait()
+	return errs
 }
 
 func TestGroupedTransactionsShareACommitAndFailAlone(t *testing.T) {
@@ -78,34 +99,19 @@ func TestGroupedTransactionsShareACommitAndFailAlone(t *testing.T) {
 	before := db.group.commits.Load()
 	errFail := errors.New("refused")
 	const n = 40
-	var (
-		started, done sync.WaitGroup
-		errs          [n]error
-	)
-	for i := range n {
-		started.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			started.Done()
-			errs[i] = db.InTx(context.Background(), func(ctx context.Context) error {
-				if err := insert(ctx, db, i); err != nil {
-					return err
-				}
-				// A nested transaction joins the group's.
-				if err := db.InTx(ctx, func(ctx context.Context) error { return insert(ctx, db, 1000+i) }); err != nil {
-					return err
-				}
-				if i%3 == 0 {
-					return errFail // written, then refused: its rows must go
-				}
-				return nil
-			})
-		}()
-	}
-	waitQueued(t, &started)
-	release()
-	done.Wait()
+	errs := queue(t, db, release, n, func(ctx context.Context, i int) error {
+		if err := insert(ctx, db, i); err != nil {
+			return err
+		}
+		// A nested transaction joins the group's.
+		if err := db.InTx(ctx, func(ctx context.Context) error { return insert(ctx, db, 1000+i) }); err != nil {
+			return err
+		}
+		if i%3 == 0 {
+			return errFail // written, then refused: its rows must go
+		}
+		return nil
+	})
 	have := stored(t, db)
 	for i := range n {
 		if i%3 == 0 {
@@ -142,25 +148,12 @@ func TestGroupedTransactionsShareACommitAndFailAlone(t *testing.T) {
 
 func TestAConstraintViolationInAGroupFailsOnlyItsTransaction(t *testing.T) {
 	db, release := groupDB(t)
-	var started, done sync.WaitGroup
-	errs := make([]error, 10)
-	for i := range 10 {
-		started.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			started.Done()
-			errs[i] = db.InTx(context.Background(), func(ctx context.Context) error {
-				if err := insert(ctx, db, 100+i); err != nil {
-					return err
-				}
-				return insert(ctx, db, 7) // only the first to get here may have 7
-			})
-		}()
-	}
-	waitQueued(t, &started)
-	release()
-	done.Wait()
+	errs := queue(t, db, release, 10, func(ctx context.Context, i int) error {
+		if err := insert(ctx, db, 100+i); err != nil {
+			return err
+		}
+		return insert(ctx, db, 7) // only the first to get here may have 7
+	})
 	have, ok := stored(t, db), 0
 	for i, err := range errs {
 		switch {
