@@ -664,3 +664,19 @@ func TestACardsAuthorizationsAreListedThroughItsLineage(t *testing.T) {
 		}
 	})
 }
+
+// A card written without a stored lineage (as bulk loads write them) is
+// its own lineage: its spend limit counts what it spent like any card's.
+func TestACardWithoutAStoredLineageKeepsItsLimit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "1000.00")
+		c := f.activeCard(t, card.Input{SpendLimit: "100.00", SpendLimitDuration: card.DurationForever})
+		if err := f.db.ExecForTest(ctx, `UPDATE cards SET lineage_id = '' WHERE id = '`+c.ID.String()+`'`); err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.authorize(t, c, "60.00", grocer), "")
+		expectDecision(t, f.authorize(t, c, "40.01", grocer), spend.DeclineSpendLimitExceeded)
+		expectDecision(t, f.authorize(t, c, "40.00", grocer), "")
+	})
+}

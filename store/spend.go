@@ -191,11 +191,12 @@ func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.ex
 
 // subjectQuery reads a decision's subject: the card with its account, its
 // restriction and what its lineage spent in the window of its limit ($3 to
-// $5 are the first days of the daily, monthly and annual windows).
+// $5 are the first days of the daily, monthly and annual windows). A card
+// written without a lineage (bulk loads) is its own, as scanCard says.
 var subjectQuery = `SELECT ` + qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id, a.currency, a.balance,
 	a.available, a.created_at,
 	CASE WHEN c.spend_limit IS NULL OR c.spend_limit_duration NOT IN ('DAILY', 'MONTHLY', 'ANNUALLY', 'FOREVER') THEN 0
-	ELSE COALESCE((SELECT SUM(d.spent) FROM spend_days d WHERE d.lineage_id = c.lineage_id AND (c.spend_limit_duration = 'FOREVER'
+	ELSE COALESCE((SELECT SUM(d.spent) FROM spend_days d WHERE d.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id) AND (c.spend_limit_duration = 'FOREVER'
 		OR d.day >= CASE c.spend_limit_duration WHEN 'DAILY' THEN CAST($3 AS BIGINT) WHEN 'MONTHLY' THEN CAST($4 AS BIGINT) ELSE CAST($5 AS BIGINT) END)), 0) END
 	FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id
 	WHERE c.partner_id = $1 AND c.id = $2`
@@ -209,8 +210,7 @@ var subjectQuery = `SELECT ` + qualifiedCardColumns + `, r.max_amount, a.id, a.p
 func (s *SpendStore) LockSubject(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows) (spend.Subject, error) {
 	if s.db.Dialect() == Postgres {
 		var one int
-		err := s.db.w(ctx).QueryRowContext(ctx, `SELECT 1 FROM accounts
-			WHERE id = (SELECT account_id FROM cards WHERE partner_id = $1 AND id = $2) FOR UPDATE`, partnerID.String(), cardID.String()).Scan(&one)
+		err := s.db.w(ctx).QueryRowContext(ctx, lockPG, partnerID.String(), cardID.String()).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return spend.Subject{}, card.ErrNotFound
 		}
@@ -218,8 +218,12 @@ func (s *SpendStore) LockSubject(ctx context.Context, partnerID, cardID uuid.UUI
 			return spend.Subject{}, err
 		}
 	}
-	return scanSubject(s.db.w(ctx).QueryRowContext(ctx, subjectQuery, partnerID.String(), cardID.String(), day(w.Daily), day(w.Monthly),
-		day(w.Annually)))
+	return scanSubject(s.db.w(ctx).QueryRowContext(ctx, subjectQuery, subjectArgs(partnerID, cardID, w)...))
+}
+
+// subjectArgs are subjectQuery's arguments.
+func subjectArgs(partnerID, cardID uuid.UUID, w spend.Windows) []any {
+	return []any{partnerID.String(), cardID.String(), day(w.Daily), day(w.Monthly), day(w.Annually)}
 }
 
 // scanSubject scans a row of subjectQuery.
@@ -364,7 +368,7 @@ func (s *SpendStore) decidePG(ctx context.Context, partnerID, cardID uuid.UUID, 
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN`)
 		b.Queue(lockPG, partnerID.String(), cardID.String())
-		b.Queue(subjectQuery, partnerID.String(), cardID.String(), day(w.Daily), day(w.Monthly), day(w.Annually))
+		b.Queue(subjectQuery, subjectArgs(partnerID, cardID, w)...)
 		br := pc.SendBatch(ctx, b)
 		open = true
 		sub, err := readSubject(br)
