@@ -680,3 +680,67 @@ func TestACardWithoutAStoredLineageKeepsItsLimit(t *testing.T) {
 		expectDecision(t, f.authorize(t, c, "40.00", grocer), "")
 	})
 }
+
+// TestDecisionsLeaveThePartnersRowUnlocked: on PostgreSQL a foreign key
+// check locks the row it finds until commit, and concurrent lockers of one
+// row share it through a new multixact each. Authorisations and fundings
+// must not lock their partner's one row (a lock leaves its locker in the
+// row's xmax); their keys go through the card and the account instead,
+// and those (and consents' key through the card) refuse another
+// partner's card or account.
+func TestDecisionsLeaveThePartnersRowUnlocked(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.PostgresURL(t)
+	db, err := store.Open(ctx, u, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	f := newFixture(t, db)
+	f.fund(t, "100.00")
+	c := f.activeCard(t, card.Input{})
+	inspect, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = inspect.Close() }()
+	xmax := func() string {
+		t.Helper()
+		var x string
+		if err := inspect.QueryRowContext(ctx, `SELECT xmax::text FROM partners WHERE id = $1`, f.actor.PartnerID.String()).Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	before := xmax()
+	expectDecision(t, f.authorize(t, c, "1.00", grocer), "")
+	expectDecision(t, f.authorize(t, c, "1000.00", grocer), spend.DeclineInsufficientFunds)
+	f.fund(t, "1.00")
+	if after := xmax(); after != before {
+		t.Fatalf("the partner's row was locked (xmax %s, was %s)", after, before)
+	}
+
+	other, err := partner.NewService(db.Partners(), nil).Create(ctx, "Beta", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := f.now
+	_, err = inspect.ExecContext(ctx, `INSERT INTO authorizations (id, partner_id, card_id, lineage_id, account_id, amount, currency,
+		merchant_name, merchant_mcc, merchant_country, merchant_id, status, decline_reason, held, spent, cleared, created_at, updated_at)
+		VALUES ($1, $2, $3, $3, $4, 100, 'EUR', 'Shop', '5411', 'SE', 'm', 'declined', 'card_not_active', 0, 0, NULL, $5, $5)`,
+		uuid.NewString(), other.PartnerID.String(), c.ID.String(), f.acct.ID.String(), now)
+	if err == nil || !strings.Contains(err.Error(), "authorizations_card_fkey") {
+		t.Fatalf("an authorisation of another partner's card: %v", err)
+	}
+	_, err = inspect.ExecContext(ctx, `INSERT INTO fundings (id, partner_id, account_id, amount, created_at) VALUES ($1, $2, $3, 100, $4)`,
+		uuid.NewString(), other.PartnerID.String(), f.acct.ID.String(), now)
+	if err == nil || !strings.Contains(err.Error(), "fundings_account_fkey") {
+		t.Fatalf("a funding of another partner's account: %v", err)
+	}
+	_, err = inspect.ExecContext(ctx, `INSERT INTO consents (id, partner_id, card_id, individual_id, action, status, return_url, locale, mode,
+		expires_at, created_at, updated_at, version) VALUES ($1, $2, $3, $4, 'activate', 'pending', '', 'en', 'web', $5, $5, $5, 1)`,
+		uuid.NewString(), other.PartnerID.String(), c.ID.String(), f.ind.ID.String(), now)
+	if err == nil || !strings.Contains(err.Error(), "consents_card_fkey") {
+		t.Fatalf("a consent for another partner's card: %v", err)
+	}
+}
