@@ -99,8 +99,15 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 // activeCard orders a card and activates it (as an approved consent would).
 func (f *fixture) activeCard(t *testing.T, in card.Input) card.Card {
 	t.Helper()
+	in.AccountID = f.acct.ID
+	return f.activeCardOn(t, in)
+}
+
+// activeCardOn is activeCard on the account in.AccountID.
+func (f *fixture) activeCardOn(t *testing.T, in card.Input) card.Card {
+	t.Helper()
 	ctx := context.Background()
-	in.IndividualID, in.AccountID = f.ind.ID, f.acct.ID
+	in.IndividualID = f.ind.ID
 	c, err := f.cards.CreateCard(ctx, f.actor, in)
 	if err != nil {
 		t.Fatal(err)
@@ -742,5 +749,162 @@ func TestDecisionsLeaveThePartnersRowUnlocked(t *testing.T) {
 		uuid.NewString(), other.PartnerID.String(), c.ID.String(), f.ind.ID.String(), now)
 	if err == nil || !strings.Contains(err.Error(), "consents_card_fkey") {
 		t.Fatalf("a consent for another partner's card: %v", err)
+	}
+}
+
+// TestDecisionsWaitingForOneAnotherShareATransaction holds PostgreSQL's
+// decision runner (one per process) with a decision that waits, queues
+// decisions behind it and lets them go. They are made in one transaction
+// (their authorisations share the xmin of the transaction that wrote
+// them), each with its own outcome: one that fails or panics fails alone,
+// its panic raised again in its caller. A second decision on an account
+// the batch holds already is put off to the next transaction and sees the
+// first one's hold. When a batch fails as a whole (here an authorisation
+// whose id is taken), its decisions are made again one by one, and only
+// the faulty one fails.
+func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.PostgresURL(t)
+	db, err := store.Open(ctx, u, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	f := newFixture(t, db)
+	f.fund(t, "100.00")
+	onNewAccount := func(amount string) card.Card {
+		t.Helper()
+		a, err := f.cards.CreateAccount(ctx, f.actor, f.ind.ID, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.Fund(ctx, f.actor.PartnerID, a.ID, amount); err != nil {
+			t.Fatal(err)
+		}
+		return f.activeCardOn(t, card.Input{AccountID: a.ID})
+	}
+	k1, k2, k3 := onNewAccount("15.00"), onNewAccount("100.00"), onNewAccount("100.00")
+	k4 := onNewAccount("100.00")
+	k1b := f.activeCardOn(t, card.Input{AccountID: k1.AccountID})
+	gate := f.activeCard(t, card.Input{})
+	w := spend.WindowsAt(f.now)
+	errHeld, boom := errors.New("held"), errors.New("the decision failed")
+
+	hold := func() (release func()) {
+		started, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			_ = db.Spend().Decide(ctx, f.actor.PartnerID, gate.ID, w, func(spend.Subject) (spend.Authorization, events.Event, error) {
+				close(started)
+				<-done
+				return spend.Authorization{}, events.Event{}, errHeld
+			})
+		}()
+		<-started
+		var once sync.Once
+		release = func() { once.Do(func() { close(done) }) }
+		t.Cleanup(release) // before the database closes, should the test fail first
+		return release
+	}
+	type outcome struct {
+		a   spend.Authorization
+		err error
+	}
+	queue := func(fn func() (spend.Authorization, error)) chan outcome {
+		t.Helper()
+		n := db.QueuedDecisionsForTest()
+		out := make(chan outcome, 1)
+		go func() {
+			a, err := fn()
+			out <- outcome{a, err}
+		}()
+		for deadline := time.Now().Add(10 * time.Second); db.QueuedDecisionsForTest() != n+1; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the decision was not queued")
+			}
+		}
+		return out
+	}
+	authorize := func(id uuid.UUID, amount string) chan outcome {
+		return queue(func() (spend.Authorization, error) {
+			return f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{CardID: id, Amount: amount, Currency: "EUR", Merchant: grocer})
+		})
+	}
+	decide := func(id uuid.UUID, fn func(spend.Subject) (spend.Authorization, events.Event, error)) chan outcome {
+		return queue(func() (spend.Authorization, error) {
+			return spend.Authorization{}, db.Spend().Decide(ctx, f.actor.PartnerID, id, w, fn)
+		})
+	}
+	inspect, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = inspect.Close() }()
+	xmin := func(a spend.Authorization) string {
+		t.Helper()
+		var x string
+		if err := inspect.QueryRowContext(ctx, `SELECT xmin::text FROM authorizations WHERE id = $1`, a.ID.String()).Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+
+	release := hold()
+	r1, r2, r1b := authorize(k1.ID, "10.00"), authorize(k2.ID, "10.00"), authorize(k1b.ID, "10.00")
+	rBoom := decide(k3.ID, func(spend.Subject) (spend.Authorization, events.Event, error) {
+		return spend.Authorization{}, events.Event{}, boom
+	})
+	rMissing := authorize(uuid.New(), "10.00")
+	rPanic := queue(func() (_ spend.Authorization, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("panicked: %v", v)
+			}
+		}()
+		return spend.Authorization{}, db.Spend().Decide(ctx, f.actor.PartnerID, k4.ID, w, func(spend.Subject) (spend.Authorization, events.Event, error) {
+			panic("the decision panicked")
+		})
+	})
+	release()
+	o1, o2, o1b, oBoom, oMissing, oPanic := <-r1, <-r2, <-r1b, <-rBoom, <-rMissing, <-rPanic
+	for _, o := range []outcome{o1, o2, o1b} {
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	expectDecision(t, o1.a, "")
+	expectDecision(t, o2.a, "")
+	expectDecision(t, o1b.a, spend.DeclineInsufficientFunds) // 15.00 less the first one's 10.00
+	if !errors.Is(oBoom.err, boom) {
+		t.Fatalf("failing decision: %v", oBoom.err)
+	}
+	var fe *spend.FieldError
+	if !errors.As(oMissing.err, &fe) || fe.Field != "card_id" {
+		t.Fatalf("no such card: %v", oMissing.err)
+	}
+	if oPanic.err == nil || oPanic.err.Error() != "panicked: the decision panicked" {
+		t.Fatalf("a decision that panicked: %v", oPanic.err)
+	}
+	if xmin(o1.a) != xmin(o2.a) {
+		t.Fatal("decisions queued together were committed apart")
+	}
+	if xmin(o1b.a) == xmin(o1.a) {
+		t.Fatal("a second decision on the account was made in the transaction of the first")
+	}
+
+	release = hold()
+	r3 := authorize(k2.ID, "1.00")
+	rDup := decide(k3.ID, func(sub spend.Subject) (spend.Authorization, events.Event, error) {
+		dup := o1.a // an id that is taken
+		dup.CardID, dup.LineageID, dup.AccountID, dup.Held, dup.Spent = sub.Card.ID, sub.Card.ID, sub.Account.ID, 0, 0
+		return dup, events.Event{ID: uuid.New(), PartnerID: f.actor.PartnerID, Type: "authorization.declined", ResourceID: dup.ID, CreatedAt: f.now}, nil
+	})
+	release()
+	o3, oDup := <-r3, <-rDup
+	if o3.err != nil {
+		t.Fatalf("a decision batched with a faulty one: %v", o3.err)
+	}
+	expectDecision(t, o3.a, "")
+	if oDup.err == nil {
+		t.Fatal("an authorisation with a taken id was recorded")
 	}
 }

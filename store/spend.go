@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/events"
@@ -317,15 +315,12 @@ func recordPG(a spend.Authorization, e events.Event) (string, []any, error) {
 const lockPG = `SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM cards WHERE partner_id = $1 AND id = $2) FOR UPDATE`
 
 // Decide implements spend.Store. On SQLite it is the three steps in one
-// (group-committed) transaction. On PostgreSQL it is two round trips on
-// one connection, pipelined with pgx: BEGIN, the lock and the subject's
-// read in the first; the record and COMMIT in the second. The statements
-// and their order are those of the steps apart, so the lock is held from
-// the first round trip to the commit.
+// (group-committed) transaction. On PostgreSQL decisions waiting for one
+// another share a transaction of two pipelined round trips (batch.go).
 func (s *SpendStore) Decide(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
 	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
-	if s.db.Dialect() == Postgres {
-		return s.decidePG(ctx, partnerID, cardID, w, decide)
+	if s.db.batch != nil {
+		return s.db.batch.do(ctx, partnerID, cardID, w, decide)
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {
 		sub, err := s.LockSubject(ctx, partnerID, cardID, w)
@@ -340,37 +335,21 @@ func (s *SpendStore) Decide(ctx context.Context, partnerID, cardID uuid.UUID, w 
 	})
 }
 
-func (s *SpendStore) decidePG(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
+// decidePG makes one decision on PostgreSQL in two round trips on one
+// connection, pipelined with pgx: BEGIN, the lock and the subject's read
+// in the first; the record and COMMIT in the second. The statements and
+// their order are those of the steps apart, so the lock is held from the
+// first round trip to the commit.
+func (db *DB) decidePG(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
 	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
-	conn, err := s.db.sql.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close() }()
 	var result error
-	err = conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("store: %T is not a pgx connection", dc)
-		}
-		pc := sc.Conn()
-		open := false // a transaction is open on pc
-		defer func() {
-			if open {
-				// Leave the connection as it was found, or out of the pool.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				if _, err := pc.Exec(rctx, `ROLLBACK`); err != nil {
-					_ = pc.Close(rctx)
-				}
-			}
-		}()
+	err := db.withPgx(ctx, func(pc *pgx.Conn, open *bool) error {
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN`)
 		b.Queue(lockPG, partnerID.String(), cardID.String())
 		b.Queue(subjectQuery, subjectArgs(partnerID, cardID, w)...)
 		br := pc.SendBatch(ctx, b)
-		open = true
+		*open = true
 		sub, err := readSubject(br)
 		if cerr := br.Close(); err == nil {
 			err = cerr
@@ -403,7 +382,7 @@ func (s *SpendStore) decidePG(ctx context.Context, partnerID, cardID uuid.UUID, 
 		}
 		// COMMIT has been sent: after an error the server ended the
 		// transaction (a COMMIT after a failed statement rolls back).
-		open = pc.PgConn().TxStatus() != 'I'
+		*open = pc.PgConn().TxStatus() != 'I'
 		switch {
 		case err != nil:
 			result = err

@@ -71,6 +71,9 @@ type DB struct {
 	// group commits SQLite transactions together (see group.go); nil on
 	// PostgreSQL.
 	group *committer
+	// batch makes PostgreSQL decisions in shared transactions (see
+	// batch.go); nil on SQLite.
+	batch *batcher
 }
 
 // SQLiteFile is the database file name inside the data directory.
@@ -188,11 +191,16 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 		return nil, errors.Join(fmt.Errorf("store: connect postgres: %w", err), s.Close())
 	}
 	// Bounded, so that many vaultpage instances fit in max_connections.
-	s.SetMaxOpenConns(24)
-	s.SetMaxIdleConns(24)
+	s.SetMaxOpenConns(postgresConns)
+	s.SetMaxIdleConns(postgresConns)
 	s.SetConnMaxLifetime(30 * time.Minute)
-	return &DB{sql: s, read: s, dialect: Postgres}, nil
+	db := &DB{sql: s, read: s, dialect: Postgres}
+	db.batch = newBatcher(db)
+	return db, nil
 }
+
+// postgresConns is the size of a process's PostgreSQL pool.
+const postgresConns = 24
 
 // Migrate brings the schema up to date. It is safe to run while other
 // processes use the database.
@@ -225,6 +233,9 @@ func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) 
 func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
+	}
+	if db.batch != nil {
+		db.batch.close()
 	}
 	if db.ckpt != nil {
 		db.closeOnce.Do(func() { close(db.stop) })
