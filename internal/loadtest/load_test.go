@@ -118,6 +118,7 @@ func attack(target vegeta.Target, rate int, d time.Duration, more ...vegeta.Targ
 	for res := range a.Attack(vegeta.NewStaticTargeter(append([]vegeta.Target{target}, more...)...), pacer, d, "load") {
 		m.Add(res)
 	}
+
 	m.Close()
 	return m
 }
@@ -304,66 +305,140 @@ func TestLoad(t *testing.T) {
 				driver, dsn = "pgx", u
 			}
 			s := start(t, bin, environ, driver, dsn)
-			h := s.header()
-			health := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 0, seconds)
-			base := health.Throughput
-			// The latency floor at the rate the write scenarios run: the same
-			// machine, client and server, with nothing behind the route.
-			floor := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 1000, seconds)
-			get := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards/" + s.id, Header: h}, 0, seconds)
-			consentID := s.requireConsent(t)
-			poll := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/consents/" + consentID, Header: h}, 0, seconds)
-			// Many consents polled in turn: each is asked for far less often than
-			// the status cache keeps it, so nearly every poll reads the database.
-			var polls []vegeta.Target
-			for range pollConsents {
-				polls = append(polls, vegeta.Target{Method: "GET", URL: s.base + "/v3/consents/" + s.requireConsent(t), Header: h})
-			}
-			pollMany := attack(polls[0], 0, seconds, polls[1:]...)
-			before := s.serverBuckets(t)
-			create := attack(vegeta.Target{Method: "POST", URL: s.base + "/v3/cards", Header: h, Body: []byte(s.cardBody())}, 1000, 2*seconds)
-			after := s.serverBuckets(t)
-			auths := s.authCards(t, authCards)
-			beforeAuth := s.routeBuckets(t, "/v3/simulations/authorizations")
-			authorize := attack(auths[0], 1000, 2*seconds, auths[1:]...)
-			afterAuth := s.routeBuckets(t, "/v3/simulations/authorizations")
-			s.seed(t, cards)
-			var cursor string
-			if err := s.db.QueryRow(`SELECT id FROM cards ORDER BY id DESC LIMIT 1 OFFSET 19980`).Scan(&cursor); err != nil {
-				t.Fatal(err)
-			}
-			page1 := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards?limit=20", Header: h}, 0, seconds)
-			page1000 := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards?limit=20&cursor=" + cursor, Header: h}, 0, seconds)
-			out.WriteString(report(t, backend, []row{
-				{"GET /healthz (baseline)", health, base},
-				{"GET /healthz at a constant 1,000/s (latency floor)", floor, base},
-				{"GET /v3/cards/{id}", get, base},
-				{"GET /v3/consents/{id}, one consent (status polling, served from the status cache)", poll, base},
-				{fmt.Sprintf("GET /v3/consents/{id}, %d consents in turn (status polling, from the database)", pollConsents), pollMany, base},
-				{"POST /v3/cards at a constant 1,000/s", create, base},
-				{fmt.Sprintf("POST /v3/simulations/authorizations at a constant 1,000/s over %d cards", authCards), authorize, base},
-				{fmt.Sprintf("GET /v3/cards page 1 of %d cards", cards), page1, base},
-				{"GET /v3/cards page 1,000 (cursor after 19,980 cards)", page1000, base},
-			}))
-			for _, h := range []struct {
-				route         string
-				before, after map[string]float64
-			}{{"POST /v3/cards", before, after}, {"POST /v3/simulations/authorizations", beforeAuth, afterAuth}} {
-				fmt.Fprintf(&out, "\nserver-side latency of %s during its constant-rate run (from /metrics):", h.route)
-				total := h.after["+Inf"] - h.before["+Inf"]
-				for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.1"} {
-					var sec float64
-					_, _ = fmt.Sscanf(le, "%g", &sec)
-					fmt.Fprintf(&out, " ≤%gms %.2f%%", sec*1000, 100*(h.after[le]-h.before[le])/total)
-				}
-				out.WriteString("\n")
-			}
-			if page1.Throughput > 0 {
-				fmt.Fprintf(&out, "\npage 1 / page 1,000 throughput: %.2f\n", page1.Throughput/page1000.Throughput)
-			}
+			out.WriteString(run(t, s, backend, seconds, cards))
 		})
 	}
 	if p := os.Getenv("VAULTPAGE_LOAD_OUT"); p != "" {
 		_ = os.WriteFile(p, []byte(out.String()), 0o600)
 	}
+}
+
+// selected tells whether a scenario runs: all of them, unless
+// VAULTPAGE_LOAD_SCENARIOS names some (get, poll, create, authorize, pages).
+// The /healthz baseline and latency floor always run.
+func selected(name string) bool {
+	only := os.Getenv("VAULTPAGE_LOAD_SCENARIOS")
+	if only == "" {
+		return true
+	}
+	for _, s := range strings.Split(only, ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// run drives the scenarios against one running service and returns its
+// report.
+func run(t *testing.T, s *service, backend string, seconds time.Duration, cards int) string {
+	var out strings.Builder
+	h := s.header()
+	health := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 0, seconds)
+	base := health.Throughput
+	// The latency floor at the rate the write scenarios run: the same
+	// machine, client and server, with nothing behind the route.
+	floor := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 1000, seconds)
+	rows := []row{
+		{"GET /healthz (baseline)", health, base},
+		{"GET /healthz at a constant 1,000/s (latency floor)", floor, base},
+	}
+	if selected("get") {
+		get := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards/" + s.id, Header: h}, 0, seconds)
+		rows = append(rows, row{"GET /v3/cards/{id}", get, base})
+	}
+	if selected("poll") {
+		consentID := s.requireConsent(t)
+		poll := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/consents/" + consentID, Header: h}, 0, seconds)
+		// Many consents polled in turn: each is asked for far less often than
+		// the status cache keeps it, so nearly every poll reads the database.
+		var polls []vegeta.Target
+		for range pollConsents {
+			polls = append(polls, vegeta.Target{Method: "GET", URL: s.base + "/v3/consents/" + s.requireConsent(t), Header: h})
+		}
+		pollMany := attack(polls[0], 0, seconds, polls[1:]...)
+		rows = append(rows,
+			row{"GET /v3/consents/{id}, one consent (status polling, served from the status cache)", poll, base},
+			row{fmt.Sprintf("GET /v3/consents/{id}, %d consents in turn (status polling, from the database)", pollConsents), pollMany, base})
+	}
+	type histogram struct {
+		route         string
+		before, after map[string]float64
+		busy          float64 // the machine's CPU, busy share during the run
+	}
+	var histograms []histogram
+	if selected("create") {
+		before, cpu := s.serverBuckets(t), cpuTicks()
+		create := attack(vegeta.Target{Method: "POST", URL: s.base + "/v3/cards", Header: h, Body: []byte(s.cardBody())}, 1000, 2*seconds)
+		histograms = append(histograms, histogram{"POST /v3/cards", before, s.serverBuckets(t), busy(cpu)})
+		rows = append(rows, row{"POST /v3/cards at a constant 1,000/s", create, base})
+	}
+	if selected("authorize") {
+		auths := s.authCards(t, authCards)
+		before, cpu := s.routeBuckets(t, "/v3/simulations/authorizations"), cpuTicks()
+		authorize := attack(auths[0], 1000, 2*seconds, auths[1:]...)
+		histograms = append(histograms, histogram{"POST /v3/simulations/authorizations", before,
+			s.routeBuckets(t, "/v3/simulations/authorizations"), busy(cpu)})
+		rows = append(rows, row{fmt.Sprintf("POST /v3/simulations/authorizations at a constant 1,000/s over %d cards", authCards), authorize, base})
+	}
+	var ratio float64
+	if selected("pages") {
+		s.seed(t, cards)
+		var cursor string
+		if err := s.db.QueryRow(`SELECT id FROM cards ORDER BY id DESC LIMIT 1 OFFSET 19980`).Scan(&cursor); err != nil {
+			t.Fatal(err)
+		}
+		page1 := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards?limit=20", Header: h}, 0, seconds)
+		page1000 := attack(vegeta.Target{Method: "GET", URL: s.base + "/v3/cards?limit=20&cursor=" + cursor, Header: h}, 0, seconds)
+		rows = append(rows,
+			row{fmt.Sprintf("GET /v3/cards page 1 of %d cards", cards), page1, base},
+			row{"GET /v3/cards page 1,000 (cursor after 19,980 cards)", page1000, base})
+		if page1000.Throughput > 0 {
+			ratio = page1.Throughput / page1000.Throughput
+		}
+	}
+	out.WriteString(report(t, backend, rows))
+	for _, h := range histograms {
+		fmt.Fprintf(&out, "\nserver-side latency of %s during its constant-rate run (from /metrics):", h.route)
+		total := h.after["+Inf"] - h.before["+Inf"]
+		for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.1"} {
+			var sec float64
+			_, _ = fmt.Sscanf(le, "%g", &sec)
+			fmt.Fprintf(&out, " ≤%gms %.2f%%", sec*1000, 100*(h.after[le]-h.before[le])/total)
+		}
+		fmt.Fprintf(&out, "; the machine's CPU was %.0f%% busy\n", h.busy)
+	}
+	if ratio > 0 {
+		fmt.Fprintf(&out, "\npage 1 / page 1,000 throughput: %.2f\n", ratio)
+	}
+	return out.String()
+}
+
+// busy is the share of the machine's CPU time (all cores) that was busy
+// since the reading from cpuTicks, in percent.
+func busy(since [2]uint64) float64 {
+	now := cpuTicks()
+	if now[1] == since[1] {
+		return 0
+	}
+	return 100 * float64(now[0]-since[0]) / float64(now[1]-since[1])
+}
+
+// cpuTicks reads the machine's busy and total CPU time from /proc/stat.
+func cpuTicks() [2]uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return [2]uint64{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var busy, total uint64
+	for i, f := range strings.Fields(line)[1:] {
+		var v uint64
+		_, _ = fmt.Sscan(f, &v)
+		total += v
+		if i != 3 && i != 4 { // not idle or iowait
+			busy += v
+		}
+	}
+	return [2]uint64{busy, total}
 }
