@@ -770,6 +770,15 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
+	var (
+		mu      sync.Mutex
+		batches []int
+	)
+	db.ObserveBatches(func(b store.DecisionBatch) {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, b.Decisions)
+	})
 	f := newFixture(t, db)
 	f.fund(t, "100.00")
 	onNewAccount := func(amount string) card.Card {
@@ -890,6 +899,11 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 	if xmin(o1b.a) == xmin(o1.a) {
 		t.Fatal("a second decision on the account was made in the transaction of the first")
 	}
+	mu.Lock()
+	if got := fmt.Sprint(batches); got != "[0 2 1]" { // the held one recorded nothing
+		t.Fatalf("batches observed recorded %s decisions, want [0 2 1]", got)
+	}
+	mu.Unlock()
 
 	release = hold()
 	r3 := authorize(k2.ID, "1.00")

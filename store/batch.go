@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,6 +60,24 @@ type batcher struct {
 	in     chan *decision
 	closed bool
 	wg     sync.WaitGroup
+	// observe, when set, hears of every batch committed.
+	observe atomic.Pointer[func(DecisionBatch)]
+}
+
+// DecisionBatch describes one committed batch of PostgreSQL decisions.
+type DecisionBatch struct {
+	// Decisions is how many authorisations the batch recorded.
+	Decisions int
+	// Took is the batch's transaction: both round trips and the commit.
+	Took time.Duration
+}
+
+// ObserveBatches registers fn to hear of every committed batch of
+// decisions (for metrics); it does nothing on SQLite.
+func (db *DB) ObserveBatches(fn func(DecisionBatch)) {
+	if db.batch != nil {
+		db.batch.observe.Store(&fn)
+	}
 }
 
 func newBatcher(db *DB) *batcher {
@@ -160,6 +179,7 @@ func (b *batcher) runBatch(batch []*decision) []*decision {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	start := time.Now()
 	results, later, err := b.db.decideBatch(ctx, live)
 	if err != nil {
 		// The transaction failed as a whole (or its outcome is unknown):
@@ -169,6 +189,15 @@ func (b *batcher) runBatch(batch []*decision) []*decision {
 			d.res <- b.db.decidePG(d.ctx, d.partnerID, d.cardID, d.w, d.decide)
 		}
 		return nil
+	}
+	if fn := b.observe.Load(); fn != nil {
+		recorded := 0
+		for _, err := range results {
+			if err == nil {
+				recorded++
+			}
+		}
+		(*fn)(DecisionBatch{Decisions: recorded, Took: time.Since(start)})
 	}
 	for d, err := range results {
 		d.res <- err

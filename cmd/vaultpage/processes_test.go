@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -110,5 +113,28 @@ func TestTwoProcessesOnOnePostgresNeverApproveTooMuch(t *testing.T) {
 	got := clients[1].call(http.MethodGet, "/v3/accounts/"+acct, nil, 200)
 	if got["available"] != "0.00" || got["balance"] != "1000.00" {
 		t.Fatalf("account after: %v", got)
+	}
+	// Every decision, approved or declined, was recorded by a batch that
+	// the processes' /metrics counted.
+	var recorded float64
+	for _, c := range clients {
+		res, err := c.http.Get(c.base + "/metrics") //nolint:noctx // Test.
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "vaultpage_store_decision_batch_decisions_sum "); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				recorded += n
+			}
+		}
+	}
+	if recorded != 400 {
+		t.Fatalf("/metrics counted %v decisions in batches, want 400", recorded)
 	}
 }
