@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -921,4 +922,61 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 	if oDup.err == nil {
 		t.Fatal("an authorisation with a taken id was recorded")
 	}
+}
+
+// TestDecisionsDoNotWaitForThePool takes up every connection of the
+// PostgreSQL pool with transactions that wait (as card creations waiting
+// for the audit trail's lock do under overload): a decision must still be
+// made at once, on the batch runner's own connection.
+func TestDecisionsDoNotWaitForThePool(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, storetest.PostgresURL(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	f := newFixture(t, db)
+	f.fund(t, "100.00")
+	c := f.activeCard(t, card.Input{})
+	expectDecision(t, f.authorize(t, c, "1.00", grocer), "")
+
+	var (
+		entered atomic.Int32
+		wg      sync.WaitGroup
+	)
+	release := make(chan struct{})
+	defer func() {
+		close(release)
+		wg.Wait()
+	}()
+	for range 40 { // more than the pool holds
+		wg.Go(func() {
+			_ = db.InTx(ctx, func(context.Context) error {
+				entered.Add(1)
+				<-release
+				return nil
+			})
+		})
+	}
+	// Wait until transactions stop starting: the pool is taken up.
+	for deadline, last := time.Now().Add(10*time.Second), int32(-1); ; time.Sleep(300 * time.Millisecond) {
+		n := entered.Load()
+		if n > 0 && n == last {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("transactions kept starting, or none did")
+		}
+		last = n
+	}
+	if n := entered.Load(); n >= 40 {
+		t.Fatalf("all %d transactions started: the pool was not taken up", n)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	a, err := f.svc.Authorize(tctx, f.actor.PartnerID, spend.Request{CardID: c.ID, Amount: "1.00", Currency: "EUR", Merchant: grocer})
+	if err != nil {
+		t.Fatalf("a decision while the pool is taken up: %v", err)
+	}
+	expectDecision(t, a, "")
 }

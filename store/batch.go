@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -137,8 +138,20 @@ func (b *batcher) close() {
 	b.wg.Wait()
 }
 
+// run makes batches until the queue closes. It keeps a connection of its
+// own between batches, so that decisions never wait for the pool, which
+// other requests may have taken up (card creations waiting for the audit
+// trail's lock, under overload).
 func (b *batcher) run() {
-	var next []*decision // put off by the last batch
+	var (
+		next []*decision // put off by the last batch
+		conn *sql.Conn
+	)
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
 	for {
 		batch := next
 		if len(batch) == 0 {
@@ -160,12 +173,14 @@ func (b *batcher) run() {
 				break fill
 			}
 		}
-		next = b.runBatch(batch)
+		next, conn = b.runBatch(batch, conn)
 	}
 }
 
-// runBatch makes the batch's decisions and returns those put off.
-func (b *batcher) runBatch(batch []*decision) []*decision {
+// runBatch makes the batch's decisions on conn (or a connection it takes
+// from the pool when conn is nil) and returns those put off, and the
+// connection to use next (nil after a failure).
+func (b *batcher) runBatch(batch []*decision, conn *sql.Conn) ([]*decision, *sql.Conn) {
 	live := batch[:0]
 	for _, d := range batch {
 		if err := d.ctx.Err(); err != nil {
@@ -175,20 +190,33 @@ func (b *batcher) runBatch(batch []*decision) []*decision {
 		live = append(live, d)
 	}
 	if len(live) == 0 {
-		return nil
+		return nil, conn
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	results, later, err := b.db.decideBatch(ctx, live)
+	var (
+		results map[*decision]error
+		later   []*decision
+		err     error
+	)
+	if conn == nil {
+		conn, err = b.db.sql.Conn(ctx)
+	}
+	if err == nil {
+		results, later, err = b.db.decideBatch(ctx, conn, live)
+	}
 	if err != nil {
+		if conn != nil {
+			_ = conn.Close() // the pool drops it if it is broken
+		}
 		// The transaction failed as a whole (or its outcome is unknown):
 		// the decisions are made again one by one. One that was committed
 		// after all fails on its taken id, as it would have alone.
 		for _, d := range live {
 			d.res <- b.db.decidePG(d.ctx, d.partnerID, d.cardID, d.w, d.decide)
 		}
-		return nil
+		return nil, nil
 	}
 	if fn := b.observe.Load(); fn != nil {
 		recorded := 0
@@ -202,7 +230,7 @@ func (b *batcher) runBatch(batch []*decision) []*decision {
 	for d, err := range results {
 		d.res <- err
 	}
-	return later
+	return later, conn
 }
 
 // QueuedDecisionsForTest is how many decisions wait for a batch, for
@@ -223,9 +251,9 @@ const lockAccountsPG = `SELECT a.id FROM accounts a WHERE a.id IN (
 // decideBatch runs one batch's transaction on one connection. It returns
 // each decision made and its outcome, and the decisions put off; err is
 // set when the transaction failed as a whole.
-func (db *DB) decideBatch(ctx context.Context, batch []*decision) (results map[*decision]error, later []*decision, err error) {
+func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision) (results map[*decision]error, later []*decision, err error) {
 	results = make(map[*decision]error, len(batch))
-	err = db.withPgx(ctx, func(pc *pgx.Conn, open *bool) error {
+	err = onPgx(ctx, conn, func(pc *pgx.Conn, open *bool) error {
 		partners, cards := make([]string, len(batch)), make([]string, len(batch))
 		for i, d := range batch {
 			partners[i], cards[i] = d.partnerID.String(), d.cardID.String()
@@ -341,6 +369,11 @@ func (db *DB) withPgx(ctx context.Context, fn func(pc *pgx.Conn, open *bool) err
 		return err
 	}
 	defer func() { _ = conn.Close() }()
+	return onPgx(ctx, conn, fn)
+}
+
+// onPgx is withPgx on a connection the caller holds.
+func onPgx(ctx context.Context, conn *sql.Conn, fn func(pc *pgx.Conn, open *bool) error) error {
 	return conn.Raw(func(dc any) error {
 		sc, ok := dc.(interface{ Conn() *pgx.Conn })
 		if !ok {
