@@ -364,22 +364,26 @@ func run(t *testing.T, s *service, backend string, seconds time.Duration, cards 
 	type histogram struct {
 		route         string
 		before, after map[string]float64
-		busy          float64 // the machine's CPU, busy share during the run
+		cpu           usage // the machine's CPU during the run
 	}
 	var histograms []histogram
 	if selected("create") {
 		before, cpu := s.serverBuckets(t), cpuTicks()
 		create := attack(vegeta.Target{Method: "POST", URL: s.base + "/v3/cards", Header: h, Body: []byte(s.cardBody())}, 1000, 2*seconds)
-		histograms = append(histograms, histogram{"POST /v3/cards", before, s.serverBuckets(t), busy(cpu)})
+		histograms = append(histograms, histogram{"POST /v3/cards at a constant 1,000/s", before, s.serverBuckets(t), busy(cpu)})
 		rows = append(rows, row{"POST /v3/cards at a constant 1,000/s", create, base})
 	}
 	if selected("authorize") {
+		// The target rate last; the lower rates before it show how latency
+		// grows with the rate on the same machine.
 		auths := s.authCards(t, authCards)
-		before, cpu := s.routeBuckets(t, "/v3/simulations/authorizations"), cpuTicks()
-		authorize := attack(auths[0], 1000, 2*seconds, auths[1:]...)
-		histograms = append(histograms, histogram{"POST /v3/simulations/authorizations", before,
-			s.routeBuckets(t, "/v3/simulations/authorizations"), busy(cpu)})
-		rows = append(rows, row{fmt.Sprintf("POST /v3/simulations/authorizations at a constant 1,000/s over %d cards", authCards), authorize, base})
+		for _, rate := range []int{250, 500, 1000} {
+			before, cpu := s.routeBuckets(t, "/v3/simulations/authorizations"), cpuTicks()
+			authorize := attack(auths[0], rate, 2*seconds, auths[1:]...)
+			name := fmt.Sprintf("POST /v3/simulations/authorizations at a constant %s/s over %d cards", thousands(rate), authCards)
+			histograms = append(histograms, histogram{name, before, s.routeBuckets(t, "/v3/simulations/authorizations"), busy(cpu)})
+			rows = append(rows, row{name, authorize, base})
+		}
 	}
 	var ratio float64
 	if selected("pages") {
@@ -399,14 +403,14 @@ func run(t *testing.T, s *service, backend string, seconds time.Duration, cards 
 	}
 	out.WriteString(report(t, backend, rows))
 	for _, h := range histograms {
-		fmt.Fprintf(&out, "\nserver-side latency of %s during its constant-rate run (from /metrics):", h.route)
+		fmt.Fprintf(&out, "\nserver-side latency of %s (from /metrics):", h.route)
 		total := h.after["+Inf"] - h.before["+Inf"]
 		for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.1"} {
 			var sec float64
 			_, _ = fmt.Sscanf(le, "%g", &sec)
 			fmt.Fprintf(&out, " ≤%gms %.2f%%", sec*1000, 100*(h.after[le]-h.before[le])/total)
 		}
-		fmt.Fprintf(&out, "; the machine's CPU was %.0f%% busy\n", h.busy)
+		fmt.Fprintf(&out, "; the machine's CPU was %.0f%% busy, %.0f%% taken by the host\n", h.cpu.busy, h.cpu.steal)
 	}
 	if ratio > 0 {
 		fmt.Fprintf(&out, "\npage 1 / page 1,000 throughput: %.2f\n", ratio)
@@ -414,31 +418,49 @@ func run(t *testing.T, s *service, backend string, seconds time.Duration, cards 
 	return out.String()
 }
 
-// busy is the share of the machine's CPU time (all cores) that was busy
-// since the reading from cpuTicks, in percent.
-func busy(since [2]uint64) float64 {
-	now := cpuTicks()
-	if now[1] == since[1] {
-		return 0
+// thousands writes n with a comma between thousands, as the tables do.
+func thousands(n int) string {
+	if n < 1000 {
+		return fmt.Sprint(n)
 	}
-	return 100 * float64(now[0]-since[0]) / float64(now[1]-since[1])
+	return fmt.Sprintf("%d,%03d", n/1000, n%1000)
 }
 
-// cpuTicks reads the machine's busy and total CPU time from /proc/stat.
-func cpuTicks() [2]uint64 {
+// cpu is a reading of the machine's CPU time from /proc/stat, all cores.
+type cpu struct{ busy, steal, total uint64 }
+
+// cpuTicks reads the machine's CPU time.
+func cpuTicks() cpu {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return [2]uint64{}
+		return cpu{}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
-	var busy, total uint64
+	var c cpu
 	for i, f := range strings.Fields(line)[1:] {
 		var v uint64
 		_, _ = fmt.Sscan(f, &v)
-		total += v
-		if i != 3 && i != 4 { // not idle or iowait
-			busy += v
+		c.total += v
+		switch i {
+		case 3, 4: // idle, iowait
+		case 7: // steal: time the host gave to others
+			c.steal += v
+		default:
+			c.busy += v
 		}
 	}
-	return [2]uint64{busy, total}
+	return c
+}
+
+// usage describes the machine's CPU since the reading from cpuTicks: the
+// share busy here and the share the host took (steal), in percent.
+type usage struct{ busy, steal float64 }
+
+func busy(since cpu) usage {
+	now := cpuTicks()
+	total := float64(now.total - since.total)
+	if total == 0 {
+		return usage{}
+	}
+	return usage{100 * float64(now.busy-since.busy) / total, 100 * float64(now.steal-since.steal) / total}
 }
