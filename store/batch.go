@@ -36,8 +36,8 @@ import (
 // whole (a lost connection, a deadlock with another kind of transaction),
 // its decisions are made again one by one.
 
-// batchRunners is how many batches run at once, each on a connection of
-// the pool; batchMax bounds a batch. One runner made the largest batches
+// batchRunners is how many batches run at once, each on a connection it
+// keeps; batchMax bounds a batch. One runner made the largest batches
 // and the lowest latency at 1,000 decisions a second (docs/benchmarks.md):
 // more runners split the same decisions into more, smaller transactions.
 // Past batchQueue waiting decisions, callers wait to queue.
