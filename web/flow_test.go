@@ -122,7 +122,7 @@ func TestActivationWithEnrolmentSetsThePINAndReturnsToThePartner(t *testing.T) {
 		t.Fatalf("after completion: %d", res.StatusCode)
 	}
 	for _, secret := range []string{"8203", "correct horse battery", tok} {
-		if strings.Contains(e.logs.String(), secret) {
+		if loggedAlone(e.logs.String(), secret) {
 			t.Fatalf("%q reached the logs", secret)
 		}
 	}
@@ -382,4 +382,41 @@ func noisePNG(t *testing.T, size int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// loggedAlone reports whether secret is in logs other than inside a longer
+// run of letters and digits: a PIN of four digits turns up by chance inside
+// a nanosecond timestamp, a duration or a request id, as "8203" did in
+// "2026-11-30T23:19:13.848203232Z".
+func loggedAlone(logs, secret string) bool {
+	word := func(r byte) bool { return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }
+	for i := 0; ; {
+		j := strings.Index(logs[i:], secret)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(secret)
+		if (start == 0 || !word(logs[start-1])) && (end == len(logs) || !word(logs[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+func TestLoggedAloneFindsASecretOnlyAsAWholeWord(t *testing.T) {
+	for _, c := range []struct {
+		logs string
+		want bool
+	}{
+		{`{"time":"2026-11-30T23:19:13.848203232Z"}`, false},
+		{`{"duration":582030,"request_id":"e8203b"}`, false},
+		{`{"pin":"8203"}`, true},
+		{`pin=8203`, true},
+		{`8203`, true},
+		{`x8203 and then "8203"`, true},
+	} {
+		if got := loggedAlone(c.logs, "8203"); got != c.want {
+			t.Errorf("loggedAlone(%q) = %v, want %v", c.logs, got, c.want)
+		}
+	}
 }
