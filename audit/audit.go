@@ -8,6 +8,14 @@
 // with write access to the database could rewrite the whole chain from the
 // edited row on. Operators anchor the chain by exporting the head hash that
 // `vaultpage audit verify` prints to a separate system.
+//
+// On SQLite an entry is chained as it is appended. On PostgreSQL it is
+// written, in the transaction of the change it records, to a table of
+// entries waiting, and chained after commit by one chainer at a time
+// (every process runs one each second, and every read chains first):
+// appends then take no lock, where chaining in the request made every
+// audited write wait for the one before it to commit. Until it is chained,
+// about a second, an entry is not covered by the chain.
 package audit
 
 import (
@@ -38,13 +46,16 @@ type Entry struct {
 }
 
 // Store appends and reads entries. Append must run in the caller's
-// transaction where there is one, and serialise appenders so that the
-// chain has one head.
+// transaction where there is one, and the chain must have one head:
+// appenders are serialised, or entries are chained after commit by one
+// chainer at a time.
 type Store interface {
-	// AppendAudit gives e the next sequence number and the current head as
-	// PrevHash, computes its hash with hash, and stores it.
+	// AppendAudit stores e to be chained: given the next sequence number,
+	// the current head as PrevHash and its hash (hash is Hash, from Log),
+	// now or by the chainer after the caller's transaction commits.
 	AppendAudit(ctx context.Context, e Entry, hash func(Entry) []byte) (Entry, error)
-	// AuditEntries returns up to limit entries with Seq > after, in order.
+	// AuditEntries returns up to limit chained entries with Seq > after, in
+	// order, every entry committed before the call chained.
 	AuditEntries(ctx context.Context, after int64, limit int) ([]Entry, error)
 }
 

@@ -60,7 +60,8 @@ type DB struct {
 	read    *sql.DB
 	dialect Dialect
 	// ckpt, on SQLite, checkpoints the WAL in the background until stop
-	// closes; stopped closes when it has.
+	// closes; on PostgreSQL a goroutine chains audit entries until then.
+	// stopped closes when the background work has.
 	ckpt          *sql.DB
 	stop, stopped chan struct{}
 	closeOnce     sync.Once
@@ -182,6 +183,32 @@ func (db *DB) checkpoint() {
 	}
 }
 
+// chainEvery is how often a PostgreSQL process chains the audit entries
+// waiting (see AuditStore.ChainAudit).
+const chainEvery = time.Second
+
+// chain chains waiting audit entries in the background until stop closes,
+// and once more then.
+func (db *DB) chain() {
+	defer close(db.stopped)
+	t := time.NewTicker(chainEvery)
+	defer t.Stop()
+	run := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = db.Audit().ChainAudit(ctx) // a failed round is retried by the next
+	}
+	for {
+		select {
+		case <-db.stop:
+			run()
+			return
+		case <-t.C:
+			run()
+		}
+	}
+}
+
 func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 	s, err := sql.Open("pgx", databaseURL)
 	if err != nil {
@@ -194,8 +221,9 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 	s.SetMaxOpenConns(postgresConns)
 	s.SetMaxIdleConns(postgresConns)
 	s.SetConnMaxLifetime(30 * time.Minute)
-	db := &DB{sql: s, read: s, dialect: Postgres}
+	db := &DB{sql: s, read: s, dialect: Postgres, stop: make(chan struct{}), stopped: make(chan struct{})}
 	db.batch = newBatcher(db)
+	go db.chain()
 	return db, nil
 }
 
@@ -237,9 +265,11 @@ func (db *DB) Close() error {
 	if db.batch != nil {
 		db.batch.close()
 	}
-	if db.ckpt != nil {
+	if db.stop != nil { // the checkpointer (SQLite) or the audit chainer (PostgreSQL)
 		db.closeOnce.Do(func() { close(db.stop) })
 		<-db.stopped
+	}
+	if db.ckpt != nil {
 		_ = db.ckpt.Close()
 	}
 	for _, m := range []*sync.Map{&db.stmts, &db.wstmts} {
