@@ -111,20 +111,35 @@ func (s *AuditStore) ChainAudit(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			ids := make([]string, len(waiting))
+			// One INSERT for the batch (arrays keep its text constant, so
+			// that it is prepared once): each entry's hash covers the one
+			// before.
+			k := len(waiting)
+			var (
+				seqs                                   = make([]int64, k)
+				ats                                    = make([]time.Time, k)
+				actors, actions, targets, results, src = make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k)
+				details, ids                           = make([]string, k), make([]string, k)
+				prevs, hashes                          = make([][]byte, k), make([][]byte, k)
+			)
 			for i, w := range waiting {
 				e := w.entry
 				e.Seq, e.PrevHash = seq+int64(i), prev
 				e.Hash = audit.Hash(e)
-				if err := insertAudit(ctx, q, e, w.details); err != nil {
-					return err
-				}
-				prev, ids[i] = e.Hash, w.id
+				seqs[i], ats[i], actors[i], actions[i], targets[i], results[i], src[i] = e.Seq, e.At, e.Actor, e.Action, e.Target, e.Result, e.Source
+				details[i], prevs[i], hashes[i], ids[i] = w.details, e.PrevHash, e.Hash, w.id
+				prev = e.Hash
+			}
+			if _, err := q.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor, action, target, result, source, details, prev_hash, hash)
+				SELECT * FROM unnest(CAST($1 AS BIGINT[]), CAST($2 AS TIMESTAMPTZ[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]), CAST($5 AS TEXT[]),
+					CAST($6 AS TEXT[]), CAST($7 AS TEXT[]), CAST($8 AS TEXT[]), CAST($9 AS BYTEA[]), CAST($10 AS BYTEA[]))`,
+				seqs, ats, actors, actions, targets, results, src, details, prevs, hashes); err != nil {
+				return err
 			}
 			if _, err := q.ExecContext(ctx, `DELETE FROM audit_pending WHERE id = ANY($1)`, ids); err != nil {
 				return err
 			}
-			n = len(waiting)
+			n = k
 			return nil
 		})
 		total += n

@@ -18,8 +18,9 @@ import (
 // processes append concurrently, one entry goes with a transaction that
 // rolls back, and another is appended while a session holds the chainers'
 // lock: the append must not wait for it. Every committed entry ends up in
-// one chain that verifies, the rolled-back one nowhere, and the background
-// chainer chains an entry that nobody reads.
+// one chain that verifies, the rolled-back one nowhere, the background
+// chainer chains an entry that nobody reads, and one call chains more
+// entries than one chaining transaction takes.
 func TestAuditEntriesOfTwoProcessesFormOneChain(t *testing.T) {
 	ctx := context.Background()
 	u := storetest.PostgresURL(t)
@@ -113,8 +114,44 @@ func TestAuditEntriesOfTwoProcessesFormOneChain(t *testing.T) {
 			t.Fatal("an entry of a transaction that rolled back was chained")
 		}
 	}
-	var waiting int
-	if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_pending`).Scan(&waiting); err != nil || waiting != 0 {
-		t.Fatalf("%d entries still waiting after a read (%v)", waiting, err)
+	waiting := func() int {
+		t.Helper()
+		var n int
+		if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_pending`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := waiting(); n != 0 {
+		t.Fatalf("%d entries still waiting after a read", n)
+	}
+
+	// More than one chaining transaction's worth, appended while no chainer
+	// can run: one call chains them all.
+	holder, err = raw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock(7270001)`); err != nil {
+		t.Fatal(err)
+	}
+	log := audit.NewLog(a.Audit(), nil)
+	for i := range 1200 {
+		if err := log.Append(ctx, audit.Entry{Actor: "operator", Action: "test.many", Target: fmt.Sprint("m:", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_unlock(7270001)`); err != nil {
+		t.Fatal(err)
+	}
+	_ = holder.Close()
+	if _, err := a.Audit().ChainAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := waiting(); n != 0 {
+		t.Fatalf("%d of 1,200 entries still waiting after a chaining", n)
+	}
+	if rep, err := audit.Verify(ctx, a.Audit()); err != nil || rep.Entries != 1401 {
+		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
