@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,11 +55,9 @@ type decision struct {
 }
 
 type batcher struct {
-	db     *DB
-	mu     sync.RWMutex // guards closed against sends on in
-	in     chan *decision
-	closed bool
-	wg     sync.WaitGroup
+	db *DB
+	q  workQueue[*decision]
+	wg sync.WaitGroup
 	// observe, when set, hears of every batch committed.
 	observe atomic.Pointer[func(DecisionBatch)]
 }
@@ -82,7 +79,7 @@ func (db *DB) ObserveBatches(fn func(DecisionBatch)) {
 }
 
 func newBatcher(db *DB) *batcher {
-	b := &batcher{db: db, in: make(chan *decision, batchQueue)}
+	b := &batcher{db: db, q: workQueue[*decision]{in: make(chan *decision, batchQueue)}}
 	for range batchRunners {
 		b.wg.Go(b.run)
 	}
@@ -94,47 +91,24 @@ func newBatcher(db *DB) *batcher {
 func (b *batcher) do(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
 	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
 	d := &decision{ctx: ctx, partnerID: partnerID, cardID: cardID, w: w, decide: recovered(decide), res: make(chan error, 1)}
-	b.mu.RLock()
-	if b.closed {
-		b.mu.RUnlock()
-		return errClosed
+	if err := b.q.send(ctx, d); err != nil {
+		return err
 	}
-	select {
-	case b.in <- d:
-	case <-ctx.Done():
-		b.mu.RUnlock()
-		return ctx.Err()
-	}
-	b.mu.RUnlock()
-	err := <-d.res
-	var p *panicked
-	if errors.As(err, &p) {
-		panic(p.value)
-	}
-	return err
+	return outcome(d.res)
 }
 
 // recovered is decide with a panic turned into an error that do raises
 // again in the caller: a decision that panics in a batch fails alone.
 func recovered(decide func(spend.Subject) (spend.Authorization, events.Event, error)) func(spend.Subject) (spend.Authorization, events.Event, error) {
 	return func(sub spend.Subject) (a spend.Authorization, e events.Event, err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				err = &panicked{value: v, stack: debug.Stack()}
-			}
-		}()
+		defer recovering(&err)
 		return decide(sub)
 	}
 }
 
 // close lets the queued decisions finish and stops the runners.
 func (b *batcher) close() {
-	b.mu.Lock()
-	if !b.closed {
-		b.closed = true
-		close(b.in)
-	}
-	b.mu.Unlock()
+	b.q.close()
 	b.wg.Wait()
 }
 
@@ -155,25 +129,13 @@ func (b *batcher) run() {
 	for {
 		batch := next
 		if len(batch) == 0 {
-			d, ok := <-b.in
+			d, ok := <-b.q.in
 			if !ok {
 				return
 			}
 			batch = append(batch, d)
 		}
-	fill:
-		for len(batch) < batchMax {
-			select {
-			case d, ok := <-b.in:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, d)
-			default:
-				break fill
-			}
-		}
-		next, conn = b.runBatch(batch, conn)
+		next, conn = b.runBatch(b.q.more(batch, batchMax), conn)
 	}
 }
 
@@ -239,7 +201,7 @@ func (db *DB) QueuedDecisionsForTest() int {
 	if db.batch == nil {
 		return 0
 	}
-	return len(db.batch.in)
+	return len(db.batch.q.in)
 }
 
 // lockAccountsPG locks the accounts of the cards named by the pairs of

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -30,9 +28,6 @@ import (
 // groupMax bounds how many transactions share one commit.
 const groupMax = 64
 
-// errClosed is what InTx returns after Close.
-var errClosed = errors.New("store: the database is closed")
-
 type member struct {
 	ctx context.Context
 	fn  func(ctx context.Context) error
@@ -41,11 +36,8 @@ type member struct {
 
 type committer struct {
 	db   *DB
-	mu   sync.RWMutex // guards closed against sends on in
-	in   chan *member
+	q    workQueue[*member]
 	exit chan struct{}
-	// closed is set once in is closed.
-	closed bool
 	// commits counts the transactions committed (one per group).
 	commits atomic.Int64
 	// observe, when set, hears of every commit.
@@ -77,7 +69,7 @@ func (c *committer) committed(n int, d time.Duration) {
 }
 
 func newCommitter(db *DB) *committer {
-	c := &committer{db: db, in: make(chan *member), exit: make(chan struct{})}
+	c := &committer{db: db, q: workQueue[*member]{in: make(chan *member)}, exit: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -88,77 +80,31 @@ func newCommitter(db *DB) *committer {
 // has ended before its turn.
 func (c *committer) do(ctx context.Context, fn func(ctx context.Context) error) error {
 	m := &member{ctx: ctx, fn: fn, res: make(chan error, 1)}
-	c.mu.RLock()
-	if c.closed {
-		c.mu.RUnlock()
-		return errClosed
+	if err := c.q.send(ctx, m); err != nil {
+		return err
 	}
-	select {
-	case c.in <- m:
-	case <-ctx.Done():
-		c.mu.RUnlock()
-		return ctx.Err()
-	}
-	c.mu.RUnlock()
-	err := <-m.res
-	var p *panicked
-	if errors.As(err, &p) {
-		panic(p.value)
-	}
-	return err
+	return outcome(m.res)
 }
 
 // close stops taking transactions, lets those queued finish and waits for
 // the committer to end.
 func (c *committer) close() {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
-		close(c.in)
-	}
-	c.mu.Unlock()
+	c.q.close()
 	<-c.exit
 }
 
 func (c *committer) run() {
 	defer close(c.exit)
-	for m := range c.in {
-		group := []*member{m}
-	take:
-		for len(group) < groupMax {
-			select {
-			case m, ok := <-c.in:
-				if !ok {
-					break take
-				}
-				group = append(group, m)
-			default:
-				break take
-			}
-		}
-		c.commit(group)
+	for m := range c.q.in {
+		c.commit(c.q.more([]*member{m}, groupMax))
 	}
-}
-
-// panicked carries a panic out of a transaction's function to its caller.
-type panicked struct {
-	value any
-	stack []byte
-}
-
-func (p *panicked) Error() string {
-	return fmt.Sprintf("store: transaction panicked: %v\n%s", p.value, p.stack)
 }
 
 // call runs fn in tx with the caller's context values but not its
 // cancellation: the statements of a group must not be cut off half way by
 // one caller leaving.
 func call(m *member, tx *sql.Tx) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &panicked{value: v, stack: debug.Stack()}
-		}
-	}()
+	defer recovering(&err)
 	return m.fn(context.WithValue(context.WithoutCancel(m.ctx), txKey{}, tx))
 }
 
