@@ -514,31 +514,30 @@ func derive(key []byte, purpose string) []byte {
 // PostgreSQL, the same of batches of authorisation decisions.
 func storeMetrics(db *store.DB) []prometheus.Collector {
 	if db.Dialect() != store.SQLite {
-		took := prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "vaultpage_store_decision_batch_seconds", Help: "PostgreSQL batches of authorisation decisions: both round trips and the commit.",
-			Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
-		})
-		size := prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "vaultpage_store_decision_batch_decisions", Help: "Authorisations recorded by each PostgreSQL batch of decisions.",
-			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
-		})
+		took, size := sharedWork("vaultpage_store_decision_batch", "PostgreSQL batches of authorisation decisions: both round trips and the commit.",
+			"decisions", "Authorisations recorded by each PostgreSQL batch of decisions.")
 		db.ObserveBatches(func(b store.DecisionBatch) {
 			took.Observe(b.Took.Seconds())
 			size.Observe(float64(b.Decisions))
 		})
 		return []prometheus.Collector{took, size}
 	}
-	took := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "vaultpage_store_commit_seconds", Help: "SQLite group commits: the WAL write and its fsync.",
-		Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
-	})
-	size := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "vaultpage_store_commit_transactions", Help: "Transactions carried by each SQLite group commit.",
-		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
-	})
+	took, size := sharedWork("vaultpage_store_commit", "SQLite group commits: the WAL write and its fsync.",
+		"transactions", "Transactions carried by each SQLite group commit.")
 	db.ObserveCommits(func(g store.GroupCommit) {
 		took.Observe(g.Took.Seconds())
 		size.Observe(float64(g.Transactions))
 	})
 	return []prometheus.Collector{took, size}
+}
+
+// sharedWork makes the two histograms of work that callers share: how long
+// each shared unit took (prefix_seconds) and how many it carried
+// (prefix_unit).
+func sharedWork(prefix, tookHelp, unit, sizeHelp string) (took, size prometheus.Histogram) {
+	took = prometheus.NewHistogram(prometheus.HistogramOpts{Name: prefix + "_seconds", Help: tookHelp,
+		Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}})
+	size = prometheus.NewHistogram(prometheus.HistogramOpts{Name: prefix + "_" + unit, Help: sizeHelp,
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64}})
+	return took, size
 }
