@@ -107,16 +107,23 @@ func (f *fixture) activeCard(t *testing.T, in card.Input) card.Card {
 // activeCardOn is activeCard on the account in.AccountID.
 func (f *fixture) activeCardOn(t *testing.T, in card.Input) card.Card {
 	t.Helper()
-	ctx := context.Background()
 	in.IndividualID = f.ind.ID
-	c, err := f.cards.CreateCard(ctx, f.actor, in)
+	c, err := f.cards.CreateCard(context.Background(), f.actor, in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f.activated(t, c)
+}
+
+// activated activates c (as an approved consent would) and reads it back.
+func (f *fixture) activated(t *testing.T, c card.Card) card.Card {
+	t.Helper()
+	ctx := context.Background()
 	if err := f.cards.Complete(ctx, f.actor.PartnerID, c.ID, "activate"); err != nil {
 		t.Fatal(err)
 	}
-	if c, err = f.cards.Card(ctx, f.actor, c.ID); err != nil {
+	c, err := f.cards.Card(ctx, f.actor, c.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -125,18 +132,11 @@ func (f *fixture) activeCardOn(t *testing.T, in card.Input) card.Card {
 // reissued reissues c with a new number and activates the new card.
 func (f *fixture) reissued(t *testing.T, c card.Card) card.Card {
 	t.Helper()
-	ctx := context.Background()
-	n, err := f.cards.Reissue(ctx, f.actor, c.ID, card.ReissueNewNumber)
+	n, err := f.cards.Reissue(context.Background(), f.actor, c.ID, card.ReissueNewNumber)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.cards.Complete(ctx, f.actor.PartnerID, n.ID, "activate"); err != nil {
-		t.Fatal(err)
-	}
-	if n, err = f.cards.Card(ctx, f.actor, n.ID); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return f.activated(t, n)
 }
 
 func (f *fixture) fund(t *testing.T, amount string) {
