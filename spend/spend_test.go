@@ -925,9 +925,9 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 }
 
 // TestDecisionsDoNotWaitForThePool takes up every connection of the
-// PostgreSQL pool with transactions that wait (as card creations waiting
-// for the audit trail's lock do under overload): a decision must still be
-// made at once, on the batch runner's own connection.
+// PostgreSQL pool with transactions that wait (as an overload of card
+// creations did, when they queued on the audit trail's lock): a decision
+// must still be made at once, on the batch runner's own connection.
 func TestDecisionsDoNotWaitForThePool(t *testing.T) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, storetest.PostgresURL(t), "")

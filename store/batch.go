@@ -114,8 +114,7 @@ func (b *batcher) close() {
 
 // run makes batches until the queue closes. It keeps a connection of its
 // own between batches, so that decisions never wait for the pool, which
-// other requests may have taken up (card creations waiting for the audit
-// trail's lock, under overload).
+// other requests may have taken up (an overload of card creations, say).
 func (b *batcher) run() {
 	var (
 		next []*decision // put off by the last batch
