@@ -698,20 +698,10 @@ func TestACardWithoutAStoredLineageKeepsItsLimit(t *testing.T) {
 // partner's card or account.
 func TestDecisionsLeaveThePartnersRowUnlocked(t *testing.T) {
 	ctx := context.Background()
-	u := storetest.PostgresURL(t)
-	db, err := store.Open(ctx, u, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db, inspect := postgresWithInspector(t)
 	f := newFixture(t, db)
 	f.fund(t, "100.00")
 	c := f.activeCard(t, card.Input{})
-	inspect, err := sql.Open("pgx", u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = inspect.Close() }()
 	xmax := func() string {
 		t.Helper()
 		var x string
@@ -765,12 +755,7 @@ func TestDecisionsLeaveThePartnersRowUnlocked(t *testing.T) {
 // the faulty one fails.
 func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 	ctx := context.Background()
-	u := storetest.PostgresURL(t)
-	db, err := store.Open(ctx, u, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db, inspect := postgresWithInspector(t)
 	var (
 		mu      sync.Mutex
 		batches []int
@@ -844,11 +829,6 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 			return spend.Authorization{}, db.Spend().Decide(ctx, f.actor.PartnerID, id, w, fn)
 		})
 	}
-	inspect, err := sql.Open("pgx", u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = inspect.Close() }()
 	xmin := func(a spend.Authorization) string {
 		t.Helper()
 		var x string
@@ -930,11 +910,7 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 // must still be made at once, on the batch runner's own connection.
 func TestDecisionsDoNotWaitForThePool(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.PostgresURL(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := storetest.Postgres(t)
 	f := newFixture(t, db)
 	f.fund(t, "100.00")
 	c := f.activeCard(t, card.Input{})
@@ -979,4 +955,23 @@ func TestDecisionsDoNotWaitForThePool(t *testing.T) {
 		t.Fatalf("a decision while the pool is taken up: %v", err)
 	}
 	expectDecision(t, a, "")
+}
+
+// postgresWithInspector opens a PostgreSQL store in a fresh schema and a
+// plain pool on the same schema, for tests that look at rows and locks
+// underneath the store; both close when the test ends.
+func postgresWithInspector(t *testing.T) (*store.DB, *sql.DB) {
+	t.Helper()
+	u := storetest.PostgresURL(t)
+	db, err := store.Open(context.Background(), u, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	inspect, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inspect.Close() })
+	return db, inspect
 }
