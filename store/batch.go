@@ -22,9 +22,10 @@ import (
 // two round trips and a durable commit (decidePG); a batch of them is the
 // same two round trips and one commit:
 //
-//  1. BEGIN; one statement that locks the accounts of every card in the
-//     batch, in id order (batches lock in one order, so they never
-//     deadlock one another); then each card's subject.
+//  1. BEGIN, with generic plans (beginBatch); one statement that locks
+//     the accounts of every card in the batch, in id order (batches lock
+//     in one order, so they never deadlock one another); then each card's
+//     subject.
 //  2. Each decision's record; COMMIT.
 //
 // Each decision is made in Go between the two, from a subject read after
@@ -209,6 +210,18 @@ const lockAccountsPG = `SELECT a.id FROM accounts a WHERE a.id IN (
 	SELECT c.account_id FROM cards c JOIN unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) AS k(partner_id, id)
 	ON c.partner_id = k.partner_id AND c.id = k.id) ORDER BY a.id FOR UPDATE`
 
+// beginBatch queues the statements that open a batch's transaction. Its
+// statements read and write rows by key, and their generic plans suit
+// every batch. Left to choose, PostgreSQL planned the lock afresh for every
+// batch once the cards table had grown to a few thousand rows: the generic
+// plan is costed for unnest's ten rows, a custom plan for the batch's one
+// card, and planning then took a quarter of the database's time per
+// decision (docs/benchmarks.md).
+func beginBatch(q *pgx.Batch) {
+	q.Queue(`BEGIN`)
+	q.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+}
+
 // decideBatch runs one batch's transaction on one connection. It returns
 // each decision made and its outcome, and the decisions put off; err is
 // set when the transaction failed as a whole.
@@ -220,7 +233,7 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 			partners[i], cards[i] = d.partnerID.String(), d.cardID.String()
 		}
 		q := &pgx.Batch{}
-		q.Queue(`BEGIN`)
+		beginBatch(q)
 		q.Queue(lockAccountsPG, partners, cards)
 		for _, d := range batch {
 			q.Queue(subjectQuery, subjectArgs(d.partnerID, d.cardID, d.w)...)
@@ -290,12 +303,14 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 	return results, later, nil
 }
 
-// readSubjects reads the first round trip of decideBatch: BEGIN, the
-// locks, and a subject per decision (a card not found sets its outcome in
-// results).
+// readSubjects reads the first round trip of decideBatch: beginBatch's
+// statements, the locks, and a subject per decision (a card not found sets
+// its outcome in results).
 func readSubjects(br pgx.BatchResults, batch []*decision, results map[*decision]error) (map[int]spend.Subject, error) {
-	if _, err := br.Exec(); err != nil {
-		return nil, err
+	for range 2 { // beginBatch
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -253,9 +255,9 @@ type row struct {
 	base float64
 }
 
-func report(t *testing.T, backend string, rows []row) string {
+func report(t *testing.T, name string, rows []row) string {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "\n%s:\n\n| scenario | requests | success | throughput (req/s) | ratio to /healthz | p50 | p99 |\n| --- | --- | --- | --- | --- | --- | --- |\n", backend)
+	fmt.Fprintf(&b, "\n%s:\n\n| scenario | requests | success | throughput (req/s) | ratio to /healthz | p50 | p99 |\n| --- | --- | --- | --- | --- | --- | --- |\n", name)
 	for _, r := range rows {
 		ratio := "—"
 		if r.base > 0 {
@@ -304,8 +306,16 @@ func TestLoad(t *testing.T) {
 				environ = append(environ, "VAULTPAGE_DATABASE_URL="+u)
 				driver, dsn = "pgx", u
 			}
+			// Go's default (what this process has, on the same machine),
+			// unless VAULTPAGE_LOAD_GOMAXPROCS sets another for the service
+			// (docs/benchmarks.md measures 1 and 2 on PostgreSQL).
+			procs := strconv.Itoa(runtime.GOMAXPROCS(0))
+			if v := os.Getenv("VAULTPAGE_LOAD_GOMAXPROCS"); v != "" {
+				procs = v
+				environ = append(environ, "GOMAXPROCS="+v)
+			}
 			s := start(t, bin, environ, driver, dsn)
-			out.WriteString(run(t, s, backend, seconds, cards))
+			out.WriteString(run(t, s, backend+" (service GOMAXPROCS="+procs+")", seconds, cards))
 		})
 	}
 	if p := os.Getenv("VAULTPAGE_LOAD_OUT"); p != "" {
@@ -331,7 +341,7 @@ func selected(name string) bool {
 
 // run drives the scenarios against one running service and returns its
 // report.
-func run(t *testing.T, s *service, backend string, seconds time.Duration, cards int) string {
+func run(t *testing.T, s *service, name string, seconds time.Duration, cards int) string {
 	var out strings.Builder
 	h := s.header()
 	health := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, 0, seconds)
@@ -401,7 +411,7 @@ func run(t *testing.T, s *service, backend string, seconds time.Duration, cards 
 			ratio = page1.Throughput / page1000.Throughput
 		}
 	}
-	out.WriteString(report(t, backend, rows))
+	out.WriteString(report(t, name, rows))
 	for _, h := range histograms {
 		fmt.Fprintf(&out, "\nserver-side latency of %s (from /metrics):", h.route)
 		total := h.after["+Inf"] - h.before["+Inf"]

@@ -1,6 +1,6 @@
 // Package testkit holds small helpers shared by vaultpage's tests that run
 // servers: a log buffer safe for concurrent writers, a free loopback
-// address, and a wait for /healthz.
+// address, a wait for /healthz, and a fresh PostgreSQL schema.
 package testkit
 
 import (

@@ -1,0 +1,54 @@
+package testkit
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+)
+
+// PostgresSchemaURL returns a URL to a fresh, empty schema on the test server,
+// dropped when the test ends. It skips the test when no server is
+// configured, unless PG_REQUIRED=1.
+func PostgresSchemaURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("VAULTPAGE_TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("PG_REQUIRED") == "1" {
+			t.Fatal("PG_REQUIRED=1 but VAULTPAGE_TEST_DATABASE_URL is not set")
+		}
+		t.Skip("PostgreSQL tests skipped: set VAULTPAGE_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run them")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	defer func() { _ = admin.Close() }()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	schema := "vp_test_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(context.Background(), `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer func() { _ = a.Close() }()
+		_, _ = a.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse VAULTPAGE_TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
