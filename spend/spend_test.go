@@ -698,7 +698,7 @@ func TestACardWithoutAStoredLineageKeepsItsLimit(t *testing.T) {
 // partner's card or account.
 func TestDecisionsLeaveThePartnersRowUnlocked(t *testing.T) {
 	ctx := context.Background()
-	db, inspect := postgresWithInspector(t)
+	db, inspect := postgresWithInspector(t, storetest.PostgresURL(t))
 	f := newFixture(t, db)
 	f.fund(t, "100.00")
 	c := f.activeCard(t, card.Input{})
@@ -755,7 +755,7 @@ func TestDecisionsLeaveThePartnersRowUnlocked(t *testing.T) {
 // the faulty one fails.
 func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 	ctx := context.Background()
-	db, inspect := postgresWithInspector(t)
+	db, inspect := postgresWithInspector(t, storetest.PostgresURL(t))
 	var (
 		mu      sync.Mutex
 		batches []int
@@ -904,6 +904,98 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 	}
 }
 
+// TestADecisionFromWhatTheRunnerKnewSeesEveryChangeSince: once a card's
+// subject has been read, the next decision on it is one round trip, made
+// from what the PostgreSQL runner knows. Every change written since by
+// anyone else (another process's decisions and fundings, a card or
+// restriction written around the store) is seen: the record made from what
+// the runner knew writes nothing, and the decision is made again from a
+// fresh read, with the outcome the change calls for.
+func TestADecisionFromWhatTheRunnerKnewSeesEveryChangeSince(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.PostgresURL(t)
+	db, inspect := postgresWithInspector(t, u)
+	other, err := store.Open(ctx, u, "") // another process on the same database
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	var (
+		mu      sync.Mutex
+		batches []string
+	)
+	db.ObserveBatches(func(b store.DecisionBatch) {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, fmt.Sprintf("%d round trip(s), %d stale, %d recorded", b.RoundTrips, b.Stale, b.Decisions))
+	})
+	f := newFixture(t, db)
+	otherSvc := spend.NewService(other.Spend(), other.Consents(), audit.NewLog(other.Audit(), nil), spend.Config{Sandbox: true}, f.clock)
+	f.fund(t, "1000.00")
+	c := f.activeCard(t, card.Input{SpendLimit: "100.00", SpendLimitDuration: card.DurationMonthly})
+	sibling := f.activeCard(t, card.Input{}) // the same account, no limit
+
+	// decide authorises amount on c and checks the outcome and the batches
+	// it took.
+	decide := func(amount, reason string, want ...string) {
+		t.Helper()
+		mu.Lock()
+		n := len(batches)
+		mu.Unlock()
+		expectDecision(t, f.authorize(t, c, amount, grocer), reason)
+		mu.Lock()
+		defer mu.Unlock()
+		if got := batches[n:]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("authorising %s took batches %q, want %q", amount, got, want)
+		}
+	}
+	const (
+		read  = "2 round trip(s), 0 stale, 1 recorded"
+		known = "1 round trip(s), 0 stale, 1 recorded"
+		stale = "1 round trip(s), 1 stale, 0 recorded"
+	)
+	exec := func(query string, args ...any) {
+		t.Helper()
+		if _, err := inspect.ExecContext(ctx, query, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elsewhere := func(id uuid.UUID, amount string) {
+		t.Helper()
+		a, err := otherSvc.Authorize(ctx, f.actor.PartnerID, spend.Request{CardID: id, Amount: amount, Currency: "EUR", Merchant: grocer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, a, "")
+	}
+
+	decide("10.00", "", read)
+	decide("10.00", "", known) // 20.00 of the limit spent, 980.00 available
+
+	elsewhere(sibling.ID, "980.00") // another process takes what is available
+	decide("0.01", spend.DeclineInsufficientFunds, stale, read)
+	if _, _, err := otherSvc.Fund(ctx, f.actor.PartnerID, f.acct.ID, "100.00"); err != nil {
+		t.Fatal(err)
+	}
+	decide("0.01", "", stale, read) // 20.01 spent, 99.99 available
+
+	elsewhere(c.ID, "75.00") // another process spends from the limit: 95.01 spent
+	decide("10.00", spend.DeclineSpendLimitExceeded, stale, read)
+	decide("4.99", "", known) // 100.00 spent
+
+	exec(`UPDATE cards SET status = 'frozen' WHERE id = $1`, c.ID.String())
+	decide("0.01", spend.DeclineCardFrozen, stale, read)
+	exec(`UPDATE cards SET status = 'active', spend_limit = 20000 WHERE id = $1`, c.ID.String())
+	f.fund(t, "10.00") // in this process, outside the runner
+	decide("0.01", "", stale, read)
+	decide("0.01", "", known)
+
+	if _, err := f.cards.SetRestriction(ctx, f.actor, c.ID, "amount", "0.01"); err != nil {
+		t.Fatal(err)
+	}
+	decide("0.02", spend.DeclineRestrictionExceeded, stale, read)
+}
+
 // TestDecisionsDoNotWaitForThePool takes up every connection of the
 // PostgreSQL pool with transactions that wait (as an overload of card
 // creations did, when they queued on the audit trail's lock): a decision
@@ -957,12 +1049,12 @@ func TestDecisionsDoNotWaitForThePool(t *testing.T) {
 	expectDecision(t, a, "")
 }
 
-// postgresWithInspector opens a PostgreSQL store in a fresh schema and a
-// plain pool on the same schema, for tests that look at rows and locks
-// underneath the store; both close when the test ends.
-func postgresWithInspector(t *testing.T) (*store.DB, *sql.DB) {
+// postgresWithInspector opens a PostgreSQL store on u (a fresh schema, from
+// storetest.PostgresURL) and a plain pool on the same schema, for tests that
+// look at rows and locks underneath the store; both close when the test
+// ends.
+func postgresWithInspector(t *testing.T, u string) (*store.DB, *sql.DB) {
 	t.Helper()
-	u := storetest.PostgresURL(t)
 	db, err := store.Open(context.Background(), u, "")
 	if err != nil {
 		t.Fatal(err)

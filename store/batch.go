@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,20 @@ import (
 // their outcome only once the commit has happened; if the batch fails as a
 // whole (a lost connection, a deadlock with another kind of transaction),
 // its decisions are made again one by one.
+//
+// A batch of decisions on cards the runner knows is one round trip. The
+// runner keeps each subject it read under the lock, moved on by what its
+// own decisions then wrote (after), for the next decision on the card. That
+// one is made from what the runner knows before anything is sent, and its
+// record goes with BEGIN and the lock in one round trip, written only if,
+// under the lock, the subject is still the one it was made from
+// (guardedRecordPG): the same fixed part (subjectDigestPG), available
+// amount, balance and spend in its limit's window. A write by anyone else in
+// between (another process, a funding, a change to the card or its
+// restriction) fails that condition; the record then writes nothing, and
+// the decision is made again in the next batch from a fresh read, in two
+// round trips. So no record is written from a subject the database has not
+// confirmed under the lock.
 
 // batchRunners is how many batches run at once, each on a connection it
 // keeps; batchMax bounds a batch. One runner made the largest batches
@@ -46,6 +61,41 @@ const (
 	batchMax     = 64
 	batchQueue   = 4 * batchMax
 )
+
+// knownMax bounds how many cards' subjects a runner keeps; past it, it
+// forgets them all and learns again.
+const knownMax = 4096
+
+// knownKey names a card as decisions name it.
+type knownKey struct{ partnerID, cardID uuid.UUID }
+
+// knownSubject is what a runner knows of a card's subject: as read under
+// the lock (for the windows w), moved on by its own decisions since.
+type knownSubject struct {
+	sub    spend.Subject
+	w      spend.Windows
+	digest []byte // subjectDigestPG, as PostgreSQL computed it
+}
+
+// knows tells whether what the runner knows of d's card was read for d's
+// windows.
+func (k knownSubject) knows(d *decision) bool {
+	return k.digest != nil && k.w.Daily.Equal(d.w.Daily) && k.w.Monthly.Equal(d.w.Monthly) && k.w.Annually.Equal(d.w.Annually)
+}
+
+// after is sub once a's record has committed: its hold taken from the
+// available amount and its spending counted in the window of the card's
+// limit (spentSQL counts nothing for a card without a windowed limit).
+func after(sub spend.Subject, a spend.Authorization) spend.Subject {
+	sub.Account.Available -= a.Held
+	if c := sub.Card; c.SpendLimit != nil {
+		switch c.SpendLimitDuration {
+		case card.DurationDaily, card.DurationMonthly, card.DurationAnnually, card.DurationForever:
+			sub.Spent += a.Spent
+		}
+	}
+	return sub
+}
 
 type decision struct {
 	ctx               context.Context
@@ -67,8 +117,15 @@ type batcher struct {
 type DecisionBatch struct {
 	// Decisions is how many authorisations the batch recorded.
 	Decisions int
-	// Took is the batch's transaction: both round trips and the commit.
+	// Took is the batch's transaction: its round trips and the commit.
 	Took time.Duration
+	// RoundTrips is 1 for a batch made from what the runner knew, 2 for one
+	// that read its subjects first.
+	RoundTrips int
+	// Stale is how many of its decisions, made from what the runner knew,
+	// found the subject changed under the lock and were put off to be made
+	// again from a fresh read.
+	Stale int
 }
 
 // ObserveBatches registers fn to hear of every committed batch of
@@ -118,8 +175,9 @@ func (b *batcher) close() {
 // other requests may have taken up (an overload of card creations, say).
 func (b *batcher) run() {
 	var (
-		next []*decision // put off by the last batch
-		conn *sql.Conn
+		next  []*decision // put off by the last batch
+		conn  *sql.Conn
+		known = map[knownKey]knownSubject{}
 	)
 	defer func() {
 		if conn != nil {
@@ -135,14 +193,15 @@ func (b *batcher) run() {
 			}
 			batch = append(batch, d)
 		}
-		next, conn = b.runBatch(b.q.more(batch, batchMax), conn)
+		next, conn = b.runBatch(b.q.more(batch, batchMax), conn, known)
 	}
 }
 
 // runBatch makes the batch's decisions on conn (or a connection it takes
 // from the pool when conn is nil) and returns those put off, and the
-// connection to use next (nil after a failure).
-func (b *batcher) runBatch(batch []*decision, conn *sql.Conn) ([]*decision, *sql.Conn) {
+// connection to use next (nil after a failure). It brings known up to date
+// with what the batch committed.
+func (b *batcher) runBatch(batch []*decision, conn *sql.Conn, known map[knownKey]knownSubject) ([]*decision, *sql.Conn) {
 	live := batch[:0]
 	for _, d := range batch {
 		if err := d.ctx.Err(); err != nil {
@@ -158,15 +217,14 @@ func (b *batcher) runBatch(batch []*decision, conn *sql.Conn) ([]*decision, *sql
 	defer cancel()
 	start := time.Now()
 	var (
-		results map[*decision]error
-		later   []*decision
-		err     error
+		out batchOutcome
+		err error
 	)
 	if conn == nil {
 		conn, err = b.db.sql.Conn(ctx)
 	}
 	if err == nil {
-		results, later, err = b.db.decideBatch(ctx, conn, live)
+		out, err = b.db.decideBatch(ctx, conn, live, known)
 	}
 	if err != nil {
 		if conn != nil {
@@ -174,25 +232,47 @@ func (b *batcher) runBatch(batch []*decision, conn *sql.Conn) ([]*decision, *sql
 		}
 		// The transaction failed as a whole (or its outcome is unknown):
 		// the decisions are made again one by one. One that was committed
-		// after all fails on its taken id, as it would have alone.
+		// after all fails on its taken id, as it would have alone. What
+		// the runner knew may have been written over: it starts again.
+		clear(known)
 		for _, d := range live {
 			d.res <- b.db.decidePG(d.ctx, d.partnerID, d.cardID, d.w, d.decide)
 		}
 		return nil, nil
 	}
+	if len(known)+len(out.learned) > knownMax {
+		clear(known)
+	}
+	for k, v := range out.learned {
+		if v == nil {
+			delete(known, k)
+		} else {
+			known[k] = *v
+		}
+	}
 	if fn := b.observe.Load(); fn != nil {
 		recorded := 0
-		for _, err := range results {
+		for _, err := range out.results {
 			if err == nil {
 				recorded++
 			}
 		}
-		(*fn)(DecisionBatch{Decisions: recorded, Took: time.Since(start)})
+		(*fn)(DecisionBatch{Decisions: recorded, Took: time.Since(start), RoundTrips: out.roundTrips, Stale: out.stale})
 	}
-	for d, err := range results {
+	for d, err := range out.results {
 		d.res <- err
 	}
-	return later, conn
+	return out.later, conn
+}
+
+// batchOutcome is what a committed batch did.
+type batchOutcome struct {
+	results map[*decision]error // each decision made, and its outcome
+	later   []*decision         // put off to the next batch
+	// learned is what the runner knows of each card the batch decided on
+	// once it has committed (nil: nothing).
+	learned           map[knownKey]*knownSubject
+	roundTrips, stale int
 }
 
 // QueuedDecisionsForTest is how many decisions wait for a batch, for
@@ -222,25 +302,28 @@ func beginBatch(q *pgx.Batch) {
 	q.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
 }
 
-// decideBatch runs one batch's transaction on one connection. It returns
-// each decision made and its outcome, and the decisions put off; err is
-// set when the transaction failed as a whole.
-func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision) (results map[*decision]error, later []*decision, err error) {
-	results = make(map[*decision]error, len(batch))
-	err = onPgx(ctx, conn, func(pc *pgx.Conn, open *bool) error {
-		partners, cards := make([]string, len(batch)), make([]string, len(batch))
-		for i, d := range batch {
-			partners[i], cards[i] = d.partnerID.String(), d.cardID.String()
-		}
+// decideBatch runs one batch's transaction on one connection: in one round
+// trip when the runner knows every card's subject (decideKnown), else in
+// two. err is set when the transaction failed as a whole.
+func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision, known map[knownKey]knownSubject) (batchOutcome, error) {
+	all := true
+	for _, d := range batch {
+		all = all && known[knownKey{d.partnerID, d.cardID}].knows(d)
+	}
+	if all {
+		return db.decideKnown(ctx, conn, batch, known)
+	}
+	out := batchOutcome{results: make(map[*decision]error, len(batch)), learned: map[knownKey]*knownSubject{}, roundTrips: 2}
+	err := onPgx(ctx, conn, func(pc *pgx.Conn, open *bool) error {
 		q := &pgx.Batch{}
 		beginBatch(q)
-		q.Queue(lockAccountsPG, partners, cards)
+		q.Queue(lockAccountsPG, batchKeys(batch)...)
 		for _, d := range batch {
-			q.Queue(subjectQuery, subjectArgs(d.partnerID, d.cardID, d.w)...)
+			q.Queue(subjectQueryPG, subjectArgs(d.partnerID, d.cardID, d.w)...)
 		}
 		br := pc.SendBatch(ctx, q)
 		*open = true
-		subjects, err := readSubjects(br, batch, results)
+		subjects, err := readSubjects(br, batch, out.results)
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
@@ -251,28 +334,29 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 		q = &pgx.Batch{}
 		var recorded []*decision
 		for i, d := range batch {
-			sub, ok := subjects[i]
+			k, ok := subjects[i]
 			if !ok {
 				continue // no such card: its outcome is set
 			}
-			lineage := sub.Card.LineageID.String()
-			if held["a"+sub.Account.ID.String()] || held["l"+lineage] {
-				later = append(later, d)
+			if holds(held, k.sub) {
+				out.later = append(out.later, d)
 				continue
 			}
-			held["a"+sub.Account.ID.String()], held["l"+lineage] = true, true
-			a, e, err := d.decide(sub)
+			key := knownKey{d.partnerID, d.cardID}
+			out.learned[key] = &k // nothing written, should it fail
+			a, e, err := d.decide(k.sub)
 			if err != nil {
-				results[d] = err
+				out.results[d] = err
 				continue
 			}
 			query, args, err := recordPG(a, e)
 			if err != nil {
-				results[d] = err
+				out.results[d] = err
 				continue
 			}
 			q.Queue(query, args...)
 			recorded = append(recorded, d)
+			out.learned[key] = &knownSubject{sub: after(k.sub, a), w: k.w, digest: k.digest}
 		}
 		q.Queue(`COMMIT`)
 		br = pc.SendBatch(ctx, q)
@@ -281,9 +365,10 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 			if err = br.QueryRow().Scan(&n); err != nil {
 				break
 			}
-			results[d] = nil
+			out.results[d] = nil
 			if n == 0 {
-				results[d] = spend.ErrInsufficientFunds
+				out.results[d] = spend.ErrInsufficientFunds
+				out.learned[knownKey{d.partnerID, d.cardID}] = nil
 			}
 		}
 		if err == nil {
@@ -297,39 +382,161 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 		*open = pc.PgConn().TxStatus() != 'I'
 		return err
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return results, later, nil
+	return out, err
 }
 
-// readSubjects reads the first round trip of decideBatch: beginBatch's
-// statements, the locks, and a subject per decision (a card not found sets
-// its outcome in results).
-func readSubjects(br pgx.BatchResults, batch []*decision, results map[*decision]error) (map[int]spend.Subject, error) {
+// decideKnown runs a batch of decisions on cards the runner knows, in one
+// round trip: BEGIN, the lock, each decision's guarded record, COMMIT.
+func (db *DB) decideKnown(ctx context.Context, conn *sql.Conn, batch []*decision, known map[knownKey]knownSubject) (batchOutcome, error) {
+	out := batchOutcome{results: make(map[*decision]error, len(batch)), learned: map[knownKey]*knownSubject{}, roundTrips: 1}
+	err := onPgx(ctx, conn, func(pc *pgx.Conn, open *bool) error {
+		q := &pgx.Batch{}
+		beginBatch(q)
+		q.Queue(lockAccountsPG, batchKeys(batch)...)
+		held := map[string]bool{}
+		var (
+			recorded []*decision
+			next     []knownSubject
+		)
+		for _, d := range batch {
+			k := known[knownKey{d.partnerID, d.cardID}]
+			if holds(held, k.sub) {
+				out.later = append(out.later, d)
+				continue
+			}
+			a, e, err := d.decide(k.sub)
+			if err != nil {
+				// Nothing is written; the caller hears of its error as
+				// it is (spend.Service's sends the decision to a path
+				// that reads the subject afresh).
+				out.results[d] = err
+				continue
+			}
+			query, args, err := guardedRecordPG(d, k, a, e)
+			if err != nil {
+				out.results[d] = err
+				continue
+			}
+			q.Queue(query, args...)
+			recorded = append(recorded, d)
+			next = append(next, knownSubject{sub: after(k.sub, a), w: k.w, digest: k.digest})
+		}
+		q.Queue(`COMMIT`)
+		br := pc.SendBatch(ctx, q)
+		*open = true
+		err := readLocks(br)
+		for i := 0; err == nil && i < len(recorded); i++ {
+			d, key := recorded[i], knownKey{recorded[i].partnerID, recorded[i].cardID}
+			var same, n int
+			if err = br.QueryRow().Scan(&same, &n); err != nil {
+				break
+			}
+			switch {
+			case same == 0: // the subject changed: nothing was written
+				out.later = append(out.later, d)
+				out.learned[key] = nil
+				out.stale++
+			case n == 0:
+				out.results[d] = spend.ErrInsufficientFunds
+				out.learned[key] = nil
+			default:
+				out.results[d] = nil
+				out.learned[key] = &next[i]
+			}
+		}
+		if err == nil {
+			_, err = br.Exec()
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		*open = pc.PgConn().TxStatus() != 'I'
+		return err
+	})
+	return out, err
+}
+
+// batchKeys are lockAccountsPG's arguments for a batch.
+func batchKeys(batch []*decision) []any {
+	partners, cards := make([]string, len(batch)), make([]string, len(batch))
+	for i, d := range batch {
+		partners[i], cards[i] = d.partnerID.String(), d.cardID.String()
+	}
+	return []any{partners, cards}
+}
+
+// holds tells whether an earlier decision of the batch holds sub's account
+// or lineage, and else marks both held.
+func holds(held map[string]bool, sub spend.Subject) bool {
+	account, lineage := "a"+sub.Account.ID.String(), "l"+sub.Card.LineageID.String()
+	if held[account] || held[lineage] {
+		return true
+	}
+	held[account], held[lineage] = true, true
+	return false
+}
+
+// guardedRecordPG is recordPG written only if the subject of d's card,
+// read under the lock, is still k's: the same digest, available amount,
+// balance and spend (for d's windows). It returns one row: whether the
+// subject was the same (1 or 0), and what recordPG returns (0 when nothing
+// was written).
+func guardedRecordPG(d *decision, k knownSubject, a spend.Authorization, e events.Event) (string, []any, error) {
+	args, err := recordArgs(a, e)
+	if err != nil {
+		return "", nil, err
+	}
+	n := len(args)
+	if a.Held == 0 && a.Spent == 0 {
+		n = 23 // recordDeclinePG uses $1 to $23
+		args = args[:n]
+	}
+	p := func(i int) string { return "$" + strconv.Itoa(n+i) }
+	args = append(args, d.partnerID.String(), d.cardID.String(), k.digest, int64(k.sub.Account.Available), int64(k.sub.Account.Balance),
+		int64(k.sub.Spent), day(d.w.Daily), day(d.w.Monthly), day(d.w.Annually))
+	same := `same AS (SELECT 1 ` + subjectFrom + ` WHERE c.partner_id = ` + p(1) + ` AND c.id = ` + p(2) + ` AND ` + subjectDigestPG + ` = ` + p(3) +
+		` AND a.available = ` + p(4) + ` AND a.balance = ` + p(5) + ` AND ` + spentSQL(p(7), p(8), p(9)) + ` = ` + p(6) + `)`
+	if a.Held == 0 && a.Spent == 0 {
+		return `WITH ` + same + `, ` + recordDeclinePG(`FROM same`) + ` SELECT (SELECT COUNT(*) FROM same), 1`, args, nil
+	}
+	return `WITH ` + same + `, ` + recordApprovalPG(` AND EXISTS (SELECT FROM same)`) +
+		` SELECT (SELECT COUNT(*) FROM same), (SELECT COUNT(*) FROM acct)`, args, nil
+}
+
+// readLocks reads beginBatch's statements and the locks.
+func readLocks(br pgx.BatchResults) error {
 	for range 2 { // beginBatch
 		if _, err := br.Exec(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
+	return rows.Err()
+}
+
+// readSubjects reads the first round trip of decideBatch: beginBatch's
+// statements, the locks, and a subject per decision, as what the runner
+// knows of it (a card not found sets its outcome in results).
+func readSubjects(br pgx.BatchResults, batch []*decision, results map[*decision]error) (map[int]knownSubject, error) {
+	if err := readLocks(br); err != nil {
 		return nil, err
 	}
-	subjects := make(map[int]spend.Subject, len(batch))
+	subjects := make(map[int]knownSubject, len(batch))
 	for i, d := range batch {
-		sub, err := scanSubject(br.QueryRow())
+		k := knownSubject{w: d.w}
+		sub, err := scanSubject(extraScan{row: br.QueryRow(), extra: []any{&k.digest}})
 		switch {
 		case errors.Is(err, card.ErrNotFound):
 			results[d] = err
 		case err != nil:
 			return nil, err
 		default:
-			subjects[i] = sub
+			k.sub = sub
+			subjects[i] = k
 		}
 	}
 	return subjects, nil

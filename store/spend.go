@@ -191,13 +191,33 @@ func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.ex
 // restriction and what its lineage spent in the window of its limit ($3 to
 // $5 are the first days of the daily, monthly and annual windows). A card
 // written without a lineage (bulk loads) is its own, as scanCard says.
-var subjectQuery = `SELECT ` + qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id, a.currency, a.balance,
-	a.available, a.created_at,
-	CASE WHEN c.spend_limit IS NULL OR c.spend_limit_duration NOT IN ('DAILY', 'MONTHLY', 'ANNUALLY', 'FOREVER') THEN 0
+var subjectQuery = `SELECT ` + subjectColumns + ` ` + subjectFrom + ` WHERE c.partner_id = $1 AND c.id = $2`
+
+// subjectQueryPG is subjectQuery with the digest of the subject's fixed
+// part last (see subjectDigestPG).
+var subjectQueryPG = `SELECT ` + subjectColumns + `, ` + subjectDigestPG + ` ` + subjectFrom + ` WHERE c.partner_id = $1 AND c.id = $2`
+
+var subjectColumns = qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id, a.currency, a.balance,
+	a.available, a.created_at, ` + spentSQL("$3", "$4", "$5")
+
+const subjectFrom = `FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id`
+
+// spentSQL is what the card c's lineage spent in the window of its limit,
+// given the first days of the daily, monthly and annual windows; 0 for a
+// card without a limit or with one per transaction.
+func spentSQL(daily, monthly, annually string) string {
+	return `CASE WHEN c.spend_limit IS NULL OR c.spend_limit_duration NOT IN ('DAILY', 'MONTHLY', 'ANNUALLY', 'FOREVER') THEN 0
 	ELSE COALESCE((SELECT SUM(d.spent) FROM spend_days d WHERE d.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id) AND (c.spend_limit_duration = 'FOREVER'
-		OR d.day >= CASE c.spend_limit_duration WHEN 'DAILY' THEN CAST($3 AS BIGINT) WHEN 'MONTHLY' THEN CAST($4 AS BIGINT) ELSE CAST($5 AS BIGINT) END)), 0) END
-	FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id
-	WHERE c.partner_id = $1 AND c.id = $2`
+		OR d.day >= CASE c.spend_limit_duration WHEN 'DAILY' THEN CAST(` + daily + ` AS BIGINT) WHEN 'MONTHLY' THEN CAST(` + monthly +
+		` AS BIGINT) ELSE CAST(` + annually + ` AS BIGINT) END)), 0) END`
+}
+
+// subjectDigestPG is a SHA-256 digest, computed by PostgreSQL, of the part
+// of a subject that decisions do not change: every column of the card, its
+// restriction, and the account's columns but its balance and available
+// amount. Any write to those, by anyone, changes it.
+var subjectDigestPG = `sha256(convert_to(CAST(ROW(` + qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id,
+	a.currency, a.created_at) AS TEXT), 'UTF8'))`
 
 // LockSubject implements spend.Store. On PostgreSQL the account's row is
 // locked first, by a statement of its own: the read that follows then
@@ -287,28 +307,55 @@ func (s *SpendStore) recordAuthorizationPG(ctx context.Context, a spend.Authoriz
 // It returns one row: 1, or 0 when the account would go below zero and
 // nothing was written (every insert selects from the account update).
 func recordPG(a spend.Authorization, e events.Event) (string, []any, error) {
-	data, err := json.Marshal(e.Data)
+	args, err := recordArgs(a, e)
 	if err != nil {
 		return "", nil, err
 	}
-	args := []any{a.ID.String(), a.PartnerID.String(), a.CardID.String(), a.LineageID.String(), a.AccountID.String(), int64(a.Amount), a.Currency,
+	if a.Held == 0 && a.Spent == 0 {
+		return `WITH ` + recordDeclinePG(``) + ` SELECT 1`, args[:23], nil
+	}
+	return `WITH ` + recordApprovalPG(``) + ` SELECT COUNT(*) FROM acct`, args, nil
+}
+
+// recordArgs are recordPG's arguments, $1 to $24.
+func recordArgs(a spend.Authorization, e events.Event) ([]any, error) {
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return nil, err
+	}
+	return []any{a.ID.String(), a.PartnerID.String(), a.CardID.String(), a.LineageID.String(), a.AccountID.String(), int64(a.Amount), a.Currency,
 		a.Merchant.Name, a.Merchant.MCC, a.Merchant.Country, a.Merchant.ID, string(a.Status), a.DeclineReason, int64(a.Held), int64(a.Spent),
 		nullAmount(a.Cleared), a.CreatedAt.UTC(), a.UpdatedAt.UTC(),
-		e.ID.String(), e.Type, e.ResourceID.String(), string(data), e.CreatedAt.UTC(), day(a.CreatedAt)}
-	if a.Held == 0 && a.Spent == 0 {
-		return `WITH auth AS (INSERT INTO authorizations (` + authorizationColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)),
-		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) VALUES ($19, $2, $20, $21, $22, $23))
-		SELECT 1`, args[:23], nil
-	}
-	return `WITH acct AS (
-			UPDATE accounts SET available = available - $14 WHERE id = $5 AND available - $14 >= 0 RETURNING id),
+		e.ID.String(), e.Type, e.ResourceID.String(), string(data), e.CreatedAt.UTC(), day(a.CreatedAt)}, nil
+}
+
+// recordApprovalPG is the body of the statement that records an
+// authorisation holding money: the account's update first, every insert
+// selecting from it. With guard set, the update also needs a row in the
+// CTE ok.
+func recordApprovalPG(guard string) string {
+	return `acct AS (
+			UPDATE accounts SET available = available - $14 WHERE id = $5 AND available - $14 >= 0` + guard + ` RETURNING id),
 		auth AS (INSERT INTO authorizations (` + authorizationColumns + `)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM acct),
 		days AS (INSERT INTO spend_days (lineage_id, day, spent) SELECT $4, $24, $15 FROM acct
 			ON CONFLICT (lineage_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent),
-		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) SELECT $19, $2, $20, $21, $22, $23 FROM acct)
-		SELECT COUNT(*) FROM acct`, args, nil
+		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) SELECT $19, $2, $20, $21, $22, $23 FROM acct)`
+}
+
+// recordDeclinePG is the body of the statement that records an
+// authorisation holding nothing (a decline): from is "" to record it
+// unconditionally, or a FROM clause that the inserts need a row of.
+func recordDeclinePG(from string) string {
+	values := func(v string) string {
+		if from == "" {
+			return `VALUES (` + v + `)`
+		}
+		return `SELECT ` + v + ` ` + from
+	}
+	return `auth AS (INSERT INTO authorizations (` + authorizationColumns + `)
+			` + values(`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18`) + `),
+		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) ` + values(`$19, $2, $20, $21, $22, $23`) + `)`
 }
 
 // lockPG locks the account of the partner's card (see LockSubject).

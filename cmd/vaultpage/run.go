@@ -514,13 +514,19 @@ func derive(key []byte, purpose string) []byte {
 // PostgreSQL, the same of batches of authorisation decisions.
 func storeMetrics(db *store.DB) []prometheus.Collector {
 	if db.Dialect() != store.SQLite {
-		took, size := sharedWork("vaultpage_store_decision_batch", "PostgreSQL batches of authorisation decisions: both round trips and the commit.",
+		took, size := sharedWork("vaultpage_store_decision_batch", "PostgreSQL batches of authorisation decisions: their round trips and the commit.",
 			"decisions", "Authorisations recorded by each PostgreSQL batch of decisions.")
+		trips := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaultpage_store_decision_batches_total",
+			Help: "PostgreSQL batches of decisions, by round trips: 1 when made from the subjects the runner knew, 2 when read first."}, []string{"round_trips"})
+		stale := prometheus.NewCounter(prometheus.CounterOpts{Name: "vaultpage_store_decisions_stale_total",
+			Help: "Decisions made from a subject the runner knew that had changed under the lock, and were made again from a fresh read."})
 		db.ObserveBatches(func(b store.DecisionBatch) {
 			took.Observe(b.Took.Seconds())
 			size.Observe(float64(b.Decisions))
+			trips.WithLabelValues(strconv.Itoa(b.RoundTrips)).Inc()
+			stale.Add(float64(b.Stale))
 		})
-		return []prometheus.Collector{took, size}
+		return []prometheus.Collector{took, size, trips, stale}
 	}
 	took, size := sharedWork("vaultpage_store_commit", "SQLite group commits: the WAL write and its fsync.",
 		"transactions", "Transactions carried by each SQLite group commit.")
