@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -303,7 +304,7 @@ func TestLoad(t *testing.T) {
 			driver, dsn := "sqlite", "file:"+filepath.Join(dir, "vaultpage.db")+"?_pragma=busy_timeout(10000)"
 			if backend == "postgres" {
 				u := storetest.PostgresURL(t)
-				environ = append(environ, "VAULTPAGE_DATABASE_URL="+u)
+				environ = append(environ, "VAULTPAGE_DATABASE_URL="+distant(t, u))
 				driver, dsn = "pgx", u
 			}
 			// Go's default (what this process has, on the same machine),
@@ -314,12 +315,100 @@ func TestLoad(t *testing.T) {
 				procs = v
 				environ = append(environ, "GOMAXPROCS="+v)
 			}
+			heading := backend + " (service GOMAXPROCS=" + procs + ")"
+			if v := os.Getenv("VAULTPAGE_LOAD_DB_DELAY"); v != "" && backend == "postgres" {
+				heading = backend + " (service GOMAXPROCS=" + procs + ", every byte to and from PostgreSQL held " + v + ")"
+			}
 			s := start(t, bin, environ, driver, dsn)
-			out.WriteString(run(t, s, backend+" (service GOMAXPROCS="+procs+")", seconds, cards))
+			out.WriteString(run(t, s, heading, seconds, cards))
 		})
 	}
 	if p := os.Getenv("VAULTPAGE_LOAD_OUT"); p != "" {
 		_ = os.WriteFile(p, []byte(out.String()), 0o600)
+	}
+}
+
+// distant is the PostgreSQL URL u as the service is to reach it: u itself,
+// or with VAULTPAGE_LOAD_DB_DELAY set (a Go duration), through a proxy that
+// holds every chunk of bytes it forwards, each way, for that long, as a
+// database on another host would. On one machine a round trip to the
+// database costs next to nothing; in production it costs the network's
+// round trip.
+func distant(t *testing.T, u string) string {
+	v := os.Getenv("VAULTPAGE_LOAD_DB_DELAY")
+	if v == "" {
+		return u
+	}
+	delay, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("VAULTPAGE_LOAD_DB_DELAY: %v", err)
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	target := parsed.Host
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				d, err := net.Dial("tcp", target)
+				if err != nil {
+					_ = c.Close()
+					return
+				}
+				go forward(d, c, delay)
+				go forward(c, d, delay)
+			}()
+		}
+	}()
+	parsed.Host = ln.Addr().String()
+	return parsed.String()
+}
+
+// forward copies src to dst, each chunk delay after it arrived, in order,
+// and closes both when either side ends.
+func forward(dst, src net.Conn, delay time.Duration) {
+	type chunk struct {
+		b   []byte
+		due time.Time
+	}
+	chunks := make(chan chunk, 4096)
+	go func() {
+		defer close(chunks)
+		for {
+			b := make([]byte, 64<<10)
+			n, err := src.Read(b)
+			if n > 0 {
+				chunks <- chunk{b[:n], time.Now().Add(delay)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range chunks {
+		// nanosleep blocks this goroutine's thread and wakes it within
+		// tens of microseconds; time.Sleep can wake a millisecond late.
+		if w := time.Until(c.due); w > 0 {
+			ts := syscall.NsecToTimespec(w.Nanoseconds())
+			_ = syscall.Nanosleep(&ts, nil)
+		}
+		if _, err := dst.Write(c.b); err != nil {
+			break
+		}
+	}
+	_ = dst.Close()
+	_ = src.Close()
+	for range chunks { // until the reader sees src closed
 	}
 }
 
