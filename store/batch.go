@@ -371,18 +371,25 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 				out.learned[knownKey{d.partnerID, d.cardID}] = nil
 			}
 		}
-		if err == nil {
-			_, err = br.Exec()
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		// COMMIT has been sent: after an error the server ended the
-		// transaction (a COMMIT after a failed statement rolls back).
-		*open = pc.PgConn().TxStatus() != 'I'
-		return err
+		return committed(pc, br, err, open)
 	})
 	return out, err
+}
+
+// committed reads the COMMIT that ends a batch's last round trip (unless
+// err already stopped the reading) and closes the results; it sets *open
+// to whether a transaction is still open.
+func committed(pc *pgx.Conn, br pgx.BatchResults, err error, open *bool) error {
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	// COMMIT has been sent: after an error the server ended the
+	// transaction (a COMMIT after a failed statement rolls back).
+	*open = pc.PgConn().TxStatus() != 'I'
+	return err
 }
 
 // decideKnown runs a batch of decisions on cards the runner knows, in one
@@ -444,14 +451,7 @@ func (db *DB) decideKnown(ctx context.Context, conn *sql.Conn, batch []*decision
 				out.learned[key] = &next[i]
 			}
 		}
-		if err == nil {
-			_, err = br.Exec()
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		*open = pc.PgConn().TxStatus() != 'I'
-		return err
+		return committed(pc, br, err, open)
 	})
 	return out, err
 }
