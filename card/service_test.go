@@ -31,7 +31,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	f := &fixture{db: db, ring: ring, now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
 	f.cards = card.NewService(db.Cards(), ring, audit.NewLog(db.Audit(), nil),
 		card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, func() time.Time { return f.now })
-	ps := partner.NewService(db.Partners(), nil)
+	ps := partner.NewService(db.Partners(), partner.Config{}, nil)
 	for _, actor := range []*card.Actor{&f.a, &f.b} {
 		creds, err := ps.Create(ctx, "partner", nil)
 		if err != nil {

@@ -32,7 +32,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	clock := func() time.Time { return f.now }
 	f.cards = card.NewService(db.Cards(), ring, audit.NewLog(db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, clock)
 	f.svc = consent.NewService(db.Consents(), db.Consents(), f.cards, consent.Config{PublicURL: "https://cards.example", Sandbox: true}, clock)
-	creds, err := partner.NewService(db.Partners(), nil).Create(ctx, "Alpha", nil)
+	creds, err := partner.NewService(db.Partners(), partner.Config{}, nil).Create(ctx, "Alpha", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

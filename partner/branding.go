@@ -58,8 +58,9 @@ func (e *FieldError) Error() string { return "partner: " + e.Field + " " + e.Rea
 // Unwrap makes errors.Is(err, ErrInvalidInput) hold.
 func (e *FieldError) Unwrap() error { return ErrInvalidInput }
 
-// Validate checks and normalises the branding. Errors: *FieldError.
-func (b *Branding) Validate() error {
+// Validate checks and normalises the branding; in production, frame
+// ancestors must use https. Errors: *FieldError.
+func (b *Branding) Validate(production bool) error {
 	b.Color = strings.ToLower(strings.TrimSpace(b.Color))
 	if b.Color != "" {
 		if !hexColor.MatchString(b.Color) {
@@ -73,22 +74,24 @@ func (b *Branding) Validate() error {
 		if len(b.Logo) > MaxLogoBytes {
 			return &FieldError{Field: "logo_png", Reason: fmt.Sprintf("must be at most %d bytes", MaxLogoBytes)}
 		}
+		// The header's dimensions are checked before anything is decoded:
+		// a few bytes can claim an image of gigabytes.
 		cfg, err := png.DecodeConfig(bytes.NewReader(b.Logo))
 		if err != nil {
 			return &FieldError{Field: "logo_png", Reason: "must be a PNG image"}
 		}
-		if _, err := png.Decode(bytes.NewReader(b.Logo)); err != nil {
-			return &FieldError{Field: "logo_png", Reason: "must be a PNG image"}
-		}
 		if cfg.Width > MaxLogoPixels || cfg.Height > MaxLogoPixels {
 			return &FieldError{Field: "logo_png", Reason: fmt.Sprintf("must be at most %d×%d pixels", MaxLogoPixels, MaxLogoPixels)}
+		}
+		if _, err := png.Decode(bytes.NewReader(b.Logo)); err != nil {
+			return &FieldError{Field: "logo_png", Reason: "must be a PNG image"}
 		}
 	}
 	if len(b.FrameAncestors) > MaxFrameAncestors {
 		return &FieldError{Field: "frame_ancestors", Reason: fmt.Sprintf("may list at most %d origins", MaxFrameAncestors)}
 	}
 	for i, o := range b.FrameAncestors {
-		norm, err := origin(o)
+		norm, err := origin(o, production)
 		if err != nil {
 			return &FieldError{Field: "frame_ancestors[" + strconv.Itoa(i) + "]", Reason: err.Error()}
 		}
@@ -97,21 +100,34 @@ func (b *Branding) Validate() error {
 	return nil
 }
 
-// origin accepts an https origin (http only for localhost): scheme and host,
-// an optional port, nothing else. No wildcards.
-func origin(raw string) (string, error) {
+// origin accepts an https origin (http for localhost, outside production):
+// scheme and host, an optional port, nothing else. No wildcards, and nothing
+// that could end or extend a CSP directive (see validHost).
+func origin(raw string, production bool) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.Contains(u.Host, "*") {
+	if err != nil || !validHost(u.Host) || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return "", fmt.Errorf("must be an origin such as https://app.example.com")
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1"):
+	case u.Scheme == "http" && localHost(u.Hostname()) && !production:
 	default:
 		return "", fmt.Errorf("must use https")
 	}
 	return u.Scheme + "://" + strings.ToLower(u.Host), nil
 }
+
+// hostPattern is a DNS name or IPv4 address with an optional port: the only
+// characters an origin may carry into a Content-Security-Policy header.
+var hostPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$`)
+
+// validHost reports whether host (as url.URL.Host has it) is a plain host
+// name with an optional port. url.Parse lets ';', ',', quotes and more
+// through in a host; in a CSP source list they would end the directive or
+// add another source.
+func validHost(host string) bool { return len(host) <= 253 && hostPattern.MatchString(host) }
+
+func localHost(name string) bool { return name == "localhost" || name == "127.0.0.1" }
 
 // contrastWithWhite is the WCAG 2.1 contrast ratio of a #rrggbb colour
 // against white.
@@ -138,7 +154,7 @@ func (s *Service) Branding(ctx context.Context, partnerID uuid.UUID) (Branding, 
 // SetBranding validates and replaces the partner's branding. Errors:
 // *FieldError (wrapping ErrInvalidInput).
 func (s *Service) SetBranding(ctx context.Context, partnerID uuid.UUID, b Branding) (Branding, error) {
-	if err := b.Validate(); err != nil {
+	if err := b.Validate(s.cfg.Production); err != nil {
 		return Branding{}, err
 	}
 	return b, s.store.SetBranding(ctx, partnerID, b)

@@ -99,6 +99,7 @@ type Store interface {
 // Service creates partners and authenticates their requests.
 type Service struct {
 	store Store
+	cfg   Config
 	now   func() time.Time
 
 	// cache holds recently authenticated tokens by digest, each until the
@@ -119,12 +120,19 @@ const cacheTTL = 30 * time.Second
 // cacheMax bounds the cache; past it the cache starts over.
 const cacheMax = 10_000
 
+// Config is the partner service's settings.
+type Config struct {
+	// Production refuses plain-http origins and return URLs, which
+	// development allows for localhost.
+	Production bool
+}
+
 // NewService builds the service; now defaults to time.Now.
-func NewService(s Store, now func() time.Time) *Service {
+func NewService(s Store, cfg Config, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }, cache: map[[sha256.Size]byte]cached{}}
+	return &Service{store: s, cfg: cfg, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }, cache: map[[sha256.Size]byte]cached{}}
 }
 
 // Credentials are shown to the operator once, when a partner is created.
@@ -142,7 +150,7 @@ func (s *Service) Create(ctx context.Context, name string, returnURLs []string) 
 		return Credentials{}, fmt.Errorf("%w: name must be 1 to 200 characters", ErrInvalidInput)
 	}
 	for _, u := range returnURLs {
-		if err := ValidateReturnURL(u); err != nil {
+		if err := ValidateReturnURL(u, s.cfg.Production); err != nil {
 			return Credentials{}, err
 		}
 	}
@@ -168,16 +176,16 @@ func (s *Service) Create(ctx context.Context, name string, returnURLs []string) 
 }
 
 // ValidateReturnURL accepts absolute https URLs without credentials or
-// fragments, and http only for localhost (development). Errors wrap
+// fragments, and http only for localhost outside production. Errors wrap
 // ErrInvalidInput.
-func ValidateReturnURL(raw string) error {
+func ValidateReturnURL(raw string, production bool) error {
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" {
+	if err != nil || !u.IsAbs() || !validHost(u.Host) || u.User != nil || u.Fragment != "" {
 		return fmt.Errorf("%w: return url must be an absolute URL without credentials or fragment", ErrInvalidInput)
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1"):
+	case u.Scheme == "http" && localHost(u.Hostname()) && !production:
 	default:
 		return fmt.Errorf("%w: return url must use https", ErrInvalidInput)
 	}

@@ -83,7 +83,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	log := audit.NewLog(db.Audit(), nil)
 	f.cards = card.NewService(db.Cards(), ring, log, card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, f.clock)
 	f.svc = spend.NewService(db.Spend(), db.Consents(), log, spend.Config{Sandbox: true}, f.clock)
-	creds, err := partner.NewService(db.Partners(), nil).Create(ctx, "Alpha", nil)
+	creds, err := partner.NewService(db.Partners(), partner.Config{}, nil).Create(ctx, "Alpha", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,7 +718,7 @@ func TestDecisionsLeaveThePartnersRowUnlocked(t *testing.T) {
 		t.Fatalf("the partner's row was locked (xmax %s, was %s)", after, before)
 	}
 
-	other, err := partner.NewService(db.Partners(), nil).Create(ctx, "Beta", nil)
+	other, err := partner.NewService(db.Partners(), partner.Config{}, nil).Create(ctx, "Beta", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 func TestEventsCommittedLateAreNotSkippedByTheFeed(t *testing.T) {
 	eachBackend(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		creds, err := partner.NewService(db.Partners(), nil).Create(ctx, "Alpha", nil)
+		creds, err := partner.NewService(db.Partners(), partner.Config{}, nil).Create(ctx, "Alpha", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

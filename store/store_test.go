@@ -79,7 +79,7 @@ func TestAccessTokensExpire(t *testing.T) {
 	eachBackend(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-		svc := partner.NewService(db.Partners(), func() time.Time { return now })
+		svc := partner.NewService(db.Partners(), partner.Config{}, func() time.Time { return now })
 		creds, err := svc.Create(ctx, "Alpha", []string{"https://alpha.example/cb"})
 		if err != nil {
 			t.Fatal(err)

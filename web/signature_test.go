@@ -25,7 +25,7 @@ func TestPartnersWithSigningKeysMustSignEveryRequest(t *testing.T) {
 	}
 	der, _ := x509.MarshalPKIXPublicKey(pub)
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	svc := partner.NewService(e.db.Partners(), nil)
+	svc := partner.NewService(e.db.Partners(), partner.Config{}, nil)
 	if _, err := svc.AddSigningKey(context.Background(), e.a.PartnerID, "alpha-2026", pemKey); err != nil {
 		t.Fatal(err)
 	}

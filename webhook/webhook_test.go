@@ -81,7 +81,7 @@ func newFixture(t *testing.T, db *store.DB, cfg webhook.Config) *fixture {
 	f := &fixture{db: db, now: time.Now().UTC()}
 	f.svc = webhook.NewService(db.Webhooks(), ring, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), f.clock)
 	for _, p := range []*uuid.UUID{&f.partner, &f.other} {
-		creds, err := partner.NewService(db.Partners(), nil).Create(ctx, "P", nil)
+		creds, err := partner.NewService(db.Partners(), partner.Config{}, nil).Create(ctx, "P", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -151,7 +151,7 @@ func partners(ctx context.Context, cfg config, logger *slog.Logger, sub subcomma
 	if sub.partnerName == "" {
 		return errors.New("partners create: --name is required")
 	}
-	creds, err := partner.NewService(db.Partners(), nil).Create(ctx, sub.partnerName, sub.returnURLs)
+	creds, err := partner.NewService(db.Partners(), partner.Config{Production: cfg.Env == envProduction}, nil).Create(ctx, sub.partnerName, sub.returnURLs)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func addKey(ctx context.Context, db *store.DB, sub subcommand, stdout io.Writer)
 	if err != nil {
 		return fmt.Errorf("partners add-key: %w", err)
 	}
-	k, err := partner.NewService(db.Partners(), nil).AddSigningKey(ctx, id, sub.keyID, pemKey)
+	k, err := partner.NewService(db.Partners(), partner.Config{}, nil).AddSigningKey(ctx, id, sub.keyID, pemKey)
 	if err != nil {
 		return err
 	}
@@ -363,7 +363,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 			logger.Warn("passkeys are off; cardholders use one-time codes and passcodes", "public_url", cfg.PublicURL, "err", err)
 		}
 	}
-	partners := partner.NewService(d.db.Partners(), nil)
+	partners := partner.NewService(d.db.Partners(), partner.Config{Production: cfg.Env == envProduction}, nil)
 	dev := cfg.Env == envDevelopment
 	webhooks := webhook.NewService(d.db.Webhooks(), d.ring, webhook.Config{AllowPrivate: dev, AllowHTTP: dev}, logger, nil)
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
