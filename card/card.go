@@ -53,6 +53,40 @@ func (s Status) Valid() bool {
 	return s.Terminal()
 }
 
+// Actions the cardholder approves on the hosted pages, by the names
+// consents give them.
+const (
+	ActionActivate  = "activate"
+	ActionReveal    = "reveal"
+	ActionPINView   = "pin_view"
+	ActionPINChange = "pin_change"
+	ActionUnfreeze  = "unfreeze"
+	ActionApplePay  = "apple_pay"
+)
+
+// actionStatuses are the statuses in which a card allows each cardholder
+// action: when a consent is asked for, and again at every step of the
+// hosted pages, so that a card reported stolen meanwhile shows nothing.
+var actionStatuses = map[string][]Status{
+	ActionActivate:  {StatusNotActivated},
+	ActionReveal:    {StatusNotActivated, StatusActive, StatusFrozen},
+	ActionPINView:   {StatusActive, StatusFrozen},
+	ActionPINChange: {StatusActive, StatusFrozen},
+	ActionUnfreeze:  {StatusFrozen},
+	ActionApplePay:  {StatusActive},
+}
+
+// Allows reports whether a card in status s allows the cardholder action;
+// an unknown action is allowed nowhere.
+func (s Status) Allows(action string) bool {
+	for _, st := range actionStatuses[action] {
+		if st == s {
+			return true
+		}
+	}
+	return false
+}
+
 // Type is a card's form factor.
 type Type string
 

@@ -1,6 +1,7 @@
 package card
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/mail"
@@ -98,6 +99,7 @@ type Store interface {
 type Vault interface {
 	IssuePAN(ctx context.Context, o vault.Owner, r vault.BINRange) (vault.PAN, error)
 	TransferPAN(ctx context.Context, from, to vault.Owner, keepCVK bool) (vault.PAN, error)
+	LoadPAN(ctx context.Context, o vault.Owner) (vault.PAN, error)
 }
 
 // Auditor records audit entries.
@@ -671,6 +673,32 @@ func (s *Service) DeleteRestriction(ctx context.Context, a Actor, cardID, id uui
 		return Restriction{}, err
 	}
 	return r, s.store.DeleteRestriction(ctx, a.PartnerID, cardID, id)
+}
+
+// ActionAllowed reports whether the card, as it is now, allows the
+// cardholder action (see Status.Allows). It satisfies consent.Cards.
+func (s *Service) ActionAllowed(ctx context.Context, partnerID, cardID uuid.UUID, action string) (bool, error) {
+	c, err := s.store.Card(ctx, partnerID, cardID)
+	if err != nil {
+		return false, err
+	}
+	return c.Status.Allows(action), nil
+}
+
+// InCardNumber reports whether digits (at least four) appear in the card's
+// number, so that a passcode cannot be a piece of it. It satisfies
+// consent.Cards.
+func (s *Service) InCardNumber(ctx context.Context, partnerID, cardID uuid.UUID, digits string) (bool, error) {
+	c, err := s.store.Card(ctx, partnerID, cardID)
+	if err != nil {
+		return false, err
+	}
+	pan, err := s.vault.LoadPAN(ctx, owner(c))
+	if err != nil {
+		return false, err
+	}
+	defer pan.Wipe()
+	return len(digits) >= 4 && bytes.Contains(pan.Reveal(), []byte(digits)), nil
 }
 
 // Complete carries out what a cardholder approved on the hosted pages (or a

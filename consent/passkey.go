@@ -186,15 +186,21 @@ func (a *SCA) BeginPasskeyLogin(ctx context.Context, c Consent) ([]byte, error) 
 }
 
 // FinishPasskeyLogin checks the authenticator's response (the JSON body the
-// browser posts). A response that does not verify, a signature counter that
-// went backwards, or a missing user verification counts as a failed attempt
-// like a wrong passcode does. Errors: ErrSCAFailed (never saying why),
-// ErrLocked, ErrNoPasskey.
+// browser posts). The attempt is counted before it is checked, as codes and
+// passcodes are (SCAStore.ReserveAttempt). A response that does not verify,
+// a signature counter that went backwards, or a missing user verification
+// is a failed attempt like a wrong passcode. Errors: ErrSCAFailed (never
+// saying why), ErrLocked, ErrNoPasskey.
 func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader) error {
 	if err := a.ready(ctx, c); err != nil {
 		return err
 	}
-	raw, takeErr := a.passkeys.TakeCeremony(ctx, c.ID, ceremonyLogin, a.now())
+	now := a.now()
+	n, err := a.store.ReserveAttempt(ctx, c.IndividualID, MaxFailures, now, now.Add(LockFor))
+	if err != nil {
+		return err
+	}
+	raw, takeErr := a.passkeys.TakeCeremony(ctx, c.ID, ceremonyLogin, now)
 	if takeErr != nil && !errors.Is(takeErr, ErrSCAFailed) {
 		return takeErr
 	}
@@ -215,7 +221,7 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 				if cred.Authenticator.CloneWarning {
 					reason = "passkey_counter"
 				} else {
-					if err := a.passkeys.UsePasskey(ctx, cred.ID, cred.Authenticator.SignCount, cred.Flags.BackupState, a.now()); err != nil {
+					if err := a.passkeys.UsePasskey(ctx, cred.ID, cred.Authenticator.SignCount, cred.Flags.BackupState, now); err != nil {
 						return err
 					}
 					return a.store.ResetFailures(ctx, c.IndividualID)
@@ -223,7 +229,7 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 			}
 		}
 	}
-	return a.fail(ctx, c, reason)
+	return a.fail(ctx, c, n, reason)
 }
 
 // BeginPasskeyRegistration starts creating a passkey for the consent's

@@ -31,7 +31,7 @@ func eachPasskeyBackend(t *testing.T, fn func(t *testing.T, f passkeyFixture)) {
 		t.Run(b.Name, func(t *testing.T) {
 			db := b.Open(t)
 			f := setup(t, db)
-			sca := consent.NewSCA(db.SCA(), f.svc, &inbox{}, audit.NewLog(db.Audit(), nil), []byte("0123456789abcdef0123456789abcdef"))
+			sca := consent.NewSCA(db.SCA(), f.svc, &inbox{}, audit.NewLog(db.Audit(), nil), testSCAConfig)
 			if err := sca.UsePasskeys(db.SCA(), relyingParty); err != nil {
 				t.Fatal(err)
 			}
@@ -273,11 +273,35 @@ func TestPasskeyCeremonyStateIsBoundToItsConsent(t *testing.T) {
 }
 
 func TestPasskeysRefuseAnIPAddressAsRelyingParty(t *testing.T) {
-	sca := consent.NewSCA(nil, consent.NewService(nil, nil, nil, consent.Config{}, nil), nil, nil, nil)
+	sca := consent.NewSCA(nil, consent.NewService(nil, nil, nil, consent.Config{}, nil), nil, nil, consent.SCAConfig{})
 	if err := sca.UsePasskeys(nil, consent.PasskeyConfig{RPID: "127.0.0.1", RPName: "vaultpage", Origins: []string{"http://127.0.0.1:8080"}}); err == nil {
 		t.Fatal("an IP address was accepted as RP ID")
 	}
 	if sca.PasskeysEnabled() {
 		t.Fatal("passkeys enabled after a refused configuration")
 	}
+}
+
+func TestFiftyParallelBadPasskeyAssertionsAreCheckedOnlyFiveTimes(t *testing.T) {
+	eachPasskeyBackend(t, func(t *testing.T, f passkeyFixture) {
+		ctx := context.Background()
+		f.enrol(t, newPhone())
+		const n = 50
+		consents := make([]consent.Consent, n)
+		for i := range n {
+			consents[i] = startedConsent(t, f.fixture)
+			if _, err := f.sca.BeginPasskeyLogin(ctx, consents[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		failed, locked := parallel(t, n, func(i int) error {
+			return f.sca.FinishPasskeyLogin(ctx, consents[i], strings.NewReader(`{"id":"forged","type":"public-key"}`))
+		})
+		if checked := countAudit(t, f.db, "sca.failed"); checked != consent.MaxFailures {
+			t.Fatalf("%d of %d parallel assertions were checked, want %d", checked, n, consent.MaxFailures)
+		}
+		if failed != consent.MaxFailures-1 || locked != n-failed {
+			t.Fatalf("answers: %d failed, %d locked", failed, locked)
+		}
+	})
 }

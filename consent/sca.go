@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,15 @@ const (
 	// MaxPasscode is the longest passcode accepted.
 	MaxPasscode = 64
 )
+
+// SendLimitError says no code is sent now; RetryAfter says when one may be.
+type SendLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *SendLimitError) Error() string {
+	return "consent: one-time code limit reached; retry after " + e.RetryAfter.Round(time.Second).String()
+}
 
 // SCA errors.
 var (
@@ -69,14 +79,25 @@ type Notifier interface {
 // SCAStore persists passcodes, failure counts and one-time codes.
 type SCAStore interface {
 	Passcode(ctx context.Context, individualID uuid.UUID) (Passcode, error)
-	SetPasscode(ctx context.Context, individualID uuid.UUID, hash string) error
-	// RecordFailure adds one failure and, at max, locks until lockUntil; it
-	// returns the new count. One statement decides.
-	RecordFailure(ctx context.Context, individualID uuid.UUID, max int, lockUntil time.Time) (int, error)
+	// EnrolPasscode sets the cardholder's first passcode; it reports false,
+	// and changes nothing, when a passcode is set already.
+	EnrolPasscode(ctx context.Context, individualID uuid.UUID, hash string) (bool, error)
+	// ReserveAttempt counts an attempt before it is checked and returns the
+	// count, this attempt included. One statement decides: it refuses with
+	// ErrLocked while the cardholder is locked, and the attempt that brings
+	// the count to max locks until lockUntil at once, so that no other
+	// attempt is checked while it is; a lock found expired starts the count
+	// again. Of any number of concurrent attempts at most max are counted.
+	ReserveAttempt(ctx context.Context, individualID uuid.UUID, max int, now, lockUntil time.Time) (int, error)
+	// ResetFailures clears the count and the lock (after a success).
 	ResetFailures(ctx context.Context, individualID uuid.UUID) error
 	PutCode(ctx context.Context, consentID uuid.UUID, mac []byte, expiresAt time.Time) error
 	// TakeCode returns and deletes the consent's code (one try per code).
 	TakeCode(ctx context.Context, consentID uuid.UUID, now time.Time) ([]byte, error)
+	// ReserveSend counts a code about to be sent for the consent and its
+	// cardholder, or refuses with a *SendLimitError when that would pass a
+	// limit; both counts change together or not at all.
+	ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, l SendLimits, now time.Time) error
 }
 
 // Auditor records audit entries.
@@ -91,17 +112,51 @@ type SCA struct {
 	notify   Notifier
 	audit    Auditor
 	codeKey  []byte // HMAC key for one-time codes at rest
+	sends    SendLimits
 	now      func() time.Time
 
 	webauthn *webauthn.WebAuthn // nil until UsePasskeys
 	passkeys PasskeyStore
+	hashing  hasher
 }
 
-// NewSCA builds the authenticator. codeKey keys the MAC under which one-time
-// codes are stored, so that a copy of the database alone does not give them.
-// Every failed attempt goes to the audit trail.
-func NewSCA(s SCAStore, consents *Service, n Notifier, a Auditor, codeKey []byte) *SCA {
-	return &SCA{store: s, consents: consents, notify: n, audit: a, codeKey: codeKey, now: consents.now}
+// SendLimits bound the one-time codes sent: at most PerConsent for one
+// consent, at least Cooldown apart, and at most PerCardholder to one
+// cardholder in Window (which starts with the first of them).
+type SendLimits struct {
+	PerConsent    int
+	Cooldown      time.Duration
+	PerCardholder int
+	Window        time.Duration
+}
+
+// DefaultSendLimits are three codes a consent, 30 seconds apart, ten an hour
+// to one cardholder.
+var DefaultSendLimits = SendLimits{PerConsent: 3, Cooldown: 30 * time.Second, PerCardholder: 10, Window: time.Hour}
+
+// SCAConfig is the authenticator's settings.
+type SCAConfig struct {
+	// CodeKey keys the MAC under which one-time codes are stored, so that a
+	// copy of the database alone does not give them.
+	CodeKey []byte
+	// Sends bound the codes sent; zero means DefaultSendLimits.
+	Sends SendLimits
+	// Hashes bounds the Argon2id computations at a time (19 MiB each);
+	// zero means GOMAXPROCS, at least two.
+	Hashes int
+}
+
+// NewSCA builds the authenticator. Every failed attempt goes to the audit
+// trail.
+func NewSCA(s SCAStore, consents *Service, n Notifier, a Auditor, cfg SCAConfig) *SCA {
+	if cfg.Sends == (SendLimits{}) {
+		cfg.Sends = DefaultSendLimits
+	}
+	if cfg.Hashes <= 0 {
+		cfg.Hashes = max(2, runtime.GOMAXPROCS(0))
+	}
+	return &SCA{store: s, consents: consents, notify: n, audit: a, codeKey: cfg.CodeKey, sends: cfg.Sends, now: consents.now,
+		hashing: newHasher(cfg.Hashes)}
 }
 
 func (a *SCA) codeMAC(consentID uuid.UUID, code string) []byte {
@@ -112,13 +167,17 @@ func (a *SCA) codeMAC(consentID uuid.UUID, code string) []byte {
 }
 
 // SendCode sends a fresh six-digit code for the consent to the cardholder's
-// registered contact, replacing any earlier code.
+// registered contact, replacing any earlier code, within the send limits.
+// Errors: *SendLimitError, *StateError.
 func (a *SCA) SendCode(ctx context.Context, c Consent, to, locale string) error {
 	if c.Status != StatusStarted {
 		return &StateError{From: c.Status, To: StatusStarted}
 	}
 	if to == "" {
 		return errors.New("consent: the cardholder has no registered email or phone")
+	}
+	if err := a.store.ReserveSend(ctx, c.ID, c.IndividualID, a.sends, a.now()); err != nil {
+		return err
 	}
 	code, err := sixDigits()
 	if err != nil {
@@ -155,10 +214,14 @@ func (a *SCA) Enrolled(ctx context.Context, individualID uuid.UUID) (bool, error
 }
 
 // Authenticate checks the one-time code and the passcode for the consent.
-// When the cardholder has no passcode yet, newPasscode sets it (after the
-// code checks out). Each failure counts; at MaxFailures the cardholder is
-// locked for LockFor and the consent fails. Errors: ErrSCAFailed (never
-// saying which factor), ErrLocked, *FieldError for a passcode too short.
+// When the cardholder has no passcode yet, the passcode given is enrolled
+// (after the code checks out). The attempt is counted before anything is
+// checked (see SCAStore.ReserveAttempt): of any number of attempts in
+// parallel, for one consent or many, at most MaxFailures are checked before
+// the lock. The code is checked first, so that a wrong code costs no
+// Argon2id work. At MaxFailures the cardholder is locked for LockFor and the
+// consent fails. Errors: ErrSCAFailed (never saying which factor),
+// ErrLocked, ErrBusy, *FieldError for a passcode that may not be enrolled.
 func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string) error {
 	now := a.now()
 	p, err := a.store.Passcode(ctx, c.IndividualID)
@@ -169,38 +232,51 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 		return ErrLocked
 	}
 	enrolling := p.Hash == ""
-	if enrolling && (len(passcode) < MinPasscode || len(passcode) > MaxPasscode) {
-		return &FieldError{Field: "passcode", Reason: fmt.Sprintf("must be %d to %d characters", MinPasscode, MaxPasscode)}
+	if enrolling {
+		if err := a.checkPasscode(ctx, c, passcode); err != nil {
+			return err
+		}
+	}
+	n, err := a.store.ReserveAttempt(ctx, c.IndividualID, MaxFailures, now, now.Add(LockFor))
+	if err != nil {
+		return err
 	}
 	stored, err := a.store.TakeCode(ctx, c.ID, now)
 	if err != nil && !errors.Is(err, ErrSCAFailed) {
 		return err
 	}
-	codeOK := err == nil && hmac.Equal(stored, a.codeMAC(c.ID, strings.TrimSpace(code)))
-	passOK := enrolling || verifyPasscode(p.Hash, passcode)
-	if codeOK && passOK {
-		if enrolling {
-			h, err := hashPasscode(passcode)
-			if err != nil {
-				return err
-			}
-			if err := a.store.SetPasscode(ctx, c.IndividualID, h); err != nil {
-				return err
-			}
+	if err != nil || !hmac.Equal(stored, a.codeMAC(c.ID, strings.TrimSpace(code))) {
+		return a.fail(ctx, c, n, "code_passcode")
+	}
+	if enrolling {
+		h, err := a.hashing.hash(ctx, passcode)
+		if err != nil {
+			return err
+		}
+		set, err := a.store.EnrolPasscode(ctx, c.IndividualID, h)
+		if err != nil {
+			return err
+		}
+		if !set { // another attempt enrolled a passcode meanwhile
+			return a.fail(ctx, c, n, "code_passcode")
 		}
 		return a.store.ResetFailures(ctx, c.IndividualID)
 	}
-	return a.fail(ctx, c, "code_passcode")
-}
-
-// fail counts a failed attempt, audits it (method says which ceremony, not
-// which factor), and at MaxFailures locks the cardholder and fails the
-// consent. It returns ErrSCAFailed or ErrLocked.
-func (a *SCA) fail(ctx context.Context, c Consent, method string) error {
-	n, err := a.store.RecordFailure(ctx, c.IndividualID, MaxFailures, a.now().Add(LockFor))
+	ok, err := a.hashing.verify(ctx, p.Hash, passcode)
 	if err != nil {
 		return err
 	}
+	if !ok {
+		return a.fail(ctx, c, n, "code_passcode")
+	}
+	return a.store.ResetFailures(ctx, c.IndividualID)
+}
+
+// fail records a counted attempt that failed: it audits it (method says
+// which ceremony, not which factor), and when it was the MaxFailures-th
+// (the reservation locked the cardholder already) fails the consent. It
+// returns ErrSCAFailed or ErrLocked.
+func (a *SCA) fail(ctx context.Context, c Consent, n int, method string) error {
 	if err := a.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "sca.failed",
 		Target: "consent:" + c.ID.String(), Result: "failed", Details: map[string]string{"failures": strconv.Itoa(n), "action": string(c.Action), "method": method}}); err != nil {
 		return err
@@ -221,6 +297,54 @@ const (
 	argonThreads = 1
 	argonKeyLen  = 32
 )
+
+// hashWait bounds how long an attempt waits for a turn at Argon2id before
+// it is answered ErrBusy.
+const hashWait = 5 * time.Second
+
+// ErrBusy means every Argon2id slot stayed taken for hashWait; the attempt may be
+// retried shortly.
+var ErrBusy = errors.New("consent: too many passcode checks at once")
+
+// hasher runs Argon2id at most cap(slots) at a time: each run holds 19 MiB,
+// so a burst of passcode checks cannot take the process's memory.
+type hasher struct{ slots chan struct{} }
+
+func newHasher(n int) hasher { return hasher{slots: make(chan struct{}, max(1, n))} }
+
+func (h hasher) acquire(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, hashWait)
+	defer cancel()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ErrBusy
+	}
+}
+
+func (h hasher) release() { <-h.slots }
+
+func (h hasher) hash(ctx context.Context, p string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	return hashPasscode(p)
+}
+
+// verify checks p against a stored hash; a passcode longer than any that
+// can be enrolled is wrong without being hashed.
+func (h hasher) verify(ctx context.Context, phc, p string) (bool, error) {
+	if len(p) > MaxPasscode {
+		return false, nil
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer h.release()
+	return verifyPasscode(phc, p), nil
+}
 
 func hashPasscode(p string) (string, error) {
 	salt := make([]byte, 16)

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
+	"github.com/vaultpage/vaultpage/vault"
 )
 
 // inbox is a notifier that keeps what it sends.
@@ -66,7 +70,7 @@ func TestEnrolThenAuthenticateWithCodeAndPasscode(t *testing.T) {
 			f := setup(t, db)
 			ctx := context.Background()
 			box := &inbox{}
-			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), []byte("0123456789abcdef0123456789abcdef"))
+			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
 			c := startedConsent(t, f)
 			if enrolled, err := sca.Enrolled(ctx, c.IndividualID); err != nil || enrolled {
 				t.Fatalf("enrolled before enrolment: %v %v", enrolled, err)
@@ -110,7 +114,7 @@ func TestFiveFailuresLockTheCardholderAndFailTheConsent(t *testing.T) {
 			f := setup(t, db)
 			ctx := context.Background()
 			box := &inbox{}
-			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), []byte("0123456789abcdef0123456789abcdef"))
+			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
 			c := startedConsent(t, f)
 			_ = sca.SendCode(ctx, c, "ada@example.com", "en")
 			_ = sca.Authenticate(ctx, c, box.lastCode(t), "correct horse")
@@ -156,5 +160,244 @@ func TestFiveFailuresLockTheCardholderAndFailTheConsent(t *testing.T) {
 				t.Fatalf("after the lock: %v", err)
 			}
 		})
+	}
+}
+
+// testSCAConfig lets tests send codes back to back; the send limits have a
+// test of their own.
+var testSCAConfig = consent.SCAConfig{
+	CodeKey: []byte("0123456789abcdef0123456789abcdef"),
+	Sends:   consent.SendLimits{PerConsent: 1000, PerCardholder: 1000, Window: time.Hour},
+}
+
+// countAudit counts the audit trail's entries of one action.
+func countAudit(t *testing.T, db *store.DB, action string) int {
+	t.Helper()
+	entries, err := db.Audit().AuditEntries(context.Background(), 0, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+// parallel runs fn n times at once and counts the outcomes: ErrSCAFailed,
+// ErrLocked, and anything else (which fails the test).
+func parallel(t *testing.T, n int, fn func(i int) error) (failed, locked int) {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case errors.Is(err, consent.ErrSCAFailed):
+			failed++
+		case errors.Is(err, consent.ErrLocked):
+			locked++
+		default:
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	return failed, locked
+}
+
+func TestFiftyParallelWrongPasscodesAreCheckedOnlyFiveTimes(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
+			f := setup(t, db)
+			ctx := context.Background()
+			box := &inbox{}
+			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
+			c := startedConsent(t, f)
+			_ = sca.SendCode(ctx, c, "ada@example.com", "en")
+			if err := sca.Authenticate(ctx, c, box.lastCode(t), "correct horse"); err != nil {
+				t.Fatal(err)
+			}
+			// Fifty started consents of one cardholder, each with its own
+			// right code: only the passcode is wrong, so every attempt that
+			// is checked costs an Argon2id run.
+			const n = 50
+			consents, codes := make([]consent.Consent, n), make([]string, n)
+			for i := range n {
+				consents[i] = startedConsent(t, f)
+				if err := sca.SendCode(ctx, consents[i], "ada@example.com", "en"); err != nil {
+					t.Fatal(err)
+				}
+				codes[i] = box.lastCode(t)
+			}
+			failed, locked := parallel(t, n, func(i int) error { return sca.Authenticate(ctx, consents[i], codes[i], "wrong horse") })
+			if checked := countAudit(t, db, "sca.failed"); checked != consent.MaxFailures {
+				t.Fatalf("%d of %d parallel wrong attempts were checked, want %d", checked, n, consent.MaxFailures)
+			}
+			if failed != consent.MaxFailures-1 || locked != n-failed {
+				t.Fatalf("answers: %d failed, %d locked", failed, locked)
+			}
+			// The right factors on a fresh consent are refused: the lock holds.
+			last := startedConsent(t, f)
+			_ = sca.SendCode(ctx, last, "ada@example.com", "en")
+			if err := sca.Authenticate(ctx, last, box.lastCode(t), "correct horse"); !errors.Is(err, consent.ErrLocked) {
+				t.Fatalf("the right passcode after the lock: %v", err)
+			}
+		})
+	}
+}
+
+func TestCodesAreLimitedPerConsentAndPerCardholder(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
+			f := setup(t, db)
+			ctx := context.Background()
+			box := &inbox{}
+			l := consent.DefaultSendLimits
+			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), consent.SCAConfig{CodeKey: testSCAConfig.CodeKey})
+			c := startedConsent(t, f)
+			if err := sca.SendCode(ctx, c, "ada@example.com", "en"); err != nil {
+				t.Fatal(err)
+			}
+			var le *consent.SendLimitError
+			if err := sca.SendCode(ctx, c, "ada@example.com", "en"); !errors.As(err, &le) || le.RetryAfter != l.Cooldown {
+				t.Fatalf("a second code at once: %v", err)
+			}
+			for i := 2; i <= l.PerConsent; i++ {
+				f.now = f.now.Add(l.Cooldown)
+				if err := sca.SendCode(ctx, c, "ada@example.com", "en"); err != nil {
+					t.Fatalf("code %d after the cooldown: %v", i, err)
+				}
+			}
+			f.now = f.now.Add(l.Cooldown)
+			if err := sca.SendCode(ctx, c, "ada@example.com", "en"); !errors.As(err, &le) {
+				t.Fatalf("code %d for one consent: %v", l.PerConsent+1, err)
+			}
+			// Fifty at once on fresh consents: the cardholder's quota holds
+			// under concurrency, across consents.
+			const n = 50
+			consents := make([]consent.Consent, n)
+			for i := range n {
+				consents[i] = startedConsent(t, f)
+			}
+			sent := len(box.msgs)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = sca.SendCode(ctx, consents[i], "ada@example.com", "en") }()
+			}
+			wg.Wait()
+			if got := len(box.msgs); got != l.PerCardholder {
+				t.Fatalf("%d codes sent to one cardholder in the window (%d in the burst), want %d", got, got-sent, l.PerCardholder)
+			}
+			if err := sca.SendCode(ctx, startedConsent(t, f), "ada@example.com", "en"); !errors.As(err, &le) || le.RetryAfter <= 0 || le.RetryAfter > l.Window {
+				t.Fatalf("past the cardholder's quota: %v", err)
+			}
+			// A new window gives new codes.
+			f.now = f.now.Add(l.Window)
+			if err := sca.SendCode(ctx, startedConsent(t, f), "ada@example.com", "en"); err != nil {
+				t.Fatalf("after the window: %v", err)
+			}
+		})
+	}
+}
+
+func TestAWrongCodeCostsNoArgon2idAndHashingIsBounded(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := setup(t, db)
+	ctx := context.Background()
+	box := &inbox{}
+	cfg := testSCAConfig
+	cfg.Hashes = 1
+	sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), cfg)
+	c := startedConsent(t, f)
+	_ = sca.SendCode(ctx, c, "ada@example.com", "en")
+	if err := sca.Authenticate(ctx, c, box.lastCode(t), "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	release := consent.HoldHashes(sca)
+	defer func() { release() }()
+	// Every Argon2id slot is taken: a wrong code is answered without one.
+	c = startedConsent(t, f)
+	_ = sca.SendCode(ctx, c, "ada@example.com", "en")
+	if err := sca.Authenticate(ctx, c, "000000", "correct horse"); !errors.Is(err, consent.ErrSCAFailed) && box.lastCode(t) != "000000" {
+		t.Fatalf("a wrong code while hashing is busy: %v", err)
+	}
+	// The right code needs the passcode checked, and waits for a slot.
+	_ = sca.SendCode(ctx, c, "ada@example.com", "en")
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := sca.Authenticate(short, c, box.lastCode(t), "correct horse"); !errors.Is(err, consent.ErrBusy) {
+		t.Fatalf("the right code while every slot is held: %v", err)
+	}
+	release()
+	release = func() {}
+	_ = sca.SendCode(ctx, c, "ada@example.com", "en")
+	if err := sca.Authenticate(ctx, c, box.lastCode(t), "correct horse"); err != nil {
+		t.Fatalf("once a slot is free: %v", err)
+	}
+}
+
+func TestPasscodesThatAreEasyToGuessAreRefusedAtEnrolment(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := setup(t, db)
+	ctx := context.Background()
+	box := &inbox{}
+	sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
+	pan, err := f.ring.LoadPAN(ctx, vault.Owner{PartnerID: f.card.PartnerID.String(), Table: "cards", RecordID: f.card.ID.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digits := string(pan.Reveal())
+	testCases := []struct {
+		name     string
+		passcode string
+		weak     bool
+	}{
+		{"six digits in a run", "123456", true},
+		{"a descending run", "987654", true},
+		{"letters in a run", "abcdefg", true},
+		{"one digit repeated", "000000", true},
+		{"a pair repeated", "121212", true},
+		{"a triple repeated", "abcabcabc", true},
+		{"a common password", "Password", true},
+		{"the card's last six digits", digits[len(digits)-6:], true},
+		{"the card's BIN", digits[:6], true},
+		{"a control character", "correct\x00horse", false},
+		{"too short", "a1b2c", false},
+	}
+	c := startedConsent(t, f)
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			_ = sca.SendCode(ctx, c, "ada@example.com", "en")
+			err := sca.Authenticate(ctx, c, box.lastCode(t), tc.passcode)
+			var fe *consent.FieldError
+			if !errors.As(err, &fe) || fe.Field != "passcode" || errors.Is(err, consent.ErrWeakPasscode) != tc.weak {
+				t.Fatalf("%q: %v", tc.passcode, err)
+			}
+			if strings.Contains(fe.Reason, tc.passcode) {
+				t.Fatalf("the reason repeats the passcode: %q", fe.Reason)
+			}
+		})
+	}
+	// None of them counted as a failed attempt, and a good one enrols.
+	if n := countAudit(t, db, "sca.failed"); n != 0 {
+		t.Fatalf("%d failures counted for refused passcodes", n)
+	}
+	_ = sca.SendCode(ctx, c, "ada@example.com", "en")
+	if err := sca.Authenticate(ctx, c, box.lastCode(t), "plum tree 1987"); err != nil {
+		t.Fatalf("a good passcode: %v", err)
 	}
 }

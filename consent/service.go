@@ -25,12 +25,17 @@ var (
 	ErrSandboxOnly = errors.New("consent: simulations run only in development and sandbox")
 )
 
-// FieldError names the request field that failed validation.
+// FieldError names the request field that failed validation; Err, when
+// set, says what kind of failure it is (ErrWeakPasscode).
 type FieldError struct {
 	Field, Reason string
+	Err           error
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap returns the kind of failure, if any.
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // Page asks for one page of a list, newest first.
 type Page struct {
@@ -62,10 +67,17 @@ type Store interface {
 // pages answer it with a 410 page that sends the cardholder back to the app.
 var ErrTokenInvalid = errors.New("consent: token is no longer valid")
 
-// Effects carries out an approved action on the card (activation,
-// unfreezing); actions that only show something have no effect.
-type Effects interface {
+// Cards is what consents need of the card domain.
+type Cards interface {
+	// Complete carries out an approved action on the card (activation,
+	// unfreezing); actions that only show something have no effect.
 	Complete(ctx context.Context, partnerID, cardID uuid.UUID, action string) error
+	// ActionAllowed reports whether the card, as it is now, allows the
+	// action: a card frozen, reported stolen or closed since the consent
+	// was asked for does not.
+	ActionAllowed(ctx context.Context, partnerID, cardID uuid.UUID, action string) (bool, error)
+	// InCardNumber reports whether digits appear in the card's number.
+	InCardNumber(ctx context.Context, partnerID, cardID uuid.UUID, digits string) (bool, error)
 }
 
 // Config is the consent service's settings.
@@ -78,21 +90,21 @@ type Config struct {
 
 // Service runs consents.
 type Service struct {
-	store   Store
-	outbox  events.Outbox
-	effects Effects
-	cfg     Config
-	now     func() time.Time
-	polls   pollCache
+	store  Store
+	outbox events.Outbox
+	cards  Cards
+	cfg    Config
+	now    func() time.Time
+	polls  pollCache
 }
 
 // NewService builds the service; now defaults to time.Now.
-func NewService(s Store, o events.Outbox, e Effects, cfg Config, now func() time.Time) *Service {
+func NewService(s Store, o events.Outbox, cards Cards, cfg Config, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	clock := now
-	return &Service{store: s, outbox: o, effects: e, cfg: cfg, now: func() time.Time { return clock().UTC().Truncate(time.Microsecond) }}
+	return &Service{store: s, outbox: o, cards: cards, cfg: cfg, now: func() time.Time { return clock().UTC().Truncate(time.Microsecond) }}
 }
 
 func (s *Service) emit(ctx context.Context, c Consent) error {
@@ -332,7 +344,7 @@ func (s *Service) Simulate(ctx context.Context, partnerID, id uuid.UUID, outcome
 			return &StateError{From: StatusExpired, To: Status(outcome)}
 		}
 		if outcome == "approved" {
-			if err := s.effects.Complete(ctx, partnerID, c.CardID, string(c.Action)); err != nil {
+			if err := s.cards.Complete(ctx, partnerID, c.CardID, string(c.Action)); err != nil {
 				return fmt.Errorf("consent: carry out %s: %w", c.Action, err)
 			}
 		}
@@ -362,7 +374,7 @@ func (s *Service) Finish(ctx context.Context, c Consent, work func(ctx context.C
 		if out.Status != StatusApproved {
 			return &StateError{From: out.Status, To: StatusApproved}
 		}
-		return s.effects.Complete(ctx, c.PartnerID, c.CardID, string(c.Action))
+		return s.cards.Complete(ctx, c.PartnerID, c.CardID, string(c.Action))
 	})
 	return out, err
 }

@@ -21,6 +21,7 @@ type fixture struct {
 	cards *card.Service
 	actor card.Actor
 	card  card.Card
+	ring  *vault.Keyring
 	now   time.Time
 }
 
@@ -28,7 +29,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	ring := storetest.Keyring(t, db)
-	f := &fixture{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	f := &fixture{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC), ring: ring}
 	clock := func() time.Time { return f.now }
 	f.cards = card.NewService(db.Cards(), ring, audit.NewLog(db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, clock)
 	f.svc = consent.NewService(db.Consents(), db.Consents(), f.cards, consent.Config{PublicURL: "https://cards.example", Sandbox: true}, clock)

@@ -37,29 +37,45 @@ func (s *SCAStore) Passcode(ctx context.Context, individualID uuid.UUID) (consen
 	return p, err
 }
 
-// SetPasscode implements consent.SCAStore.
-func (s *SCAStore) SetPasscode(ctx context.Context, individualID uuid.UUID, hash string) error {
-	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO cardholder_credentials (individual_id, passcode_hash, failures, updated_at)
-		VALUES ($1, $2, 0, $3) ON CONFLICT (individual_id) DO UPDATE SET passcode_hash = excluded.passcode_hash, updated_at = excluded.updated_at`,
+// EnrolPasscode implements consent.SCAStore: one statement sets the hash
+// only where none is set.
+func (s *SCAStore) EnrolPasscode(ctx context.Context, individualID uuid.UUID, hash string) (bool, error) {
+	res, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO cardholder_credentials (individual_id, passcode_hash, failures, updated_at)
+		VALUES ($1, $2, 0, $3) ON CONFLICT (individual_id) DO UPDATE SET passcode_hash = excluded.passcode_hash, updated_at = excluded.updated_at
+		WHERE cardholder_credentials.passcode_hash = ''`,
 		individualID.String(), hash, time.Now().UTC())
-	return err
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
-// RecordFailure implements consent.SCAStore.
-func (s *SCAStore) RecordFailure(ctx context.Context, individualID uuid.UUID, limit int, lockUntil time.Time) (int, error) {
+// ReserveAttempt implements consent.SCAStore. The conditional upsert
+// decides under the row's lock (PostgreSQL) or the single writer (SQLite):
+// a cardholder whose lock has not run out gets no row back, which is
+// consent.ErrLocked. (NULLIF(x, x) is a NULL of the column's type: PostgreSQL
+// cannot type a bare NULL against the untyped lock parameter.)
+func (s *SCAStore) ReserveAttempt(ctx context.Context, individualID uuid.UUID, limit int, now, lockUntil time.Time) (int, error) {
 	var (
 		n     int
-		first any // the lock a first failure sets, when the limit is one
+		first any // the lock a first attempt sets, when the limit is one
 	)
 	if limit <= 1 {
 		first = lockUntil.UTC()
 	}
 	err := s.db.w(ctx).QueryRowContext(ctx, `INSERT INTO cardholder_credentials (individual_id, passcode_hash, failures, locked_until, updated_at)
 		VALUES ($1, '', 1, $2, $3)
-		ON CONFLICT (individual_id) DO UPDATE SET failures = cardholder_credentials.failures + 1,
-			locked_until = CASE WHEN cardholder_credentials.failures + 1 >= $4 THEN $5 ELSE cardholder_credentials.locked_until END,
+		ON CONFLICT (individual_id) DO UPDATE SET
+			failures = CASE WHEN cardholder_credentials.locked_until IS NULL THEN cardholder_credentials.failures + 1 ELSE 1 END,
+			locked_until = CASE WHEN (CASE WHEN cardholder_credentials.locked_until IS NULL THEN cardholder_credentials.failures + 1 ELSE 1 END) >= $4
+				THEN $5 ELSE NULLIF(excluded.updated_at, excluded.updated_at) END,
 			updated_at = $3
-		RETURNING failures`, individualID.String(), first, time.Now().UTC(), limit, lockUntil.UTC()).Scan(&n)
+		WHERE cardholder_credentials.locked_until IS NULL OR cardholder_credentials.locked_until <= $3
+		RETURNING failures`, individualID.String(), first, now.UTC(), limit, lockUntil.UTC()).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, consent.ErrLocked
+	}
 	return n, err
 }
 
@@ -86,6 +102,54 @@ func (s *SCAStore) TakeCode(ctx context.Context, consentID uuid.UUID, now time.T
 		return nil, consent.ErrSCAFailed
 	}
 	return mac, err
+}
+
+// ReserveSend implements consent.SCAStore: per scope, one conditional
+// upsert counts the send unless the scope's window is full or its last send
+// is within the cooldown; both scopes commit together or not at all.
+func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, l consent.SendLimits, now time.Time) error {
+	scopes := []struct {
+		key      string
+		limit    int
+		window   time.Duration
+		cooldown time.Duration
+	}{
+		// A consent lives for minutes; its window outlasts it.
+		{"consent:" + consentID.String(), l.PerConsent, 24 * time.Hour, l.Cooldown},
+		{"individual:" + individualID.String(), l.PerCardholder, l.Window, 0},
+	}
+	now = now.UTC()
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		for _, sc := range scopes {
+			var n int
+			err := s.db.w(ctx).QueryRowContext(ctx, `INSERT INTO sca_sends (scope, window_start, sends, last_at) VALUES ($1, $2, 1, $2)
+				ON CONFLICT (scope) DO UPDATE SET
+					window_start = CASE WHEN sca_sends.window_start <= $3 THEN $2 ELSE sca_sends.window_start END,
+					sends = CASE WHEN sca_sends.window_start <= $3 THEN 1 ELSE sca_sends.sends + 1 END,
+					last_at = $2
+				WHERE (sca_sends.window_start <= $3 OR sca_sends.sends < $4) AND sca_sends.last_at <= $5
+				RETURNING sends`, sc.key, now, now.Add(-sc.window), sc.limit, now.Add(-sc.cooldown)).Scan(&n)
+			if errors.Is(err, sql.ErrNoRows) {
+				var (
+					start, last time.Time
+					sends       int
+				)
+				if err := s.db.w(ctx).QueryRowContext(ctx, `SELECT window_start, sends, last_at FROM sca_sends WHERE scope = $1`,
+					sc.key).Scan(&start, &sends, &last); err != nil {
+					return err
+				}
+				wait := last.Add(sc.cooldown).Sub(now)
+				if full := start.Add(sc.window).Sub(now); sends >= sc.limit && full > wait {
+					wait = full
+				}
+				return &consent.SendLimitError{RetryAfter: max(wait, time.Second)}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 var _ consent.PasskeyStore = (*SCAStore)(nil)

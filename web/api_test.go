@@ -58,6 +58,7 @@ type options struct {
 	production bool
 	now        func() time.Time
 	demo       bool
+	sends      consent.SendLimits // zero: consent.DefaultSendLimits
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
@@ -91,7 +92,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	_, _ = rand.Read(sk.Block)
 	outbox := &web.DevOutbox{}
 	auditLog := audit.NewLog(o.db.Audit(), nil)
-	sca := consent.NewSCA(o.db.SCA(), consents, outbox, auditLog, sk.Hash)
+	sca := consent.NewSCA(o.db.SCA(), consents, outbox, auditLog, consent.SCAConfig{CodeKey: sk.Hash, Sends: o.sends})
 	if err := sca.UsePasskeys(o.db.SCA(), consent.PasskeyConfig{RPID: "localhost", RPName: "vaultpage", Origins: []string{"http://localhost:8080"}}); err != nil {
 		t.Fatal(err)
 	}

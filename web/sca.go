@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -91,7 +93,15 @@ func (s *Server) sendCode(c echo.Context) error {
 		to = ind.Phone
 	}
 	lang := localeOf(c, cs.Locale)
-	if err := s.deps.SCA.SendCode(c.Request().Context(), cs, to, lang); err != nil {
+	err = s.deps.SCA.SendCode(c.Request().Context(), cs, to, lang)
+	var limit *consent.SendLimitError
+	if errors.As(err, &limit) {
+		wait := int(math.Ceil(limit.RetryAfter.Seconds()))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(wait))
+		msg := strings.ReplaceAll(texts[lang]["code.limit"], "{minutes}", strconv.Itoa(int(math.Ceil(float64(wait)/60))))
+		return s.verifyPage(c, cs, "", msg, http.StatusTooManyRequests)
+	}
+	if err != nil {
 		return err
 	}
 	return s.verifyPage(c, cs, maskContact(to), "", http.StatusOK)
@@ -141,6 +151,8 @@ func (s *Server) verify(c echo.Context) error {
 	case errors.Is(err, consent.ErrLocked):
 		t := texts[lang]
 		return render(c, http.StatusForbidden, views.GonePage(s.page(c, lang, t["locked.heading"]), views.Gone{Heading: t["locked.heading"], Explain: t["locked.explain"]}))
+	case errors.Is(err, consent.ErrWeakPasscode):
+		return s.verifyPage(c, cs, "", texts[lang]["passcode.weak"], http.StatusUnprocessableEntity)
 	case errors.As(err, &fe):
 		return s.verifyPage(c, cs, "", texts[lang]["passcode.rule"], http.StatusUnprocessableEntity)
 	case err != nil:

@@ -113,6 +113,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if p.Status >= 500 {
 		s.deps.Logger.ErrorContext(ctx, "request failed", "err", err, "request_id", p.RequestID, "route", c.Path())
 	}
+	h := c.Response().Header()
+	if p.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
 	if path := c.Request().URL.Path; strings.HasPrefix(path, "/consent/passkey/") && c.Request().Method == http.MethodPost {
 		// static/passkey.js reads JSON, whatever went wrong.
 		if werr := c.JSON(p.Status, passkeyAnswer{Error: texts[localeOf(c, "")]["error.explain"]}); werr != nil {
@@ -127,7 +131,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		return
 	}
-	h := c.Response().Header()
 	if p.Status == http.StatusUnauthorized {
 		switch p.Code {
 		case "invalid_client":
@@ -137,9 +140,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 		default:
 			h.Set("WWW-Authenticate", `Bearer realm="vaultpage", error="invalid_token"`)
 		}
-	}
-	if p.retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(p.retryAfter))
 	}
 	b, merr := json.Marshal(p)
 	if merr != nil {

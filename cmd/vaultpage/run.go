@@ -355,7 +355,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		notifier = outbox
 		logger.Warn("one-time codes go to the development outbox at /dev/outbox")
 	}
-	sca := consent.NewSCA(d.db.SCA(), consents, notifier, auditLog, derive(keys.Hash, "vaultpage/sca-code-key/v1"))
+	sca := consent.NewSCA(d.db.SCA(), consents, notifier, auditLog, consent.SCAConfig{CodeKey: derive(keys.Hash, "vaultpage/sca-code-key/v1")})
 	if u, err := url.Parse(cfg.PublicURL); err == nil {
 		rp := consent.PasskeyConfig{RPID: u.Hostname(), RPName: "vaultpage", Origins: []string{u.Scheme + "://" + u.Host}}
 		if err := sca.UsePasskeys(d.db.SCA(), rp); err != nil {
