@@ -133,13 +133,36 @@ func (s *Service) emit(ctx context.Context, c Card, typ string, data map[string]
 	return s.cfg.Outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: typ, ResourceID: c.ID, Data: d, CreatedAt: s.now().UTC()})
 }
 
+// ConsentEnder ends what was begun for a card that may not go on: the
+// consents opened for it before it was frozen or reached a terminal status.
+// It runs in the transaction of the card's change.
+type ConsentEnder interface {
+	EndForCard(ctx context.Context, partnerID, cardID uuid.UUID) error
+}
+
 // Service runs the card domain.
 type Service struct {
-	store Store
-	vault Vault
-	audit Auditor
-	cfg   Config
-	now   func() time.Time
+	store    Store
+	vault    Vault
+	audit    Auditor
+	cfg      Config
+	now      func() time.Time
+	consents ConsentEnder
+}
+
+// EndConsentsWith makes every change that freezes a card or ends it
+// (blocked, lost, stolen, closed, reissued) cancel the card's open consents
+// through e, in the same transaction. The consent service needs the card
+// service to exist first, hence a setter; call it before serving.
+func (s *Service) EndConsentsWith(e ConsentEnder) { s.consents = e }
+
+// endConsents cancels the card's open consents when its new status allows
+// nothing begun before to go on.
+func (s *Service) endConsents(ctx context.Context, c Card) error {
+	if s.consents == nil || (c.Status != StatusFrozen && !c.Status.Terminal()) {
+		return nil
+	}
+	return s.consents.EndForCard(ctx, c.PartnerID, c.ID)
 }
 
 // NewService builds the service; now defaults to time.Now.
@@ -489,6 +512,9 @@ func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p P
 				Source: a.Source, Details: map[string]string{"from": string(before), "to": string(c.Status)}}); err != nil {
 				return err
 			}
+			if err := s.endConsents(ctx, c); err != nil {
+				return err
+			}
 			return s.emit(ctx, c, "card.status_changed", map[string]string{"from": string(before)})
 		}
 		return nil
@@ -582,6 +608,9 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 		before := old.Status
 		old.Status, old.ReplacedByID, old.UpdatedAt = StatusClosed, &n.ID, now
 		if _, err := s.store.UpdateCard(ctx, old); err != nil {
+			return err
+		}
+		if err := s.endConsents(ctx, old); err != nil {
 			return err
 		}
 		target := "card:" + old.ID.String()

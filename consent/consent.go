@@ -88,9 +88,12 @@ type Consent struct {
 	Locale       string
 	Mode         Mode
 	ExpiresAt    time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	Version      int64
+	// AuthenticatedAt is when the cardholder passed SCA on the hosted pages
+	// for this consent (zero before; a new token clears it).
+	AuthenticatedAt time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Version         int64
 }
 
 // StateError is a transition the lifecycle does not allow.
@@ -117,6 +120,16 @@ func (c *Consent) move(to Status, from ...Status) error {
 
 // Start marks the token redeemed and the hosted page open.
 func (c *Consent) Start() error { return c.move(StatusStarted, StatusPending) }
+
+// Authenticated records that the cardholder passed SCA at the given time;
+// only an open (started) consent can be.
+func (c *Consent) Authenticated(at time.Time) error {
+	if c.Status != StatusStarted {
+		return &StateError{From: c.Status, To: StatusStarted}
+	}
+	c.AuthenticatedAt = at
+	return nil
+}
 
 // Approve records a completed action. Only the sandbox approves a consent
 // that was never started.

@@ -96,7 +96,7 @@ type SCAStore interface {
 	TakeCode(ctx context.Context, consentID uuid.UUID, now time.Time) ([]byte, error)
 	// ReserveSend counts a code about to be sent for the consent and its
 	// cardholder, or refuses with a *SendLimitError when that would pass a
-	// limit; both counts change together or not at all.
+	// limit (see SendLimits); both counts change together or not at all.
 	ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, l SendLimits, now time.Time) error
 }
 
@@ -121,8 +121,9 @@ type SCA struct {
 }
 
 // SendLimits bound the one-time codes sent: at most PerConsent for one
-// consent, at least Cooldown apart, and at most PerCardholder to one
-// cardholder in Window (which starts with the first of them).
+// consent, a new one at least Cooldown after the last unless that one was
+// used (each code has one try), and at most PerCardholder to one cardholder
+// in Window (which starts with the first of them).
 type SendLimits struct {
 	PerConsent    int
 	Cooldown      time.Duration
@@ -130,9 +131,10 @@ type SendLimits struct {
 	Window        time.Duration
 }
 
-// DefaultSendLimits are three codes a consent, 30 seconds apart, ten an hour
-// to one cardholder.
-var DefaultSendLimits = SendLimits{PerConsent: 3, Cooldown: 30 * time.Second, PerCardholder: 10, Window: time.Hour}
+// DefaultSendLimits are five codes a consent (as many as the tries before
+// the lock), 30 seconds apart while the last is unused, ten an hour to one
+// cardholder.
+var DefaultSendLimits = SendLimits{PerConsent: MaxFailures, Cooldown: 30 * time.Second, PerCardholder: 10, Window: time.Hour}
 
 // SCAConfig is the authenticator's settings.
 type SCAConfig struct {

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -61,11 +62,22 @@ type Store interface {
 	// revoked, expired or already redeemed. Of concurrent redemptions of one
 	// token, exactly one succeeds.
 	RedeemToken(ctx context.Context, digest []byte, now time.Time) (Consent, error)
+	// TokenDigest returns the digest of the consent's newest token (nil
+	// when it has none).
+	TokenDigest(ctx context.Context, consentID uuid.UUID) ([]byte, error)
+	// OpenConsents lists the card's pending and started consents.
+	OpenConsents(ctx context.Context, partnerID, cardID uuid.UUID) ([]Consent, error)
 }
 
 // ErrTokenInvalid is returned for a token that is unknown, revoked, expired or used. The hosted
 // pages answer it with a 410 page that sends the cardholder back to the app.
 var ErrTokenInvalid = errors.New("consent: token is no longer valid")
+
+// ErrSessionEnded is returned for a hosted session whose consent is no
+// longer open to it: the consent ended or expired, a newer token replaced
+// the one the session was opened with, or the card no longer allows the
+// action. The hosted pages answer it as they answer ErrTokenInvalid.
+var ErrSessionEnded = errors.New("consent: the hosted session has ended")
 
 // Cards is what consents need of the card domain.
 type Cards interface {
@@ -258,7 +270,8 @@ func (s *Service) IssueToken(ctx context.Context, partnerID, id uuid.UUID, o Tok
 		if c.Status.Final() {
 			return &StateError{From: c.Status, To: StatusStarted}
 		}
-		c.ReturnURL, c.Locale, c.Mode = o.ReturnURL, o.Locale, o.Mode
+		// A new token opens a new session, which passes SCA afresh.
+		c.ReturnURL, c.Locale, c.Mode, c.AuthenticatedAt = o.ReturnURL, o.Locale, o.Mode, time.Time{}
 		return s.store.SetToken(ctx, c.ID, d[:], expires)
 	})
 	if err != nil {
@@ -268,11 +281,12 @@ func (s *Service) IssueToken(ctx context.Context, partnerID, id uuid.UUID, o Tok
 }
 
 // Redeem exchanges a token for its consent, once: the consent is started
-// (the hosted page is open). Errors: ErrTokenInvalid, also for a consent
-// that ended or expired meanwhile.
-func (s *Service) Redeem(ctx context.Context, token string) (Consent, error) {
+// (the hosted page is open). It returns the session's binding, which Hosted
+// checks on every later request of that session. Errors: ErrTokenInvalid,
+// also for a consent that ended or expired meanwhile.
+func (s *Service) Redeem(ctx context.Context, token string) (Consent, []byte, error) {
 	if !strings.HasPrefix(token, "vpk_") || len(token) > 100 {
-		return Consent{}, ErrTokenInvalid
+		return Consent{}, nil, ErrTokenInvalid
 	}
 	d := sha256.Sum256([]byte(token))
 	var out Consent
@@ -297,9 +311,97 @@ func (s *Service) Redeem(ctx context.Context, token string) (Consent, error) {
 	})
 	var se *StateError
 	if errors.As(err, &se) {
-		return Consent{}, ErrTokenInvalid
+		return Consent{}, nil, ErrTokenInvalid
 	}
-	return out, err
+	if err != nil {
+		return Consent{}, nil, err
+	}
+	return out, sessionBinding(d[:]), nil
+}
+
+// sessionBinding is what a hosted session keeps of the token that opened
+// it: derived from the token's digest, so that the cookie holds neither.
+func sessionBinding(digest []byte) []byte {
+	h := sha256.Sum256(append([]byte("vaultpage/hosted-session/v1:"), digest...))
+	return h[:16]
+}
+
+// Hosted returns the consent a hosted session works on, checked afresh on
+// every request: it must still be started, the session must be the one the
+// consent's newest token opened, and the card must still allow the action
+// (a card frozen, reported stolen or closed meanwhile cancels the consent).
+// Errors: ErrSessionEnded.
+func (s *Service) Hosted(ctx context.Context, partnerID, id uuid.UUID, binding []byte) (Consent, error) {
+	c, err := s.Get(ctx, partnerID, id)
+	if errors.Is(err, ErrNotFound) {
+		return Consent{}, ErrSessionEnded
+	}
+	if err != nil {
+		return Consent{}, err
+	}
+	if c.Status != StatusStarted {
+		return Consent{}, ErrSessionEnded
+	}
+	d, err := s.store.TokenDigest(ctx, c.ID)
+	if err != nil {
+		return Consent{}, err
+	}
+	if d == nil || !hmac.Equal(sessionBinding(d), binding) {
+		return Consent{}, ErrSessionEnded
+	}
+	ok, err := s.cards.ActionAllowed(ctx, partnerID, c.CardID, string(c.Action))
+	if err != nil {
+		return Consent{}, err
+	}
+	if !ok {
+		if _, err := s.Cancel(ctx, partnerID, c.ID); err != nil {
+			return Consent{}, err
+		}
+		return Consent{}, ErrSessionEnded
+	}
+	return c, nil
+}
+
+// MarkAuthenticated records on the consent that the cardholder passed SCA
+// now, so that the action pages open to the session, and for no longer than
+// RevealFor where they show card secrets.
+func (s *Service) MarkAuthenticated(ctx context.Context, c Consent) (Consent, error) {
+	now := s.now()
+	return s.change(ctx, c.PartnerID, c.ID, func(_ context.Context, c *Consent) error { return c.Authenticated(now) })
+}
+
+// RevealFor is how long after SCA the hosted pages show a card's number,
+// CVV or PIN; the server stops serving them then, whatever the browser does.
+const RevealFor = 5 * time.Minute
+
+// RevealLeft is how much longer the consent's card secrets may be shown:
+// RevealFor from the cardholder's authentication, zero once it has passed
+// or before it.
+func (s *Service) RevealLeft(c Consent) time.Duration {
+	if c.AuthenticatedAt.IsZero() {
+		return 0
+	}
+	return max(0, c.AuthenticatedAt.Add(RevealFor).Sub(s.now()))
+}
+
+// EndForCard cancels the card's open consents, in the transaction in ctx:
+// the card was frozen or reached a terminal status, and nothing begun for
+// it before may go on. It satisfies card.ConsentEnder.
+func (s *Service) EndForCard(ctx context.Context, partnerID, cardID uuid.UUID) error {
+	open, err := s.store.OpenConsents(ctx, partnerID, cardID)
+	if err != nil {
+		return err
+	}
+	for _, c := range open {
+		if _, err := s.change(ctx, partnerID, c.ID, func(_ context.Context, c *Consent) error { return c.Cancel() }); err != nil {
+			var se *StateError
+			if errors.As(err, &se) { // it ended meanwhile
+				continue
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // checkReturnURL accepts only an exact match of a registered return URL,
@@ -355,18 +457,25 @@ func (s *Service) Simulate(ctx context.Context, partnerID, id uuid.UUID, outcome
 }
 
 // Finish approves a started consent after the cardholder completed the
-// action on the hosted pages: work (setting a PIN, say) runs first, then the
-// consent turns approved and the action's effect on the card is carried
-// out, all in one transaction.
+// action on the hosted pages: the card is checked to allow the action still,
+// work (setting a PIN, say) runs, then the consent turns approved and the
+// action's effect on the card is carried out, all in one transaction.
+// Errors: ErrSessionEnded when the card no longer allows the action.
 func (s *Service) Finish(ctx context.Context, c Consent, work func(ctx context.Context) error) (Consent, error) {
 	var out Consent
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		ok, err := s.cards.ActionAllowed(ctx, c.PartnerID, c.CardID, string(c.Action))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrSessionEnded
+		}
 		if work != nil {
 			if err := work(ctx); err != nil {
 				return err
 			}
 		}
-		var err error
 		out, err = s.change(ctx, c.PartnerID, c.ID, func(_ context.Context, c *Consent) error { return c.Approve(false) })
 		if err != nil {
 			return err

@@ -33,6 +33,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	clock := func() time.Time { return f.now }
 	f.cards = card.NewService(db.Cards(), ring, audit.NewLog(db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, clock)
 	f.svc = consent.NewService(db.Consents(), db.Consents(), f.cards, consent.Config{PublicURL: "https://cards.example", Sandbox: true}, clock)
+	f.cards.EndConsentsWith(f.svc)
 	creds, err := partner.NewService(db.Partners(), partner.Config{}, nil).Create(ctx, "Alpha", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -132,14 +133,14 @@ func TestTokensRedeemOnceAndANewOneRevokesTheOld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.Redeem(ctx, first.Value); !errors.Is(err, consent.ErrTokenInvalid) {
+		if _, _, err := f.svc.Redeem(ctx, first.Value); !errors.Is(err, consent.ErrTokenInvalid) {
 			t.Fatalf("revoked token: %v", err)
 		}
-		got, err := f.svc.Redeem(ctx, second.Value)
+		got, _, err := f.svc.Redeem(ctx, second.Value)
 		if err != nil || got.ID != c.ID || got.Status != consent.StatusStarted {
 			t.Fatalf("redeem: %+v %v", got, err)
 		}
-		if _, err := f.svc.Redeem(ctx, second.Value); !errors.Is(err, consent.ErrTokenInvalid) {
+		if _, _, err := f.svc.Redeem(ctx, second.Value); !errors.Is(err, consent.ErrTokenInvalid) {
 			t.Fatalf("reused token: %v", err)
 		}
 		third, err := f.svc.IssueToken(ctx, f.actor.PartnerID, c.ID, consent.TokenOptions{}, nil)
@@ -147,11 +148,11 @@ func TestTokensRedeemOnceAndANewOneRevokesTheOld(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.now = f.now.Add(consent.TokenTTL)
-		if _, err := f.svc.Redeem(ctx, third.Value); !errors.Is(err, consent.ErrTokenInvalid) {
+		if _, _, err := f.svc.Redeem(ctx, third.Value); !errors.Is(err, consent.ErrTokenInvalid) {
 			t.Fatalf("expired token: %v", err)
 		}
 		for _, junk := range []string{"", "vpk_", "vpk_nope", "something else"} {
-			if _, err := f.svc.Redeem(ctx, junk); !errors.Is(err, consent.ErrTokenInvalid) {
+			if _, _, err := f.svc.Redeem(ctx, junk); !errors.Is(err, consent.ErrTokenInvalid) {
 				t.Fatalf("%q: %v", junk, err)
 			}
 		}
@@ -198,7 +199,7 @@ func TestConcurrentRedemptionsAcrossProcessesOpenOneSession(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := svc.Redeem(ctx, tok.Value)
+			_, _, err := svc.Redeem(ctx, tok.Value)
 			switch {
 			case err == nil:
 				mu.Lock()

@@ -30,12 +30,15 @@ func (s *ConsentStore) InTx(ctx context.Context, fn func(ctx context.Context) er
 	return s.db.InTx(ctx, fn)
 }
 
-const consentColumns = `id, partner_id, card_id, individual_id, action, status, return_url, locale, mode, expires_at, created_at, updated_at, version`
+const consentColumns = `id, partner_id, card_id, individual_id, action, status, return_url, locale, mode, expires_at, created_at, updated_at, version, authenticated_at`
 
 func scanConsent(row interface{ Scan(...any) error }) (consent.Consent, error) {
-	var c consent.Consent
+	var (
+		c    consent.Consent
+		auth sql.NullTime
+	)
 	err := row.Scan(&c.ID, &c.PartnerID, &c.CardID, &c.IndividualID, &c.Action, &c.Status, &c.ReturnURL, &c.Locale, &c.Mode,
-		&c.ExpiresAt, &c.CreatedAt, &c.UpdatedAt, &c.Version)
+		&c.ExpiresAt, &c.CreatedAt, &c.UpdatedAt, &c.Version, &auth)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, consent.ErrNotFound
 	}
@@ -43,15 +46,18 @@ func scanConsent(row interface{ Scan(...any) error }) (consent.Consent, error) {
 		return c, err
 	}
 	c.ExpiresAt, c.CreatedAt, c.UpdatedAt = c.ExpiresAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	if auth.Valid {
+		c.AuthenticatedAt = auth.Time.UTC()
+	}
 	return c, nil
 }
 
 // CreateConsent implements consent.Store.
 func (s *ConsentStore) CreateConsent(ctx context.Context, c consent.Consent) error {
 	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO consents (`+consentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		c.ID.String(), c.PartnerID.String(), c.CardID.String(), c.IndividualID.String(), string(c.Action), string(c.Status),
-		c.ReturnURL, c.Locale, string(c.Mode), c.ExpiresAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version)
+		c.ReturnURL, c.Locale, string(c.Mode), c.ExpiresAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version, nullTime(c.AuthenticatedAt))
 	return err
 }
 
@@ -85,8 +91,8 @@ func (s *ConsentStore) ListConsents(ctx context.Context, partnerID uuid.UUID, st
 // UpdateConsent implements consent.Store.
 func (s *ConsentStore) UpdateConsent(ctx context.Context, c consent.Consent) (consent.Consent, error) {
 	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE consents SET status = $1, return_url = $2, locale = $3, mode = $4, updated_at = $5,
-		version = version + 1 WHERE partner_id = $6 AND id = $7 AND version = $8`,
-		string(c.Status), c.ReturnURL, c.Locale, string(c.Mode), c.UpdatedAt.UTC(), c.PartnerID.String(), c.ID.String(), c.Version)
+		authenticated_at = $6, version = version + 1 WHERE partner_id = $7 AND id = $8 AND version = $9`,
+		string(c.Status), c.ReturnURL, c.Locale, string(c.Mode), c.UpdatedAt.UTC(), nullTime(c.AuthenticatedAt), c.PartnerID.String(), c.ID.String(), c.Version)
 	if err != nil {
 		return c, err
 	}
@@ -117,6 +123,22 @@ func (s *ConsentStore) RedeemToken(ctx context.Context, digest []byte, now time.
 		return consent.Consent{}, err
 	}
 	return scanConsent(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+consentColumns+` FROM consents WHERE id = $1`, id))
+}
+
+// TokenDigest implements consent.Store.
+func (s *ConsentStore) TokenDigest(ctx context.Context, consentID uuid.UUID) ([]byte, error) {
+	var d []byte
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT digest FROM consent_tokens WHERE consent_id = $1`, consentID.String()).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return d, err
+}
+
+// OpenConsents implements consent.Store.
+func (s *ConsentStore) OpenConsents(ctx context.Context, partnerID, cardID uuid.UUID) ([]consent.Consent, error) {
+	return list(ctx, s.db, `SELECT `+consentColumns+` FROM consents WHERE card_id = $1 AND partner_id = $2 AND status IN ('pending', 'started')`,
+		[]any{cardID.String(), partnerID.String()}, scanConsent)
 }
 
 // Emit implements events.Outbox.

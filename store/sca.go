@@ -105,8 +105,9 @@ func (s *SCAStore) TakeCode(ctx context.Context, consentID uuid.UUID, now time.T
 }
 
 // ReserveSend implements consent.SCAStore: per scope, one conditional
-// upsert counts the send unless the scope's window is full or its last send
-// is within the cooldown; both scopes commit together or not at all.
+// upsert counts the send unless the scope's window is full, or its last
+// send is within the cooldown while the consent's code is still unused;
+// both scopes commit together or not at all.
 func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, l consent.SendLimits, now time.Time) error {
 	scopes := []struct {
 		key      string
@@ -127,8 +128,9 @@ func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid
 					window_start = CASE WHEN sca_sends.window_start <= $3 THEN $2 ELSE sca_sends.window_start END,
 					sends = CASE WHEN sca_sends.window_start <= $3 THEN 1 ELSE sca_sends.sends + 1 END,
 					last_at = $2
-				WHERE (sca_sends.window_start <= $3 OR sca_sends.sends < $4) AND sca_sends.last_at <= $5
-				RETURNING sends`, sc.key, now, now.Add(-sc.window), sc.limit, now.Add(-sc.cooldown)).Scan(&n)
+				WHERE (sca_sends.window_start <= $3 OR sca_sends.sends < $4)
+					AND (sca_sends.last_at <= $5 OR NOT EXISTS (SELECT 1 FROM sca_codes WHERE consent_id = $6))
+				RETURNING sends`, sc.key, now, now.Add(-sc.window), sc.limit, now.Add(-sc.cooldown), consentID.String()).Scan(&n)
 			if errors.Is(err, sql.ErrNoRows) {
 				var (
 					start, last time.Time
@@ -138,7 +140,7 @@ func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid
 					sc.key).Scan(&start, &sends, &last); err != nil {
 					return err
 				}
-				wait := last.Add(sc.cooldown).Sub(now)
+				wait := last.Add(sc.cooldown).Sub(now) // the code sent last is still unused
 				if full := start.Add(sc.window).Sub(now); sends >= sc.limit && full > wait {
 					wait = full
 				}

@@ -24,9 +24,6 @@ type CardVault interface {
 	RevealPIN(ctx context.Context, o vault.Owner) (vault.Secret, error)
 }
 
-// revealFor is how long revealed card details stay on screen.
-const revealFor = 300
-
 // SDKScheme is the custom URL scheme mobile SDKs intercept to learn the
 // outcome: vaultpage://complete?consent_id=…&status=approved|canceled|…
 const SDKScheme = "vaultpage"
@@ -48,14 +45,14 @@ func (s *Server) cancelHosted(c echo.Context) error {
 	return s.complete(c, canceled)
 }
 
-// authenticated returns the session's consent once SCA passed for it.
+// authenticated returns the session's consent once SCA passed for it: on
+// the consent, on the server, and in this session.
 func (s *Server) authenticated(c echo.Context) (consent.Consent, card.Card, bool, error) {
 	cs, ok, err := s.hostedConsent(c)
 	if err != nil || !ok {
 		return cs, card.Card{}, false, err
 	}
-	sess, err := s.sessions.Get(c.Request(), sessionName)
-	if err != nil || stringValue(sess.Values["sca"]) != cs.ID.String() {
+	if cs.AuthenticatedAt.IsZero() || stringValue(sessionOf(c).Values[sessSCA]) != cs.ID.String() {
 		return cs, card.Card{}, false, nil
 	}
 	cd, err := s.deps.Cards.Card(c.Request().Context(), card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
@@ -70,6 +67,10 @@ func (s *Server) record(ctx context.Context, cs consent.Consent, action string) 
 	return s.deps.Audit.Append(ctx, audit.Entry{Actor: "cardholder:" + cs.IndividualID.String(), Action: action,
 		Target: "card:" + cs.CardID.String(), Details: map[string]string{"consent_id": cs.ID.String()}})
 }
+
+// errRevealOver: the consent's card secrets were shown for as long as they
+// may be (consent.RevealFor from SCA); the page is not served again.
+var errRevealOver = errors.New("web: the time to show card secrets is over")
 
 // actionView builds the page for the consent's action; reveal fills in the
 // card details (and the CVV when asked).
@@ -87,6 +88,10 @@ func (s *Server) actionView(c echo.Context, cs consent.Consent, cd card.Card, sh
 	case consent.ActionUnfreeze, consent.ActionApplePay:
 		v.Explain, v.Submit = t["confirm."+string(cs.Action)], t["submit."+string(cs.Action)]
 	case consent.ActionReveal:
+		left := s.deps.Consents.RevealLeft(cs)
+		if left <= 0 {
+			return v, errRevealOver
+		}
 		pan, err := s.deps.Vault.LoadPAN(ctx, owner(cd))
 		if err != nil {
 			return v, err
@@ -94,7 +99,7 @@ func (s *Server) actionView(c echo.Context, cs consent.Consent, cd card.Card, sh
 		defer pan.Wipe()
 		v.PAN, v.PANLabel, v.ExpiryLabel, v.CVVLabel, v.ShowCVV = pan.Grouped(), t["pan"], t["expiry"], t["cvv"], t["cvv.show"]
 		v.Expiry = fmt.Sprintf("%02d/%02d", cd.ExpMonth, cd.ExpYear%100)
-		v.HideAfter, v.Submit, v.Copy, v.Copied = revealFor, t["done"], t["copy"], t["copied"]
+		v.HideAfter, v.Submit, v.Copy, v.Copied = int(left.Seconds()), t["done"], t["copy"], t["copied"]
 		if showCVV {
 			cvv, err := s.deps.Vault.CVV(ctx, owner(cd), vault.Expiry{Year: cd.ExpYear, Month: cd.ExpMonth}, vault.ServiceCodeCVV2)
 			if err != nil {
@@ -104,13 +109,17 @@ func (s *Server) actionView(c echo.Context, cs consent.Consent, cd card.Card, sh
 			cvv.Wipe()
 		}
 	case consent.ActionPINView:
+		left := s.deps.Consents.RevealLeft(cs)
+		if left <= 0 {
+			return v, errRevealOver
+		}
 		pin, err := s.deps.Vault.RevealPIN(ctx, owner(cd))
 		if err != nil {
 			return v, err
 		}
 		v.PIN = string(pin.Reveal())
 		pin.Wipe()
-		v.HideAfter, v.Submit = revealFor, t["done"]
+		v.HideAfter, v.Submit = int(left.Seconds()), t["done"]
 	}
 	return v, nil
 }
@@ -125,6 +134,9 @@ func (s *Server) action(c echo.Context) error {
 		return s.gone(c, localeOf(c, ""))
 	}
 	v, err := s.actionView(c, cs, cd, false)
+	if errors.Is(err, errRevealOver) {
+		return s.gone(c, localeOf(c, cs.Locale))
+	}
 	if err != nil {
 		return err
 	}
@@ -157,6 +169,9 @@ func (s *Server) submitAction(c echo.Context) error {
 	case consent.ActionReveal:
 		if c.FormValue("show") == "cvv" {
 			v, err := s.actionView(c, cs, cd, true)
+			if errors.Is(err, errRevealOver) {
+				return s.gone(c, lang)
+			}
 			if err != nil {
 				return err
 			}
@@ -242,11 +257,7 @@ func (s *Server) done(c echo.Context) error {
 // partner's return URL with consent_id and status, or to a page saying all
 // is done.
 func (s *Server) complete(c echo.Context, cs consent.Consent) error {
-	sess, err := s.sessions.Get(c.Request(), sessionName)
-	if err == nil {
-		sess.Options.MaxAge = -1
-		_ = sess.Save(c.Request(), c.Response())
-	}
+	s.endSession(c)
 	lang := localeOf(c, cs.Locale)
 	t := texts[lang]
 	if cs.Mode == consent.ModeSDK || cs.Mode == consent.ModePopup {

@@ -59,11 +59,12 @@ type options struct {
 	now        func() time.Time
 	demo       bool
 	sends      consent.SendLimits // zero: consent.DefaultSendLimits
+	publicURL  string             // http://localhost:8080 unless set
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
 	t.Helper()
-	o := options{rateLimit: 10_000}
+	o := options{rateLimit: 10_000, publicURL: "http://localhost:8080"}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -86,7 +87,8 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	consents := consent.NewService(o.db.Consents(), o.db.Consents(), cards, consent.Config{PublicURL: "http://localhost:8080", Sandbox: !o.production}, o.now)
+	consents := consent.NewService(o.db.Consents(), o.db.Consents(), cards, consent.Config{PublicURL: o.publicURL, Sandbox: !o.production}, o.now)
+	cards.EndConsentsWith(consents)
 	sk := web.SessionKeys{Hash: make([]byte, 32), Block: make([]byte, 32)}
 	_, _ = rand.Read(sk.Hash)
 	_, _ = rand.Read(sk.Block)
@@ -103,7 +105,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production}, o.now)
 	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
 	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: o.db.Consents(), Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
-		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: "http://localhost:8080",
+		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: o.publicURL,
 		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

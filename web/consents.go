@@ -220,6 +220,8 @@ func consentProblem(err error) *Problem {
 		return problem(http.StatusConflict, "conflict", "the consent changed meanwhile; retry")
 	case errors.Is(err, consent.ErrSandboxOnly):
 		return problem(http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox environments")
+	case errors.Is(err, consent.ErrSessionEnded), errors.Is(err, consent.ErrTokenInvalid):
+		return problem(http.StatusGone, "gone", "this page is no longer open")
 	case errors.Is(err, consent.ErrBusy):
 		p := problem(http.StatusServiceUnavailable, "service_unavailable", "too many requests are being checked at once; retry shortly")
 		p.retryAfter = 2

@@ -5,9 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
+	"io/fs"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -17,14 +16,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/vaultpage/vaultpage/card"
-	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/views"
 )
 
 // Hosted-page session settings.
 const (
-	sessionName = "vp_hosted"
 	// sessionIdle ends a hosted session after five minutes without a request.
 	sessionIdle = 5 * time.Minute
 	ctxNonce    = "vaultpage.nonce"
@@ -42,6 +39,17 @@ func newSessionStore(k SessionKeys, secure bool) *sessions.CookieStore {
 	s.Options = &sessions.Options{Path: "/", MaxAge: int((30 * time.Minute).Seconds()), HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
 	s.MaxAge(s.Options.MaxAge)
 	return s
+}
+
+// sessionCookie names the hosted session's cookie: with the __Host- prefix
+// over https, so that browsers accept it only Secure, for this host alone
+// and for every path; plain "vp_hosted" on a development http URL, where
+// the prefix cannot be.
+func sessionCookie(secure bool) string {
+	if secure {
+		return "__Host-vp_hosted"
+	}
+	return "vp_hosted"
 }
 
 // hostedHeaders hardens every hosted page: a strict CSP with a fresh nonce,
@@ -83,6 +91,21 @@ func csp(nonce, formTarget string, frameAncestors []string) string {
 	}
 	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self' 'nonce-" + nonce + "'; " +
 		"img-src 'self'; connect-src 'self'; form-action " + formAction + "; base-uri 'none'; frame-ancestors " + ancestors
+}
+
+// filesOnly serves the files of an fs.FS and nothing for its directories,
+// so that /static/ lists nothing.
+type filesOnly struct{ fsys fs.FS }
+
+func (f filesOnly) Open(name string) (fs.File, error) {
+	st, err := fs.Stat(f.fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fs.ErrNotExist
+	}
+	return f.fsys.Open(name)
 }
 
 // logoURL is where the hosted pages load the partner's logo from; the
@@ -278,6 +301,9 @@ func (s *Server) page(c echo.Context, lang, title string) views.Page {
 // from the app.
 func (s *Server) errorPage(c echo.Context, status int) error {
 	lang := localeOf(c, "")
+	if status == http.StatusGone {
+		return s.gone(c, lang)
+	}
 	t := texts[lang]
 	return render(c, status, views.GonePage(s.page(c, lang, t["error.heading"]), views.Gone{Heading: t["error.heading"], Explain: t["error.explain"]}))
 }
@@ -285,68 +311,6 @@ func (s *Server) errorPage(c echo.Context, status int) error {
 func (s *Server) gone(c echo.Context, lang string) error {
 	t := texts[lang]
 	return render(c, http.StatusGone, views.GonePage(s.page(c, lang, t["gone.title"]), views.Gone{Heading: t["gone.heading"], Explain: t["gone.explain"]}))
-}
-
-// redeem is GET /c/:token: the token is exchanged once for a hosted session
-// and the browser goes at once to a URL without it.
-func (s *Server) redeem(c echo.Context) error {
-	cs, err := s.deps.Consents.Redeem(c.Request().Context(), c.Param("token"))
-	if errors.Is(err, consent.ErrTokenInvalid) {
-		return s.gone(c, localeOf(c, ""))
-	}
-	if err != nil {
-		return err
-	}
-	sess, _ := s.sessions.New(c.Request(), sessionName)
-	sess.Values["consent"] = cs.ID.String()
-	sess.Values["partner"] = cs.PartnerID.String()
-	sess.Values["seen"] = s.deps.Now().Unix()
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/consent")
-}
-
-// hostedConsent returns the session's started consent, or ok=false when the
-// session is missing, idle too long, or its consent ended.
-func (s *Server) hostedConsent(c echo.Context) (consent.Consent, bool, error) {
-	sess, err := s.sessions.Get(c.Request(), sessionName)
-	if err != nil || sess.IsNew {
-		return consent.Consent{}, false, nil
-	}
-	seen, _ := sess.Values["seen"].(int64)
-	if s.deps.Now().Sub(time.Unix(seen, 0)) > sessionIdle {
-		return consent.Consent{}, false, nil
-	}
-	cid, err1 := uuid.Parse(stringValue(sess.Values["consent"]))
-	pid, err2 := uuid.Parse(stringValue(sess.Values["partner"]))
-	if err1 != nil || err2 != nil {
-		return consent.Consent{}, false, nil
-	}
-	cs, err := s.deps.Consents.Get(c.Request().Context(), pid, cid)
-	if errors.Is(err, consent.ErrNotFound) || (err == nil && cs.Status != consent.StatusStarted) {
-		return consent.Consent{}, false, nil
-	}
-	if err != nil {
-		return consent.Consent{}, false, err
-	}
-	sess.Values["seen"] = s.deps.Now().Unix()
-	b, err := s.deps.Partners.Branding(c.Request().Context(), cs.PartnerID)
-	if err != nil {
-		return consent.Consent{}, false, err
-	}
-	c.Set(ctxBrand, views.Brand{Color: b.Color, LogoURL: logoURL(cs.PartnerID, b)})
-	formTarget := ""
-	if u, err := url.Parse(cs.ReturnURL); err == nil && cs.ReturnURL != "" && cs.Mode == consent.ModeRedirect {
-		formTarget = u.Scheme + "://" + u.Host
-	}
-	nonce, _ := c.Get(ctxNonce).(string)
-	h := c.Response().Header()
-	h.Set("Content-Security-Policy", csp(nonce, formTarget, b.FrameAncestors))
-	if len(b.FrameAncestors) > 0 {
-		h.Del("X-Frame-Options") // frame-ancestors decides; X-Frame-Options cannot name origins
-	}
-	return cs, true, sess.Save(c.Request(), c.Response())
 }
 
 func stringValue(v any) string {

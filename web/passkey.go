@@ -75,17 +75,6 @@ func (s *Server) passkeyError(c echo.Context, cs consent.Consent, err error) err
 	return err
 }
 
-// markAuthenticated records in the hosted session that SCA passed for the
-// consent.
-func (s *Server) markAuthenticated(c echo.Context, cs consent.Consent) error {
-	sess, err := s.sessions.Get(c.Request(), sessionName)
-	if err != nil {
-		return err
-	}
-	sess.Values["sca"] = cs.ID.String()
-	return sess.Save(c.Request(), c.Response())
-}
-
 // passkeyOffer is GET /consent/passkey: after a code and passcode, the
 // offer to create a passkey for next time.
 func (s *Server) passkeyOffer(c echo.Context) error {

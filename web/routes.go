@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,26 +28,17 @@ func (s *Server) routes() {
 
 	// Hosted pages: cardholders, in a browser, after a token exchange.
 	e.GET("/brand/:partner/logo.png", s.logo).Name = "brand-logo"
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files)))).Name = "static"
-	//nolint:gosec // G101: names of a form field and a cookie, not credentials.
-	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup: "header:X-CSRF-Token,form:_csrf", CookieName: "vp_csrf", CookiePath: "/", CookieHTTPOnly: true,
-		CookieSecure: strings.HasPrefix(s.deps.PublicURL, "https://"), CookieSameSite: http.SameSiteStrictMode,
-		ErrorHandler: func(error, echo.Context) error {
-			return problem(http.StatusForbidden, "csrf", "the form expired; go back to the app and start again")
-		},
-	})
-	hosted := e.Group("", s.hostedHeaders, timeout, csrf)
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(filesOnly{static.Files})))).Name = "static"
+	hosted := e.Group("", s.hostedHeaders, timeout, middleware.BodyLimit("64K"), s.hostedRequest)
 	hosted.GET("/c/:token", s.redeem).Name = "hosted-redeem"
 	hosted.GET("/consent", s.landing).Name = "hosted-landing"
 	hosted.POST("/consent/code", s.sendCode).Name = "hosted-send-code"
 	hosted.POST("/consent/verify", s.verify).Name = "hosted-verify"
-	passkeyBody := middleware.BodyLimit("64K")
-	hosted.POST("/consent/passkey/login", s.beginPasskeyLogin, passkeyBody).Name = "hosted-passkey-login"
-	hosted.POST("/consent/passkey/login/finish", s.finishPasskeyLogin, passkeyBody).Name = "hosted-passkey-login-finish"
+	hosted.POST("/consent/passkey/login", s.beginPasskeyLogin).Name = "hosted-passkey-login"
+	hosted.POST("/consent/passkey/login/finish", s.finishPasskeyLogin).Name = "hosted-passkey-login-finish"
 	hosted.GET("/consent/passkey", s.passkeyOffer).Name = "hosted-passkey-offer"
-	hosted.POST("/consent/passkey/register", s.beginPasskeyRegistration, passkeyBody).Name = "hosted-passkey-register"
-	hosted.POST("/consent/passkey/register/finish", s.finishPasskeyRegistration, passkeyBody).Name = "hosted-passkey-register-finish"
+	hosted.POST("/consent/passkey/register", s.beginPasskeyRegistration).Name = "hosted-passkey-register"
+	hosted.POST("/consent/passkey/register/finish", s.finishPasskeyRegistration).Name = "hosted-passkey-register-finish"
 	hosted.GET("/consent/action", s.action).Name = "hosted-action"
 	hosted.POST("/consent/action", s.submitAction).Name = "hosted-submit-action"
 	hosted.GET("/consent/done", s.done).Name = "hosted-done"
@@ -59,14 +49,22 @@ func (s *Server) routes() {
 		e.GET("/dev/outbox", s.devOutbox).Name = "dev-outbox"
 	}
 	if s.deps.Demo != nil {
-		demo := e.Group(demoReturnPath, s.hostedHeaders, timeout, csrf)
+		//nolint:gosec // G101: names of a form field and a cookie, not credentials.
+		csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
+			TokenLookup: "form:_csrf", CookieName: "vp_csrf", CookiePath: demoReturnPath, CookieHTTPOnly: true,
+			CookieSameSite: http.SameSiteStrictMode,
+			ErrorHandler: func(error, echo.Context) error {
+				return problem(http.StatusForbidden, "csrf", "the form expired; go back to the app and start again")
+			},
+		})
+		demo := e.Group(demoReturnPath, s.hostedHeaders, timeout, middleware.BodyLimit("16K"), formsOnly, csrf)
 		demo.GET("", s.demo).Name = "dev-demo"
 		demo.POST("/cards", s.demoOrder).Name = "dev-demo-order"
 		demo.POST("/cards/:id/:action", s.demoAction).Name = "dev-demo-action"
 	}
 
 	// Partner API, public part: the contract and the token endpoint.
-	v3 := e.Group("/v3", apiHeaders, timeout)
+	v3 := e.Group("/v3", apiHeaders, timeout, middleware.BodyLimit("64K"))
 	v3.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", docs.OpenAPI)
 	}).Name = "openapi"

@@ -1,9 +1,21 @@
 package web_test
 
 import (
+	"bytes"
+	"context"
+	"mime/multipart"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/vault"
 )
 
 func TestAskingForCodesTooOftenShowsWhenToAskAgain(t *testing.T) {
@@ -30,4 +42,319 @@ func TestAskingForCodesTooOftenShowsWhenToAskAgain(t *testing.T) {
 	if n := len(e.outbox.Messages()); n != sent {
 		t.Fatalf("%d more codes went out", n-sent)
 	}
+}
+
+// rawPost posts body with a content type from browser b.
+func rawPost(t *testing.T, b *http.Client, u, contentType string, body []byte, headers ...string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, u, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	return res
+}
+
+func TestHostedPostsTakeOnlyTheirContentTypeAndSpoolNothing(t *testing.T) {
+	spool := t.TempDir()
+	t.Setenv("TMPDIR", spool) // where mime/multipart would spool file parts
+	e := newEnv(t, func(o *options) { o.demo = true })
+	_, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	csrf := csrfOf(t, landing)
+
+	// A multipart upload of 40 MB, with and without a session: refused
+	// before anything reads it, so no part reaches the disk.
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	_ = w.WriteField("_csrf", csrf)
+	part, _ := w.CreateFormFile("file", "big.bin")
+	_, _ = part.Write(bytes.Repeat([]byte{'x'}, 40<<20))
+	_ = w.Close()
+	var small bytes.Buffer
+	sw := multipart.NewWriter(&small)
+	_ = sw.WriteField("_csrf", csrf)
+	part, _ = sw.CreateFormFile("file", "small.bin")
+	_, _ = part.Write(bytes.Repeat([]byte{'x'}, 2000))
+	_ = sw.Close()
+	for _, path := range []string{"/consent/code", "/consent/verify", "/consent/action", "/demo/cards"} {
+		for _, client := range []*http.Client{b, browser(t)} {
+			if res := rawPost(t, client, e.srv.URL+path, w.FormDataContentType(), mp.Bytes()); res.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("40 MB of multipart to %s: %d", path, res.StatusCode)
+			}
+			if res := rawPost(t, client, e.srv.URL+path, sw.FormDataContentType(), small.Bytes()); res.StatusCode != http.StatusUnsupportedMediaType {
+				t.Fatalf("a small multipart form to %s: %d", path, res.StatusCode)
+			}
+		}
+	}
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Fatalf("%d files left in the temporary directory", len(left))
+	}
+	// A form larger than a form needs is refused.
+	big := url.Values{"_csrf": {csrf}, "code": {strings.Repeat("1", 20<<10)}}
+	if res := rawPost(t, b, e.srv.URL+"/consent/verify", "application/x-www-form-urlencoded", []byte(big.Encode())); res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a 20 KiB form: %d", res.StatusCode)
+	}
+	// The passkey endpoints take JSON only, and forms are not JSON.
+	if res := rawPost(t, b, e.srv.URL+"/consent/passkey/login", "application/x-www-form-urlencoded", []byte("_csrf="+csrf), "X-CSRF-Token", csrf); res.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("a form to a passkey endpoint: %d", res.StatusCode)
+	}
+	if res := rawPost(t, b, e.srv.URL+"/consent/code", "text/plain", []byte("_csrf="+csrf)); res.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("text/plain to a form: %d", res.StatusCode)
+	}
+	if len(e.outbox.Messages()) != 0 {
+		t.Fatal("a refused post sent a code")
+	}
+}
+
+func TestTheCSRFTokenIsBoundToItsSession(t *testing.T) {
+	e := newEnv(t)
+	_, _, tokA := e.startConsent(t, nil)
+	_, _, tokB := e.startConsent(t, nil)
+	a, b := browser(t), browser(t)
+	get(t, a, e.srv.URL+"/c/"+tokA)
+	get(t, b, e.srv.URL+"/c/"+tokB)
+	_, landingA := get(t, a, e.srv.URL+"/consent")
+	_, landingB := get(t, b, e.srv.URL+"/consent")
+	csrfA, csrfB := csrfOf(t, landingA), csrfOf(t, landingB)
+	if csrfA == csrfB {
+		t.Fatal("two sessions share a CSRF token")
+	}
+	// The attacker's own, valid token does not work in the victim's session.
+	if res, _ := post(t, a, e.srv.URL+"/consent/code", csrfB); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("B's token in A's session: %d", res.StatusCode)
+	}
+	// Without a session no token is valid.
+	if res, _ := post(t, browser(t), e.srv.URL+"/consent/code", csrfA); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("a token without its session: %d", res.StatusCode)
+	}
+	if len(e.outbox.Messages()) != 0 {
+		t.Fatal("a code went out on a forged form")
+	}
+	if res, _ := post(t, a, e.srv.URL+"/consent/code", csrfA); res.StatusCode != http.StatusOK {
+		t.Fatalf("A's own token: %d", res.StatusCode)
+	}
+	// A new session in the same browser has a token of its own: the earlier
+	// session's pages cannot post into it.
+	_, _, tokC := e.startConsent(t, nil)
+	get(t, a, e.srv.URL+"/c/"+tokC)
+	if res, _ := post(t, a, e.srv.URL+"/consent/cancel", csrfA); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("the earlier session's token in the new session: %d", res.StatusCode)
+	}
+}
+
+func TestOverHTTPSTheSessionCookieIsAHostCookie(t *testing.T) {
+	e := newEnv(t, func(o *options) { o.publicURL = "https://cards.example" })
+	_, _, tok := e.startConsent(t, nil)
+	res, _ := get(t, browser(t), e.srv.URL+"/c/"+tok)
+	var got *http.Cookie
+	for _, ck := range res.Cookies() {
+		got = ck
+	}
+	if got == nil || got.Name != "__Host-vp_hosted" || !got.Secure || got.Path != "/" || got.Domain != "" || !got.HttpOnly {
+		t.Fatalf("session cookie %+v", got)
+	}
+	if hsts := res.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=") {
+		t.Fatalf("HSTS %q", hsts)
+	}
+}
+
+func TestStaticFilesListNoDirectory(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/static/", "/static", "/static/."} {
+		res, doc := get(t, browser(t), e.srv.URL+path)
+		if res.StatusCode != http.StatusNotFound || doc.Find("a").Length() != 0 {
+			t.Fatalf("%s: %d, %d links", path, res.StatusCode, doc.Find("a").Length())
+		}
+	}
+	if res, _ := get(t, browser(t), e.srv.URL+"/static/passkey.js"); res.StatusCode != http.StatusOK {
+		t.Fatalf("a file: %d", res.StatusCode)
+	}
+}
+
+func TestHostedPostsAreRateLimitedPerSession(t *testing.T) {
+	e := newEnv(t)
+	_, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	csrf := csrfOf(t, landing)
+	limited := 0
+	for range 40 {
+		// Beginning a passkey login (none is registered: 409) costs nothing
+		// but the request.
+		res := rawPost(t, b, e.srv.URL+"/consent/passkey/login", "application/json", []byte("{}"), "X-CSRF-Token", csrf)
+		if res.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if res.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		}
+	}
+	if limited < 15 {
+		t.Fatalf("%d of 40 posts in a burst were limited", limited)
+	}
+	// Another cardholder's session is not held back.
+	_, _, tok2 := e.startConsent(t, nil)
+	b2 := browser(t)
+	get(t, b2, e.srv.URL+"/c/"+tok2)
+	_, landing2 := get(t, b2, e.srv.URL+"/consent")
+	if res, _ := post(t, b2, e.srv.URL+"/consent/code", csrfOf(t, landing2)); res.StatusCode != http.StatusOK {
+		t.Fatalf("another session: %d", res.StatusCode)
+	}
+}
+
+func TestANewTokenEndsTheSessionsOfEarlierOnes(t *testing.T) {
+	e := newEnv(t)
+	_, cid, tok := e.startConsent(t, nil)
+	first := browser(t)
+	get(t, first, e.srv.URL+"/c/"+tok)
+	if res, _ := get(t, first, e.srv.URL+"/consent"); res.StatusCode != http.StatusOK {
+		t.Fatalf("first session: %d", res.StatusCode)
+	}
+	tok2 := e.post("/v3/consents/"+cid, e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	if res, _ := get(t, first, e.srv.URL+"/consent"); res.StatusCode != http.StatusGone {
+		t.Fatalf("the first session after a new token: %d", res.StatusCode)
+	}
+	second := browser(t)
+	get(t, second, e.srv.URL+"/c/"+tok2)
+	if res, _ := get(t, second, e.srv.URL+"/consent"); res.StatusCode != http.StatusOK {
+		t.Fatalf("the new token's session: %d", res.StatusCode)
+	}
+}
+
+// clock is a settable clock for the server and its services.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// revealPage authenticates a fresh browser on a reveal consent for a new
+// card and returns it on the action page.
+func (e *env) revealPage(t *testing.T) (*http.Client, *goquery.Document, map[string]any, string) {
+	t.Helper()
+	card := e.card(e.tokA)
+	cs := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+card["id"].(string)+"/credentials", e.tokA, "", nil))
+	tok := e.post("/v3/consents/"+cs["id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	b := browser(t)
+	return b, e.authenticate(t, b, tok, "correct horse battery"), card, cs["id"].(string)
+}
+
+func TestTheServerStopsShowingCardDetailsFiveMinutesAfterSCA(t *testing.T) {
+	c := &clock{t: time.Now()}
+	e := newEnv(t, func(o *options) { o.now = c.now })
+	b, page, _, _ := e.revealPage(t)
+	if page.Find(`[data-testid="pan"]`).Length() != 1 {
+		t.Fatal("no card number after SCA")
+	}
+	csrf := csrfOf(t, page)
+	// Requests every two minutes keep the session alive; the details are
+	// served with the time left, and not after five minutes.
+	for _, want := range []string{"180", "60"} {
+		c.add(2 * time.Minute)
+		res, doc := get(t, b, e.srv.URL+"/consent/action")
+		if hide, _ := doc.Find(`[data-hide-after]`).Attr("data-hide-after"); res.StatusCode != http.StatusOK || hide != want {
+			t.Fatalf("at +%s: %d, hides after %q, want %s", want, res.StatusCode, hide, want)
+		}
+	}
+	c.add(61 * time.Second)
+	res, doc := get(t, b, e.srv.URL+"/consent/action")
+	if res.StatusCode != http.StatusGone || doc.Find(`[data-testid="pan"]`).Length() != 0 {
+		t.Fatalf("five minutes after SCA: %d", res.StatusCode)
+	}
+	res, doc = post(t, b, e.srv.URL+"/consent/action", csrf, "show", "cvv")
+	if res.StatusCode != http.StatusGone || doc.Find(`[data-testid="cvv"]`).Length() != 0 {
+		t.Fatalf("the CVV five minutes after SCA: %d", res.StatusCode)
+	}
+}
+
+func TestACardReportedStolenShowsNothingAndEndsItsConsents(t *testing.T) {
+	e := newEnv(t)
+	b, page, card, cid := e.revealPage(t)
+	csrf := csrfOf(t, page)
+	id := card["id"].(string)
+	// A second consent, pending, for the same card.
+	pending := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+id+"/credentials", e.tokA, "", nil))["id"].(string)
+	if r := e.do(http.MethodPatch, "/v3/cards/"+id, e.tokA, "application/json", []byte(`{"status":"stolen"}`)); r.status != http.StatusOK {
+		t.Fatalf("report stolen: %d %s", r.status, r.body)
+	}
+	for _, c := range []string{cid, pending} {
+		if st := e.do(http.MethodGet, "/v3/consents/"+c, e.tokA, "", nil).json(t)["status"]; st != "canceled" {
+			t.Fatalf("consent %s after the card was stolen: %v", c, st)
+		}
+	}
+	if res, doc := get(t, b, e.srv.URL+"/consent/action"); res.StatusCode != http.StatusGone || doc.Find(`[data-testid="pan"]`).Length() != 0 {
+		t.Fatalf("the reveal page of a stolen card: %d", res.StatusCode)
+	}
+	if res, doc := post(t, b, e.srv.URL+"/consent/action", csrf, "show", "cvv"); res.StatusCode != http.StatusGone || doc.Find(`[data-testid="cvv"]`).Length() != 0 {
+		t.Fatalf("the CVV of a stolen card: %d", res.StatusCode)
+	}
+}
+
+func TestAPINCannotBeChangedOnACardClosedMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	card, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	action := e.authenticate(t, b, tok, "correct horse battery")
+	if res, _ := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203"); res.StatusCode != http.StatusOK && res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("activation: %d", res.StatusCode)
+	}
+	id := card["id"].(string)
+	cs := consentOf(t, e.post("/v3/cards/"+id+"/pin", e.tokA, map[string]string{"operation": "change"}))
+	tok2 := e.post("/v3/consents/"+cs["id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	b2 := browser(t)
+	page := e.authenticate(t, b2, tok2, "correct horse battery")
+	if r := e.do(http.MethodDelete, "/v3/cards/"+id, e.tokA, "", nil); r.status != http.StatusOK {
+		t.Fatalf("close: %d %s", r.status, r.body)
+	}
+	if res, _ := post(t, b2, e.srv.URL+"/consent/action", csrfOf(t, page), "pin", "5820", "pin2", "5820"); res.StatusCode != http.StatusGone {
+		t.Fatalf("a PIN change on a closed card: %d", res.StatusCode)
+	}
+	o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: id}
+	if ok, err := e.ring.VerifyPIN(context.Background(), o, vault.SecretString("8203")); err != nil || !ok {
+		t.Fatalf("the PIN changed: %v", err)
+	}
+}
+
+func TestFreezingACardCancelsItsOpenConsents(t *testing.T) {
+	e := newEnv(t)
+	card, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	action := e.authenticate(t, b, tok, "correct horse battery")
+	post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
+	id := card["id"].(string)
+	cs := consentOf(t, e.post("/v3/cards/"+id+"/pin", e.tokA, map[string]string{"operation": "view"}))["id"].(string)
+	if r := e.do(http.MethodPatch, "/v3/cards/"+id, e.tokA, "application/json", []byte(`{"status":"frozen"}`)); r.status != http.StatusOK {
+		t.Fatalf("freeze: %d %s", r.status, r.body)
+	}
+	if st := e.do(http.MethodGet, "/v3/consents/"+cs, e.tokA, "", nil).json(t)["status"]; st != "canceled" {
+		t.Fatalf("a pending PIN view after the card froze: %v", st)
+	}
+	types, err := e.db.Consents().EventTypes(context.Background(), uuidOf(t, cs))
+	if err != nil || types[len(types)-1] != "consent.canceled" {
+		t.Fatalf("events %v %v", types, err)
+	}
+}
+
+func uuidOf(t *testing.T, s string) uuid.UUID {
+	t.Helper()
+	id, err := uuid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -76,6 +76,10 @@ type Server struct {
 	metrics  *metrics
 	limiter  *limiter
 	sessions *sessions.CookieStore
+	cookie   string // the hosted session cookie's name
+	// hostedSessions and hostedAddrs bound hosted posts per session and per
+	// client address.
+	hostedSessions, hostedAddrs *limiter
 }
 
 // New builds the HTTP edge with every route registered.
@@ -88,8 +92,10 @@ func New(d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	secure := strings.HasPrefix(d.PublicURL, "https://")
 	s := &Server{deps: d, echo: e, metrics: newMetrics(d.Collectors...), limiter: newLimiter(d.RateLimit, d.Burst, d.Now),
-		sessions: newSessionStore(d.SessionKeys, strings.HasPrefix(d.PublicURL, "https://"))}
+		sessions: newSessionStore(d.SessionKeys, secure), cookie: sessionCookie(secure),
+		hostedSessions: newLimiter(hostedSessionRate, hostedSessionBurst, d.Now), hostedAddrs: newLimiter(hostedAddrRate, hostedAddrBurst, d.Now)}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s

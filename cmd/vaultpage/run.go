@@ -339,6 +339,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	}
 	consents := consent.NewService(d.db.Consents(), d.db.Consents(), cards,
 		consent.Config{PublicURL: cfg.PublicURL, Sandbox: cfg.Env == envDevelopment}, nil)
+	cards.EndConsentsWith(consents)
 	var (
 		outbox *web.DevOutbox
 		router notify.Router
