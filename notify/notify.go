@@ -29,8 +29,11 @@ type SMTP struct {
 	Password string
 	// TLS makes the whole connection TLS (port 465); otherwise STARTTLS is
 	// used whenever the server offers it.
-	TLS     bool
-	Timeout time.Duration
+	TLS bool
+	// RequireTLS refuses to send over a connection that is not encrypted: a
+	// server that offers no STARTTLS gets no message (production sets it).
+	RequireTLS bool
+	Timeout    time.Duration
 }
 
 // Send implements consent.Notifier.
@@ -60,9 +63,15 @@ func (s SMTP) Send(ctx context.Context, m consent.Message) error {
 		return fmt.Errorf("notify: smtp: %w", err)
 	}
 	defer func() { _ = c.Close() }()
-	if ok, _ := c.Extension("STARTTLS"); ok && !s.TLS {
-		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
-			return fmt.Errorf("notify: smtp starttls: %w", err)
+	if !s.TLS {
+		ok, _ := c.Extension("STARTTLS")
+		if !ok && s.RequireTLS {
+			return errors.New("notify: the smtp server offers no STARTTLS and TLS is required")
+		}
+		if ok {
+			if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
+				return fmt.Errorf("notify: smtp starttls: %w", err)
+			}
 		}
 	}
 	if s.Username != "" {

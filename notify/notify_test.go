@@ -70,15 +70,26 @@ func TestSMTPDeliversTheCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	box.mu.Lock()
-	defer box.mu.Unlock()
 	if len(box.data) != 1 || box.from[0] != "codes@cards.example" || box.to[0] != "ada@example.com" {
 		t.Fatalf("mailbox %+v", box)
 	}
 	if !strings.Contains(box.data[0], "Din kod är 123456.") || !strings.Contains(box.data[0], "Subject: =?utf-8?q?") {
 		t.Fatalf("message:\n%s", box.data[0])
 	}
+	box.mu.Unlock()
 	if err := n.Send(context.Background(), consent.Message{To: "a@b.c\r\nBcc: evil@example.com", Body: "x"}); err == nil {
 		t.Fatal("a header injection was sent")
+	}
+	// Where TLS is required (production), a server without STARTTLS gets
+	// nothing.
+	n.RequireTLS = true
+	if err := n.Send(context.Background(), msg); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Fatalf("a code over plain SMTP: %v", err)
+	}
+	box.mu.Lock()
+	defer box.mu.Unlock()
+	if len(box.data) != 1 {
+		t.Fatalf("%d messages arrived", len(box.data))
 	}
 }
 

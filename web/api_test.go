@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -50,6 +51,7 @@ type env struct {
 	router routers.Router
 	outbox *web.DevOutbox
 	hooks  *webhook.Service
+	web    *web.Server
 }
 
 type options struct {
@@ -60,6 +62,11 @@ type options struct {
 	demo       bool
 	sends      consent.SendLimits // zero: consent.DefaultSendLimits
 	publicURL  string             // http://localhost:8080 unless set
+	proxies    []*net.IPNet
+	// metricsToken guards /metrics; privateMetrics keeps it off the
+	// partner listener.
+	metricsToken   string
+	privateMetrics bool
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
@@ -106,10 +113,11 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
 	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: o.db.Consents(), Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: o.publicURL,
-		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox})
+		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox, TrustedProxies: o.proxies,
+		PublicMetrics: !o.privateMetrics, MetricsToken: o.metricsToken})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs, outbox: outbox, hooks: hooks}
+	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs, outbox: outbox, hooks: hooks, web: h}
 	if e.a, err = partners.Create(ctx, "Alpha Pay", []string{"https://alpha.example/return"}); err != nil {
 		t.Fatal(err)
 	}

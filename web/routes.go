@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vaultpage/vaultpage/docs"
 	"github.com/vaultpage/vaultpage/static"
@@ -24,7 +23,9 @@ func (s *Server) routes() {
 	// Operations: load balancers, orchestrators, Prometheus.
 	e.GET("/healthz", s.healthz).Name = "healthz"
 	e.GET("/readyz", s.readyz).Name = "readyz"
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))).Name = "metrics"
+	if s.deps.PublicMetrics {
+		e.GET("/metrics", s.metricsHandler()).Name = "metrics"
+	}
 
 	// Hosted pages: cardholders, in a browser, after a token exchange.
 	e.GET("/brand/:partner/logo.png", s.logo).Name = "brand-logo"

@@ -3,10 +3,14 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -357,4 +361,87 @@ func uuidOf(t *testing.T, s string) uuid.UUID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+func TestXForwardedForIsBelievedOnlyFromATrustedProxy(t *testing.T) {
+	sourceOf := func(t *testing.T, e *env, forwarded string) string {
+		t.Helper()
+		card := e.card(e.tokA)
+		r := e.do(http.MethodPatch, "/v3/cards/"+card["id"].(string), e.tokA, "application/json", []byte(`{"status":"blocked"}`),
+			"X-Forwarded-For", forwarded)
+		if r.status != http.StatusOK {
+			t.Fatalf("block: %d %s", r.status, r.body)
+		}
+		entries, err := e.db.Audit().AuditEntries(context.Background(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := len(entries) - 1; i >= 0; i-- {
+			if en := entries[i]; en.Action == "card.status_changed" && en.Target == "card:"+card["id"].(string) {
+				return en.Source
+			}
+		}
+		t.Fatal("no status change in the audit trail")
+		return ""
+	}
+	t.Run("from anyone, the connection's address counts", func(t *testing.T) {
+		if got := sourceOf(t, newEnv(t), "203.0.113.9"); got != "127.0.0.1" {
+			t.Fatalf("the audit trail records %q", got)
+		}
+		e := newEnv(t, func(o *options) { o.rateLimit = 2 })
+		// A rotating header does not buy a fresh token-endpoint budget.
+		limited := 0
+		for i := range 10 {
+			r := e.do(http.MethodPost, "/v3/oauth/token", "", "application/x-www-form-urlencoded",
+				[]byte("grant_type=client_credentials&client_id=x&client_secret=y"), "X-Forwarded-For", "198.51.100."+strconv.Itoa(i))
+			if r.status == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+		if limited < 7 {
+			t.Fatalf("%d of 10 token requests with a rotating X-Forwarded-For were limited", limited)
+		}
+	})
+	t.Run("from a trusted proxy, the address it names counts", func(t *testing.T) {
+		_, loopback, _ := net.ParseCIDR("127.0.0.1/32")
+		e := newEnv(t, func(o *options) { o.proxies = []*net.IPNet{loopback} })
+		if got := sourceOf(t, e, "198.51.100.7, 203.0.113.9"); got != "203.0.113.9" {
+			t.Fatalf("the audit trail records %q", got)
+		}
+	})
+}
+
+func TestMetricsAreForOperatorsOnly(t *testing.T) {
+	e := newEnv(t, func(o *options) { o.privateMetrics, o.metricsToken = true, "metrics-secret-1" })
+	if r := e.do(http.MethodGet, "/metrics", "", "", nil); r.status != http.StatusNotFound {
+		t.Fatalf("/metrics on the partner listener: %d", r.status)
+	}
+	op := httptest.NewServer(e.web.OperatorHandler())
+	t.Cleanup(op.Close)
+	get := func(auth string) (int, string) {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, op.URL+"/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := op.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = res.Body.Close() }()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, auth := range []string{"", "Bearer wrong", "Basic bWV0cmljcy1zZWNyZXQtMQ=="} {
+		if status, body := get(auth); status != http.StatusUnauthorized || strings.Contains(body, "vaultpage_http") {
+			t.Fatalf("metrics with %q: %d", auth, status)
+		}
+	}
+	if status, body := get("Bearer metrics-secret-1"); status != http.StatusOK || !strings.Contains(body, "vaultpage_http_requests_total") {
+		t.Fatalf("metrics with the token: %d", status)
+	}
+	if res, err := op.Client().Get(op.URL + "/healthz"); err != nil || res.StatusCode != http.StatusOK { //nolint:noctx // Test.
+		t.Fatalf("operator healthz: %v", err)
+	} else {
+		_ = res.Body.Close()
+	}
 }

@@ -7,8 +7,10 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
@@ -67,6 +70,16 @@ type Deps struct {
 	// Collectors are more Prometheus collectors for /metrics (the store's,
 	// say).
 	Collectors []prometheus.Collector
+	// MetricsToken, when set, is the bearer token /metrics asks for.
+	MetricsToken string
+	// PublicMetrics serves /metrics on the partner listener too (the
+	// operator handler always has it); production keeps it off.
+	PublicMetrics bool
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// vaultpage. A request that comes from one of them is taken to be from
+	// the address its X-Forwarded-For names; any other request is from the
+	// address of its connection, whatever its headers say.
+	TrustedProxies []*net.IPNet
 }
 
 // Server is the HTTP edge.
@@ -92,6 +105,7 @@ func New(d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientAddress(d.TrustedProxies)
 	secure := strings.HasPrefix(d.PublicURL, "https://")
 	s := &Server{deps: d, echo: e, metrics: newMetrics(d.Collectors...), limiter: newLimiter(d.RateLimit, d.Burst, d.Now),
 		sessions: newSessionStore(d.SessionKeys, secure), cookie: sessionCookie(secure),
@@ -101,8 +115,51 @@ func New(d Deps) *Server {
 	return s
 }
 
+// clientAddress is where a request comes from: its connection's address,
+// or, from a trusted proxy, the nearest address in X-Forwarded-For that is
+// not itself a trusted proxy. Loopback and private addresses are trusted
+// only when configured.
+func clientAddress(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// OperatorHandler serves what operators scrape and probe, for a listener
+// of their own: /metrics (behind MetricsToken when set), /healthz, /readyz.
+func (s *Server) OperatorHandler() http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metricsHandler())
+	return e
+}
+
+// metricsHandler is /metrics: Prometheus text, behind the metrics token when
+// one is configured.
+func (s *Server) metricsHandler() echo.HandlerFunc {
+	h := echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	if s.deps.MetricsToken == "" {
+		return h
+	}
+	want := []byte("Bearer " + s.deps.MetricsToken)
+	return func(c echo.Context) error {
+		if subtle.ConstantTimeCompare([]byte(c.Request().Header.Get(echo.HeaderAuthorization)), want) != 1 {
+			return problem(http.StatusUnauthorized, "invalid_token", "send the metrics token as Authorization: Bearer <token>")
+		}
+		return h(c)
+	}
+}
 
 // Registry exposes the server's metrics registry (for /metrics and tests).
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }

@@ -41,6 +41,14 @@ type config struct {
 	// One-time code delivery: SMTP for email, an HTTP hook for SMS.
 	SMTP    notify.SMTP
 	SMSHook notify.SMSHook
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (addresses or CIDR ranges).
+	TrustedProxies []*net.IPNet
+	// OperatorAddr, when set, is a listener of its own for /metrics,
+	// /healthz and /readyz; /metrics then leaves the partner listener.
+	OperatorAddr string
+	// MetricsToken, when set, is the bearer token /metrics asks for.
+	MetricsToken string
 }
 
 // defaultConfig is what `vaultpage serve` runs on with no configuration.
@@ -73,6 +81,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	str(&c.DataDir, "VAULTPAGE_DATA_DIR")
 	str(&c.DatabaseURL, "VAULTPAGE_DATABASE_URL")
 	str(&c.LogLevel, "VAULTPAGE_LOG_LEVEL")
+	str(&c.OperatorAddr, "VAULTPAGE_OPERATOR_ADDR")
 	str(&c.BIN.Prefix, "VAULTPAGE_BIN")
 	var problems []error
 	if v := getenv("VAULTPAGE_PAN_LENGTH"); v != "" {
@@ -102,12 +111,13 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	}
 
 	c.SMTP = notify.SMTP{Addr: getenv("VAULTPAGE_SMTP_ADDR"), From: getenv("VAULTPAGE_SMTP_FROM"),
-		Username: getenv("VAULTPAGE_SMTP_USERNAME"), TLS: getenv("VAULTPAGE_SMTP_TLS") == "1"}
+		Username: getenv("VAULTPAGE_SMTP_USERNAME"), TLS: getenv("VAULTPAGE_SMTP_TLS") == "1",
+		RequireTLS: c.Env == envProduction} // one-time codes never cross a network in clear in production
 	c.SMSHook = notify.SMSHook{URL: getenv("VAULTPAGE_SMS_HOOK_URL")}
 	for _, s := range []struct {
 		name string
 		dst  *string
-	}{{"VAULTPAGE_SMTP_PASSWORD", &c.SMTP.Password}, {"VAULTPAGE_SMS_HOOK_TOKEN", &c.SMSHook.Token}} {
+	}{{"VAULTPAGE_SMTP_PASSWORD", &c.SMTP.Password}, {"VAULTPAGE_SMS_HOOK_TOKEN", &c.SMSHook.Token}, {"VAULTPAGE_METRICS_TOKEN", &c.MetricsToken}} {
 		*s.dst = getenv(s.name)
 		if path := getenv(s.name + "_FILE"); *s.dst == "" && path != "" {
 			b, err := os.ReadFile(filepath.Clean(path))
@@ -116,6 +126,13 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 			}
 			*s.dst = strings.TrimSpace(string(b))
 		}
+	}
+	if v := getenv("VAULTPAGE_TRUSTED_PROXIES"); v != "" {
+		nets, err := parseNetworks(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("VAULTPAGE_TRUSTED_PROXIES: %w", err))
+		}
+		c.TrustedProxies = nets
 	}
 	c.SessionKeys = getenv("VAULTPAGE_SESSION_KEYS")
 	if path := getenv("VAULTPAGE_SESSION_KEYS_FILE"); c.SessionKeys == "" && path != "" {
@@ -201,6 +218,9 @@ func (c config) validate() []error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		p = append(p, errors.New("VAULTPAGE_ADDR: must be host:port"))
 	}
+	if _, _, err := net.SplitHostPort(c.OperatorAddr); c.OperatorAddr != "" && err != nil {
+		p = append(p, errors.New("VAULTPAGE_OPERATOR_ADDR: must be host:port"))
+	}
 	u, err := url.Parse(c.PublicURL)
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
@@ -232,4 +252,41 @@ func (c config) validate() []error {
 		p = append(p, errors.New("VAULTPAGE_LOG_LEVEL: must be debug, info, warn or error"))
 	}
 	return p
+}
+
+// parseNetworks reads comma-separated IP addresses and CIDR ranges; an
+// address is a range of one.
+func parseNetworks(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if !strings.Contains(item, "/") {
+			ip := net.ParseIP(item)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is not an IP address or CIDR range", item)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR range", item)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// publicMetrics says whether /metrics is served on the partner listener:
+// not when operators have a listener of their own, and in production only
+// behind the metrics token.
+func (c config) publicMetrics() bool {
+	return c.OperatorAddr == "" && (c.Env == envDevelopment || c.MetricsToken != "")
 }

@@ -390,8 +390,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,
-		SCA: sca, Vault: d.ring, Audit: auditLog, DevOutbox: outbox,
+		SCA: sca, Vault: d.ring, Audit: auditLog, DevOutbox: outbox, TrustedProxies: cfg.TrustedProxies,
+		PublicMetrics: cfg.publicMetrics(), MetricsToken: cfg.MetricsToken,
 	})
+	if cfg.OperatorAddr == "" && !cfg.publicMetrics() {
+		logger.Warn("/metrics is off: set VAULTPAGE_OPERATOR_ADDR or VAULTPAGE_METRICS_TOKEN to serve it")
+	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -409,8 +413,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		_, _ = fmt.Fprintf(stdout, "try it: %s\n", web.DemoReturnURL(cfg.PublicURL))
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.OperatorAddr != "" {
+		opLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.OperatorAddr)
+		if err != nil {
+			return errors.Join(err, srv.Close())
+		}
+		op := &http.Server{Handler: handler.OperatorHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		go func() { errc <- op.Serve(opLn) }()
+		defer func() { _ = op.Close() }()
+		_, _ = fmt.Fprintf(stdout, "operator endpoints (/metrics, /healthz, /readyz) on %s\n", opLn.Addr())
+	}
 	tick := time.NewTicker(keyringRefresh)
 	defer tick.Stop()
 	for {

@@ -174,3 +174,44 @@ func TestKeysCommandsRotateRewrapRetire(t *testing.T) {
 		t.Fatal("accepted an unknown command")
 	}
 }
+
+func TestAnOperatorAddressTakesMetricsOffThePartnerListener(t *testing.T) {
+	dir, addr, opAddr := t.TempDir(), freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"vaultpage", "serve", "--addr", addr}, env(map[string]string{"VAULTPAGE_DATA_DIR": dir,
+			"VAULTPAGE_OPERATOR_ADDR": opAddr, "VAULTPAGE_METRICS_TOKEN": "scrape-me"}), &stdout, &stderr)
+	}()
+	waitHealthy(t, "http://"+addr)
+	waitHealthy(t, "http://"+opAddr)
+	status := func(u, auth string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status("http://"+addr+"/metrics", "Bearer scrape-me"); s != http.StatusNotFound {
+		t.Fatalf("/metrics on the partner listener: %d", s)
+	}
+	if s := status("http://"+opAddr+"/metrics", ""); s != http.StatusUnauthorized {
+		t.Fatalf("/metrics without the token: %d", s)
+	}
+	if s := status("http://"+opAddr+"/metrics", "Bearer scrape-me"); s != http.StatusOK {
+		t.Fatalf("/metrics with the token: %d", s)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+	if strings.Contains(stderr.String(), "scrape-me") || strings.Contains(stdout.String(), "scrape-me") {
+		t.Fatal("the metrics token was printed")
+	}
+}
