@@ -25,6 +25,7 @@ import (
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/docs"
+	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/internal/logmask"
 	"github.com/vaultpage/vaultpage/internal/panscan"
 	"github.com/vaultpage/vaultpage/internal/testkit"
@@ -67,6 +68,8 @@ type options struct {
 	// partner listener.
 	metricsToken   string
 	privateMetrics bool
+	// feed, when set, wraps the event feed the server reads.
+	feed func(events.Feed) events.Feed
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
@@ -111,7 +114,11 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	}
 	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production}, o.now)
 	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
-	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: o.db.Consents(), Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
+	var feed events.Feed = o.db.Consents()
+	if o.feed != nil {
+		feed = o.feed(feed)
+	}
+	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: feed, Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: o.publicURL,
 		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox, TrustedProxies: o.proxies,
 		PublicMetrics: !o.privateMetrics, MetricsToken: o.metricsToken})

@@ -97,7 +97,10 @@ const (
 // streamEvents is GET /v3/events/stream: Server-Sent Events, one per
 // event, with the sequence number as the SSE id. A reconnecting client
 // sends Last-Event-ID and misses nothing; without it (or ?cursor) the
-// stream starts with the events after now.
+// stream starts with the events after now. A partner has at most
+// StreamsPerPartner open (429 past it); their polling is shared (see
+// streamHub), and on shutdown every stream ends at once with a comment
+// saying so, for the client to reconnect, to another instance if need be.
 func (s *Server) streamEvents(c echo.Context) error {
 	cursor := c.Request().Header.Get("Last-Event-ID")
 	if cursor == "" {
@@ -110,6 +113,13 @@ func (s *Server) streamEvents(c echo.Context) error {
 	f.Limit = 100
 	ctx := c.Request().Context()
 	pid := partnerOf(c).ID
+	if !s.streams.join(pid) {
+		p := problem(http.StatusTooManyRequests, "too_many_streams",
+			"at most "+strconv.Itoa(StreamsPerPartner)+" event streams may be open at once; close one, or poll GET /v3/events")
+		p.retryAfter = 5
+		return p
+	}
+	defer s.streams.leave(pid)
 	if _, err := s.deps.Events.Sequence(ctx); err != nil {
 		return err
 	}
@@ -135,15 +145,40 @@ func (s *Server) streamEvents(c echo.Context) error {
 	if err := write([]byte(": vaultpage events\nretry: 2000\n\n")); err != nil {
 		return nil
 	}
-	poll := time.NewTicker(streamPoll)
-	defer poll.Stop()
+	// catchUp sends every event after f.After, a page at a time.
+	catchUp := func() error {
+		for {
+			page, err := s.deps.Events.Events(ctx, pid, f)
+			if err != nil {
+				return err
+			}
+			for _, e := range page {
+				data, err := json.Marshal(viewEvent(e))
+				if err != nil {
+					return err
+				}
+				msg := "id: " + strconv.FormatInt(e.Seq, 10) + "\nevent: " + e.Type + "\ndata: " + string(data) + "\n\n"
+				if err := write([]byte(msg)); err != nil {
+					return err
+				}
+				f.After = e.Seq
+			}
+			if len(page) < f.Limit {
+				return nil
+			}
+		}
+	}
 	beat := time.NewTicker(streamHeartbeat)
 	defer beat.Stop()
 	end := time.NewTimer(streamMax)
 	defer end.Stop()
+	seen := int64(-1) // the partner's newest sequence number when last caught up
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-s.streams.closing:
+			_ = write([]byte(": vaultpage is shutting down; reconnect with Last-Event-ID\n\n"))
 			return nil
 		case <-end.C:
 			return nil
@@ -151,24 +186,10 @@ func (s *Server) streamEvents(c echo.Context) error {
 			if err := write([]byte(": keep-alive\n\n")); err != nil {
 				return nil
 			}
-		case <-poll.C:
-			if _, err := s.deps.Events.Sequence(ctx); err != nil {
+		case <-s.streams.changed(pid, seen):
+			seen = s.streams.head(pid)
+			if err := catchUp(); err != nil {
 				return nil
-			}
-			page, err := s.deps.Events.Events(ctx, pid, f)
-			if err != nil {
-				return nil
-			}
-			for _, e := range page {
-				data, err := json.Marshal(viewEvent(e))
-				if err != nil {
-					return nil
-				}
-				msg := "id: " + strconv.FormatInt(e.Seq, 10) + "\nevent: " + e.Type + "\ndata: " + string(data) + "\n\n"
-				if err := write([]byte(msg)); err != nil {
-					return nil
-				}
-				f.After = e.Seq
 			}
 		}
 	}

@@ -6,8 +6,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/events"
+	"github.com/vaultpage/vaultpage/web"
 )
 
 func TestEventFeedPagesByCursorAndFilters(t *testing.T) {
@@ -128,5 +134,115 @@ func TestLiveEventStreamResumesFromLastEventID(t *testing.T) {
 			t.Fatalf("sequence went from %d to %d", seq, n)
 		}
 		seq = n
+	}
+}
+
+// countingFeed counts the reads of an event feed.
+type countingFeed struct {
+	events.Feed
+	reads, heads atomic.Int64
+}
+
+func (f *countingFeed) Events(ctx context.Context, partnerID uuid.UUID, fl events.Filter) ([]events.Event, error) {
+	f.reads.Add(1)
+	return f.Feed.Events(ctx, partnerID, fl)
+}
+
+func (f *countingFeed) LatestSeq(ctx context.Context, partnerID uuid.UUID) (int64, error) {
+	f.heads.Add(1)
+	return f.Feed.LatestSeq(ctx, partnerID)
+}
+
+// openStream opens an event stream and returns its status and a closer.
+func (e *env) openStream(t *testing.T, token string) (int, string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/v3/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		_ = res.Body.Close()
+		cancel()
+		return res.StatusCode, res.Header.Get("Retry-After"), func() {}
+	}
+	return res.StatusCode, "", func() { cancel(); _ = res.Body.Close() }
+}
+
+func TestAPartnerHasABoundedNumberOfStreamsThatSharePolling(t *testing.T) {
+	var feed *countingFeed
+	e := newEnv(t, func(o *options) {
+		o.feed = func(f events.Feed) events.Feed { feed = &countingFeed{Feed: f}; return feed }
+	})
+	var closers []func()
+	for i := range web.StreamsPerPartner {
+		status, _, closeIt := e.openStream(t, e.tokA)
+		if status != http.StatusOK {
+			t.Fatalf("stream %d: %d", i+1, status)
+		}
+		closers = append(closers, closeIt)
+	}
+	status, retry, _ := e.openStream(t, e.tokA)
+	if status != http.StatusTooManyRequests || retry == "" {
+		t.Fatalf("stream %d: %d, Retry-After %q", web.StreamsPerPartner+1, status, retry)
+	}
+	// Another partner's streams are its own.
+	if status, _, closeB := e.openStream(t, e.tokB); status != http.StatusOK {
+		t.Fatalf("another partner's stream: %d", status)
+	} else {
+		defer closeB()
+	}
+	// Idle streams share one watcher per partner: over a second, ten of
+	// them read no events and ask for the newest sequence number about
+	// four times for Alpha and four for Beta.
+	time.Sleep(300 * time.Millisecond)
+	reads, heads := feed.reads.Load(), feed.heads.Load()
+	time.Sleep(time.Second)
+	if r, h := feed.reads.Load()-reads, feed.heads.Load()-heads; r != 0 || h > 12 {
+		t.Fatalf("in a second of %d idle streams: %d event reads, %d head reads", web.StreamsPerPartner+1, r, h)
+	}
+	// An event reaches every one of Alpha's streams.
+	closers[0]()
+	live := e.stream(t, "") // takes the freed slot
+	e.card(e.tokA)
+	if _, typ, _ := live.next(t); typ != "individual.created" && typ != "card.created" && typ != "account.created" {
+		t.Fatalf("the stream got %s", typ)
+	}
+	for _, c := range closers[1:] {
+		c()
+	}
+}
+
+func TestShutdownEndsOpenStreamsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	live := e.stream(t, "")
+	done := make(chan string, 1)
+	go func() {
+		var last string
+		for {
+			line, err := live.r.ReadString('\n')
+			if err != nil {
+				done <- last
+				return
+			}
+			if strings.HasPrefix(line, ":") {
+				last = line
+			}
+		}
+	}()
+	e.web.EndStreams()
+	select {
+	case last := <-done:
+		if !strings.Contains(last, "shutting down") {
+			t.Fatalf("the stream ended after %q", last)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the stream is still open after EndStreams")
+	}
+	if status, _, _ := e.openStream(t, e.tokA); status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
+		t.Fatalf("a stream after EndStreams: %d", status)
 	}
 }

@@ -93,6 +93,7 @@ type Server struct {
 	// hostedSessions and hostedAddrs bound hosted posts per session and per
 	// client address.
 	hostedSessions, hostedAddrs *limiter
+	streams                     *streamHub
 }
 
 // New builds the HTTP edge with every route registered.
@@ -109,7 +110,8 @@ func New(d Deps) *Server {
 	secure := strings.HasPrefix(d.PublicURL, "https://")
 	s := &Server{deps: d, echo: e, metrics: newMetrics(d.Collectors...), limiter: newLimiter(d.RateLimit, d.Burst, d.Now),
 		sessions: newSessionStore(d.SessionKeys, secure), cookie: sessionCookie(secure),
-		hostedSessions: newLimiter(hostedSessionRate, hostedSessionBurst, d.Now), hostedAddrs: newLimiter(hostedAddrRate, hostedAddrBurst, d.Now)}
+		hostedSessions: newLimiter(hostedSessionRate, hostedSessionBurst, d.Now), hostedAddrs: newLimiter(hostedAddrRate, hostedAddrBurst, d.Now),
+		streams: newStreamHub(d.Events)}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s
@@ -132,6 +134,11 @@ func clientAddress(trusted []*net.IPNet) echo.IPExtractor {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// EndStreams ends every open event stream at once and refuses new ones,
+// for a shutdown: http.Server.Shutdown waits for requests in flight, and a
+// stream is one for up to an hour. Register it with RegisterOnShutdown.
+func (s *Server) EndStreams() { s.streams.shutdown() }
 
 // OperatorHandler serves what operators scrape and probe, for a listener
 // of their own: /metrics (behind MetricsToken when set), /healthz, /readyz.
