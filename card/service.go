@@ -100,6 +100,7 @@ type Vault interface {
 	IssuePAN(ctx context.Context, o vault.Owner, r vault.BINRange) (vault.PAN, error)
 	TransferPAN(ctx context.Context, from, to vault.Owner, keepCVK bool) (vault.PAN, error)
 	LoadPAN(ctx context.Context, o vault.Owner) (vault.PAN, error)
+	HasPIN(ctx context.Context, o vault.Owner) (bool, error)
 }
 
 // Auditor records audit entries.
@@ -712,6 +713,16 @@ func (s *Service) ActionAllowed(ctx context.Context, partnerID, cardID uuid.UUID
 		return false, err
 	}
 	return c.Status.Allows(action), nil
+}
+
+// HasPIN reports whether the card has a PIN set (a card the sandbox
+// activated, or one reissued, may have none).
+func (s *Service) HasPIN(ctx context.Context, a Actor, cardID uuid.UUID) (bool, error) {
+	c, err := s.store.Card(ctx, a.PartnerID, cardID)
+	if err != nil {
+		return false, err
+	}
+	return s.vault.HasPIN(ctx, owner(c))
 }
 
 // InCardNumber reports whether digits (at least four) appear in the card's

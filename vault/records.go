@@ -293,6 +293,15 @@ func (r *Keyring) RevealPIN(ctx context.Context, o Owner) (Secret, error) {
 	return pin, nil
 }
 
+// HasPIN reports whether a PIN is set for o's card, without opening it.
+func (r *Keyring) HasPIN(ctx context.Context, o Owner) (bool, error) {
+	_, err := r.getRecord(ctx, o, FieldPINBlock)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // VerifyPIN compares candidate with o's PIN in constant time.
 func (r *Keyring) VerifyPIN(ctx context.Context, o Owner, candidate Secret) (bool, error) {
 	pin, err := r.RevealPIN(ctx, o)

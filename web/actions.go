@@ -72,6 +72,10 @@ func (s *Server) record(ctx context.Context, cs consent.Consent, action string) 
 // may be (consent.RevealFor from SCA); the page is not served again.
 var errRevealOver = errors.New("web: the time to show card secrets is over")
 
+// errNoPIN: the card whose PIN the cardholder came to see has none; the
+// view says so.
+var errNoPIN = errors.New("web: the card has no PIN")
+
 // actionView builds the page for the consent's action; reveal fills in the
 // card details (and the CVV when asked).
 func (s *Server) actionView(c echo.Context, cs consent.Consent, cd card.Card, showCVV bool) (views.Action, error) {
@@ -114,6 +118,10 @@ func (s *Server) actionView(c echo.Context, cs consent.Consent, cd card.Card, sh
 			return v, errRevealOver
 		}
 		pin, err := s.deps.Vault.RevealPIN(ctx, owner(cd))
+		if errors.Is(err, vault.ErrNotFound) { // no PIN was ever set
+			v.Explain, v.Submit = t["pin.none"], t["done"]
+			return v, errNoPIN
+		}
 		if err != nil {
 			return v, err
 		}
@@ -134,10 +142,12 @@ func (s *Server) action(c echo.Context) error {
 		return s.gone(c, localeOf(c, ""))
 	}
 	v, err := s.actionView(c, cs, cd, false)
-	if errors.Is(err, errRevealOver) {
+	switch {
+	case errors.Is(err, errRevealOver):
 		return s.gone(c, localeOf(c, cs.Locale))
-	}
-	if err != nil {
+	case errors.Is(err, errNoPIN):
+		return render(c, http.StatusOK, views.ActionPage(s.page(c, localeOf(c, cs.Locale), v.Heading), v))
+	case err != nil:
 		return err
 	}
 	switch cs.Action {

@@ -35,9 +35,21 @@ func (s *Server) token(c echo.Context) error {
 	if form.Get("grant_type") != "client_credentials" {
 		return oauthProblem(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials")
 	}
+	for name, values := range form {
+		for _, v := range values {
+			if hasControl(name) || hasControl(v) {
+				p := oauthProblem(http.StatusBadRequest, "invalid_request", "form fields must not contain control characters")
+				p.Field = strings.Map(printable, name)
+				return p
+			}
+		}
+	}
 	id, secret, basic := c.Request().BasicAuth()
 	if !basic {
 		id, secret = form.Get("client_id"), form.Get("client_secret")
+	}
+	if hasControl(id) || hasControl(secret) {
+		return oauthProblem(http.StatusUnauthorized, "invalid_client", "the client credentials are not valid")
 	}
 	if id == "" || secret == "" {
 		return oauthProblem(http.StatusUnauthorized, "invalid_client", "client credentials are required")

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +34,6 @@ import (
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
 	"github.com/vaultpage/vaultpage/store"
-	"github.com/vaultpage/vaultpage/store/storetest"
 	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/web"
 	"github.com/vaultpage/vaultpage/webhook"
@@ -53,6 +54,8 @@ type env struct {
 	outbox *web.DevOutbox
 	hooks  *webhook.Service
 	web    *web.Server
+	// dataDir holds the SQLite database and its WAL ("" for another store).
+	dataDir string
 }
 
 type options struct {
@@ -78,8 +81,15 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	for _, f := range opts {
 		f(&o)
 	}
+	dataDir := ""
 	if o.db == nil {
-		o.db = storetest.SQLite(t)
+		dataDir = t.TempDir()
+		db, err := store.Open(context.Background(), "", dataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		o.db = db
 	}
 	ctx := context.Background()
 	key := make([]byte, 32)
@@ -124,7 +134,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 		PublicMetrics: !o.privateMetrics, MetricsToken: o.metricsToken})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs, outbox: outbox, hooks: hooks, web: h}
+	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs, outbox: outbox, hooks: hooks, web: h, dataDir: dataDir}
 	if e.a, err = partners.Create(ctx, "Alpha Pay", []string{"https://alpha.example/return"}); err != nil {
 		t.Fatal(err)
 	}
@@ -638,4 +648,27 @@ func TestLogsAndDatabaseHoldNoPAN(t *testing.T) {
 		t.Fatalf("logs carry %d PAN-shaped numbers", len(found))
 	}
 
+}
+
+// stored reports whether secret appears anywhere in the database's files
+// (the database, its WAL and shared memory), as bytes.
+func (e *env) stored(t *testing.T, secret string) bool {
+	t.Helper()
+	if e.dataDir == "" {
+		t.Fatal("the test's store has no files to scan")
+	}
+	entries, err := os.ReadDir(e.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		b, err := os.ReadFile(filepath.Join(e.dataDir, en.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(secret)) {
+			return true
+		}
+	}
+	return false
 }

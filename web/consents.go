@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -84,6 +85,15 @@ func (s *Server) cardPIN(c echo.Context) error {
 	cd, err := s.cardFor(c, card.StatusActive, card.StatusFrozen)
 	if err != nil {
 		return err
+	}
+	if a == consent.ActionPINView {
+		has, err := s.deps.Cards.HasPIN(c.Request().Context(), actorOf(c), cd.ID)
+		if err != nil {
+			return err
+		}
+		if !has {
+			return problem(http.StatusConflict, "no_pin", "the card has no PIN yet; ask for operation change to have the cardholder set one")
+		}
 	}
 	return s.requireConsent(c, cd, a)
 }
@@ -178,6 +188,14 @@ func (s *Server) consentToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The token is shown once: an idempotent replay gets the response
+	// without it (and without the URL that carries it), so that the
+	// idempotency store never holds it.
+	redacted, err := json.Marshal(map[string]any{"method": map[string]string{"expires_at": ts(tok.ExpiresAt)}})
+	if err != nil {
+		return err
+	}
+	c.Set(ctxReplayBody, append(redacted, '\n'))
 	return c.JSON(http.StatusOK, map[string]any{"method": map[string]string{
 		"redirect_url": tok.RedirectURL, "token": tok.Value, "expires_at": ts(tok.ExpiresAt),
 	}})

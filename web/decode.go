@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -66,7 +70,98 @@ func decodeJSON(c echo.Context, dst any) error {
 	if dec.More() {
 		return problem(http.StatusBadRequest, "malformed_json", "the body must hold exactly one JSON object")
 	}
+	if field := controlledField(reflect.ValueOf(dst), ""); field != "" {
+		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", field, "must not contain control characters")
+	}
 	return nil
+}
+
+// hasControl reports whether s holds a control character (NUL, a line
+// break, DEL, a C1 control): no text field of the API takes one, and
+// PostgreSQL refuses NUL outright.
+func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
+
+// controlledField walks a decoded request and names the first string field
+// that holds a control character ("" when none does), as the JSON names it:
+// "display_name", "frame_ancestors[2]", "shipping.city".
+func controlledField(v reflect.Value, path string) string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return ""
+		}
+		return controlledField(v.Elem(), path)
+	case reflect.String:
+		if hasControl(v.String()) {
+			return path
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if f := controlledField(v.Index(i), path+"["+strconv.Itoa(i)+"]"); f != "" {
+				return f
+			}
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			key := fmt.Sprint(iter.Key().Interface())
+			if hasControl(key) {
+				return join(path, key)
+			}
+			if f := controlledField(iter.Value(), join(path, key)); f != "" {
+				return f
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			if f := controlledField(v.Field(i), join(path, name)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// plainQuery refuses a query parameter, name or value, that holds a control
+// character, naming it.
+func plainQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for name, values := range c.QueryParams() {
+			for _, v := range values {
+				if hasControl(name) || hasControl(v) {
+					return fieldProblem(http.StatusBadRequest, "invalid_query", strings.Map(printable, name), "must not contain control characters")
+				}
+			}
+		}
+		return next(c)
+	}
+}
+
+// printable drops control characters, for naming a field that holds them.
+func printable(r rune) rune {
+	if unicode.IsControl(r) {
+		return -1
+	}
+	return r
 }
 
 func jsonProblem(err error) *Problem {

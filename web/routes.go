@@ -65,7 +65,7 @@ func (s *Server) routes() {
 	}
 
 	// Partner API, public part: the contract and the token endpoint.
-	v3 := e.Group("/v3", apiHeaders, timeout, middleware.BodyLimit("64K"))
+	v3 := e.Group("/v3", apiHeaders, timeout, middleware.BodyLimit("64K"), plainQuery)
 	v3.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", docs.OpenAPI)
 	}).Name = "openapi"
@@ -125,7 +125,7 @@ func (s *Server) routes() {
 
 	// The live event feed: a long-lived response, so without the request
 	// timeout (it ends itself after an hour; clients resume by Last-Event-ID).
-	live := e.Group("/v3", apiHeaders, s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }),
+	live := e.Group("/v3", apiHeaders, plainQuery, s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }),
 		s.verifySignature)
 	live.GET("/events/stream", s.streamEvents).Name = "events-stream"
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 
+	"github.com/vaultpage/vaultpage/store/storetest"
 	"github.com/vaultpage/vaultpage/vault"
 )
 
@@ -443,5 +444,144 @@ func TestMetricsAreForOperatorsOnly(t *testing.T) {
 		t.Fatalf("operator healthz: %v", err)
 	} else {
 		_ = res.Body.Close()
+	}
+}
+
+func TestAReplayedTokenRequestHandsOutNoToken(t *testing.T) {
+	e := newEnv(t)
+	card := e.card(e.tokA)
+	cid := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+card["id"].(string)+"/credentials", e.tokA, "", nil))["id"].(string)
+	first := e.post("/v3/consents/"+cid, e.tokA, map[string]string{"locale": "sv"}, "Idempotency-Key", "token-1")
+	method := first.json(t)["method"].(map[string]any)
+	tok := method["token"].(string)
+	again := e.post("/v3/consents/"+cid, e.tokA, map[string]string{"locale": "sv"}, "Idempotency-Key", "token-1")
+	if again.status != http.StatusOK || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %v", again.status, again.header)
+	}
+	replayed := again.json(t)["method"].(map[string]any)
+	if _, ok := replayed["token"]; ok || replayed["redirect_url"] != nil || replayed["expires_at"] != method["expires_at"] {
+		t.Fatalf("the replay: %s", again.body)
+	}
+	if !e.stored(t, cid) {
+		t.Fatal("the scan does not find what the database holds")
+	}
+	if e.stored(t, tok) {
+		t.Fatal("the token is in the database's files")
+	}
+	// The token still works, once.
+	if res, _ := get(t, browser(t), e.srv.URL+"/c/"+tok); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the token after the replay: %d", res.StatusCode)
+	}
+}
+
+func TestControlCharactersAreRefusedWithTheFieldNamed(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, func(o *options) { o.db = b.Open(t) })
+			ind := e.post("/v3/individuals", e.tokA, map[string]string{"first_name": "Ada", "last_name": "L", "email": "ada@example.com"}).json(t)
+			testCases := []struct {
+				name, method, path string
+				body               string
+				status             int
+				field              string
+			}{
+				{"a NUL in a name", http.MethodPost, "/v3/individuals", `{"first_name":"A\u0000da","last_name":"L","email":"a@example.com"}`, 422, "first_name"},
+				{"a line break in an email", http.MethodPost, "/v3/individuals", `{"first_name":"Ada","last_name":"L","email":"a@example.com\r\nBcc: x@y.z"}`, 422, "email"},
+				{"a NUL in a display name", http.MethodPost, "/v3/accounts", `{"individual_id":"` + ind["id"].(string) + `\u0000","currency":"EUR"}`, 422, "individual_id"},
+				{"a NUL in a list", http.MethodPut, "/v3/branding", `{"frame_ancestors":["https://a.example","https://b\u0000.example"]}`, 422, "frame_ancestors[1]"},
+				{"a NUL in a URL", http.MethodPost, "/v3/webhook_endpoints", `{"url":"https://hooks.example/\u0000"}`, 422, "url"},
+				{"a NUL in a query", http.MethodGet, "/v3/events?type=card.created%00", "", 400, "type"},
+				{"a NUL in a filter", http.MethodGet, "/v3/cards?status=active%00", "", 400, "status"},
+			}
+			for _, tc := range testCases {
+				t.Run(tc.name, func(t *testing.T) {
+					ct := ""
+					var body []byte
+					if tc.body != "" {
+						ct, body = "application/json", []byte(tc.body)
+					}
+					expectProblem(t, e.do(tc.method, tc.path, e.tokA, ct, body), tc.status, map[int]string{422: "invalid_field", 400: "invalid_query"}[tc.status], tc.field)
+				})
+			}
+			t.Run("a NUL in client credentials", func(t *testing.T) {
+				for _, form := range []string{"grant_type=client_credentials&client_id=vpc_%00&client_secret=x", "grant_type=client_credentials%00"} {
+					r := e.do(http.MethodPost, "/v3/oauth/token", "", "application/x-www-form-urlencoded", []byte(form))
+					if r.status != http.StatusBadRequest {
+						t.Fatalf("%s: %d %s", form, r.status, r.body)
+					}
+				}
+				req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, e.srv.URL+"/v3/oauth/token", strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("vpc_\x00", "secret")
+				res, err := e.srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = res.Body.Close()
+				if res.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("a NUL in Basic credentials: %d", res.StatusCode)
+				}
+			})
+			t.Run("a NUL in a hosted form", func(t *testing.T) {
+				_, _, tok := e.startConsent(t, nil)
+				br := browser(t)
+				get(t, br, e.srv.URL+"/c/"+tok)
+				_, landing := get(t, br, e.srv.URL+"/consent")
+				if res, _ := post(t, br, e.srv.URL+"/consent/verify", csrfOf(t, landing), "code", "12\x003456", "passcode", "x"); res.StatusCode != http.StatusBadRequest {
+					t.Fatalf("verify: %d", res.StatusCode)
+				}
+			})
+		})
+	}
+}
+
+func TestAPINViewOfACardWithoutAPINSaysSoAndAReissuedCardReveals(t *testing.T) {
+	e := newEnv(t)
+	card := e.card(e.tokA)
+	id := card["id"].(string)
+	// The sandbox activates without a PIN.
+	act := consentOf(t, e.post("/v3/cards/"+id+"/activate", e.tokA, nil))["id"].(string)
+	if r := e.post("/v3/simulations/consents/"+act, e.tokA, map[string]string{"outcome": "approved"}); r.status != http.StatusOK {
+		t.Fatalf("simulate: %d %s", r.status, r.body)
+	}
+	expectProblem(t, e.post("/v3/cards/"+id+"/pin", e.tokA, map[string]string{"operation": "view"}), http.StatusConflict, "no_pin", "")
+	// Changing it is how the cardholder gets one.
+	cs := consentOf(t, e.post("/v3/cards/"+id+"/pin", e.tokA, map[string]string{"operation": "change"}))["id"].(string)
+	tok := e.post("/v3/consents/"+cs, e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	b := browser(t)
+	page := e.authenticate(t, b, tok, "correct horse battery")
+	if res, _ := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, page), "pin", "8203", "pin2", "8203"); res.StatusCode != http.StatusOK {
+		t.Fatalf("setting the PIN: %d", res.StatusCode)
+	}
+	if r := e.post("/v3/cards/"+id+"/pin", e.tokA, map[string]string{"operation": "view"}); r.status != http.StatusPreconditionFailed {
+		t.Fatalf("a PIN view once it has one: %d %s", r.status, r.body)
+	}
+	// A reveal asked for before the card is reissued: its number moves to
+	// the new card, and the old card's consent ends.
+	before := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+id+"/credentials", e.tokA, "", nil))["id"].(string)
+	beforeTok := e.post("/v3/consents/"+before, e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	for _, reissue := range []string{"same_card_number", "same_card_number_updated_expiry", "new_card_number"} {
+		r := e.post("/v3/cards/"+id+"/reissue", e.tokA, map[string]string{"reissue_type": reissue})
+		if r.status != http.StatusCreated && r.status != http.StatusOK {
+			t.Fatalf("reissue %s: %d %s", reissue, r.status, r.body)
+		}
+		id = r.json(t)["id"].(string)
+		cs := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+id+"/credentials", e.tokA, "", nil))["id"].(string)
+		tok := e.post("/v3/consents/"+cs, e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+		b := browser(t)
+		page := e.authenticate(t, b, tok, "correct horse battery")
+		if page.Find(`[data-testid="pan"]`).Length() != 1 {
+			t.Fatalf("no card number after a %s reissue", reissue)
+		}
+		res, withCVV := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, page), "show", "cvv")
+		if res.StatusCode != http.StatusOK || len(withCVV.Find(`[data-testid="cvv"]`).Text()) != 3 {
+			t.Fatalf("the CVV after a %s reissue: %d", reissue, res.StatusCode)
+		}
+	}
+	if st := e.do(http.MethodGet, "/v3/consents/"+before, e.tokA, "", nil).json(t)["status"]; st != "canceled" {
+		t.Fatalf("the replaced card's reveal: %v", st)
+	}
+	if res, _ := get(t, browser(t), e.srv.URL+"/c/"+beforeTok); res.StatusCode != http.StatusGone {
+		t.Fatalf("the replaced card's reveal link: %d", res.StatusCode)
 	}
 }

@@ -97,6 +97,13 @@ func (s *Server) hostedRequest(next echo.HandlerFunc) echo.HandlerFunc {
 				return problem(http.StatusBadRequest, "malformed_form", "the form could not be read")
 			}
 			token = r.PostForm.Get("_csrf")
+			for _, values := range r.PostForm {
+				for _, v := range values {
+					if hasControl(v) {
+						return problem(http.StatusBadRequest, "malformed_form", "the form holds a control character")
+					}
+				}
+			}
 		}
 		want = csrfToken(c)
 		if want == "" || subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {

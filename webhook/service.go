@@ -112,32 +112,71 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 	return &Service{store: s, secrets: sec, cfg: cfg, client: client, log: log, now: now, jitter: rand.Float64}
 }
 
+// errAddressRefused: the endpoint's host resolved to an address no webhook
+// may reach. It names no address: the partner learns only that the address
+// is not allowed, never what its host name resolves to inside our network.
+var errAddressRefused = errors.New("the endpoint's address is not allowed (a private, local or reserved address)")
+
 // refusePrivate runs at connect time, on the address DNS resolved to, so
 // that a name that resolves (or re-resolves) to an internal address is
 // refused too.
 func refusePrivate(_, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
-		return err
+		return errAddressRefused
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return fmt.Errorf("webhook: refusing to connect to %s, not an IP address", host)
+		return errAddressRefused
 	}
 	ip = ip.Unmap()
 	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() ||
 		ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || slices.ContainsFunc(reserved, func(p netip.Prefix) bool { return p.Contains(ip) }) {
-		return fmt.Errorf("webhook: refusing to connect to %s, a private or local address", host)
+		return errAddressRefused
 	}
 	return nil
 }
 
 // reserved are further ranges no webhook may reach: shared address space
 // (carrier-grade NAT), "this network", IETF protocol assignments,
-// benchmarking, NAT64 and the IPv4 broadcast address.
+// benchmarking and the IPv4 broadcast address; and in IPv6 the ranges that
+// carry an IPv4 address inside (IPv4-compatible ::a.b.c.d, NAT64 in its
+// well-known and local-use prefixes, 6to4, Teredo), the discard prefix and
+// documentation.
 var reserved = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("255.255.255.255/32"), netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("240.0.0.0/4"), netip.MustParsePrefix("255.255.255.255/32"),
+	netip.MustParsePrefix("::/96"), netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2002::/16"), netip.MustParsePrefix("2001::/32"), netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001:db8::/32"),
+}
+
+// describe says why a delivery got no response, in words that name no
+// address: whatever the endpoint's host resolved to stays ours.
+func describe(err error) string {
+	var (
+		dnsErr *net.DNSError
+		netErr net.Error
+		opErr  *net.OpError
+	)
+	switch {
+	case errors.Is(err, errAddressRefused):
+		return "no response: " + errAddressRefused.Error()
+	case errors.As(err, &dnsErr):
+		return "no response: the host name does not resolve"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "no response: timed out"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "no response: the connection was refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "no response: the connection was closed"
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return "no response: the TLS handshake failed"
+	case errors.As(err, &opErr):
+		return "no response: the connection failed"
+	}
+	return "no response"
 }
 
 func owner(e Endpoint) vault.Owner {
@@ -514,11 +553,10 @@ func (s *Service) send(ctx context.Context, d Delivery) (int, error) {
 	req.Header.Set("webhook-signature", sig)
 	res, err := s.client.Do(req)
 	if err != nil {
-		var ue interface{ Unwrap() error }
-		if errors.As(err, &ue) {
-			return 0, fmt.Errorf("no response: %w", ue.Unwrap())
+		if errors.Is(err, errAddressRefused) {
+			s.log.Warn("a webhook endpoint resolved to a refused address", "endpoint_id", ep.ID, "err", err)
 		}
-		return 0, fmt.Errorf("no response: %w", err)
+		return 0, errors.New(describe(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	_ = res.Body.Close()
