@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,15 +27,82 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/vaultpage/vaultpage/internal/luhn"
+	"github.com/vaultpage/vaultpage/internal/panscan"
 	"github.com/vaultpage/vaultpage/internal/testkit"
 )
 
 const chromium = "/usr/bin/chromium"
 
 type server struct {
-	base   string
-	client *http.Client
-	token  string
+	base    string
+	client  *http.Client
+	token   string
+	dataDir string
+	logs    *testkit.SyncBuffer // the service's stdout and stderr
+
+	mu      sync.Mutex
+	secrets map[string]bool // every secret the flows saw, value → short and numeric
+}
+
+// keep records secrets the flows saw (codes, passcodes, PINs, CVVs,
+// tokens), for the scan when the test ends.
+func (s *server) keep(secrets ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range secrets {
+		if v != "" {
+			s.secrets[v] = len(v) <= 8 && strings.Trim(v, "0123456789") == ""
+		}
+	}
+}
+
+// scan fails the test when the database's files, the service's logs or
+// (while it runs) /metrics hold a card number or any secret the flows saw.
+// Short numeric secrets (a CVV, a PIN, a code) count only as words of their
+// own, in the logs and the database; /metrics is full of numbers, so there
+// only the long ones are looked for.
+func (s *server) scan(t *testing.T, when string, metrics bool) {
+	t.Helper()
+	places := map[string][]byte{"logs": []byte(s.logs.String())}
+	files, _ := filepath.Glob(filepath.Join(s.dataDir, "vaultpage.db*"))
+	if len(files) == 0 {
+		t.Fatalf("%s: no database files to scan in %s", when, s.dataDir)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f) //nolint:gosec // The test's own data directory.
+		if err != nil {
+			t.Fatal(err)
+		}
+		places[filepath.Base(f)] = b
+	}
+	if metrics {
+		res, err := s.client.Get(s.base + "/metrics") //nolint:noctx // Test.
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		places["/metrics"] = b
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.secrets) < 5 {
+		t.Fatalf("%s: only %d secrets recorded; the flows should have seen more", when, len(s.secrets))
+	}
+	for place, b := range places {
+		if pans := panscan.Find(b, "489537"); len(pans) > 0 {
+			t.Errorf("%s: %s holds %d card numbers", when, place, len(pans))
+		}
+		for secret, short := range s.secrets {
+			switch {
+			case short && place == "/metrics":
+			case short && testkit.HoldsWord(b, secret, "-.:"):
+				t.Errorf("%s: %s holds a %d-digit secret the flows saw", when, place, len(secret))
+			case !short && bytes.Contains(b, []byte(secret)):
+				t.Errorf("%s: %s holds a %d-character secret the flows saw", when, place, len(secret))
+			}
+		}
+	}
 }
 
 // start builds and runs vaultpage on loopback, reached as localhost (WebAuthn
@@ -49,7 +117,8 @@ func start(t *testing.T, returnURL string) *server {
 	addr := testkit.FreeAddr(t)
 	port := addr[strings.LastIndex(addr, ":")+1:]
 	base := "http://localhost:" + port
-	env := append(os.Environ(), "VAULTPAGE_DATA_DIR="+filepath.Join(dir, "data"), "VAULTPAGE_ADDR="+addr, "VAULTPAGE_PUBLIC_URL="+base)
+	data := filepath.Join(dir, "data")
+	env := append(os.Environ(), "VAULTPAGE_DATA_DIR="+data, "VAULTPAGE_ADDR="+addr, "VAULTPAGE_PUBLIC_URL="+base)
 	create := exec.Command(bin, "partners", "create", "--name", "Demo Fintech", "--return-url", returnURL)
 	create.Env = env
 	out, err := create.Output()
@@ -60,21 +129,29 @@ func start(t *testing.T, returnURL string) *server {
 	if err := json.Unmarshal(out, &creds); err != nil {
 		t.Fatal(err)
 	}
+	s := &server{base: base, client: &http.Client{Timeout: 10 * time.Second}, dataDir: data, logs: &testkit.SyncBuffer{},
+		secrets: map[string]bool{}}
+	s.keep(creds["client_secret"])
 	serve := exec.Command(bin, "serve")
 	serve.Env = env
+	serve.Stdout, serve.Stderr = s.logs, s.logs
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last first: scan while the service runs, stop it, scan
+	// again what it left behind.
+	t.Cleanup(func() { s.scan(t, "after shutdown", false) })
 	t.Cleanup(func() {
 		_ = serve.Process.Signal(syscall.SIGTERM)
 		_ = serve.Wait()
 	})
+	t.Cleanup(func() { s.scan(t, "while running", true) })
 	testkit.WaitHealthy(t, base)
-	s := &server{base: base, client: &http.Client{Timeout: 10 * time.Second}}
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds["client_id"]}, "client_secret": {creds["client_secret"]}}
 	var tok map[string]any
 	s.json(t, http.MethodPost, "/v3/oauth/token", "application/x-www-form-urlencoded", []byte(form.Encode()), 200, &tok)
 	s.token = tok["access_token"].(string)
+	s.keep(s.token)
 	return s
 }
 
@@ -111,6 +188,10 @@ func (s *server) api(t *testing.T, method, path string, body any, want int) map[
 	}
 	var out map[string]any
 	s.json(t, method, path, "application/json", b, want, &out)
+	if m, ok := out["method"].(map[string]any); ok { // a consent token
+		tok, _ := m["token"].(string)
+		s.keep(tok)
+	}
 	return out
 }
 
@@ -135,7 +216,9 @@ func (s *server) lastCode(t *testing.T) string {
 	if len(box) == 0 {
 		t.Fatal("no code in the outbox")
 	}
-	return code.FindString(box[len(box)-1])
+	c := code.FindString(box[len(box)-1])
+	s.keep(c)
+	return c
 }
 
 func (s *server) codesSent(t *testing.T) int { return len(s.outbox(t)) }
@@ -386,9 +469,11 @@ func TestActivationInTheBrowser(t *testing.T) {
 	}
 	screenshot(ctx, t, dir, "8-reveal")
 	do(chromedp.Click(`[data-testid="show-cvv"]`), chromedp.WaitVisible(`[data-testid="cvv"]`))
-	if cvv := text(`[data-testid="cvv"]`); len(cvv) != 3 {
+	cvv := text(`[data-testid="cvv"]`)
+	if len(cvv) != 3 {
 		t.Fatalf("cvv %q", cvv)
 	}
+	s.keep(cvv, "8203", "correct horse battery")
 	if _, err := chromedp.Run(ctx, mask); err != nil {
 		t.Fatal(err)
 	}

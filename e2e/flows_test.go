@@ -127,6 +127,7 @@ func textOf(ctx context.Context, t *testing.T, sel string) string {
 // code and the passcode, and declines the passkey offer.
 func codeAndPasscode(ctx context.Context, t *testing.T, s *server, passcode string, shots func(string)) {
 	t.Helper()
+	s.keep(passcode)
 	run(ctx, t, chromedp.WaitVisible(`[data-testid="send-code"]`))
 	shots("landing")
 	run(ctx, t, chromedp.Click(`[data-testid="send-code"]`), chromedp.WaitVisible(`[data-testid="code"]`))
@@ -240,6 +241,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 		vm := tokenFor(vid, map[string]string{"return_url": app.returnURL, "locale": "sv"})
 		run(view, t, chromedp.Navigate(vm["redirect_url"].(string)))
 		codeAndPasscode(view, t, s, passcode, func(string) {})
+		s.keep("8203", "5831")
 		if pin := textOf(view, t, `[data-testid="pin"]`); pin != "5831" {
 			t.Fatalf("PIN view shows %d characters, not the new PIN", len(pin))
 		}
@@ -312,6 +314,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 		run(ctx, t, chromedp.Click(`[data-testid="order"]`), chromedp.WaitVisible(`[data-testid="demo-activate"]`),
 			chromedp.Click(`[data-testid="demo-activate"]`), chromedp.WaitVisible(`[data-testid="send-code"]`),
 			chromedp.Click(`[data-testid="send-code"]`), chromedp.WaitVisible(`[data-testid="code"]`))
+		s.keep("analytical engine")
 		run(ctx, t, chromedp.SendKeys(`[data-testid="code"]`, s.lastCode(t)), chromedp.SendKeys(`[data-testid="passcode"]`, "analytical engine"),
 			chromedp.Click(`[data-testid="verify"]`), chromedp.WaitVisible(`[data-testid="passkey-register"]`),
 			chromedp.Click(`[data-testid="passkey-register"]`), chromedp.WaitVisible(`[data-testid="pin-input"]`),
@@ -339,6 +342,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 		run(ctx, t, chromedp.Navigate(m["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="send-code"]`),
 			chromedp.Click(`[data-testid="send-code"]`), chromedp.WaitVisible(`[data-testid="code"]`))
 		for i := 1; i <= 5; i++ {
+			s.keep("fel häst")
 			run(ctx, t, chromedp.SendKeys(`[data-testid="code"]`, s.lastCode(t)), chromedp.SendKeys(`[data-testid="passcode"]`, "fel häst"),
 				chromedp.Click(`[data-testid="verify"]`))
 			if i < 5 {

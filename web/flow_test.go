@@ -19,6 +19,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/vaultpage/vaultpage/internal/luhn"
+	"github.com/vaultpage/vaultpage/internal/testkit"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/vault"
 )
@@ -389,20 +390,7 @@ func noisePNG(t *testing.T, size int) []byte {
 // run of letters and digits: a PIN of four digits turns up by chance inside
 // a nanosecond timestamp, a duration or a request id, as "8203" did in
 // "2026-11-30T23:19:13.848203232Z".
-func loggedAlone(logs, secret string) bool {
-	word := func(r byte) bool { return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }
-	for i := 0; ; {
-		j := strings.Index(logs[i:], secret)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(secret)
-		if (start == 0 || !word(logs[start-1])) && (end == len(logs) || !word(logs[end])) {
-			return true
-		}
-		i = start + 1
-	}
-}
+func loggedAlone(logs, secret string) bool { return testkit.HoldsWord([]byte(logs), secret, "") }
 
 func TestLoggedAloneFindsASecretOnlyAsAWholeWord(t *testing.T) {
 	for _, c := range []struct {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,4 +62,27 @@ func WaitHealthy(t testing.TB, base string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s never became healthy", base)
+}
+
+// HoldsWord reports whether secret appears in data as a word of its own:
+// not part of a longer run of letters, digits or any of also. Tests look
+// for short numeric secrets (a PIN, a one-time code) this way, so that
+// "8203" inside a timestamp's nanoseconds (also ".") or a UUID (also "-")
+// is not taken for the PIN.
+func HoldsWord(data []byte, secret, also string) bool {
+	word := func(c byte) bool {
+		return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte(also, c) >= 0
+	}
+	s := []byte(secret)
+	for i := 0; ; {
+		j := bytes.Index(data[i:], s)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(s)
+		if (start == 0 || !word(data[start-1])) && (end == len(data) || !word(data[end])) {
+			return true
+		}
+		i = start + 1
+	}
 }
