@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
@@ -215,4 +217,52 @@ func TestConcurrentRedemptionsAcrossProcessesOpenOneSession(t *testing.T) {
 		t.Fatalf("%d redemptions succeeded, want exactly 1", wins)
 	}
 
+}
+
+func TestHostedSessionsEndWithANewTokenOrACardThatMayNotGoOn(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		pid := f.actor.PartnerID
+		c, err := f.svc.Require(ctx, pid, f.card.ID, f.card.IndividualID, consent.ActionReveal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := f.svc.IssueToken(ctx, pid, c.ID, consent.TokenOptions{}, nil)
+		_, first, err := f.svc.Redeem(ctx, tok.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Hosted(ctx, pid, c.ID, first); err != nil {
+			t.Fatalf("the session the token opened: %v", err)
+		}
+		tok2, _ := f.svc.IssueToken(ctx, pid, c.ID, consent.TokenOptions{}, nil)
+		if _, err := f.svc.Hosted(ctx, pid, c.ID, first); !errors.Is(err, consent.ErrSessionEnded) {
+			t.Fatalf("the first session after a new token: %v", err)
+		}
+		_, second, err := f.svc.Redeem(ctx, tok2.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.svc.Hosted(ctx, pid, c.ID, second)
+		if err != nil || !got.AuthenticatedAt.IsZero() {
+			t.Fatalf("the new session: %+v %v", got, err)
+		}
+		if got, err = f.svc.MarkAuthenticated(ctx, got); err != nil || !got.AuthenticatedAt.Equal(f.now) || f.svc.RevealLeft(got) != consent.RevealFor {
+			t.Fatalf("authenticated: %v %v", got.AuthenticatedAt, err)
+		}
+		// A pending consent too; then the card is reported stolen.
+		pending, _ := f.svc.Require(ctx, pid, f.card.ID, f.card.IndividualID, consent.ActionReveal)
+		stolen := card.StatusStolen
+		if _, err := f.cards.UpdateCard(ctx, f.actor, f.card.ID, card.Patch{Status: &stolen}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []uuid.UUID{c.ID, pending.ID} {
+			if got, _ := f.svc.Get(ctx, pid, id); got.Status != consent.StatusCanceled {
+				t.Fatalf("consent %s after the card was stolen: %s", id, got.Status)
+			}
+		}
+		if _, err := f.svc.Hosted(ctx, pid, c.ID, second); !errors.Is(err, consent.ErrSessionEnded) {
+			t.Fatalf("the session of a stolen card: %v", err)
+		}
+	})
 }
