@@ -29,16 +29,24 @@ type Request struct {
 	Body        []byte
 }
 
-// Store remembers requests by partner and key. Begin decides, in the
-// database, which of several concurrent requests with one key runs.
+// Store remembers requests by partner and key. A keyed request runs in one
+// database transaction that holds its claim, its work and its response
+// (InTx, Claim, the work, Complete): they commit together or not at all.
+// A claim therefore never outlives its request: if the request fails on
+// the server's side, its transaction rolls back, and if its process dies or
+// its connection is lost, the database rolls it back, and the key is free
+// again at once.
 type Store interface {
-	// Begin claims the key for a running request with hash, unless a live
-	// claim exists: then it returns that one and claimed=false. A claim
-	// created before notBefore is replaced.
-	Begin(ctx context.Context, partnerID, key string, hash []byte, now, notBefore time.Time) (existing Request, claimed bool, err error)
-	// Complete stores the response of a claimed request.
+	// InTx runs fn in one database transaction; store methods called with
+	// the context fn receives join it.
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// Claim claims the key for a request with hash, in the transaction in
+	// ctx, unless the key is taken. Taken, it returns the request that holds
+	// it and claimed=false: Done with its response, or Running (and no
+	// hash) while another transaction that claimed the key is still in
+	// flight. A claim made before notBefore is replaced.
+	Claim(ctx context.Context, partnerID, key string, hash []byte, now, notBefore time.Time) (existing Request, claimed bool, err error)
+	// Complete stores the response of the request that claimed the key, in
+	// its transaction.
 	Complete(ctx context.Context, partnerID, key string, status int, contentType string, body []byte) error
-	// Release forgets a claim (the request failed on the server's side and
-	// may be retried).
-	Release(ctx context.Context, partnerID, key string) error
 }

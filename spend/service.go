@@ -40,8 +40,9 @@ type Store interface {
 	// from its account's available amount (ErrInsufficientFunds if that
 	// would go below zero), counts what it spends and emits e, together.
 	RecordAuthorization(ctx context.Context, a Authorization, e events.Event) error
-	// Decide runs a whole decision in a transaction of its own: LockSubject,
-	// then decide, then RecordAuthorization of what decide returns. When
+	// Decide runs a whole decision in one transaction (the caller's, when
+	// ctx carries one, else its own): LockSubject, then decide, then
+	// RecordAuthorization of what decide returns. When
 	// decide fails nothing is written and its error is returned. A store
 	// may send it in fewer round trips than the steps apart would take.
 	Decide(ctx context.Context, partnerID, cardID uuid.UUID, w Windows, decide func(Subject) (Authorization, events.Event, error)) error

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"time"
 
@@ -17,12 +16,39 @@ func (db *DB) Idempotency() *IdempotencyStore { return &IdempotencyStore{db: db}
 
 var _ idempotency.Store = (*IdempotencyStore)(nil)
 
-// Begin implements idempotency.Store: an INSERT … ON CONFLICT
-// DO NOTHING decides which request runs; an expired claim is replaced with a
-// compare-and-swap on its creation time.
-func (s *IdempotencyStore) Begin(ctx context.Context, partnerID, key string, hash []byte, now, notBefore time.Time) (idempotency.Request, bool, error) {
+// InTx implements idempotency.Store.
+func (s *IdempotencyStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.db.InTx(ctx, fn)
+}
+
+// idempotencyLocks is the class of the PostgreSQL advisory locks that mark
+// a key's claim in flight (a space of its own, apart from the sequencer's
+// single-key lock).
+const idempotencyLocks = 7_460_002
+
+// Claim implements idempotency.Store. The claim is a row inserted in the
+// request's transaction, so it exists for others only once the request
+// has committed, with its response. While it is in flight, on PostgreSQL,
+// a transaction-scoped advisory lock on the key marks it: a second request
+// with the key takes no lock and is told Running at once, instead of
+// waiting on the uncommitted row (two keys whose 32-bit hashes collide are
+// told Running too while both are in flight). On SQLite one transaction
+// writes at a time, so a second request runs after the first has
+// committed and finds its response. A row still running is what an
+// earlier version left behind; it is replaced like an expired one.
+func (s *IdempotencyStore) Claim(ctx context.Context, partnerID, key string, hash []byte, now, notBefore time.Time) (idempotency.Request, bool, error) {
 	q := s.db.w(ctx)
-	for attempt := 0; attempt < 3; attempt++ {
+	if s.db.Dialect() == Postgres {
+		var locked bool
+		if err := q.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2 || ' ' || $3))`,
+			idempotencyLocks, partnerID, key).Scan(&locked); err != nil {
+			return idempotency.Request{}, false, err
+		}
+		if !locked {
+			return idempotency.Request{State: idempotency.Running}, false, nil
+		}
+	}
+	for attempt := 0; attempt < 2; attempt++ {
 		res, err := q.ExecContext(ctx, `INSERT INTO idempotency_keys (partner_id, key, request_hash, state, created_at)
 			VALUES ($1, $2, $3, 'running', $4) ON CONFLICT (partner_id, key) DO NOTHING`, partnerID, key, hash, now.UTC())
 		if err != nil {
@@ -38,19 +64,15 @@ func (s *IdempotencyStore) Begin(ctx context.Context, partnerID, key string, has
 		)
 		err = q.QueryRowContext(ctx, `SELECT request_hash, state, status, headers, body, created_at FROM idempotency_keys
 			WHERE partner_id = $1 AND key = $2`, partnerID, key).Scan(&r.Hash, &state, &r.Status, &r.ContentType, &r.Body, &created)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // released meanwhile: try to claim again
-		}
 		if err != nil {
 			return r, false, err
 		}
 		r.State = idempotency.State(state)
-		if !created.Before(notBefore) {
+		if r.State == idempotency.Done && !created.Before(notBefore) {
 			return r, false, nil
 		}
-		// Expired: forget it if nobody else did, then claim again.
-		if _, err := q.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE partner_id = $1 AND key = $2 AND created_at = $3`,
-			partnerID, key, created); err != nil {
+		// Expired, or left running by an earlier version: replace it.
+		if _, err := q.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE partner_id = $1 AND key = $2`, partnerID, key); err != nil {
 			return r, false, err
 		}
 	}
@@ -61,12 +83,6 @@ func (s *IdempotencyStore) Begin(ctx context.Context, partnerID, key string, has
 func (s *IdempotencyStore) Complete(ctx context.Context, partnerID, key string, status int, contentType string, body []byte) error {
 	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE idempotency_keys SET state = 'done', status = $1, headers = $2, body = $3
 		WHERE partner_id = $4 AND key = $5`, status, contentType, body, partnerID, key)
-	return err
-}
-
-// Release implements idempotency.Store.
-func (s *IdempotencyStore) Release(ctx context.Context, partnerID, key string) error {
-	_, err := s.db.w(ctx).ExecContext(ctx, `DELETE FROM idempotency_keys WHERE partner_id = $1 AND key = $2`, partnerID, key)
 	return err
 }
 

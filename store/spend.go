@@ -363,10 +363,13 @@ const lockPG = `SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM cards 
 
 // Decide implements spend.Store. On SQLite it is the three steps in one
 // (group-committed) transaction. On PostgreSQL decisions waiting for one
-// another share a transaction of two pipelined round trips (batch.go).
+// another share a transaction of two pipelined round trips (batch.go),
+// unless the caller is in a transaction already (a request with an
+// Idempotency-Key): then the decision is made in it, so that it commits
+// with the request's claim and response.
 func (s *SpendStore) Decide(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
 	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
-	if s.db.batch != nil {
+	if _, inTx := ctx.Value(txKey{}).(*sql.Tx); s.db.batch != nil && !inTx {
 		return s.db.batch.do(ctx, partnerID, cardID, w, decide)
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -28,47 +27,81 @@ func TestIdempotencyClaimIsDecidedByTheDatabase(t *testing.T) {
 		s := db.Idempotency()
 		now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 		hash := []byte("h1")
+		notBefore := now.Add(-idempotency.TTL)
+		errRollback := errors.New("roll back")
+
+		// A claim made in a transaction that rolls back leaves nothing.
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			if _, ok, err := s.Claim(ctx, "p1", "k1", hash, now, notBefore); err != nil || !ok {
+				t.Fatalf("first claim: %v %v", ok, err)
+			}
+			return errRollback
+		})
+		if !errors.Is(err, errRollback) {
+			t.Fatal(err)
+		}
+
+		// Ten requests at once: one claims and completes; the others are
+		// told it is in flight (PostgreSQL) or find its response (SQLite,
+		// which runs them one after another).
 		var (
-			wg      sync.WaitGroup
-			mu      sync.Mutex
-			claimed int
+			wg                      sync.WaitGroup
+			mu                      sync.Mutex
+			claimed, running, found int
 		)
 		for i := 0; i < 10; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, ok, err := s.Begin(ctx, "p1", "k1", hash, now, now.Add(-idempotency.TTL))
+				err := s.InTx(ctx, func(ctx context.Context) error {
+					prev, ok, err := s.Claim(ctx, "p1", "k1", hash, now, notBefore)
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					switch {
+					case ok:
+						claimed++
+					case prev.State == idempotency.Running:
+						running++
+					case prev.State == idempotency.Done && string(prev.Body) == `{"id":1}`:
+						found++
+					}
+					mu.Unlock()
+					if !ok {
+						return nil
+					}
+					time.Sleep(50 * time.Millisecond) // the work
+					return s.Complete(ctx, "p1", "k1", 201, "application/json", []byte(`{"id":1}`))
+				})
 				if err != nil {
 					t.Error(err)
-					return
-				}
-				if ok {
-					mu.Lock()
-					claimed++
-					mu.Unlock()
 				}
 			}()
 		}
 		wg.Wait()
-		if claimed != 1 {
-			t.Fatalf("%d concurrent requests claimed one key", claimed)
+		if claimed != 1 || claimed+running+found != 10 {
+			t.Fatalf("%d claimed, %d told running, %d found the response", claimed, running, found)
 		}
-		prev, ok, err := s.Begin(ctx, "p1", "k1", hash, now, now.Add(-idempotency.TTL))
-		if err != nil || ok || prev.State != idempotency.Running || !bytes.Equal(prev.Hash, hash) {
-			t.Fatalf("running claim: %+v %v %v", prev, ok, err)
+		if db.Dialect() == store.Postgres && running == 0 {
+			t.Fatal("no concurrent request was told the claim is in flight")
 		}
-		if err := s.Complete(ctx, "p1", "k1", 201, "application/json", []byte(`{"id":1}`)); err != nil {
-			t.Fatal(err)
-		}
-		prev, _, _ = s.Begin(ctx, "p1", "k1", hash, now, now.Add(-idempotency.TTL))
+		var prev idempotency.Request
+		_ = s.InTx(ctx, func(ctx context.Context) error {
+			prev, _, err = s.Claim(ctx, "p1", "k1", hash, now, notBefore)
+			return err
+		})
 		if prev.State != idempotency.Done || prev.Status != 201 || string(prev.Body) != `{"id":1}` {
 			t.Fatalf("done claim: %+v", prev)
 		}
 		// A day later the key is free again.
 		later := now.Add(idempotency.TTL + time.Minute)
-		if _, ok, err := s.Begin(ctx, "p1", "k1", []byte("h2"), later, later.Add(-idempotency.TTL)); err != nil || !ok {
-			t.Fatalf("expired key not reclaimed: %v %v", ok, err)
-		}
+		_ = s.InTx(ctx, func(ctx context.Context) error {
+			if _, ok, err := s.Claim(ctx, "p1", "k1", []byte("h2"), later, later.Add(-idempotency.TTL)); err != nil || !ok {
+				t.Fatalf("expired key not reclaimed: %v %v", ok, err)
+			}
+			return errRollback
+		})
 		if n, err := s.Purge(ctx, later.Add(time.Hour)); err != nil || n != 1 {
 			t.Fatalf("purge: %d %v", n, err)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/docs"
 	"github.com/vaultpage/vaultpage/events"
+	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/internal/logmask"
 	"github.com/vaultpage/vaultpage/internal/panscan"
 	"github.com/vaultpage/vaultpage/internal/testkit"
@@ -73,6 +74,8 @@ type options struct {
 	privateMetrics bool
 	// feed, when set, wraps the event feed the server reads.
 	feed func(events.Feed) events.Feed
+	// idem, when set, wraps the idempotency store.
+	idem func(idempotency.Store) idempotency.Store
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
@@ -128,7 +131,11 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	if o.feed != nil {
 		feed = o.feed(feed)
 	}
-	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: feed, Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: o.db.Idempotency(),
+	var idem idempotency.Store = o.db.Idempotency()
+	if o.idem != nil {
+		idem = o.idem(idem)
+	}
+	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: feed, Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: idem,
 		Ready: o.db.Ping, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: o.publicURL,
 		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox, TrustedProxies: o.proxies,
 		PublicMetrics: !o.privateMetrics, MetricsToken: o.metricsToken})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"maps"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -12,27 +13,49 @@ import (
 	"github.com/vaultpage/vaultpage/idempotency"
 )
 
-// captureWriter keeps a copy of what a handler writes.
-type captureWriter struct {
-	http.ResponseWriter
-	buf bytes.Buffer
+// heldWriter holds what a handler writes until the transaction that holds
+// its work has committed: a partner never hears of work that could still
+// roll back. Headers go to the real writer's map, which nothing has sent yet.
+type heldWriter struct {
+	real   http.ResponseWriter
+	status int
+	buf    bytes.Buffer
 }
 
-func (w *captureWriter) Write(b []byte) (int, error) {
-	w.buf.Write(b)
-	return w.ResponseWriter.Write(b)
+func (w *heldWriter) Header() http.Header { return w.real.Header() }
+
+func (w *heldWriter) WriteHeader(status int) { w.status = status }
+
+func (w *heldWriter) Write(b []byte) (int, error) { return w.buf.Write(b) }
+
+// send writes the held response.
+func (w *heldWriter) send() error {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.real.WriteHeader(w.status)
+	_, err := w.real.Write(w.buf.Bytes())
+	return err
 }
 
 // ctxReplayBody, set by a handler whose response shows a secret once (a
-// webhook signing secret), is the body an idempotent replay gets instead:
-// the same response without the secret, so that the secret is never kept in
-// the database.
+// webhook signing secret, a consent token), is the body an idempotent
+// replay gets instead: the same response without the secret, so that the
+// secret is never kept in the database.
 const ctxReplayBody = "vaultpage.replay_body"
+
+// errServerSide rolls back a keyed request that failed on the server's
+// side: its work, its claim and its response go, and a retry runs afresh.
+var errServerSide = errors.New("web: the request failed on the server's side")
 
 // idempotent honours Idempotency-Key on POST, PATCH and DELETE: the first
 // request runs and its response is kept 24 hours; a repeat with the same body
 // gets that response byte for byte; a repeat with another body is a 422; a
-// repeat while the first still runs is a 409. Server errors release the key.
+// repeat while the first still runs is a 409. The claim, the work and the
+// response commit in one transaction (idempotency.Store), and the
+// response is sent once they have: a request that fails on the server's
+// side, or whose process dies, leaves nothing behind, and its retry runs
+// as if it were the first.
 func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		key := c.Request().Header.Get("Idempotency-Key")
@@ -40,8 +63,8 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		if key == "" || (m != http.MethodPost && m != http.MethodPatch && m != http.MethodDelete) {
 			return next(c)
 		}
-		if len(key) > 255 {
-			return fieldProblem(http.StatusBadRequest, "invalid_header", "Idempotency-Key", "must be at most 255 characters")
+		if len(key) > 255 || hasControl(key) {
+			return fieldProblem(http.StatusBadRequest, "invalid_header", "Idempotency-Key", "must be at most 255 characters, none a control character")
 		}
 		body, err := bodyOf(c)
 		if err != nil {
@@ -51,42 +74,59 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Write([]byte(m + " " + c.Request().URL.RequestURI() + "\n"))
 		h.Write(body)
 		hash := h.Sum(nil)
-		ctx := c.Request().Context()
+		req, res := c.Request(), c.Response()
 		pid := partnerOf(c).ID.String()
 		now := s.deps.Now().UTC()
-		prev, claimed, err := s.deps.Idempotency.Begin(ctx, pid, key, hash, now, now.Add(-idempotency.TTL))
-		if err != nil {
-			return err
-		}
-		if !claimed {
-			switch {
-			case !bytes.Equal(prev.Hash, hash):
-				return problem(http.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used with another request")
-			case prev.State == idempotency.Running:
-				return problem(http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is still running")
+		headers := res.Header().Clone()
+		held := &heldWriter{real: res.Writer}
+		var prev *idempotency.Request
+		err = s.deps.Idempotency.InTx(req.Context(), func(ctx context.Context) error {
+			p, claimed, err := s.deps.Idempotency.Claim(ctx, pid, key, hash, now, now.Add(-idempotency.TTL))
+			if err != nil || !claimed {
+				prev = &p
+				return err
 			}
-			c.Response().Header().Set("Idempotent-Replayed", "true")
-			return c.Blob(prev.Status, prev.ContentType, prev.Body)
+			c.SetRequest(req.WithContext(ctx))
+			res.Writer = held
+			defer func() { c.SetRequest(req); res.Writer = held.real }()
+			if err := next(c); err != nil {
+				c.Error(err) // rendered now, so that its response is what is kept
+			}
+			if res.Status >= 500 {
+				return errServerSide
+			}
+			kept := held.buf.Bytes()
+			if redacted, ok := c.Get(ctxReplayBody).([]byte); ok {
+				kept = redacted // the response showed a secret once; a replay does not
+			}
+			return s.deps.Idempotency.Complete(ctx, pid, key, res.Status, res.Header().Get(echo.HeaderContentType), kept)
+		})
+		switch {
+		case errors.Is(err, errServerSide):
+			return held.send() // the error the handler rendered; nothing was kept
+		case err != nil && !res.Committed:
+			return err // the claim itself failed: nothing ran
+		case err != nil:
+			// The work ran but did not commit: the partner hears of the
+			// failure, not of the work, and may retry with the same key.
+			maps.Copy(res.Header(), headers)
+			for k := range res.Header() {
+				if _, ok := headers[k]; !ok {
+					res.Header().Del(k)
+				}
+			}
+			res.Committed, res.Status, res.Size = false, 0, 0
+			return err
+		case prev == nil:
+			return held.send()
 		}
-		w := &captureWriter{ResponseWriter: c.Response().Writer}
-		c.Response().Writer = w
-		err = next(c)
-		if err != nil {
-			// Render the error now, so that its response is what is kept.
-			c.Error(err)
+		switch {
+		case prev.State == idempotency.Running:
+			return problem(http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is still running")
+		case !bytes.Equal(prev.Hash, hash):
+			return problem(http.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used with another request")
 		}
-		bg := context.WithoutCancel(ctx)
-		res := c.Response()
-		if res.Status >= 500 {
-			return errors.Join(err, s.deps.Idempotency.Release(bg, pid, key))
-		}
-		kept := w.buf.Bytes()
-		if redacted, ok := c.Get(ctxReplayBody).([]byte); ok {
-			kept = redacted // the response showed a secret once; a replay does not
-		}
-		if cerr := s.deps.Idempotency.Complete(bg, pid, key, res.Status, res.Header().Get(echo.HeaderContentType), kept); cerr != nil {
-			s.deps.Logger.ErrorContext(ctx, "keeping an idempotent response failed", "err", cerr, "request_id", requestID(c))
-		}
-		return nil
+		res.Header().Set("Idempotent-Replayed", "true")
+		return c.Blob(prev.Status, prev.ContentType, prev.Body)
 	}
 }

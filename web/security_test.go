@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"mime/multipart"
 	"net"
@@ -13,12 +14,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 
+	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/store/storetest"
 	"github.com/vaultpage/vaultpage/vault"
 )
@@ -583,5 +586,51 @@ func TestAPINViewOfACardWithoutAPINSaysSoAndAReissuedCardReveals(t *testing.T) {
 	}
 	if res, _ := get(t, browser(t), e.srv.URL+"/c/"+beforeTok); res.StatusCode != http.StatusGone {
 		t.Fatalf("the replaced card's reveal link: %d", res.StatusCode)
+	}
+}
+
+// failingKeep is an idempotency store whose Complete fails while fail is
+// set, as when the database goes away between the work and the keeping of
+// its response.
+type failingKeep struct {
+	idempotency.Store
+	fail atomic.Bool
+}
+
+func (f *failingKeep) Complete(ctx context.Context, partnerID, key string, status int, contentType string, body []byte) error {
+	if f.fail.Load() {
+		return errors.New("connection reset by peer")
+	}
+	return f.Store.Complete(ctx, partnerID, key, status, contentType, body)
+}
+
+func TestAResponseThatCannotBeKeptUndoesItsWork(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			var keep *failingKeep
+			e := newEnv(t, func(o *options) {
+				o.db = b.Open(t)
+				o.idem = func(s idempotency.Store) idempotency.Store { keep = &failingKeep{Store: s}; return keep }
+			})
+			ind := e.post("/v3/individuals", e.tokA, map[string]string{"first_name": "Ada", "last_name": "L", "email": "ada@example.com"}).json(t)
+			body := map[string]string{"individual_id": ind["id"].(string), "currency": "EUR"}
+			keep.fail.Store(true)
+			r := e.post("/v3/accounts", e.tokA, body, "Idempotency-Key", "acct-1")
+			if r.status < 500 || strings.Contains(string(r.body), `"id"`) {
+				t.Fatalf("a request whose response could not be kept: %d %s", r.status, r.body)
+			}
+			if n := len(e.do(http.MethodGet, "/v3/accounts", e.tokA, "", nil).json(t)["data"].([]any)); n != 0 {
+				t.Fatalf("%d accounts exist after the failed request", n)
+			}
+			keep.fail.Store(false)
+			first := e.post("/v3/accounts", e.tokA, body, "Idempotency-Key", "acct-1")
+			again := e.post("/v3/accounts", e.tokA, body, "Idempotency-Key", "acct-1")
+			if first.status != http.StatusCreated || again.status != http.StatusCreated || !bytes.Equal(first.body, again.body) {
+				t.Fatalf("the retries: %d %s / %d %s", first.status, first.body, again.status, again.body)
+			}
+			if n := len(e.do(http.MethodGet, "/v3/accounts", e.tokA, "", nil).json(t)["data"].([]any)); n != 1 {
+				t.Fatalf("%d accounts for one key", n)
+			}
+		})
 	}
 }

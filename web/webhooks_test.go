@@ -12,6 +12,7 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/vaultpage/vaultpage/idempotency"
 )
 
 func TestWebhookEndpointsOverTheAPI(t *testing.T) {
@@ -126,7 +127,14 @@ func TestWebhookSecretsAreNotKeptForIdempotentReplays(t *testing.T) {
 	}
 	// The kept responses (read back from the idempotency table) hold neither secret.
 	for key, s := range map[string]string{"hook-1": secret, "rot-1": newSecret} {
-		kept, claimed, err := e.db.Idempotency().Begin(context.Background(), e.a.PartnerID.String(), key, []byte("another request"), time.Now(), time.Now().Add(-time.Hour))
+		var (
+			kept    idempotency.Request
+			claimed bool
+		)
+		err := e.db.Idempotency().InTx(context.Background(), func(ctx context.Context) (err error) {
+			kept, claimed, err = e.db.Idempotency().Claim(ctx, e.a.PartnerID.String(), key, []byte("another request"), time.Now(), time.Now().Add(-time.Hour))
+			return err
+		})
 		if err != nil || claimed || len(kept.Body) == 0 {
 			t.Fatalf("%s: kept response %v %v", key, claimed, err)
 		}
