@@ -97,6 +97,9 @@ func (c *committer) run() {
 	defer close(c.exit)
 	for m := range c.q.in {
 		c.commit(c.q.more([]*member{m}, groupMax))
+		if c.db.walTooLarge() {
+			c.db.resetWAL()
+		}
 	}
 }
 

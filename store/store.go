@@ -18,6 +18,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
 	"errors"
@@ -75,6 +76,10 @@ type DB struct {
 	// batch makes PostgreSQL decisions in shared transactions (see
 	// batch.go); nil on SQLite.
 	batch *batcher
+	// instance names this process's readiness probe row.
+	instance string
+	// walPath is the SQLite WAL file's path.
+	walPath string
 }
 
 // SQLiteFile is the database file name inside the data directory.
@@ -116,10 +121,12 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*DB, error) {
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	q := url.Values{}
 	// A background connection checkpoints the WAL, passively, so that no
-	// request waits for it to be copied into the database file; a commit
+	// request waits for it to be copied into the database file, and resets
+	// it past walLimit (see checkpoint); a commit
 	// checkpoints only if the WAL has outgrown 100,000 pages all the same
 	// (a reader held on to old frames for long, say).
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "wal_autocheckpoint(100000)"} {
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "wal_autocheckpoint(100000)",
+		"journal_size_limit(8388608)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -155,7 +162,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, errors.Join(fmt.Errorf("store: open sqlite: %w", err), s.Close(), r.Close())
 	}
 	c.SetMaxOpenConns(1)
-	db := &DB{sql: s, read: r, ckpt: c, dialect: SQLite, stop: make(chan struct{}), stopped: make(chan struct{})}
+	db := &DB{sql: s, read: r, ckpt: c, dialect: SQLite, stop: make(chan struct{}), stopped: make(chan struct{}), instance: instanceID()}
+	db.walPath = path + "-wal"
 	db.group = newCommitter(db)
 	go db.checkpoint() //nolint:gosec // It lives as long as the handle, not as the context that opened it.
 	return db, nil
@@ -163,11 +171,21 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 
 // checkpointEvery is how often the background connection checkpoints the
 // SQLite WAL.
-const checkpointEvery = time.Second
+const checkpointEvery = 250 * time.Millisecond
+
+// walLimit bounds the WAL: past it the writer resets it. Under sustained
+// writes a passive checkpoint never finds the WAL still, so SQLite never
+// starts it over and it grows without end (393 MiB in 20 s of card orders
+// at 250/s, measured); a TRUNCATE checkpoint run by the writer itself,
+// right after the group commit that took the WAL past the limit, copies
+// what the passive rounds left, waits for the readers, and empties the
+// file.
+const walLimit = 8 << 20
 
 // checkpoint copies committed WAL frames into the database file, PASSIVE:
 // it never blocks writers or readers, and leaves frames a reader still
-// needs for the next round.
+// needs for the next round. Resetting the WAL is the group committer's
+// (walTooLarge, resetWAL).
 func (db *DB) checkpoint() {
 	defer close(db.stopped)
 	t := time.NewTicker(checkpointEvery)
@@ -181,6 +199,22 @@ func (db *DB) checkpoint() {
 			_, _ = db.ckpt.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
 		}
 	}
+}
+
+// walTooLarge reports whether the WAL file has outgrown walLimit; the group
+// committer asks after every commit (a stat of the file).
+func (db *DB) walTooLarge() bool {
+	st, err := os.Stat(db.walPath)
+	return err == nil && st.Size() > walLimit
+}
+
+// resetWAL checkpoints the whole WAL and truncates it, on the writer's own
+// connection: the group committer calls it between commits, when no write
+// transaction is open.
+func (db *DB) resetWAL() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = db.sql.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 }
 
 // chainEvery is how often a PostgreSQL process chains the audit entries
@@ -221,7 +255,7 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 	s.SetMaxOpenConns(postgresConns)
 	s.SetMaxIdleConns(postgresConns)
 	s.SetConnMaxLifetime(30 * time.Minute)
-	db := &DB{sql: s, read: s, dialect: Postgres, stop: make(chan struct{}), stopped: make(chan struct{})}
+	db := &DB{sql: s, read: s, dialect: Postgres, stop: make(chan struct{}), stopped: make(chan struct{}), instance: instanceID()}
 	db.batch = newBatcher(db)
 	go db.chain()
 	return db, nil
@@ -256,6 +290,27 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Ping checks the database answers, for readiness probes.
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
+
+// instanceID names a process's readiness row: its host and process id and
+// a random part, so that processes never share one.
+func instanceID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}
+
+// Ready reports whether the store can take traffic: it answers, and it can
+// write (a probe row per process, rewritten each time). A full disk, a
+// read-only database or a PostgreSQL that is down makes it not ready.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.Ping(ctx); err != nil {
+		return err
+	}
+	_, err := db.sql.ExecContext(ctx, `INSERT INTO health (id, at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
+		db.instance, time.Now().UTC())
+	return err
+}
 
 // Close lets queued transactions finish and closes the connection pools.
 func (db *DB) Close() error {

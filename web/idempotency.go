@@ -79,7 +79,10 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		now := s.deps.Now().UTC()
 		headers := res.Header().Clone()
 		held := &heldWriter{real: res.Writer}
-		var prev *idempotency.Request
+		var (
+			prev   *idempotency.Request
+			failed error // the handler's server-side error
+		)
 		err = s.deps.Idempotency.InTx(req.Context(), func(ctx context.Context) error {
 			p, claimed, err := s.deps.Idempotency.Claim(ctx, pid, key, hash, now, now.Add(-idempotency.TTL))
 			if err != nil || !claimed {
@@ -90,6 +93,10 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			res.Writer = held
 			defer func() { c.SetRequest(req); res.Writer = held.real }()
 			if err := next(c); err != nil {
+				if toProblem(err).Status >= 500 {
+					failed = err // rendered once the transaction has rolled back
+					return errServerSide
+				}
 				c.Error(err) // rendered now, so that its response is what is kept
 			}
 			if res.Status >= 500 {
@@ -102,8 +109,10 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			return s.deps.Idempotency.Complete(ctx, pid, key, res.Status, res.Header().Get(echo.HeaderContentType), kept)
 		})
 		switch {
+		case errors.Is(err, errServerSide) && failed != nil && !res.Committed:
+			return failed // nothing was kept; rendered now, outside the transaction
 		case errors.Is(err, errServerSide):
-			return held.send() // the error the handler rendered; nothing was kept
+			return held.send() // the server error the handler wrote; nothing was kept
 		case err != nil && !res.Committed:
 			return err // the claim itself failed: nothing ran
 		case err != nil:

@@ -22,6 +22,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vaultpage/vaultpage/idempotency"
+	"github.com/vaultpage/vaultpage/internal/testkit"
+	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
 	"github.com/vaultpage/vaultpage/vault"
 )
@@ -632,5 +634,53 @@ func TestAResponseThatCannotBeKeptUndoesItsWork(t *testing.T) {
 				t.Fatalf("%d accounts for one key", n)
 			}
 		})
+	}
+}
+
+func TestADatabaseOutageIsAnsweredAsOne(t *testing.T) {
+	base, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testkit.NewProxy(t, base.Host)
+	base.Host = proxy.Addr
+	db, err := store.Open(context.Background(), base.String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	e := newEnv(t, func(o *options) { o.db = db })
+	ind := map[string]string{"first_name": "Ada", "last_name": "L", "email": "ada@example.com"}
+	if r := e.post("/v3/individuals", e.tokA, ind); r.status != http.StatusCreated {
+		t.Fatalf("before the outage: %d %s", r.status, r.body)
+	}
+	proxy.Cut()
+	for _, r := range []response{
+		e.post("/v3/individuals", e.tokA, ind),
+		e.post("/v3/individuals", e.tokA, ind, "Idempotency-Key", "during-outage"),
+		e.do(http.MethodGet, "/v3/cards", e.tokA, "", nil),
+	} {
+		expectProblem(t, r, http.StatusServiceUnavailable, "service_unavailable", "")
+		if r.header.Get("Retry-After") == "" {
+			t.Fatal("503 without Retry-After")
+		}
+	}
+	if r := e.do(http.MethodGet, "/readyz", "", "", nil); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("readyz during the outage: %d", r.status)
+	}
+	proxy.Restore()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := e.post("/v3/individuals", e.tokA, ind, "Idempotency-Key", "during-outage")
+		if r.status == http.StatusCreated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the outage: %d %s", r.status, r.body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := e.do(http.MethodGet, "/readyz", "", "", nil); r.status != http.StatusOK {
+		t.Fatalf("readyz after the outage: %d", r.status)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -94,6 +95,7 @@ type Server struct {
 	// client address.
 	hostedSessions, hostedAddrs *limiter
 	streams                     *streamHub
+	ready                       readiness
 }
 
 // New builds the HTTP edge with every route registered.
@@ -180,6 +182,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	p := toProblem(err)
 	p.RequestID = requestID(c)
 	ctx := c.Request().Context()
+	if p.Status == http.StatusInternalServerError && !s.ready.check(ctx, s.deps.Ready) {
+		// The store cannot be reached or cannot write: an outage, which
+		// partners' retries and load balancers should see as one.
+		p = unavailable(err)
+	}
 	if p.Status >= 500 {
 		s.deps.Logger.ErrorContext(ctx, "request failed", "err", err, "request_id", p.RequestID, "route", c.Path())
 	}
@@ -229,9 +236,51 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
-	if err := s.deps.Ready(c.Request().Context()); err != nil {
+	err := s.deps.Ready(c.Request().Context())
+	s.ready.set(err == nil)
+	if err != nil {
 		s.deps.Logger.WarnContext(c.Request().Context(), "not ready", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// readiness remembers, for a second, whether the store was ready, so that a
+// burst of failing requests during an outage asks the database once.
+type readiness struct {
+	mu      sync.Mutex
+	ok      bool
+	checked time.Time
+}
+
+// readyFor is how long a readiness outcome is reused.
+const readyFor = time.Second
+
+func (r *readiness) check(ctx context.Context, ready func(context.Context) error) bool {
+	r.mu.Lock()
+	if time.Since(r.checked) < readyFor {
+		ok := r.ok
+		r.mu.Unlock()
+		return ok
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	ok := ready(ctx) == nil
+	r.set(ok)
+	return ok
+}
+
+func (r *readiness) set(ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ok, r.checked = ok, time.Now()
+}
+
+// unavailable is the problem an outage gets: 503 with Retry-After, the
+// cause logged.
+func unavailable(cause error) *Problem {
+	p := problem(http.StatusServiceUnavailable, "service_unavailable", "the service cannot reach its database right now; retry shortly")
+	p.retryAfter, p.cause = 2, cause
+	return p
 }
