@@ -105,17 +105,37 @@ func NewLog(s Store, now func() time.Time) *Log {
 	return &Log{store: s, now: now}
 }
 
-// Append records e (At is set from the clock when zero). Called with a
-// context that carries a store transaction, the entry commits with it.
+// Append records e (At is set from the clock when zero, Source from the
+// context when empty, see WithSource). Called with a context that carries a
+// store transaction, the entry commits with it.
 func (l *Log) Append(ctx context.Context, e Entry) error {
 	if e.At.IsZero() {
 		e.At = l.now().UTC()
+	}
+	if e.Source == "" {
+		e.Source = SourceOf(ctx)
 	}
 	if e.Result == "" {
 		e.Result = "ok"
 	}
 	_, err := l.store.AppendAudit(ctx, e, Hash)
 	return err
+}
+
+type sourceKey struct{}
+
+// WithSource returns ctx carrying where a request comes from (the client
+// address), for every entry appended with it that names no source itself:
+// the HTTP edge sets it once per request, so that the entries domain code
+// writes say where the request came from.
+func WithSource(ctx context.Context, source string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, source)
+}
+
+// SourceOf returns what WithSource put in ctx, or "".
+func SourceOf(ctx context.Context) string {
+	s, _ := ctx.Value(sourceKey{}).(string)
+	return s
 }
 
 // ErrBroken says the chain does not verify at a sequence number.

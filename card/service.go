@@ -85,6 +85,10 @@ type Store interface {
 	ListAccounts(ctx context.Context, partnerID uuid.UUID, individualID *uuid.UUID, p Page) ([]Account, error)
 	CreateCard(ctx context.Context, c Card) error
 	Card(ctx context.Context, partnerID, id uuid.UUID) (Card, error)
+	// LockCard reads a card and holds its row until the transaction in ctx
+	// ends, so that changes to the card and to its consents are made in
+	// one order (the card first) and never deadlock.
+	LockCard(ctx context.Context, partnerID, id uuid.UUID) (Card, error)
 	ListCards(ctx context.Context, partnerID uuid.UUID, f Filter, p Page) ([]Card, error)
 	// UpdateCard stores c if the stored version is c.Version, and bumps it;
 	// ErrConflict otherwise.
@@ -706,9 +710,10 @@ func (s *Service) DeleteRestriction(ctx context.Context, a Actor, cardID, id uui
 }
 
 // ActionAllowed reports whether the card, as it is now, allows the
-// cardholder action (see Status.Allows). It satisfies consent.Cards.
+// cardholder action (see Status.Allows); in a transaction, the card stays
+// locked until it ends. It satisfies consent.Cards.
 func (s *Service) ActionAllowed(ctx context.Context, partnerID, cardID uuid.UUID, action string) (bool, error) {
-	c, err := s.store.Card(ctx, partnerID, cardID)
+	c, err := s.store.LockCard(ctx, partnerID, cardID)
 	if err != nil {
 		return false, err
 	}

@@ -22,13 +22,14 @@ var commonPasscodes = []string{
 	"qazwsx", "passcode", "vaultpage",
 }
 
-// checkPasscode applies the passcode policy to one a cardholder chooses:
-// MinPasscode to MaxPasscode characters, no control characters, not one
-// character repeated, not a run (123456, fedcba), not a short pattern
-// repeated (121212, abcabc), none of the most common passwords, and not a
-// piece of the card's number. Errors: *FieldError for "passcode", wrapping
-// ErrWeakPasscode when it is too easy to guess.
-func (a *SCA) checkPasscode(ctx context.Context, c Consent, p string) error {
+// checkPasscodeShape applies the part of the passcode policy that looks at
+// the passcode alone: MinPasscode to MaxPasscode characters, no control
+// characters, not one character repeated, not a run (123456, fedcba), not
+// a short pattern repeated (121212, abcabc), none of the most common
+// passwords. It may answer before any factor is checked: it tells nothing
+// of the cardholder or the card. Errors: *FieldError for "passcode",
+// wrapping ErrWeakPasscode when it is too easy to guess.
+func checkPasscodeShape(p string) error {
 	if len(p) < MinPasscode || len(p) > MaxPasscode {
 		return &FieldError{Field: "passcode", Reason: fmt.Sprintf("must be %d to %d characters", MinPasscode, MaxPasscode)}
 	}
@@ -36,30 +37,46 @@ func (a *SCA) checkPasscode(ctx context.Context, c Consent, p string) error {
 		return &FieldError{Field: "passcode", Reason: "must not contain control characters"}
 	}
 	lower := []rune(strings.ToLower(p))
-	weak := func(reason string) error {
-		return &FieldError{Field: "passcode", Reason: reason, Err: ErrWeakPasscode}
-	}
 	switch {
 	case periodic(lower, 3):
-		return weak("must not repeat one character or a short pattern")
+		return weakPasscode("must not repeat one character or a short pattern")
 	case run(lower, 1) || run(lower, -1):
-		return weak("must not be a run of consecutive characters")
+		return weakPasscode("must not be a run of consecutive characters")
 	}
 	for _, common := range commonPasscodes {
 		if string(lower) == common {
-			return weak("is one of the most common passwords")
-		}
-	}
-	if strings.Trim(p, "0123456789") == "" && a.consents.cards != nil {
-		in, err := a.consents.cards.InCardNumber(ctx, c.PartnerID, c.CardID, p)
-		if err != nil {
-			return err
-		}
-		if in {
-			return weak("must not be part of the card number")
+			return weakPasscode("is one of the most common passwords")
 		}
 	}
 	return nil
+}
+
+// checkPasscodeCard refuses a passcode whose digits are a piece of the
+// card's number. It looks at the card, so it runs only once the one-time
+// code has checked out: asked earlier, it would tell anyone with the
+// hosted link which digits the number holds.
+func (a *SCA) checkPasscodeCard(ctx context.Context, c Consent, p string) error {
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, p)
+	if len(digits) < MinPasscode || a.consents.cards == nil {
+		return nil
+	}
+	in, err := a.consents.cards.InCardNumber(ctx, c.PartnerID, c.CardID, digits)
+	if err != nil {
+		return err
+	}
+	if in {
+		return weakPasscode("must not be part of the card number")
+	}
+	return nil
+}
+
+func weakPasscode(reason string) error {
+	return &FieldError{Field: "passcode", Reason: reason, Err: ErrWeakPasscode}
 }
 
 // periodic reports whether r repeats a pattern of at most n characters.

@@ -97,7 +97,7 @@ type SCAStore interface {
 	// ReserveSend counts a code about to be sent for the consent and its
 	// cardholder, or refuses with a *SendLimitError when that would pass a
 	// limit (see SendLimits); both counts change together or not at all.
-	ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, l SendLimits, now time.Time) error
+	ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, to string, l SendLimits, now time.Time) error
 }
 
 // Auditor records audit entries.
@@ -122,8 +122,9 @@ type SCA struct {
 
 // SendLimits bound the one-time codes sent: at most PerConsent for one
 // consent, a new one at least Cooldown after the last unless that one was
-// used (each code has one try), and at most PerCardholder to one cardholder
-// in Window (which starts with the first of them).
+// used (each code has one try), and at most PerCardholder to one cardholder,
+// and as many to one phone number or email address, in Window (which starts
+// with the first of them).
 type SendLimits struct {
 	PerConsent    int
 	Cooldown      time.Duration
@@ -169,8 +170,9 @@ func (a *SCA) codeMAC(consentID uuid.UUID, code string) []byte {
 }
 
 // SendCode sends a fresh six-digit code for the consent to the cardholder's
-// registered contact, replacing any earlier code, within the send limits.
-// Errors: *SendLimitError, *StateError.
+// registered contact, replacing any earlier code, within the send limits
+// (per consent, per cardholder, per destination), and never to a locked
+// cardholder. Errors: *SendLimitError, ErrLocked, *StateError.
 func (a *SCA) SendCode(ctx context.Context, c Consent, to, locale string) error {
 	if c.Status != StatusStarted {
 		return &StateError{From: c.Status, To: StatusStarted}
@@ -178,7 +180,14 @@ func (a *SCA) SendCode(ctx context.Context, c Consent, to, locale string) error 
 	if to == "" {
 		return errors.New("consent: the cardholder has no registered email or phone")
 	}
-	if err := a.store.ReserveSend(ctx, c.ID, c.IndividualID, a.sends, a.now()); err != nil {
+	p, err := a.store.Passcode(ctx, c.IndividualID)
+	if err != nil {
+		return err
+	}
+	if a.now().Before(p.LockedUntil) {
+		return ErrLocked // no code could be used
+	}
+	if err := a.store.ReserveSend(ctx, c.ID, c.IndividualID, to, a.sends, a.now()); err != nil {
 		return err
 	}
 	code, err := sixDigits()
@@ -221,9 +230,12 @@ func (a *SCA) Enrolled(ctx context.Context, individualID uuid.UUID) (bool, error
 // checked (see SCAStore.ReserveAttempt): of any number of attempts in
 // parallel, for one consent or many, at most MaxFailures are checked before
 // the lock. The code is checked first, so that a wrong code costs no
-// Argon2id work. At MaxFailures the cardholder is locked for LockFor and the
-// consent fails. Errors: ErrSCAFailed (never saying which factor),
-// ErrLocked, ErrBusy, *FieldError for a passcode that may not be enrolled.
+// Argon2id work. A passcode to enrol is checked for its shape first, and
+// against the card's number only once the code has checked out (so that
+// the check tells nothing to anyone without the code). At MaxFailures the
+// cardholder is locked for LockFor and the consent fails. Errors:
+// ErrSCAFailed (never saying which factor), ErrLocked, ErrBusy,
+// *FieldError for a passcode that may not be enrolled.
 func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string) error {
 	now := a.now()
 	p, err := a.store.Passcode(ctx, c.IndividualID)
@@ -235,7 +247,7 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 	}
 	enrolling := p.Hash == ""
 	if enrolling {
-		if err := a.checkPasscode(ctx, c, passcode); err != nil {
+		if err := checkPasscodeShape(passcode); err != nil {
 			return err
 		}
 	}
@@ -251,6 +263,11 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 		return a.fail(ctx, c, n, "code_passcode")
 	}
 	if enrolling {
+		if err := a.checkPasscodeCard(ctx, c, passcode); err != nil {
+			// The code was right: choosing a passcode that may not be is
+			// no failed attempt, but the code is used up.
+			return errors.Join(err, a.store.ResetFailures(ctx, c.IndividualID))
+		}
 		h, err := a.hashing.hash(ctx, passcode)
 		if err != nil {
 			return err

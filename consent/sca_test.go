@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
@@ -406,5 +408,92 @@ func TestPasscodesThatAreEasyToGuessAreRefusedAtEnrolment(t *testing.T) {
 	_ = sca.SendCode(ctx, c, "ada@example.com", "en")
 	if err := sca.Authenticate(ctx, c, box.lastCode(t), "plum tree 1987"); err != nil {
 		t.Fatalf("a good passcode: %v", err)
+	}
+}
+
+func TestWithoutTheCodeThePasscodeRulesTellNothingOfTheCard(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
+			f := setup(t, db)
+			ctx := context.Background()
+			sca := consent.NewSCA(db.SCA(), f.svc, &inbox{}, audit.NewLog(db.Audit(), nil), testSCAConfig)
+			pan, err := f.ring.LoadPAN(ctx, vault.Owner{PartnerID: f.card.PartnerID.String(), Table: "cards", RecordID: f.card.ID.String()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			digits := string(pan.Reveal())
+			// The card's own digits and digits that are not its, with no code
+			// (a cardholder who never enrolled): the same answer, and each
+			// probe counts.
+			for i, probe := range []string{digits[6:12], "907431", digits[:7], "5550123"} {
+				c := startedConsent(t, f)
+				err := sca.Authenticate(ctx, c, "", probe)
+				if i < consent.MaxFailures-1 && !errors.Is(err, consent.ErrSCAFailed) {
+					t.Fatalf("probe %d: %v", i, err)
+				}
+			}
+			if n := countAudit(t, db, "sca.failed"); n != 4 {
+				t.Fatalf("%d of 4 probes counted", n)
+			}
+		})
+	}
+}
+
+func TestParallelCodeRequestsSendOneAndDestinationsHaveAQuotaOfTheirOwn(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
+			f := setup(t, db)
+			ctx := context.Background()
+			box := &inbox{}
+			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), consent.SCAConfig{CodeKey: testSCAConfig.CodeKey})
+			// Ten requests for a code at once on one consent: one code.
+			c := startedConsent(t, f)
+			var wg sync.WaitGroup
+			for range 10 {
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = sca.SendCode(ctx, c, "ada@example.com", "en") }()
+			}
+			wg.Wait()
+			if n := len(box.msgs); n != 1 {
+				t.Fatalf("%d codes sent for ten requests at once", n)
+			}
+			// Other cardholders with the same phone: its quota is shared.
+			l := consent.DefaultSendLimits
+			for i := range l.PerCardholder + 2 {
+				ind, err := f.cards.CreateIndividual(ctx, f.actor, card.IndividualInput{FirstName: "P", LastName: strconv.Itoa(i), Phone: "+46701234567"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				acc, _ := f.cards.CreateAccount(ctx, f.actor, ind.ID, "EUR")
+				cd, err := f.cards.CreateCard(ctx, f.actor, card.Input{IndividualID: ind.ID, AccountID: acc.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cs, _ := f.svc.Require(ctx, f.actor.PartnerID, cd.ID, ind.ID, consent.ActionReveal)
+				tok, _ := f.svc.IssueToken(ctx, f.actor.PartnerID, cs.ID, consent.TokenOptions{}, nil)
+				cs, _, _ = f.svc.Redeem(ctx, tok.Value)
+				err = sca.SendCode(ctx, cs, "+46701234567", "en")
+				var le *consent.SendLimitError
+				if i < l.PerCardholder && err != nil || i >= l.PerCardholder && !errors.As(err, &le) {
+					t.Fatalf("cardholder %d with a shared phone: %v", i+1, err)
+				}
+			}
+		})
+	}
+}
+
+func TestALockedCardholderGetsNoCode(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := setup(t, db)
+	ctx := context.Background()
+	box := &inbox{}
+	sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
+	for range consent.MaxFailures {
+		_ = sca.Authenticate(ctx, startedConsent(t, f), "000000", "plum tree 1987")
+	}
+	if err := sca.SendCode(ctx, startedConsent(t, f), "ada@example.com", "en"); !errors.Is(err, consent.ErrLocked) || len(box.msgs) != 0 {
+		t.Fatalf("a code for a locked cardholder: %v, %d sent", err, len(box.msgs))
 	}
 }

@@ -438,6 +438,15 @@ func (s *Service) Simulate(ctx context.Context, partnerID, id uuid.UUID, outcome
 	}
 	var out Consent
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if outcome == "approved" { // the card first, as every change of a card and its consents takes them
+			c, err := s.store.Consent(ctx, partnerID, id)
+			if err != nil {
+				return err
+			}
+			if _, err := s.cards.ActionAllowed(ctx, partnerID, c.CardID, string(c.Action)); err != nil {
+				return err
+			}
+		}
 		c, err := s.change(ctx, partnerID, id, func(_ context.Context, c *Consent) error { return fn(c) })
 		if err != nil {
 			return err
@@ -457,7 +466,9 @@ func (s *Service) Simulate(ctx context.Context, partnerID, id uuid.UUID, outcome
 }
 
 // Finish approves a started consent after the cardholder completed the
-// action on the hosted pages: the card is checked to allow the action still,
+// action on the hosted pages: the card is locked first (the order every
+// change of a card and its consents keeps) and checked to allow the action
+// still,
 // work (setting a PIN, say) runs, then the consent turns approved and the
 // action's effect on the card is carried out, all in one transaction.
 // Errors: ErrSessionEnded when the card no longer allows the action.

@@ -266,3 +266,49 @@ func TestHostedSessionsEndWithANewTokenOrACardThatMayNotGoOn(t *testing.T) {
 		}
 	})
 }
+
+func TestFinishingAnActionWhileTheCardIsReportedStolenNeverDeadlocks(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		pid := f.actor.PartnerID
+		for i := range 30 {
+			cd, err := f.cards.CreateCard(ctx, f.actor, card.Input{IndividualID: f.card.IndividualID, AccountID: f.card.AccountID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := f.svc.Require(ctx, pid, cd.ID, cd.IndividualID, consent.ActionActivate)
+			tok, _ := f.svc.IssueToken(ctx, pid, c.ID, consent.TokenOptions{}, nil)
+			if c, _, err = f.svc.Redeem(ctx, tok.Value); err != nil {
+				t.Fatal(err)
+			}
+			var (
+				wg             sync.WaitGroup
+				finish, report error
+			)
+			start := make(chan struct{})
+			wg.Add(2)
+			go func() { defer wg.Done(); <-start; _, finish = f.svc.Finish(ctx, c, nil) }()
+			go func() {
+				defer wg.Done()
+				<-start
+				time.Sleep(time.Duration(i%10) * 200 * time.Microsecond)
+				st := card.StatusStolen
+				_, report = f.cards.UpdateCard(ctx, f.actor, cd.ID, card.Patch{Status: &st})
+			}()
+			close(start)
+			wg.Wait()
+			var se *consent.StateError
+			if report != nil {
+				t.Fatalf("round %d: reporting the card stolen failed: %v", i, report)
+			}
+			if finish != nil && !errors.Is(finish, consent.ErrSessionEnded) && !errors.As(finish, &se) {
+				t.Fatalf("round %d: finishing failed: %v", i, finish)
+			}
+			got, _ := f.cards.Card(ctx, f.actor, cd.ID)
+			final, _ := f.svc.Get(ctx, pid, c.ID)
+			if got.Status != card.StatusStolen || (finish == nil) != (final.Status == consent.StatusApproved) {
+				t.Fatalf("round %d: card %s, consent %s, finish %v", i, got.Status, final.Status, finish)
+			}
+		}
+	})
+}

@@ -73,6 +73,9 @@ type Config struct {
 	// Sandbox allows simulated authorisations and their follow-ups
 	// (development and sandbox only; production refuses them).
 	Sandbox bool
+	// Consents, when set, cancels a single-use card's open consents when
+	// its one payment closes it, as closing it any other way does.
+	Consents card.ConsentEnder
 }
 
 // ErrSandboxOnly means simulated authorisations are refused outside development
@@ -295,8 +298,14 @@ func (s *Service) afterApproval(ctx context.Context, c card.Card, m Merchant, no
 		if err != nil {
 			return err
 		}
-		return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.status_changed", ResourceID: c.ID, CreatedAt: now,
-			Data: map[string]string{"status": string(card.StatusClosed), "from": string(card.StatusActive), "reason": "single_use_consumed", "last4": c.Last4}})
+		if err := s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.status_changed", ResourceID: c.ID, CreatedAt: now,
+			Data: map[string]string{"status": string(card.StatusClosed), "from": string(card.StatusActive), "reason": "single_use_consumed", "last4": c.Last4}}); err != nil {
+			return err
+		}
+		if s.cfg.Consents != nil {
+			return s.cfg.Consents.EndForCard(ctx, c.PartnerID, c.ID)
+		}
+		return nil
 	case c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "":
 		c.LockedMerchant, c.UpdatedAt = m.ID, now
 		_, err := s.store.UpdateCard(ctx, c)

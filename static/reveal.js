@@ -8,7 +8,8 @@
   if (seconds > 0) {
     setTimeout(function () {
       document.querySelectorAll("[data-secret]").forEach(function (el) { el.textContent = "••••"; });
-      window.location.replace(root.getAttribute("data-leave-to"));
+      var done = document.querySelector("form[data-leave]");
+      if (done) done.submit();
     }, seconds * 1000);
   }
   document.querySelectorAll("button[data-copy]").forEach(function (button) {

@@ -219,6 +219,17 @@ func (s *CardStore) Card(ctx context.Context, partnerID, id uuid.UUID) (card.Car
 		partnerID.String(), id.String()))
 }
 
+// LockCard implements card.Store: FOR UPDATE on PostgreSQL; SQLite's
+// single writer needs no row lock.
+func (s *CardStore) LockCard(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error) {
+	lock := ""
+	if s.db.Dialect() == Postgres {
+		lock = ` FOR UPDATE`
+	}
+	return scanCard(s.db.w(ctx).QueryRowContext(ctx, `SELECT `+cardColumns+` FROM cards WHERE partner_id = $1 AND id = $2`+lock,
+		partnerID.String(), id.String()))
+}
+
 // ListCards implements card.Store.
 func (s *CardStore) ListCards(ctx context.Context, partnerID uuid.UUID, f card.Filter, p card.Page) ([]card.Card, error) {
 	where, args := []string{"partner_id = $1"}, []any{partnerID.String()}

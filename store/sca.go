@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -93,11 +95,21 @@ func (s *SCAStore) PutCode(ctx context.Context, consentID uuid.UUID, mac []byte,
 	return err
 }
 
-// TakeCode implements consent.SCAStore.
+// TakeCode implements consent.SCAStore: the code goes, and the consent's
+// cooldown with it (its code is used).
 func (s *SCAStore) TakeCode(ctx context.Context, consentID uuid.UUID, now time.Time) ([]byte, error) {
-	var mac []byte
-	var expires time.Time
-	err := s.db.w(ctx).QueryRowContext(ctx, `DELETE FROM sca_codes WHERE consent_id = $1 RETURNING mac, expires_at`, consentID.String()).Scan(&mac, &expires)
+	var (
+		mac     []byte
+		expires time.Time
+	)
+	err := s.db.InTx(ctx, func(ctx context.Context) error {
+		err := s.db.w(ctx).QueryRowContext(ctx, `DELETE FROM sca_codes WHERE consent_id = $1 RETURNING mac, expires_at`, consentID.String()).Scan(&mac, &expires)
+		if err != nil {
+			return err
+		}
+		_, err = s.db.w(ctx).ExecContext(ctx, `UPDATE sca_sends SET pending = FALSE WHERE scope = $1`, consentScope(consentID))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !now.Before(expires)) {
 		return nil, consent.ErrSCAFailed
 	}
@@ -106,9 +118,12 @@ func (s *SCAStore) TakeCode(ctx context.Context, consentID uuid.UUID, now time.T
 
 // ReserveSend implements consent.SCAStore: per scope, one conditional
 // upsert counts the send unless the scope's window is full, or its last
-// send is within the cooldown while the consent's code is still unused;
-// both scopes commit together or not at all.
-func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, l consent.SendLimits, now time.Time) error {
+// send is within the cooldown while the consent's code is still unused
+// (pending, set here and cleared by TakeCode, on the same row, so that
+// concurrent sends see each other); all scopes commit together or not at
+// all.
+func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, to string, l consent.SendLimits, now time.Time) error {
+	dest := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(to))))
 	scopes := []struct {
 		key      string
 		limit    int
@@ -116,31 +131,36 @@ func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid
 		cooldown time.Duration
 	}{
 		// A consent lives for minutes; its window outlasts it.
-		{"consent:" + consentID.String(), l.PerConsent, 24 * time.Hour, l.Cooldown},
+		{consentScope(consentID), l.PerConsent, 24 * time.Hour, l.Cooldown},
 		{"individual:" + individualID.String(), l.PerCardholder, l.Window, 0},
+		// However many cardholders share a phone or an inbox.
+		{"to:" + hex.EncodeToString(dest[:]), l.PerCardholder, l.Window, 0},
 	}
 	now = now.UTC()
 	return s.db.InTx(ctx, func(ctx context.Context) error {
 		for _, sc := range scopes {
 			var n int
-			err := s.db.w(ctx).QueryRowContext(ctx, `INSERT INTO sca_sends (scope, window_start, sends, last_at) VALUES ($1, $2, 1, $2)
+			err := s.db.w(ctx).QueryRowContext(ctx, `INSERT INTO sca_sends (scope, window_start, sends, pending, last_at) VALUES ($1, $2, 1, TRUE, $2)
 				ON CONFLICT (scope) DO UPDATE SET
 					window_start = CASE WHEN sca_sends.window_start <= $3 THEN $2 ELSE sca_sends.window_start END,
 					sends = CASE WHEN sca_sends.window_start <= $3 THEN 1 ELSE sca_sends.sends + 1 END,
-					last_at = $2
-				WHERE (sca_sends.window_start <= $3 OR sca_sends.sends < $4)
-					AND (sca_sends.last_at <= $5 OR NOT EXISTS (SELECT 1 FROM sca_codes WHERE consent_id = $6))
-				RETURNING sends`, sc.key, now, now.Add(-sc.window), sc.limit, now.Add(-sc.cooldown), consentID.String()).Scan(&n)
+					pending = TRUE, last_at = $2
+				WHERE (sca_sends.window_start <= $3 OR sca_sends.sends < $4) AND (sca_sends.last_at <= $5 OR NOT sca_sends.pending)
+				RETURNING sends`, sc.key, now, now.Add(-sc.window), sc.limit, now.Add(-sc.cooldown)).Scan(&n)
 			if errors.Is(err, sql.ErrNoRows) {
 				var (
 					start, last time.Time
 					sends       int
+					pending     bool
 				)
-				if err := s.db.w(ctx).QueryRowContext(ctx, `SELECT window_start, sends, last_at FROM sca_sends WHERE scope = $1`,
-					sc.key).Scan(&start, &sends, &last); err != nil {
+				if err := s.db.w(ctx).QueryRowContext(ctx, `SELECT window_start, sends, pending, last_at FROM sca_sends WHERE scope = $1`,
+					sc.key).Scan(&start, &sends, &pending, &last); err != nil {
 					return err
 				}
-				wait := last.Add(sc.cooldown).Sub(now) // the code sent last is still unused
+				var wait time.Duration
+				if pending {
+					wait = last.Add(sc.cooldown).Sub(now)
+				}
 				if full := start.Add(sc.window).Sub(now); sends >= sc.limit && full > wait {
 					wait = full
 				}
@@ -153,6 +173,8 @@ func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid
 		return nil
 	})
 }
+
+func consentScope(id uuid.UUID) string { return "consent:" + id.String() }
 
 var _ consent.PasskeyStore = (*SCAStore)(nil)
 

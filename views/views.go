@@ -88,7 +88,8 @@ type Action struct {
 	ShowCVV          string // the button that shows the CVV
 	PIN              string
 	// HideAfter is how long revealed secrets stay on screen, in seconds;
-	// static/reveal.js then blanks them and leaves for /consent/done.
+	// static/reveal.js then blanks them and submits the page's done form
+	// (marked data-leave), which ends the consent.
 	HideAfter int
 	Copy      string // the copy buttons' label
 	Copied    string // what a copy button says once it copied

@@ -177,7 +177,7 @@ func (s *Server) submitAction(c echo.Context) error {
 	var work func(ctx context.Context) error
 	switch cs.Action {
 	case consent.ActionReveal:
-		if c.FormValue("show") == "cvv" {
+		if c.Request().PostFormValue("show") == "cvv" {
 			v, err := s.actionView(c, cs, cd, true)
 			if errors.Is(err, errRevealOver) {
 				return s.gone(c, lang)
@@ -191,7 +191,7 @@ func (s *Server) submitAction(c echo.Context) error {
 			return render(c, http.StatusOK, views.ActionPage(s.page(c, lang, v.Heading), v))
 		}
 	case consent.ActionActivate, consent.ActionPINChange:
-		pin, pin2 := c.FormValue("pin"), c.FormValue("pin2")
+		pin, pin2 := c.Request().PostFormValue("pin"), c.Request().PostFormValue("pin2")
 		if reason := s.pinProblem(ctx, cd, pin, pin2, lang); reason != "" {
 			v, err := s.actionView(c, cs, cd, false)
 			if err != nil {
@@ -241,26 +241,6 @@ func (s *Server) pinProblem(ctx context.Context, cd card.Card, pin, pin2, lang s
 		return t["pin.form"]
 	}
 	return ""
-}
-
-// done is GET /consent/done, where revealed details go when their time is
-// up: the consent finishes and the cardholder goes back.
-func (s *Server) done(c echo.Context) error {
-	cs, _, ok, err := s.authenticated(c)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return s.gone(c, localeOf(c, ""))
-	}
-	if cs.Action != consent.ActionReveal && cs.Action != consent.ActionPINView {
-		return c.Redirect(http.StatusSeeOther, "/consent/action")
-	}
-	finished, err := s.deps.Consents.Finish(c.Request().Context(), cs, nil)
-	if err != nil {
-		return err
-	}
-	return s.complete(c, finished)
 }
 
 // complete ends the hosted session and sends the cardholder back: to the

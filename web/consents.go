@@ -35,8 +35,9 @@ func (s *Server) requireConsent(c echo.Context, cd card.Card, a consent.Action) 
 	return c.JSON(http.StatusPreconditionFailed, body)
 }
 
-// cardFor loads the path's card and checks its status allows the action.
-func (s *Server) cardFor(c echo.Context, allowed ...card.Status) (card.Card, error) {
+// cardFor loads the path's card and checks its status allows the action
+// (card.Status.Allows, the rule the hosted pages apply again at every step).
+func (s *Server) cardFor(c echo.Context, a consent.Action) (card.Card, error) {
 	id, err := pathID(c, "id")
 	if err != nil {
 		return card.Card{}, err
@@ -45,16 +46,14 @@ func (s *Server) cardFor(c echo.Context, allowed ...card.Status) (card.Card, err
 	if err != nil {
 		return cd, err
 	}
-	for _, st := range allowed {
-		if cd.Status == st {
-			return cd, nil
-		}
+	if !cd.Status.Allows(string(a)) {
+		return cd, problem(http.StatusConflict, "invalid_state", "the card is "+string(cd.Status)+"; that action is not possible")
 	}
-	return cd, problem(http.StatusConflict, "invalid_state", "the card is "+string(cd.Status)+"; that action is not possible")
+	return cd, nil
 }
 
 func (s *Server) activateCard(c echo.Context) error {
-	cd, err := s.cardFor(c, card.StatusNotActivated)
+	cd, err := s.cardFor(c, consent.ActionActivate)
 	if err != nil {
 		return err
 	}
@@ -62,7 +61,7 @@ func (s *Server) activateCard(c echo.Context) error {
 }
 
 func (s *Server) cardCredentials(c echo.Context) error {
-	cd, err := s.cardFor(c, card.StatusNotActivated, card.StatusActive, card.StatusFrozen)
+	cd, err := s.cardFor(c, consent.ActionReveal)
 	if err != nil {
 		return err
 	}
@@ -82,7 +81,7 @@ func (s *Server) cardPIN(c echo.Context) error {
 	if a == "" {
 		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "operation", "must be view or change")
 	}
-	cd, err := s.cardFor(c, card.StatusActive, card.StatusFrozen)
+	cd, err := s.cardFor(c, a)
 	if err != nil {
 		return err
 	}
@@ -99,7 +98,7 @@ func (s *Server) cardPIN(c echo.Context) error {
 }
 
 func (s *Server) applePay(c echo.Context) error {
-	cd, err := s.cardFor(c, card.StatusActive)
+	cd, err := s.cardFor(c, consent.ActionApplePay)
 	if err != nil {
 		return err
 	}

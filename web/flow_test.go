@@ -151,8 +151,8 @@ func TestRevealShowsTheCardNumberAndTheCVVOnlyAfterATap(t *testing.T) {
 		t.Fatal("the CVV shows before the tap")
 	}
 	hide, _ := page.Find(`[data-hide-after]`).Attr("data-hide-after")
-	leave, _ := page.Find(`[data-hide-after]`).Attr("data-leave-to")
-	if secs, err := strconv.Atoi(hide); err != nil || secs > 300 || secs < 290 || leave != "/consent/done" || page.Find(`script[src="/static/reveal.js"]`).Length() != 1 {
+	leave, _ := page.Find(`form[data-leave]`).Attr("action")
+	if secs, err := strconv.Atoi(hide); err != nil || secs > 300 || secs < 290 || leave != "/consent/action" || page.Find(`script[src="/static/reveal.js"]`).Length() != 1 {
 		t.Fatalf("details are not hidden after 5 minutes: %q %q", hide, leave)
 	}
 	res, withCVV := post(t, b2, e.srv.URL+"/consent/action", csrfOf(t, page), "show", "cvv")
@@ -163,7 +163,7 @@ func TestRevealShowsTheCardNumberAndTheCVVOnlyAfterATap(t *testing.T) {
 	if strings.Contains(e.logs.String(), pan) {
 		t.Fatal("the card number reached the logs")
 	}
-	res, done := get(t, b2, e.srv.URL+"/consent/done")
+	res, done := post(t, b2, e.srv.URL+"/consent/action", csrfOf(t, withCVV))
 	if res.StatusCode != http.StatusOK || done.Find(`[data-testid="gone"]`).Length() != 1 {
 		t.Fatalf("done: %d", res.StatusCode)
 	}

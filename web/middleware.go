@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/time/rate"
 
+	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/internal/httpsig"
 	"github.com/vaultpage/vaultpage/partner"
@@ -63,6 +65,8 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		// Audit entries written for this request say where it came from.
+		c.SetRequest(c.Request().WithContext(audit.WithSource(c.Request().Context(), c.RealIP())))
 		defer func() {
 			if r := recover(); r != nil {
 				err = fmt.Errorf("panic: %v", r)
@@ -169,34 +173,59 @@ func actorOf(c echo.Context) card.Actor {
 	return card.Actor{PartnerID: partnerOf(c).ID, Source: c.RealIP()}
 }
 
-// limiter is a token bucket per key (partner id, or client address).
+// limiter is a token bucket per key (partner id, session, or client
+// address).
 type limiter struct {
 	mu      sync.Mutex
 	buckets map[string]*rate.Limiter
 	rps     rate.Limit
 	burst   int
 	now     func() time.Time
+	// overflow is the one bucket every new key shares while the map is
+	// full of keys still drawing on theirs.
+	overflow *rate.Limiter
 }
+
+// maxBuckets bounds a limiter's keys.
+const maxBuckets = 100_000
 
 func newLimiter(rps float64, burst int, now func() time.Time) *limiter {
 	if burst < 1 {
 		burst = int(math.Max(1, rps))
 	}
-	return &limiter{buckets: map[string]*rate.Limiter{}, rps: rate.Limit(rps), burst: burst, now: now}
+	return &limiter{buckets: map[string]*rate.Limiter{}, rps: rate.Limit(rps), burst: burst, now: now,
+		overflow: rate.NewLimiter(rate.Limit(rps), burst)}
+}
+
+// bucket returns key's bucket. At maxBuckets it first forgets the buckets
+// that have refilled (a full bucket is what a new one would be, so nobody
+// gains by it); if every bucket is still in use, the new key shares the
+// overflow bucket rather than reset anyone's.
+func (l *limiter) bucket(key string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.buckets[key]; ok {
+		return b
+	}
+	if len(l.buckets) >= maxBuckets {
+		now := l.now()
+		for k, b := range l.buckets {
+			if b.TokensAt(now) >= float64(l.burst) {
+				delete(l.buckets, k)
+			}
+		}
+		if len(l.buckets) >= maxBuckets {
+			return l.overflow
+		}
+	}
+	b := rate.NewLimiter(l.rps, l.burst)
+	l.buckets[key] = b
+	return b
 }
 
 // allow takes a token, or says how many seconds until one is free.
 func (l *limiter) allow(key string) (bool, int) {
-	l.mu.Lock()
-	b, ok := l.buckets[key]
-	if !ok {
-		if len(l.buckets) > 100_000 {
-			l.buckets = map[string]*rate.Limiter{} // bounded memory; buckets refill anyway
-		}
-		b = rate.NewLimiter(l.rps, l.burst)
-		l.buckets[key] = b
-	}
-	l.mu.Unlock()
+	b := l.bucket(key)
 	r := b.ReserveN(l.now(), 1)
 	if d := r.DelayFrom(l.now()); d > 0 {
 		r.CancelAt(l.now())
@@ -205,12 +234,26 @@ func (l *limiter) allow(key string) (bool, int) {
 	return true, 0
 }
 
+// addressKey is the key a client address is limited by: the address, or
+// for IPv6 its /64, which one subscriber usually has whole.
+func addressKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Is4() || ip.Is4In6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
 // rateLimit answers 429 with Retry-After once a partner (or, before
 // authentication, a client address) exceeds its rate.
-func (s *Server) rateLimit(key func(echo.Context) string) echo.MiddlewareFunc {
+func (s *Server) rateLimit(l *limiter, key func(echo.Context) string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if ok, wait := s.limiter.allow(key(c)); !ok {
+			if ok, wait := l.allow(key(c)); !ok {
 				p := problem(http.StatusTooManyRequests, "rate_limited", "too many requests; retry after "+strconv.Itoa(wait)+" seconds")
 				p.retryAfter = wait
 				return p

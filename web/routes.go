@@ -42,7 +42,6 @@ func (s *Server) routes() {
 	hosted.POST("/consent/passkey/register/finish", s.finishPasskeyRegistration).Name = "hosted-passkey-register-finish"
 	hosted.GET("/consent/action", s.action).Name = "hosted-action"
 	hosted.POST("/consent/action", s.submitAction).Name = "hosted-submit-action"
-	hosted.GET("/consent/done", s.done).Name = "hosted-done"
 	hosted.POST("/consent/cancel", s.cancelHosted).Name = "hosted-cancel"
 
 	// Development only.
@@ -69,10 +68,10 @@ func (s *Server) routes() {
 	v3.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", docs.OpenAPI)
 	}).Name = "openapi"
-	v3.POST("/oauth/token", s.token, s.rateLimit(func(c echo.Context) string { return "ip:" + c.RealIP() })).Name = "oauth-token"
+	v3.POST("/oauth/token", s.token, s.rateLimit(s.tokenLimits, func(c echo.Context) string { return addressKey(c.RealIP()) })).Name = "oauth-token"
 
 	// Partner API: bearer token, per-partner rate limit, idempotency keys.
-	api := v3.Group("", s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }),
+	api := v3.Group("", s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
 		s.verifySignature, s.idempotent)
 	api.GET("/branding", s.getBranding).Name = "branding-get"
 	api.PUT("/branding", s.putBranding).Name = "branding-put"
@@ -125,7 +124,7 @@ func (s *Server) routes() {
 
 	// The live event feed: a long-lived response, so without the request
 	// timeout (it ends itself after an hour; clients resume by Last-Event-ID).
-	live := e.Group("/v3", apiHeaders, plainQuery, s.authenticate, s.rateLimit(func(c echo.Context) string { return "partner:" + partnerOf(c).ID.String() }),
+	live := e.Group("/v3", apiHeaders, plainQuery, s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
 		s.verifySignature)
 	live.GET("/events/stream", s.streamEvents).Name = "events-stream"
 }

@@ -95,6 +95,9 @@ func (s *Server) sendCode(c echo.Context) error {
 	lang := localeOf(c, cs.Locale)
 	err = s.deps.SCA.SendCode(c.Request().Context(), cs, to, lang)
 	var limit *consent.SendLimitError
+	if errors.Is(err, consent.ErrLocked) {
+		return s.lockedPage(c, lang)
+	}
 	if errors.As(err, &limit) {
 		wait := int(math.Ceil(limit.RetryAfter.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(wait))
@@ -143,14 +146,13 @@ func (s *Server) verify(c echo.Context) error {
 		return s.gone(c, localeOf(c, ""))
 	}
 	lang := localeOf(c, cs.Locale)
-	err = s.deps.SCA.Authenticate(c.Request().Context(), cs, c.FormValue("code"), c.FormValue("passcode"))
+	err = s.deps.SCA.Authenticate(c.Request().Context(), cs, c.Request().PostFormValue("code"), c.Request().PostFormValue("passcode"))
 	var fe *consent.FieldError
 	switch {
 	case errors.Is(err, consent.ErrSCAFailed):
 		return s.verifyPage(c, cs, "", texts[lang]["failed"], http.StatusUnprocessableEntity)
 	case errors.Is(err, consent.ErrLocked):
-		t := texts[lang]
-		return render(c, http.StatusForbidden, views.GonePage(s.page(c, lang, t["locked.heading"]), views.Gone{Heading: t["locked.heading"], Explain: t["locked.explain"]}))
+		return s.lockedPage(c, lang)
 	case errors.Is(err, consent.ErrWeakPasscode):
 		return s.verifyPage(c, cs, "", texts[lang]["passcode.weak"], http.StatusUnprocessableEntity)
 	case errors.As(err, &fe):
@@ -165,4 +167,10 @@ func (s *Server) verify(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/consent/passkey")
 	}
 	return c.Redirect(http.StatusSeeOther, "/consent/action")
+}
+
+// lockedPage says confirming is blocked for a while.
+func (s *Server) lockedPage(c echo.Context, lang string) error {
+	t := texts[lang]
+	return render(c, http.StatusForbidden, views.GonePage(s.page(c, lang, t["locked.heading"]), views.Gone{Heading: t["locked.heading"], Explain: t["locked.explain"]}))
 }

@@ -99,6 +99,17 @@ func TestHostedPostsTakeOnlyTheirContentTypeAndSpoolNothing(t *testing.T) {
 			if res := rawPost(t, client, e.srv.URL+path, w.FormDataContentType(), mp.Bytes()); res.StatusCode != http.StatusRequestEntityTooLarge {
 				t.Fatalf("40 MB of multipart to %s: %d", path, res.StatusCode)
 			}
+			// Chunked, with no length for a body limit to see first.
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, e.srv.URL+path, io.MultiReader(bytes.NewReader(mp.Bytes())))
+			req.Header.Set("Content-Type", w.FormDataContentType())
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			if res.StatusCode != http.StatusUnsupportedMediaType && res.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("40 MB of chunked multipart to %s: %d", path, res.StatusCode)
+			}
 			if res := rawPost(t, client, e.srv.URL+path, sw.FormDataContentType(), small.Bytes()); res.StatusCode != http.StatusUnsupportedMediaType {
 				t.Fatalf("a small multipart form to %s: %d", path, res.StatusCode)
 			}
@@ -683,4 +694,76 @@ func TestADatabaseOutageIsAnsweredAsOne(t *testing.T) {
 	if r := e.do(http.MethodGet, "/readyz", "", "", nil); r.status != http.StatusOK {
 		t.Fatalf("readyz after the outage: %d", r.status)
 	}
+}
+
+func TestAUsedUpSingleUseCardEndsItsConsentsAndHostedAuditEntriesSayWhereFrom(t *testing.T) {
+	e := newEnv(t)
+	c := e.activeCard(t, map[string]any{"usage": "single_use"})
+	id := c["id"].(string)
+	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "50.00"})
+	cs := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+id+"/credentials", e.tokA, "", nil))["id"].(string)
+	tok := e.post("/v3/consents/"+cs, e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	// A wrong attempt first, then the reveal: both in the audit trail with
+	// the client's address.
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	_, verify := post(t, b, e.srv.URL+"/consent/code", csrfOf(t, landing))
+	post(t, b, e.srv.URL+"/consent/verify", csrfOf(t, verify), "code", "000000", "passcode", "plum tree 1987")
+	entries, _ := e.db.Audit().AuditEntries(context.Background(), 0, 1000)
+	found := 0
+	for _, en := range entries {
+		if en.Action == "sca.failed" {
+			found++
+			if en.Source != "127.0.0.1" {
+				t.Fatalf("%s has source %q", en.Action, en.Source)
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no failed attempt in the audit trail")
+	}
+	if a := e.authorize(t, id, "5.00"); a["status"] != "approved" {
+		t.Fatalf("the one payment: %v", a)
+	}
+	if st := e.do(http.MethodGet, "/v3/consents/"+cs, e.tokA, "", nil).json(t)["status"]; st != "canceled" {
+		t.Fatalf("the used-up card's reveal: %v", st)
+	}
+}
+
+func TestHostedFormsTakeTheirFieldsFromTheBodyOnly(t *testing.T) {
+	e := newEnv(t)
+	_, _, tok := e.startConsent(t, nil)
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	csrf := csrfOf(t, landing)
+	// A passcode in the URL would reach proxies' logs: refused.
+	if res := rawPost(t, b, e.srv.URL+"/consent/verify?code=123456&passcode=plum+tree+1987", "application/x-www-form-urlencoded",
+		[]byte("_csrf="+csrf)); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("fields in the query: %d", res.StatusCode)
+	}
+	// The CSRF header on a form route does not skip the form's checks.
+	if res := rawPost(t, b, e.srv.URL+"/consent/verify", "application/x-www-form-urlencoded",
+		[]byte("code=12%003456&passcode=x"), "X-CSRF-Token", csrf); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a NUL with the CSRF header: %d", res.StatusCode)
+	}
+	if n := countAuditOf(t, e, "sca.failed"); n != 0 {
+		t.Fatalf("%d attempts counted for refused posts", n)
+	}
+}
+
+func countAuditOf(t *testing.T, e *env, action string) int {
+	t.Helper()
+	entries, err := e.db.Audit().AuditEntries(context.Background(), 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, en := range entries {
+		if en.Action == action {
+			n++
+		}
+	}
+	return n
 }

@@ -86,9 +86,14 @@ func (s *Server) hostedRequest(next echo.HandlerFunc) echo.HandlerFunc {
 		if r.ContentLength > limit {
 			return problem(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
 		}
+		if r.URL.RawQuery != "" {
+			// Form fields come in the body only: a code, a passcode or a PIN
+			// in a URL would reach proxies' logs.
+			return problem(http.StatusBadRequest, "query_not_allowed", "this page takes its fields in the body, not the URL")
+		}
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 		token := r.Header.Get("X-CSRF-Token")
-		if !jsonRoute && token == "" {
+		if !jsonRoute {
 			if err := r.ParseForm(); err != nil {
 				var tooLarge *http.MaxBytesError
 				if errors.As(err, &tooLarge) {
@@ -96,7 +101,9 @@ func (s *Server) hostedRequest(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 				return problem(http.StatusBadRequest, "malformed_form", "the form could not be read")
 			}
-			token = r.PostForm.Get("_csrf")
+			if token == "" {
+				token = r.PostForm.Get("_csrf")
+			}
 			for _, values := range r.PostForm {
 				for _, v := range values {
 					if hasControl(v) {
@@ -112,7 +119,7 @@ func (s *Server) hostedRequest(next echo.HandlerFunc) echo.HandlerFunc {
 		for _, l := range []struct {
 			lim *limiter
 			key string
-		}{{s.hostedSessions, stringValue(sess.Values[sessConsent])}, {s.hostedAddrs, c.RealIP()}} {
+		}{{s.hostedSessions, stringValue(sess.Values[sessConsent])}, {s.hostedAddrs, addressKey(c.RealIP())}} {
 			if ok, wait := l.lim.allow(l.key); !ok {
 				p := problem(http.StatusTooManyRequests, "rate_limited", "too many requests; retry after "+strconv.Itoa(wait)+" seconds")
 				p.retryAfter = wait

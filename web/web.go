@@ -85,12 +85,14 @@ type Deps struct {
 
 // Server is the HTTP edge.
 type Server struct {
-	deps     Deps
-	echo     *echo.Echo
-	metrics  *metrics
-	limiter  *limiter
-	sessions *sessions.CookieStore
-	cookie   string // the hosted session cookie's name
+	deps    Deps
+	echo    *echo.Echo
+	metrics *metrics
+	limiter *limiter // per partner
+	// tokenLimits bound the token endpoint per client address.
+	tokenLimits *limiter
+	sessions    *sessions.CookieStore
+	cookie      string // the hosted session cookie's name
 	// hostedSessions and hostedAddrs bound hosted posts per session and per
 	// client address.
 	hostedSessions, hostedAddrs *limiter
@@ -111,7 +113,8 @@ func New(d Deps) *Server {
 	e.IPExtractor = clientAddress(d.TrustedProxies)
 	secure := strings.HasPrefix(d.PublicURL, "https://")
 	s := &Server{deps: d, echo: e, metrics: newMetrics(d.Collectors...), limiter: newLimiter(d.RateLimit, d.Burst, d.Now),
-		sessions: newSessionStore(d.SessionKeys, secure), cookie: sessionCookie(secure),
+		tokenLimits: newLimiter(d.RateLimit, d.Burst, d.Now),
+		sessions:    newSessionStore(d.SessionKeys, secure), cookie: sessionCookie(secure),
 		hostedSessions: newLimiter(hostedSessionRate, hostedSessionBurst, d.Now), hostedAddrs: newLimiter(hostedAddrRate, hostedAddrBurst, d.Now),
 		streams: newStreamHub(d.Events)}
 	e.HTTPErrorHandler = s.handleError

@@ -115,7 +115,7 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 // errAddressRefused: the endpoint's host resolved to an address no webhook
 // may reach. It names no address: the partner learns only that the address
 // is not allowed, never what its host name resolves to inside our network.
-var errAddressRefused = errors.New("the endpoint's address is not allowed (a private, local or reserved address)")
+var errAddressRefused = errors.New("the endpoint's host name does not resolve to an address webhooks may reach")
 
 // refusePrivate runs at connect time, on the address DNS resolved to, so
 // that a name that resolves (or re-resolves) to an internal address is
@@ -161,10 +161,10 @@ func describe(err error) string {
 		opErr  *net.OpError
 	)
 	switch {
-	case errors.Is(err, errAddressRefused):
+	case errors.Is(err, errAddressRefused), errors.As(err, &dnsErr):
+		// One answer for both: telling them apart would tell which of our
+		// internal names exist.
 		return "no response: " + errAddressRefused.Error()
-	case errors.As(err, &dnsErr):
-		return "no response: the host name does not resolve"
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return "no response: timed out"
 	case errors.Is(err, syscall.ECONNREFUSED):

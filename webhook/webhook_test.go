@@ -339,7 +339,7 @@ func TestProductionRefusesPrivateAddressesAndPlainHTTP(t *testing.T) {
 	f.emit(t, f.partner, "a.b", nil)
 	f.dispatch(t)
 	ds, _ := f.svc.Deliveries(ctx, f.partner, ep.ID, "")
-	if len(ds) != 1 || !strings.Contains(ds[0].LastError, "address is not allowed") || strings.Contains(ds[0].LastError, "127.0.0.1") || len(rcv.received()) != 0 {
+	if len(ds) != 1 || !strings.Contains(ds[0].LastError, "does not resolve to an address webhooks may reach") || strings.Contains(ds[0].LastError, "127.0.0.1") || len(rcv.received()) != 0 {
 		t.Fatalf("delivery to loopback: %+v", ds)
 	}
 }
