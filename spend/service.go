@@ -87,7 +87,10 @@ func NewService(s Store, o events.Outbox, a Auditor, cfg Config, now func() time
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, outbox: o, audit: a, cfg: cfg, now: now}
+	clock := now
+	// Timestamps are kept to the microsecond, as PostgreSQL stores them, so
+	// that what is answered is what is read back.
+	return &Service{store: s, outbox: o, audit: a, cfg: cfg, now: func() time.Time { return clock().UTC().Truncate(time.Microsecond) }}
 }
 
 // Request is an authorisation request.

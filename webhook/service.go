@@ -94,6 +94,8 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 	if now == nil {
 		now = time.Now
 	}
+	clock := now
+	now = func() time.Time { return clock().UTC().Truncate(time.Microsecond) } // as PostgreSQL keeps them
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
 	}

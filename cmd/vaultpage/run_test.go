@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/vaultpage/vaultpage/internal/testkit"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaultpage/vaultpage/internal/testkit"
 )
 
 func env(m map[string]string) func(string) string {
@@ -213,5 +215,59 @@ func TestAnOperatorAddressTakesMetricsOffThePartnerListener(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "scrape-me") || strings.Contains(stdout.String(), "scrape-me") {
 		t.Fatal("the metrics token was printed")
+	}
+}
+
+func TestShutdownWithAnOpenEventStreamIsQuickAndClean(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	environ := map[string]string{"VAULTPAGE_DATA_DIR": dir}
+	var out, logs syncBuffer
+	if err := run(context.Background(), []string{"vaultpage", "partners", "create", "--name", "Streamer"}, env(environ), &out, &logs); err != nil {
+		t.Fatal(err)
+	}
+	var creds map[string]string
+	if err := json.Unmarshal([]byte(out.String()), &creds); err != nil {
+		t.Fatalf("partners create printed %q", out.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"vaultpage", "serve", "--addr", addr}, env(environ), &stdout, &stderr)
+	}()
+	waitHealthy(t, "http://"+addr)
+	res, err := http.PostForm("http://"+addr+"/v3/oauth/token", url.Values{"grant_type": {"client_credentials"}, //nolint:noctx // Test.
+		"client_id": {creds["client_id"]}, "client_secret": {creds["client_secret"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&tok)
+	_ = res.Body.Close()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/v3/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+tok["access_token"].(string))
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("stream: %v", err)
+	}
+	defer func() { _ = stream.Body.Close() }()
+	ended := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(stream.Body); ended <- string(b) }()
+	time.Sleep(300 * time.Millisecond)
+	began := time.Now()
+	cancel() // what SIGTERM does
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown with an open stream took more than 10 s")
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("shutdown took %v", took)
+	}
+	if last := <-ended; !strings.Contains(last, "shutting down") {
+		t.Fatalf("the stream ended without saying so: %q", last)
 	}
 }
