@@ -214,7 +214,10 @@ func TestTheWALStaysBoundedUnderSustainedWrites(t *testing.T) {
 			}
 		}()
 	}
-	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	// Until eight times the limit went through the WAL, however long that
+	// takes on this machine.
+	for written.Load() < 64<<20 && !t.Failed() {
+		time.Sleep(20 * time.Millisecond)
 		if st, err := os.Stat(filepath.Join(dir, store.SQLiteFile+"-wal")); err == nil && st.Size() > largest {
 			largest = st.Size()
 		}
@@ -224,7 +227,7 @@ func TestTheWALStaysBoundedUnderSustainedWrites(t *testing.T) {
 	// The store resets the WAL right after the commit that takes it past
 	// 8 MiB. Without the reset the WAL took every byte written.
 	t.Logf("the WAL reached %.1f MiB at most while %d MiB were written", float64(largest)/(1<<20), written.Load()>>20)
-	if limit := int64(16 << 20); largest > limit || written.Load() < 6*limit {
+	if limit := int64(16 << 20); largest > limit {
 		t.Fatalf("the WAL reached %d MiB while %d MiB were written", largest>>20, written.Load()>>20)
 	}
 }
