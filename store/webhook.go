@@ -156,10 +156,13 @@ func (s *WebhookStore) AddDelivery(ctx context.Context, d webhook.Delivery) erro
 }
 
 // DueDeliveries implements webhook.Store.
-func (s *WebhookStore) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]webhook.Delivery, error) {
-	return list(ctx, s.db, `SELECT `+deliveryColumns+` FROM webhook_deliveries
-		WHERE status = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)
-		ORDER BY next_attempt_at LIMIT $2`, []any{now.UTC(), limit}, scanDelivery)
+func (s *WebhookStore) DueDeliveries(ctx context.Context, now time.Time, perEndpoint int) ([]webhook.Delivery, error) {
+	return list(ctx, s.db, `SELECT `+deliveryColumns+` FROM (
+			SELECT `+deliveryColumns+`, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rn
+			FROM webhook_deliveries
+			WHERE status = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)
+				AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE NOT disabled)) due
+		WHERE rn <= $2 ORDER BY next_attempt_at, id`, []any{now.UTC(), perEndpoint}, scanDelivery)
 }
 
 // Leased implements webhook.Store.

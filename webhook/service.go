@@ -44,8 +44,10 @@ type Store interface {
 	EventsAfter(ctx context.Context, seq int64, limit int) ([]events.Event, error)
 	// AddDelivery inserts a delivery unless the endpoint has one for the event.
 	AddDelivery(ctx context.Context, d Delivery) error
-	// DueDeliveries returns pending deliveries due at now and not leased.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// DueDeliveries returns pending deliveries due at now and not leased,
+	// of enabled endpoints, at most perEndpoint of each endpoint (its
+	// oldest), so that one endpoint's backlog hides no other's.
+	DueDeliveries(ctx context.Context, now time.Time, perEndpoint int) ([]Delivery, error)
 	// Leased counts each endpoint's deliveries leased past now.
 	Leased(ctx context.Context, now time.Time) (map[uuid.UUID]int, error)
 	Lease(ctx context.Context, id uuid.UUID, until time.Time) error
@@ -87,6 +89,10 @@ type Service struct {
 	now     func() time.Time
 	jitter  func() float64
 	wg      sync.WaitGroup
+	// finished wakes Run when an attempt ends, so that an endpoint that
+	// answers quickly gets its next deliveries at once, not at the next
+	// tick.
+	finished chan struct{}
 }
 
 // NewService builds the service; now defaults to time.Now.
@@ -111,7 +117,7 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 		Transport:     &http.Transport{DialContext: dialer.DialContext, Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Service{store: s, secrets: sec, cfg: cfg, client: client, log: log, now: now, jitter: rand.Float64}
+	return &Service{store: s, secrets: sec, cfg: cfg, client: client, log: log, now: now, jitter: rand.Float64, finished: make(chan struct{}, 1)}
 }
 
 // errAddressRefused: the endpoint's host resolved to an address no webhook
@@ -397,6 +403,10 @@ func (s *Service) Dispatch(ctx context.Context) (int, error) {
 		go func() {
 			defer s.wg.Done()
 			s.attempt(context.WithoutCancel(ctx), d)
+			select {
+			case s.finished <- struct{}{}:
+			default: // a wake-up is pending already
+			}
 		}()
 	}
 	return len(claimed), nil
@@ -405,8 +415,10 @@ func (s *Service) Dispatch(ctx context.Context) (int, error) {
 // Wait waits for the attempts Dispatch started.
 func (s *Service) Wait() { s.wg.Wait() }
 
-// Run dispatches every interval until ctx ends, then waits for the
-// attempts in flight.
+// Run dispatches every interval, and whenever an attempt ends, until ctx
+// ends; then it waits for the attempts in flight. A healthy endpoint thus
+// gets events at the rate they happen, PerEndpoint at a time; a slow one
+// holds its own PerEndpoint slots and no other endpoint's.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -416,9 +428,10 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 			s.Wait()
 			return
 		case <-t.C:
-			if _, err := s.Dispatch(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("webhook dispatch failed", "err", err)
-			}
+		case <-s.finished:
+		}
+		if _, err := s.Dispatch(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("webhook dispatch failed", "err", err)
 		}
 	}
 }
@@ -471,7 +484,7 @@ func (s *Service) claim(ctx context.Context) ([]Delivery, error) {
 		if err != nil {
 			return err
 		}
-		due, err := s.store.DueDeliveries(ctx, now, 500)
+		due, err := s.store.DueDeliveries(ctx, now, s.cfg.PerEndpoint)
 		if err != nil {
 			return err
 		}
@@ -503,9 +516,17 @@ func (s *Service) attempt(ctx context.Context, d Delivery) {
 	now := s.now().UTC()
 	d.Attempts++
 	d.LastStatus, d.UpdatedAt = status, now
-	if err == nil {
+	switch {
+	case err == nil:
 		d.Status, d.LastError = StatusSucceeded, ""
-	} else {
+	case status == http.StatusGone:
+		// The Standard Webhooks way to say "stop": the endpoint is
+		// disabled, and this delivery ends.
+		d.Status, d.LastError = StatusDead, "endpoint answered 410 Gone; the endpoint is disabled"
+		if derr := s.disable(ctx, d.PartnerID, d.EndpointID); derr != nil {
+			s.log.Warn("disabling a webhook endpoint that answered 410 failed", "endpoint_id", d.EndpointID, "err", derr)
+		}
+	default:
 		d.LastError = err.Error()
 		if wait, ok := backoff(d.Attempts, s.jitter); ok {
 			d.NextAttemptAt = now.Add(wait)
@@ -516,6 +537,19 @@ func (s *Service) attempt(ctx context.Context, d Delivery) {
 	if err := s.store.FinishAttempt(ctx, d); err != nil {
 		s.log.Warn("recording a webhook attempt failed", "delivery_id", d.ID, "err", err)
 	}
+}
+
+// disable turns an endpoint off (it answered 410 Gone); the partner turns it
+// on again with PATCH {"disabled": false}.
+func (s *Service) disable(ctx context.Context, partnerID, id uuid.UUID) error {
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		e, err := s.store.Endpoint(ctx, partnerID, id)
+		if err != nil {
+			return err
+		}
+		e.Disabled, e.UpdatedAt = true, s.now()
+		return s.store.UpdateEndpoint(ctx, e)
+	})
 }
 
 func (s *Service) send(ctx context.Context, d Delivery) (int, error) {

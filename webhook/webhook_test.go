@@ -35,6 +35,7 @@ type receiver struct {
 type received struct {
 	headers http.Header
 	body    []byte
+	at      time.Time
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -42,7 +43,7 @@ func newReceiver(t *testing.T) *receiver {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.got = append(r.got, received{headers: req.Header.Clone(), body: body})
+		r.got = append(r.got, received{headers: req.Header.Clone(), body: body, at: time.Now()})
 		status, delay := r.status, r.delay
 		r.mu.Unlock()
 		time.Sleep(delay)

@@ -1,0 +1,122 @@
+package webhook_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vaultpage/vaultpage/webhook"
+)
+
+// running starts the dispatcher as serve runs it, stopped when the test
+// ends.
+func running(t *testing.T, f *fixture) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.svc.Run(ctx, 500*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestAHealthyEndpointGetsEventsAtTheRateTheyHappen(t *testing.T) {
+	eachBackend(t, devConfig, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		rcv := newReceiver(t)
+		if _, _, err := f.svc.Create(ctx, f.partner, rcv.srv.URL+"/hooks", nil); err != nil {
+			t.Fatal(err)
+		}
+		running(t, f)
+		// 200 events a second for three seconds.
+		const n = 600
+		emitted := map[string]time.Time{}
+		tick := time.NewTicker(5 * time.Millisecond)
+		for range n {
+			<-tick.C
+			emitted[f.emit(t, f.partner, "account.funded", nil).String()] = time.Now()
+		}
+		tick.Stop()
+		deadline := time.Now().Add(30 * time.Second)
+		for len(rcv.received()) < n && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		got := rcv.received()
+		if len(got) != n {
+			t.Fatalf("%d of %d events delivered", len(got), n)
+		}
+		delays := make([]time.Duration, 0, n)
+		for _, r := range got {
+			delays = append(delays, r.at.Sub(emitted[r.headers.Get("webhook-id")]))
+		}
+		slices.Sort(delays)
+		median, p99 := delays[n/2], delays[n*99/100]
+		t.Logf("event to delivery at 200 events/s: median %s, p99 %s", median.Round(time.Millisecond), p99.Round(time.Millisecond))
+		if median > time.Second {
+			t.Fatalf("the median event took %s to arrive", median)
+		}
+	})
+}
+
+func TestASlowEndpointsBacklogHidesNoOtherEndpoint(t *testing.T) {
+	eachBackend(t, devConfig, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		slow, fast := newReceiver(t), newReceiver(t)
+		slow.set(http.StatusOK, time.Second)
+		for _, r := range []*receiver{slow, fast} {
+			if _, _, err := f.svc.Create(ctx, f.partner, r.srv.URL+"/hooks", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// More events than one round of the dispatcher reads: the slow
+		// endpoint's backlog must not hide the fast one's deliveries.
+		const n = 600
+		for range n {
+			f.emit(t, f.partner, "account.funded", nil)
+		}
+		running(t, f)
+		began := time.Now()
+		deadline := began.Add(60 * time.Second)
+		for len(fast.received()) < n && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		took := time.Since(began)
+		if got := len(fast.received()); got != n {
+			t.Fatalf("the fast endpoint got %d of %d while the slow one got %d", got, n, len(slow.received()))
+		}
+		// The slow one has had its four at a time, a second each, meanwhile.
+		if got, most := len(slow.received()), 4*(int(took/time.Second)+2); got > most {
+			t.Fatalf("the slow endpoint got %d in %s, more than four a second", got, took)
+		}
+		t.Logf("the fast endpoint got all %d in %s; the slow one %d", n, took.Round(time.Millisecond), len(slow.received()))
+	})
+}
+
+func TestAnEndpointThatAnswersGoneIsDisabled(t *testing.T) {
+	eachBackend(t, devConfig, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		rcv := newReceiver(t)
+		ep, _, err := f.svc.Create(ctx, f.partner, rcv.srv.URL+"/hooks", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcv.set(http.StatusGone, 0)
+		f.emit(t, f.partner, "account.funded", nil)
+		f.dispatch(t)
+		got, err := f.svc.Endpoint(ctx, f.partner, ep.ID)
+		if err != nil || !got.Disabled {
+			t.Fatalf("after 410 Gone: disabled %v %v", got.Disabled, err)
+		}
+		ds, _ := f.svc.Deliveries(ctx, f.partner, ep.ID, webhook.StatusDead)
+		if len(ds) != 1 || ds[0].Attempts != 1 {
+			t.Fatalf("the delivery that got 410: %+v", ds)
+		}
+		// Nothing more goes to it, even once due.
+		f.emit(t, f.partner, "account.funded", nil)
+		f.now = f.now.Add(time.Hour)
+		f.dispatch(t)
+		if n := len(rcv.received()); n != 1 {
+			t.Fatalf("%d requests to a disabled endpoint", n)
+		}
+	})
+}
