@@ -19,6 +19,7 @@ import (
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/events"
+	"github.com/vaultpage/vaultpage/internal/testkit"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
 	"github.com/vaultpage/vaultpage/store"
@@ -597,7 +598,7 @@ func TestADecisionThatFailsLeavesNoTransactionOpen(t *testing.T) {
 			t.Fatalf("no such card: %v", err)
 		}
 	}
-	inspect, err := sql.Open("pgx", u.String())
+	inspect, err := sql.Open("pgx", testkit.PlainURL(u.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1060,7 +1061,7 @@ func postgresWithInspector(t *testing.T, u string) (*store.DB, *sql.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	inspect, err := sql.Open("pgx", u)
+	inspect, err := sql.Open("pgx", testkit.PlainURL(u))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/internal/testkit"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
 )
@@ -33,7 +34,7 @@ func TestAuditEntriesOfTwoProcessesFormOneChain(t *testing.T) {
 		return db
 	}
 	a, b := open(), open()
-	raw, err := sql.Open("pgx", u)
+	raw, err := sql.Open("pgx", testkit.PlainURL(u))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -244,6 +245,10 @@ func (db *DB) chain() {
 }
 
 func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
+	databaseURL, conns, err := poolSize(databaseURL)
+	if err != nil {
+		return nil, err
+	}
 	s, err := sql.Open("pgx", databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("store: open postgres: %w", err)
@@ -252,8 +257,8 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 		return nil, errors.Join(fmt.Errorf("store: connect postgres: %w", err), s.Close())
 	}
 	// Bounded, so that many vaultpage instances fit in max_connections.
-	s.SetMaxOpenConns(postgresConns)
-	s.SetMaxIdleConns(postgresConns)
+	s.SetMaxOpenConns(conns)
+	s.SetMaxIdleConns(conns)
 	s.SetConnMaxLifetime(30 * time.Minute)
 	db := &DB{sql: s, read: s, dialect: Postgres, stop: make(chan struct{}), stopped: make(chan struct{}), instance: instanceID()}
 	db.batch = newBatcher(db)
@@ -261,8 +266,32 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 	return db, nil
 }
 
-// postgresConns is the size of a process's PostgreSQL pool.
+// postgresConns is the size of a process's PostgreSQL pool, unless the
+// URL's pool_max_conns says otherwise.
 const postgresConns = 24
+
+// poolSize takes pool_max_conns (1 to 1000) out of a PostgreSQL URL, where
+// PostgreSQL would take it for a server setting, and returns the URL
+// without it and the pool size. A server that other clients share, or many
+// vaultpage instances, may need a smaller pool than the default.
+func poolSize(databaseURL string) (string, int, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return "", 0, errors.New("store: the database url is not a URL")
+	}
+	q := u.Query()
+	v := q.Get("pool_max_conns")
+	if v == "" {
+		return databaseURL, postgresConns, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return "", 0, errors.New("store: pool_max_conns in the database url must be a number from 1 to 1000")
+	}
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	return u.String(), n, nil
+}
 
 // Migrate brings the schema up to date. It is safe to run while other
 // processes use the database.

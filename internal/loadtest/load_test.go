@@ -305,7 +305,7 @@ func TestLoad(t *testing.T) {
 			if backend == "postgres" {
 				u := storetest.PostgresURL(t)
 				environ = append(environ, "VAULTPAGE_DATABASE_URL="+distant(t, u))
-				driver, dsn = "pgx", u
+				driver, dsn = "pgx", testkit.PlainURL(u)
 			}
 			// Go's default (what this process has, on the same machine),
 			// unless VAULTPAGE_LOAD_GOMAXPROCS sets another for the service
