@@ -57,6 +57,16 @@ func (e *env) startConsent(t *testing.T, body map[string]string) (card map[strin
 	return card, consentID, r.json(t)["method"].(map[string]any)["token"].(string)
 }
 
+// landing opens a hosted session with the token in a fresh browser and
+// returns the browser and the landing page's CSRF token.
+func (e *env) landing(t *testing.T, token string) (*http.Client, string) {
+	t.Helper()
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+token)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	return b, csrfOf(t, landing)
+}
+
 func TestTokenExchangeOpensAHostedSessionWithoutTheTokenInTheURL(t *testing.T) {
 	e := newEnv(t)
 	card, cid, tok := e.startConsent(t, map[string]string{"locale": "sv"})

@@ -31,10 +31,8 @@ import (
 func TestAskingForCodesTooOftenShowsWhenToAskAgain(t *testing.T) {
 	e := newEnv(t)
 	_, _, tok := e.startConsent(t, nil)
-	b := browser(t)
-	get(t, b, e.srv.URL+"/c/"+tok)
-	_, landing := get(t, b, e.srv.URL+"/consent")
-	res, verify := post(t, b, e.srv.URL+"/consent/code", csrfOf(t, landing))
+	b, csrf := e.landing(t, tok)
+	res, verify := post(t, b, e.srv.URL+"/consent/code", csrf)
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("first code: %d", res.StatusCode)
 	}
@@ -75,10 +73,7 @@ func TestHostedPostsTakeOnlyTheirContentTypeAndSpoolNothing(t *testing.T) {
 	t.Setenv("TMPDIR", spool) // where mime/multipart would spool file parts
 	e := newEnv(t, func(o *options) { o.demo = true })
 	_, _, tok := e.startConsent(t, nil)
-	b := browser(t)
-	get(t, b, e.srv.URL+"/c/"+tok)
-	_, landing := get(t, b, e.srv.URL+"/consent")
-	csrf := csrfOf(t, landing)
+	b, csrf := e.landing(t, tok)
 
 	// A multipart upload of 40 MB, with and without a session: refused
 	// before anything reads it, so no part reaches the disk.
@@ -139,12 +134,8 @@ func TestTheCSRFTokenIsBoundToItsSession(t *testing.T) {
 	e := newEnv(t)
 	_, _, tokA := e.startConsent(t, nil)
 	_, _, tokB := e.startConsent(t, nil)
-	a, b := browser(t), browser(t)
-	get(t, a, e.srv.URL+"/c/"+tokA)
-	get(t, b, e.srv.URL+"/c/"+tokB)
-	_, landingA := get(t, a, e.srv.URL+"/consent")
-	_, landingB := get(t, b, e.srv.URL+"/consent")
-	csrfA, csrfB := csrfOf(t, landingA), csrfOf(t, landingB)
+	a, csrfA := e.landing(t, tokA)
+	_, csrfB := e.landing(t, tokB)
 	if csrfA == csrfB {
 		t.Fatal("two sessions share a CSRF token")
 	}
@@ -203,10 +194,7 @@ func TestStaticFilesListNoDirectory(t *testing.T) {
 func TestHostedPostsAreRateLimitedPerSession(t *testing.T) {
 	e := newEnv(t)
 	_, _, tok := e.startConsent(t, nil)
-	b := browser(t)
-	get(t, b, e.srv.URL+"/c/"+tok)
-	_, landing := get(t, b, e.srv.URL+"/consent")
-	csrf := csrfOf(t, landing)
+	b, csrf := e.landing(t, tok)
 	limited := 0
 	for range 40 {
 		// Beginning a passkey login (none is registered: 409) costs nothing
@@ -224,10 +212,8 @@ func TestHostedPostsAreRateLimitedPerSession(t *testing.T) {
 	}
 	// Another cardholder's session is not held back.
 	_, _, tok2 := e.startConsent(t, nil)
-	b2 := browser(t)
-	get(t, b2, e.srv.URL+"/c/"+tok2)
-	_, landing2 := get(t, b2, e.srv.URL+"/consent")
-	if res, _ := post(t, b2, e.srv.URL+"/consent/code", csrfOf(t, landing2)); res.StatusCode != http.StatusOK {
+	b2, csrf2 := e.landing(t, tok2)
+	if res, _ := post(t, b2, e.srv.URL+"/consent/code", csrf2); res.StatusCode != http.StatusOK {
 		t.Fatalf("another session: %d", res.StatusCode)
 	}
 }
@@ -540,10 +526,8 @@ func TestControlCharactersAreRefusedWithTheFieldNamed(t *testing.T) {
 			})
 			t.Run("a NUL in a hosted form", func(t *testing.T) {
 				_, _, tok := e.startConsent(t, nil)
-				br := browser(t)
-				get(t, br, e.srv.URL+"/c/"+tok)
-				_, landing := get(t, br, e.srv.URL+"/consent")
-				if res, _ := post(t, br, e.srv.URL+"/consent/verify", csrfOf(t, landing), "code", "12\x003456", "passcode", "x"); res.StatusCode != http.StatusBadRequest {
+				br, csrf := e.landing(t, tok)
+				if res, _ := post(t, br, e.srv.URL+"/consent/verify", csrf, "code", "12\x003456", "passcode", "x"); res.StatusCode != http.StatusBadRequest {
 					t.Fatalf("verify: %d", res.StatusCode)
 				}
 			})
@@ -705,10 +689,8 @@ func TestAUsedUpSingleUseCardEndsItsConsentsAndHostedAuditEntriesSayWhereFrom(t 
 	tok := e.post("/v3/consents/"+cs, e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
 	// A wrong attempt first, then the reveal: both in the audit trail with
 	// the client's address.
-	b := browser(t)
-	get(t, b, e.srv.URL+"/c/"+tok)
-	_, landing := get(t, b, e.srv.URL+"/consent")
-	_, verify := post(t, b, e.srv.URL+"/consent/code", csrfOf(t, landing))
+	b, csrf := e.landing(t, tok)
+	_, verify := post(t, b, e.srv.URL+"/consent/code", csrf)
 	post(t, b, e.srv.URL+"/consent/verify", csrfOf(t, verify), "code", "000000", "passcode", "plum tree 1987")
 	entries, _ := e.db.Audit().AuditEntries(context.Background(), 0, 1000)
 	found := 0
@@ -734,10 +716,7 @@ func TestAUsedUpSingleUseCardEndsItsConsentsAndHostedAuditEntriesSayWhereFrom(t 
 func TestHostedFormsTakeTheirFieldsFromTheBodyOnly(t *testing.T) {
 	e := newEnv(t)
 	_, _, tok := e.startConsent(t, nil)
-	b := browser(t)
-	get(t, b, e.srv.URL+"/c/"+tok)
-	_, landing := get(t, b, e.srv.URL+"/consent")
-	csrf := csrfOf(t, landing)
+	b, csrf := e.landing(t, tok)
 	// A passcode in the URL would reach proxies' logs: refused.
 	if res := rawPost(t, b, e.srv.URL+"/consent/verify?code=123456&passcode=plum+tree+1987", "application/x-www-form-urlencoded",
 		[]byte("_csrf="+csrf)); res.StatusCode != http.StatusBadRequest {
