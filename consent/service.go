@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vaultpage/vaultpage/events"
+	"github.com/vaultpage/vaultpage/partner"
 )
 
 // Errors beyond ErrNotFound and *StateError.
@@ -251,8 +251,8 @@ func (s *Service) IssueToken(ctx context.Context, partnerID, id uuid.UUID, o Tok
 		return Token{}, &FieldError{Field: "locale", Reason: "must be en or sv"}
 	}
 	if o.ReturnURL != "" {
-		if err := checkReturnURL(o.ReturnURL, registered); err != nil {
-			return Token{}, err
+		if _, err := partner.MatchReturnURL(o.ReturnURL, registered); err != nil {
+			return Token{}, &FieldError{Field: "return_url", Reason: "is not one of the partner's registered return URLs"}
 		}
 	}
 	if o.Mode == ModePopup && o.ReturnURL == "" {
@@ -400,19 +400,6 @@ func (s *Service) EndForCard(ctx context.Context, partnerID, cardID uuid.UUID) e
 			}
 			return err
 		}
-	}
-	return nil
-}
-
-// checkReturnURL accepts only an exact match of a registered return URL,
-// and never a script or data URL.
-func checkReturnURL(u string, registered []string) error {
-	p, err := url.Parse(u)
-	if err != nil || (p.Scheme != "https" && p.Scheme != "http") {
-		return &FieldError{Field: "return_url", Reason: "must be an http(s) URL the partner registered"}
-	}
-	if !slices.Contains(registered, u) {
-		return &FieldError{Field: "return_url", Reason: "is not one of the partner's registered return URLs"}
 	}
 	return nil
 }

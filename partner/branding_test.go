@@ -137,3 +137,30 @@ func TestReturnURLsCarryOnlyAPlainHost(t *testing.T) {
 		t.Errorf("a plain https return URL: %v", err)
 	}
 }
+
+func TestAReturnURLMustBeOneTheyRegisteredExactly(t *testing.T) {
+	registered := []string{"https://app.example.com/back?src=vp", "javascript:alert(1)"}
+	testCases := []struct {
+		name, raw string
+		ok        bool
+	}{
+		{"the registered URL", "https://app.example.com/back?src=vp", true},
+		{"another path", "https://app.example.com/other", false},
+		{"another query", "https://app.example.com/back?src=x", false},
+		{"case changed", "https://APP.example.com/back?src=vp", false},
+		{"a script URL even if on the list", "javascript:alert(1)", false},
+		{"empty", "", false},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := MatchReturnURL(tc.raw, registered)
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidInput)) {
+				t.Fatalf("%q: %v", tc.raw, err)
+			}
+			if tc.ok && (r.Origin() != "https://app.example.com" ||
+				r.With(map[string]string{"consent_id": "c1", "status": "approved"}) != "https://app.example.com/back?consent_id=c1&src=vp&status=approved") {
+				t.Fatalf("origin %q, with %q", r.Origin(), r.With(map[string]string{"consent_id": "c1", "status": "approved"}))
+			}
+		})
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -173,23 +172,6 @@ func (s *Service) Create(ctx context.Context, name string, returnURLs []string) 
 		return Credentials{}, err
 	}
 	return Credentials{PartnerID: id, ClientID: c.ID, ClientSecret: secret}, nil
-}
-
-// ValidateReturnURL accepts absolute https URLs without credentials or
-// fragments, and http only for localhost outside production. Errors wrap
-// ErrInvalidInput.
-func ValidateReturnURL(raw string, production bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || !validHost(u.Host) || u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("%w: return url must be an absolute URL without credentials or fragment", ErrInvalidInput)
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && localHost(u.Hostname()) && !production:
-	default:
-		return fmt.Errorf("%w: return url must use https", ErrInvalidInput)
-	}
-	return nil
 }
 
 // Token is an issued access token.

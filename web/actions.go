@@ -12,6 +12,7 @@ import (
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/views"
 )
@@ -250,26 +251,41 @@ func (s *Server) complete(c echo.Context, cs consent.Consent) error {
 	s.endSession(c)
 	lang := localeOf(c, cs.Locale)
 	t := texts[lang]
+	back, err := s.returnURL(c, cs)
+	if err != nil {
+		return err
+	}
 	if cs.Mode == consent.ModeSDK || cs.Mode == consent.ModePopup {
 		q := url.Values{"consent_id": {cs.ID.String()}, "status": {string(cs.Status)}}
 		result := map[string]string{"consent_id": cs.ID.String(), "status": string(cs.Status), "mode": string(cs.Mode),
 			"scheme_url": SDKScheme + "://complete?" + q.Encode()}
-		if u, err := url.Parse(cs.ReturnURL); err == nil && cs.ReturnURL != "" {
-			result["target_origin"] = u.Scheme + "://" + u.Host
+		if back != nil {
+			result["target_origin"] = back.Origin()
 		}
 		return render(c, http.StatusOK, views.CompletePage(s.page(c, lang, t["done.heading"]), views.Complete{
 			Heading: t["done.heading"], Explain: t["done.explain"], Result: result}))
 	}
-	if cs.ReturnURL != "" {
-		u, err := url.Parse(cs.ReturnURL)
-		if err != nil {
-			return err
-		}
-		q := u.Query()
-		q.Set("consent_id", cs.ID.String())
-		q.Set("status", string(cs.Status))
-		u.RawQuery = q.Encode()
-		return c.Redirect(http.StatusSeeOther, u.String())
+	if back != nil {
+		return c.Redirect(http.StatusSeeOther, back.With(map[string]string{"consent_id": cs.ID.String(), "status": string(cs.Status)}))
 	}
 	return render(c, http.StatusOK, views.GonePage(s.page(c, lang, t["done.heading"]), views.Gone{Heading: t["done.heading"], Explain: t["done.explain"]}))
+}
+
+// returnURL is where the consent sends the cardholder back, matched again
+// against the partner's registered return URLs (partner.MatchReturnURL);
+// nil when it names none, or one the partner no longer has.
+func (s *Server) returnURL(c echo.Context, cs consent.Consent) (*partner.ReturnURL, error) {
+	if cs.ReturnURL == "" {
+		return nil, nil
+	}
+	p, err := s.deps.Partners.Partner(c.Request().Context(), cs.PartnerID)
+	if err != nil {
+		return nil, err
+	}
+	back, err := partner.MatchReturnURL(cs.ReturnURL, p.ReturnURLs)
+	if err != nil {
+		s.deps.Logger.WarnContext(c.Request().Context(), "a consent's return url is no longer registered", "consent_id", cs.ID)
+		return nil, nil
+	}
+	return &back, nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -193,9 +192,15 @@ func (s *Server) hostedConsent(c echo.Context) (consent.Consent, bool, error) {
 		return consent.Consent{}, false, err
 	}
 	c.Set(ctxBrand, views.Brand{Color: b.Color, LogoURL: logoURL(cs.PartnerID, b)})
-	formTarget := ""
-	if u, err := url.Parse(cs.ReturnURL); err == nil && cs.ReturnURL != "" && cs.Mode == consent.ModeRedirect {
-		formTarget = u.Scheme + "://" + u.Host
+	formTarget := "" // browsers apply form-action to the redirect back to the partner
+	if cs.Mode == consent.ModeRedirect {
+		back, err := s.returnURL(c, cs)
+		if err != nil {
+			return consent.Consent{}, false, err
+		}
+		if back != nil {
+			formTarget = back.Origin()
+		}
 	}
 	nonce, _ := c.Get(ctxNonce).(string)
 	h := c.Response().Header()
