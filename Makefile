@@ -2,6 +2,7 @@
 # CI runs and what to run before a push: lint, vet, formatting, templ
 # freshness, then the race-enabled tests.
 GO ?= go
+SHELL := bash
 # The linter's version is pinned here, and only here; `make tools` installs
 # it. (Not LINT: GNU make defines that one itself.)
 GOLANGCI_LINT_VERSION := v2.15.0
@@ -13,9 +14,11 @@ run:
 	$(GO) run ./cmd/vaultpage serve
 
 # PostgreSQL tests run when VAULTPAGE_TEST_DATABASE_URL is set (CI sets it and
-# PG_REQUIRED=1); the SoftHSM2 test runs where softhsm2 is installed.
+# PG_REQUIRED=1); the SoftHSM2 test runs where softhsm2 is installed; the
+# browser tests where Chromium and axe-core are. The report says, once per
+# reason, what was skipped.
 test:
-	$(GO) test -race -count=1 ./...
+	set -o pipefail; $(GO) test -race -count=1 -json ./... | $(GO) run ./cmd/testreport
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/vaultpage ./cmd/vaultpage
