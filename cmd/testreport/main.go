@@ -37,7 +37,9 @@ type event struct {
 // location is the "file.go:12: " a test's log line starts with.
 var location = regexp.MustCompile(`^\s*[\w./-]+\.go:\d+: `)
 
-func run(in io.Reader, out io.Writer) error {
+func run(in io.Reader, dst io.Writer) error {
+	out := bufio.NewWriter(dst)
+	say := func(format string, a ...any) { _, _ = fmt.Fprintf(out, format, a...) } // Flush reports a write error
 	var (
 		outputs = map[string][]string{} // package/test → its output lines
 		skips   = map[string]int{}      // skip reason → tests
@@ -48,7 +50,7 @@ func run(in io.Reader, out io.Writer) error {
 	for sc.Scan() {
 		var e event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			fmt.Fprintln(out, sc.Text()) // the build's own messages
+			say("%s\n", sc.Text()) // the build's own messages
 			continue
 		}
 		key := e.Package + "/" + e.Test
@@ -69,13 +71,13 @@ func run(in io.Reader, out io.Writer) error {
 		case "fail":
 			failed = true
 			if e.Test != "" {
-				fmt.Fprintf(out, "--- FAIL: %s (%s)\n%s", e.Test, e.Package, strings.Join(outputs[key], ""))
+				say("--- FAIL: %s (%s)\n%s", e.Test, e.Package, strings.Join(outputs[key], ""))
 			} else {
-				fmt.Fprintf(out, "FAIL\t%s\t%.1fs\n", e.Package, e.Elapsed)
+				say("FAIL\t%s\t%.1fs\n", e.Package, e.Elapsed)
 			}
 		case "pass":
 			if e.Test == "" {
-				fmt.Fprintf(out, "ok\t%s\t%.1fs\n", e.Package, e.Elapsed)
+				say("ok\t%s\t%.1fs\n", e.Package, e.Elapsed)
 			}
 		}
 		if e.Action == "pass" || e.Action == "skip" {
@@ -91,10 +93,13 @@ func run(in io.Reader, out io.Writer) error {
 			reasons = append(reasons, r)
 		}
 		sort.Strings(reasons)
-		fmt.Fprintln(out, "skipped:")
+		say("skipped:\n")
 		for _, r := range reasons {
-			fmt.Fprintf(out, "  %d× %s\n", skips[r], r)
+			say("  %d× %s\n", skips[r], r)
 		}
+	}
+	if err := out.Flush(); err != nil {
+		return err
 	}
 	if failed {
 		return errors.New("some tests failed")
