@@ -46,6 +46,12 @@ type Store interface {
 	// hash) while another transaction that claimed the key is still in
 	// flight. A claim made before notBefore is replaced.
 	Claim(ctx context.Context, partnerID, key string, hash []byte, now, notBefore time.Time) (existing Request, claimed bool, err error)
+	// Attempt runs the request's work, fn, inside a savepoint of the
+	// transaction in ctx: when fn fails, everything it wrote is undone (as
+	// its own transaction would have been without a key) and its error
+	// returned, and the transaction can still keep the claim and the
+	// response.
+	Attempt(ctx context.Context, fn func(ctx context.Context) error) error
 	// Complete stores the response of the request that claimed the key, in
 	// its transaction.
 	Complete(ctx context.Context, partnerID, key string, status int, contentType string, body []byte) error

@@ -79,6 +79,23 @@ func (s *IdempotencyStore) Claim(ctx context.Context, partnerID, key string, has
 	return idempotency.Request{}, false, errors.New("store: idempotency key kept changing")
 }
 
+// Attempt implements idempotency.Store. On PostgreSQL the rollback to the
+// savepoint also clears an error that aborted the transaction.
+func (s *IdempotencyStore) Attempt(ctx context.Context, fn func(ctx context.Context) error) error {
+	q := s.db.w(ctx)
+	if _, err := q.ExecContext(ctx, `SAVEPOINT keyed_request`); err != nil {
+		return err
+	}
+	if err := fn(ctx); err != nil {
+		if _, rerr := q.ExecContext(context.WithoutCancel(ctx), `ROLLBACK TO SAVEPOINT keyed_request`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	_, err := q.ExecContext(ctx, `RELEASE SAVEPOINT keyed_request`)
+	return err
+}
+
 // Complete implements idempotency.Store.
 func (s *IdempotencyStore) Complete(ctx context.Context, partnerID, key string, status int, contentType string, body []byte) error {
 	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE idempotency_keys SET state = 'done', status = $1, headers = $2, body = $3

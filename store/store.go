@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -79,8 +80,12 @@ type DB struct {
 	batch *batcher
 	// instance names this process's readiness probe row.
 	instance string
-	// walPath is the SQLite WAL file's path.
-	walPath string
+	// walPath is the SQLite WAL file's path; walTried is when the group
+	// committer last tried to reset the WAL (its goroutine alone reads and
+	// writes it); walResets and walBusy count the resets made and refused.
+	walPath            string
+	walTried           time.Time
+	walResets, walBusy atomic.Int64
 }
 
 // SQLiteFile is the database file name inside the data directory.
@@ -211,12 +216,48 @@ func (db *DB) walTooLarge() bool {
 
 // resetWAL checkpoints the whole WAL and truncates it, on the writer's own
 // connection: the group committer calls it between commits, when no write
-// transaction is open.
+// transaction is open. A reader that still holds an old snapshot (a backup,
+// an operator's shell, a long read) keeps the WAL from being reset; the
+// reset then waits for it at most walResetWait, is tried again at most once
+// a walResetEvery, and is counted as busy (WALResets), so that writers never
+// queue behind it.
 func (db *DB) resetWAL() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	now := time.Now()
+	if now.Sub(db.walTried) < walResetEvery {
+		return
+	}
+	db.walTried = now
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = db.sql.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		db.walBusy.Add(1)
+		return
+	}
+	defer func() { _ = conn.Close() }()
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = `+strconv.Itoa(int(walResetWait/time.Millisecond))); err != nil {
+		db.walBusy.Add(1)
+		return
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = 10000`) }()
+	var busy, frames, done int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil || busy != 0 {
+		db.walBusy.Add(1)
+		return
+	}
+	db.walResets.Add(1)
 }
+
+// How long a WAL reset may wait for readers, and how often it is tried.
+const (
+	walResetWait  = 20 * time.Millisecond
+	walResetEvery = 100 * time.Millisecond
+)
+
+// WALResets says how many times the SQLite WAL was reset, and how many
+// times a reset could not be made because a reader held the WAL (for
+// /metrics; zero on PostgreSQL).
+func (db *DB) WALResets() (done, busy int64) { return db.walResets.Load(), db.walBusy.Load() }
 
 // chainEvery is how often a PostgreSQL process chains the audit entries
 // waiting (see AuditStore.ChainAudit).

@@ -84,6 +84,13 @@ func (s *WebhookStore) UpdateEndpoint(ctx context.Context, e webhook.Endpoint) e
 	return err
 }
 
+// DisableEndpoint implements webhook.Store.
+func (s *WebhookStore) DisableEndpoint(ctx context.Context, partnerID, id uuid.UUID, url string, since, at time.Time) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE webhook_endpoints SET disabled = TRUE, updated_at = $1
+		WHERE partner_id = $2 AND id = $3 AND url = $4 AND updated_at <= $5`, at.UTC(), partnerID.String(), id.String(), url, since.UTC())
+	return err
+}
+
 // DeleteEndpoint implements webhook.Store: the endpoint, its deliveries
 // and its sealed secrets go together.
 func (s *WebhookStore) DeleteEndpoint(ctx context.Context, partnerID, id uuid.UUID) error {
@@ -162,7 +169,7 @@ func (s *WebhookStore) DueDeliveries(ctx context.Context, now time.Time, perEndp
 			FROM webhook_deliveries
 			WHERE status = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)
 				AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE NOT disabled)) due
-		WHERE rn <= $2 ORDER BY next_attempt_at, id`, []any{now.UTC(), perEndpoint}, scanDelivery)
+		WHERE rn <= $2 ORDER BY next_attempt_at, id LIMIT 1000`, []any{now.UTC(), perEndpoint}, scanDelivery)
 }
 
 // Leased implements webhook.Store.

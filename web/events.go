@@ -113,7 +113,12 @@ func (s *Server) streamEvents(c echo.Context) error {
 	f.Limit = 100
 	ctx := c.Request().Context()
 	pid := partnerOf(c).ID
-	if !s.streams.join(pid) {
+	switch s.streams.join(pid) {
+	case joinShuttingDown:
+		p := problem(http.StatusServiceUnavailable, "service_unavailable", "this instance is shutting down; reconnect")
+		p.retryAfter = 1
+		return p
+	case joinFull:
 		p := problem(http.StatusTooManyRequests, "too_many_streams",
 			"at most "+strconv.Itoa(StreamsPerPartner)+" event streams may be open at once; close one, or poll GET /v3/events")
 		p.retryAfter = 5

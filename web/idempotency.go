@@ -92,7 +92,10 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			c.SetRequest(req.WithContext(ctx))
 			res.Writer = held
 			defer func() { c.SetRequest(req); res.Writer = held.real }()
-			if err := next(c); err != nil {
+			// An error undoes what the handler wrote, as the service's own
+			// transaction would have without a key; the claim and the
+			// error's response are kept.
+			if err := s.deps.Idempotency.Attempt(ctx, func(context.Context) error { return next(c) }); err != nil {
 				if toProblem(err).Status >= 500 {
 					failed = err // rendered once the transaction has rolled back
 					return errServerSide

@@ -2,7 +2,11 @@ package web_test
 
 import (
 	"net/http"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/vaultpage/vaultpage/consent"
 
 	"github.com/vaultpage/vaultpage/store/storetest"
 )
@@ -44,5 +48,31 @@ func TestEveryTimestampAnsweredIsTheOneStored(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Simulating the approval of a consent past its expiry answers 409 and
+// writes nothing, with or without an Idempotency-Key: the keyed request's
+// transaction must not keep what the service's own would have rolled back
+// (it kept the consent's expiry and its event).
+func TestAKeyedRequestThatFailsKeepsNothingItsServiceRolledBack(t *testing.T) {
+	var skew atomic.Int64
+	e := newEnv(t, func(o *options) { o.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) } })
+	c := e.card(e.tokA)
+	keyed := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+c["id"].(string)+"/credentials", e.tokA, "", nil))["id"].(string)
+	plain := consentOf(t, e.do(http.MethodGet, "/v3/cards/"+c["id"].(string)+"/credentials", e.tokA, "", nil))["id"].(string)
+	skew.Store(int64(consent.Lifetime + time.Minute))
+	r1 := e.post("/v3/simulations/consents/"+plain, e.tokA, map[string]string{"outcome": "approved"})
+	r2 := e.post("/v3/simulations/consents/"+keyed, e.tokA, map[string]string{"outcome": "approved"}, "Idempotency-Key", "simulate-1")
+
+	expired := map[string]int{}
+	for _, ev := range e.do(http.MethodGet, "/v3/events?limit=100", e.tokA, "", nil).json(t)["data"].([]any) {
+		m := ev.(map[string]any)
+		if m["type"] == "consent.expired" {
+			expired[m["resource_id"].(string)]++
+		}
+	}
+	if r1.status != http.StatusConflict || r2.status != r1.status || expired[plain] != expired[keyed] {
+		t.Fatalf("same answer (%d), different committed state: the keyed request kept writes its service rolled back", r1.status)
 	}
 }

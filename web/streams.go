@@ -50,14 +50,24 @@ func newStreamHub(feed events.Feed) *streamHub {
 	return &streamHub{feed: feed, partners: map[uuid.UUID]*partnerWatch{}, closing: make(chan struct{})}
 }
 
+// Outcomes of joining.
+const (
+	joined = iota
+	joinFull
+	joinShuttingDown
+)
+
 // join counts a new stream of the partner, starting its watcher if it is
-// the first; ok is false past the limits or once shutting down.
-func (h *streamHub) join(partnerID uuid.UUID) (ok bool) {
+// the first; it refuses past the limits (joinFull) or once shutting down.
+func (h *streamHub) join(partnerID uuid.UUID) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	w := h.partners[partnerID]
-	if h.closed || h.open >= maxStreams || (w != nil && w.streams >= StreamsPerPartner) {
-		return false
+	switch {
+	case h.closed:
+		return joinShuttingDown
+	case h.open >= maxStreams || (w != nil && w.streams >= StreamsPerPartner):
+		return joinFull
 	}
 	if w == nil {
 		ctx, stop := context.WithCancel(context.Background())
@@ -67,7 +77,7 @@ func (h *streamHub) join(partnerID uuid.UUID) (ok bool) {
 	}
 	w.streams++
 	h.open++
-	return true
+	return joined
 }
 
 // leave uncounts a stream; the partner's last one stops its watcher.

@@ -248,12 +248,14 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// readiness remembers, for a second, whether the store was ready, so that a
-// burst of failing requests during an outage asks the database once.
+// readiness remembers, for a second, whether the store was ready, and runs
+// one probe at a time: a burst of failing requests during an outage asks the
+// database once, the others wait for that probe's answer.
 type readiness struct {
 	mu      sync.Mutex
 	ok      bool
 	checked time.Time
+	probing chan struct{} // closed when the probe in flight ends; nil when none
 }
 
 // readyFor is how long a readiness outcome is reused.
@@ -266,11 +268,23 @@ func (r *readiness) check(ctx context.Context, ready func(context.Context) error
 		r.mu.Unlock()
 		return ok
 	}
+	if wait := r.probing; wait != nil {
+		r.mu.Unlock()
+		<-wait
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.ok
+	}
+	done := make(chan struct{})
+	r.probing = done
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	ok := ready(ctx) == nil
-	r.set(ok)
+	r.mu.Lock()
+	r.ok, r.checked, r.probing = ok, time.Now(), nil
+	r.mu.Unlock()
+	close(done)
 	return ok
 }
 

@@ -32,6 +32,10 @@ type Store interface {
 	Endpoint(ctx context.Context, partnerID, id uuid.UUID) (Endpoint, error)
 	Endpoints(ctx context.Context, partnerID uuid.UUID) ([]Endpoint, error)
 	UpdateEndpoint(ctx context.Context, e Endpoint) error
+	// DisableEndpoint disables the endpoint only if its URL is still url
+	// and nothing changed it after since: one statement, so that a
+	// partner's change made meanwhile (a new URL, a re-enabling) stands.
+	DisableEndpoint(ctx context.Context, partnerID, id uuid.UUID, url string, since, at time.Time) error
 	DeleteEndpoint(ctx context.Context, partnerID, id uuid.UUID) error
 	// EnabledEndpoints returns every partner's enabled endpoints.
 	EnabledEndpoints(ctx context.Context) ([]Endpoint, error)
@@ -512,7 +516,8 @@ type payload struct {
 
 // attempt sends one delivery and records the outcome.
 func (s *Service) attempt(ctx context.Context, d Delivery) {
-	status, err := s.send(ctx, d)
+	began := s.now()
+	status, url, err := s.send(ctx, d)
 	now := s.now().UTC()
 	d.Attempts++
 	d.LastStatus, d.UpdatedAt = status, now
@@ -523,7 +528,7 @@ func (s *Service) attempt(ctx context.Context, d Delivery) {
 		// The Standard Webhooks way to say "stop": the endpoint is
 		// disabled, and this delivery ends.
 		d.Status, d.LastError = StatusDead, "endpoint answered 410 Gone; the endpoint is disabled"
-		if derr := s.disable(ctx, d.PartnerID, d.EndpointID); derr != nil {
+		if derr := s.store.DisableEndpoint(ctx, d.PartnerID, d.EndpointID, url, began, s.now()); derr != nil {
 			s.log.Warn("disabling a webhook endpoint that answered 410 failed", "endpoint_id", d.EndpointID, "err", derr)
 		}
 	default:
@@ -539,48 +544,36 @@ func (s *Service) attempt(ctx context.Context, d Delivery) {
 	}
 }
 
-// disable turns an endpoint off (it answered 410 Gone); the partner turns it
-// on again with PATCH {"disabled": false}.
-func (s *Service) disable(ctx context.Context, partnerID, id uuid.UUID) error {
-	return s.store.InTx(ctx, func(ctx context.Context) error {
-		e, err := s.store.Endpoint(ctx, partnerID, id)
-		if err != nil {
-			return err
-		}
-		e.Disabled, e.UpdatedAt = true, s.now()
-		return s.store.UpdateEndpoint(ctx, e)
-	})
-}
-
-func (s *Service) send(ctx context.Context, d Delivery) (int, error) {
+// send makes one attempt and returns the status, and the URL it went to.
+func (s *Service) send(ctx context.Context, d Delivery) (int, string, error) {
 	ep, err := s.store.Endpoint(ctx, d.PartnerID, d.EndpointID)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	ev, err := s.store.Event(ctx, d.PartnerID, d.EventID)
 	if err != nil {
-		return 0, err
+		return 0, ep.URL, err
 	}
 	data := map[string]any{"id": ev.ID.String(), "sequence": ev.Seq, "resource_id": ev.ResourceID.String(), "data": ev.Data,
 		"created_at": ev.CreatedAt.UTC().Format(time.RFC3339Nano)}
 	body, err := json.Marshal(payload{Type: ev.Type, Timestamp: ev.CreatedAt.UTC().Format(time.RFC3339Nano), Data: data})
 	if err != nil {
-		return 0, err
+		return 0, ep.URL, err
 	}
 	secrets, err := s.signingSecrets(ctx, ep)
 	if err != nil {
-		return 0, err
+		return 0, ep.URL, err
 	}
 	at := s.now()
 	sig, err := Sign(ev.ID.String(), at, body, secrets...)
 	if err != nil {
-		return 0, err
+		return 0, ep.URL, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, ep.URL, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "vaultpage-webhooks/1")
@@ -592,14 +585,14 @@ func (s *Service) send(ctx context.Context, d Delivery) (int, error) {
 		if errors.Is(err, errAddressRefused) {
 			s.log.Warn("a webhook endpoint resolved to a refused address", "endpoint_id", ep.ID, "err", err)
 		}
-		return 0, errors.New(describe(err))
+		return 0, ep.URL, errors.New(describe(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	_ = res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return res.StatusCode, fmt.Errorf("endpoint answered %d", res.StatusCode)
+		return res.StatusCode, ep.URL, fmt.Errorf("endpoint answered %d", res.StatusCode)
 	}
-	return res.StatusCode, nil
+	return res.StatusCode, ep.URL, nil
 }
 
 // signingSecrets are the endpoint's current secret and, during a

@@ -128,3 +128,30 @@ func TestAnEndpointThatAnswersGoneIsDisabled(t *testing.T) {
 		}
 	})
 }
+
+func TestAGoneAnswerDoesNotUndoTheEndpointsNewURL(t *testing.T) {
+	eachBackend(t, devConfig, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		old, moved := newReceiver(t), newReceiver(t)
+		old.set(http.StatusGone, 300*time.Millisecond)
+		ep, _, err := f.svc.Create(ctx, f.partner, old.srv.URL+"/hooks", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.emit(t, f.partner, "account.funded", nil)
+		if _, err := f.svc.Dispatch(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// While the old URL takes its time to say 410, the partner moves the
+		// endpoint.
+		newURL := moved.srv.URL + "/hooks"
+		if _, _, err := f.svc.Update(ctx, f.partner, ep.ID, webhook.Patch{URL: &newURL}); err != nil {
+			t.Fatal(err)
+		}
+		f.svc.Wait()
+		got, err := f.svc.Endpoint(ctx, f.partner, ep.ID)
+		if err != nil || got.Disabled || got.URL != newURL {
+			t.Fatalf("after the old URL answered 410: disabled %v, url %s, %v", got.Disabled, got.URL, err)
+		}
+	})
+}

@@ -551,7 +551,14 @@ func storeMetrics(db *store.DB) []prometheus.Collector {
 		took.Observe(g.Took.Seconds())
 		size.Observe(float64(g.Transactions))
 	})
-	return []prometheus.Collector{took, size}
+	resets := func(outcome string, n func() int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaultpage_store_wal_resets_total",
+			Help:        "SQLite WAL resets past 8 MiB: done, or busy (a reader held the WAL; tried again later).",
+			ConstLabels: prometheus.Labels{"outcome": outcome}}, func() float64 { return float64(n()) })
+	}
+	return []prometheus.Collector{took, size,
+		resets("done", func() int64 { done, _ := db.WALResets(); return done }),
+		resets("busy", func() int64 { _, busy := db.WALResets(); return busy })}
 }
 
 // sharedWork makes the two histograms of work that callers share: how long
