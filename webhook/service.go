@@ -419,14 +419,20 @@ func (s *Service) Dispatch(ctx context.Context) (int, error) {
 // Wait waits for the attempts Dispatch started.
 func (s *Service) Wait() { s.wg.Wait() }
 
-// Run dispatches every interval, and whenever an attempt ends, until ctx
-// ends; then it waits for the attempts in flight. A healthy endpoint thus
-// gets events at the rate they happen, PerEndpoint at a time; a slow one
-// holds its own PerEndpoint slots and no other endpoint's.
+// Run dispatches at once, then every interval and whenever an attempt
+// ends, until ctx ends; then it waits for the attempts in flight. A backlog
+// thus goes out as fast as the endpoint answers, PerEndpoint at a time, and
+// an event that arrives while its endpoint is idle waits at most interval;
+// a slow endpoint holds its own PerEndpoint slots and no other endpoint's.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for first := true; ; first = false {
+		if first {
+			if _, err := s.Dispatch(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("webhook dispatch failed", "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			s.Wait()

@@ -3,58 +3,48 @@ package webhook_test
 import (
 	"context"
 	"net/http"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/vaultpage/vaultpage/webhook"
 )
 
-// running starts the dispatcher as serve runs it, stopped when the test
+// running starts the dispatcher with the given tick, stopped when the test
 // ends.
-func running(t *testing.T, f *fixture) {
+func running(t *testing.T, f *fixture, tick time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.svc.Run(ctx, 500*time.Millisecond) }()
+	go func() { defer close(done); f.svc.Run(ctx, tick) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func TestAHealthyEndpointGetsEventsAtTheRateTheyHappen(t *testing.T) {
+// TestABacklogGoesOutAsFastAsTheEndpointAnswers queues 600 events for one
+// endpoint and starts a dispatcher that ticks only once a minute: they all
+// arrive before the first tick, driven by the attempts that end (with one
+// dispatch a tick, four went out a tick). How long they took is logged,
+// not held to a time: that is the machine's.
+func TestABacklogGoesOutAsFastAsTheEndpointAnswers(t *testing.T) {
 	eachBackend(t, devConfig, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		rcv := newReceiver(t)
 		if _, _, err := f.svc.Create(ctx, f.partner, rcv.srv.URL+"/hooks", nil); err != nil {
 			t.Fatal(err)
 		}
-		running(t, f)
-		// 200 events a second for three seconds.
 		const n = 600
-		emitted := map[string]time.Time{}
-		tick := time.NewTicker(5 * time.Millisecond)
 		for range n {
-			<-tick.C
-			emitted[f.emit(t, f.partner, "account.funded", nil).String()] = time.Now()
+			f.emit(t, f.partner, "account.funded", nil)
 		}
-		tick.Stop()
-		deadline := time.Now().Add(30 * time.Second)
+		began := time.Now()
+		running(t, f, time.Minute)
+		deadline := began.Add(50 * time.Second) // before the first tick
 		for len(rcv.received()) < n && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		got := rcv.received()
-		if len(got) != n {
-			t.Fatalf("%d of %d events delivered", len(got), n)
+		if got := len(rcv.received()); got != n {
+			t.Fatalf("%d of %d events delivered before the dispatcher's first tick", got, n)
 		}
-		delays := make([]time.Duration, 0, n)
-		for _, r := range got {
-			delays = append(delays, r.at.Sub(emitted[r.headers.Get("webhook-id")]))
-		}
-		slices.Sort(delays)
-		median, p99 := delays[n/2], delays[n*99/100]
-		t.Logf("event to delivery at 200 events/s: median %s, p99 %s", median.Round(time.Millisecond), p99.Round(time.Millisecond))
-		if median > time.Second {
-			t.Fatalf("the median event took %s to arrive", median)
-		}
+		t.Logf("%d events delivered in %s, %.0f a second", n, time.Since(began).Round(time.Millisecond), n/time.Since(began).Seconds())
 	})
 }
 
@@ -82,7 +72,7 @@ func TestASlowEndpointsBacklogHidesNoOtherEndpoint(t *testing.T) {
 		for range n {
 			f.emit(t, f.partner, "account.funded", nil)
 		}
-		running(t, f)
+		running(t, f, 500*time.Millisecond)
 		began := time.Now()
 		deadline := began.Add(3 * time.Minute)
 		for len(fast.received()) < n && time.Now().Before(deadline) {
