@@ -105,6 +105,9 @@ type Vault interface {
 	TransferPAN(ctx context.Context, from, to vault.Owner, keepCVK bool) (vault.PAN, error)
 	LoadPAN(ctx context.Context, o vault.Owner) (vault.PAN, error)
 	HasPIN(ctx context.Context, o vault.Owner) (bool, error)
+	CVV(ctx context.Context, o vault.Owner, e vault.Expiry, serviceCode string) (vault.Secret, error)
+	RevealPIN(ctx context.Context, o vault.Owner) (vault.Secret, error)
+	SetPIN(ctx context.Context, o vault.Owner, pin vault.Secret) error
 }
 
 // Auditor records audit entries.

@@ -68,32 +68,61 @@ type Verify struct {
 	DevOutbox bool
 }
 
-// Action is an action page after authentication: a form (PIN setup, PIN
-// change, a confirmation) or what the cardholder asked to see.
-type Action struct {
+// PINForm is the PIN page: a new PIN, twice.
+type PINForm struct {
+	CSRF        string
+	PartnerName string
+	Heading     string
+	CardLabel   string // "Card"
+	Last4       string
+	Error       string
+	PINLabel    string
+	RepeatLabel string
+	Submit      string
+}
+
+// Confirm is the page that confirms an action showing nothing (unfreeze,
+// Apple Pay).
+type Confirm struct {
 	CSRF        string
 	PartnerName string
 	Heading     string
 	Explain     string
-	Error       string
-	// PIN entry (activation, change).
-	PINForm     bool
-	PINLabel    string
-	RepeatLabel string
-	// Card details (reveal) and PIN view.
-	PAN, Expiry, CVV string
-	PANLabel         string
-	ExpiryLabel      string
-	CVVLabel         string
-	ShowCVV          string // the button that shows the CVV
-	PIN              string
-	// HideAfter is how long revealed secrets stay on screen, in seconds;
+	Submit      string
+}
+
+// Reveal is the card-details page. Number and CVV are the secrets as bytes
+// (see Digits); CVV is empty until the cardholder asks for it.
+type Reveal struct {
+	CSRF        string
+	PartnerName string
+	Heading     string
+	Number      []byte // grouped in fours
+	Expiry      string
+	CVV         []byte
+	PANLabel    string
+	ExpiryLabel string
+	CVVLabel    string
+	ShowCVV     string // the button that shows the CVV
+	// HideAfter is how long the details stay on screen, in seconds;
 	// static/reveal.js then blanks them and submits the page's done form
 	// (marked data-leave), which ends the consent.
 	HideAfter int
 	Copy      string // the copy buttons' label
 	Copied    string // what a copy button says once it copied
 	Submit    string
+}
+
+// PINView is the page that shows the PIN (as bytes, see Digits), or NoPIN
+// when the card has none.
+type PINView struct {
+	CSRF        string
+	PartnerName string
+	Heading     string
+	PIN         []byte
+	NoPIN       string
+	HideAfter   int // as Reveal's
+	Submit      string
 }
 
 // Complete ends the hosted flow for an SDK or a popup: the page tells the

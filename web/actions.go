@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,21 +10,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/partner"
-	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/views"
 )
-
-// CardVault is what the hosted action pages need of the vault.
-type CardVault interface {
-	LoadPAN(ctx context.Context, o vault.Owner) (vault.PAN, error)
-	CVV(ctx context.Context, o vault.Owner, e vault.Expiry, serviceCode string) (vault.Secret, error)
-	SetPIN(ctx context.Context, o vault.Owner, pin vault.Secret) error
-	RevealPIN(ctx context.Context, o vault.Owner) (vault.Secret, error)
-}
 
 // SDKScheme is the custom URL scheme mobile SDKs intercept to learn the
 // outcome: vaultpage://complete?consent_id=…&status=approved|canceled|…
@@ -60,77 +51,69 @@ func (s *Server) authenticated(c echo.Context) (consent.Consent, card.Card, bool
 	return cs, cd, err == nil, err
 }
 
-func owner(cd card.Card) vault.Owner {
-	return vault.Owner{PartnerID: cd.PartnerID.String(), Table: "cards", RecordID: cd.ID.String()}
-}
-
-func (s *Server) record(ctx context.Context, cs consent.Consent, action string) error {
-	return s.deps.Audit.Append(ctx, audit.Entry{Actor: "cardholder:" + cs.IndividualID.String(), Action: action,
-		Target: "card:" + cs.CardID.String(), Details: map[string]string{"consent_id": cs.ID.String()}})
-}
-
 // errRevealOver: the consent's card secrets were shown for as long as they
 // may be (consent.RevealFor from SCA); the page is not served again.
 var errRevealOver = errors.New("web: the time to show card secrets is over")
 
-// errNoPIN: the card whose PIN the cardholder came to see has none; the
-// view says so.
-var errNoPIN = errors.New("web: the card has no PIN")
+// cardholder names who acts, for the card service's audit entries.
+func cardholder(cs consent.Consent) card.Cardholder {
+	return card.Cardholder{IndividualID: cs.IndividualID, ConsentID: cs.ID}
+}
 
-// actionView builds the page for the consent's action; reveal fills in the
-// card details (and the CVV when asked).
-func (s *Server) actionView(c echo.Context, cs consent.Consent, cd card.Card, showCVV bool) (views.Action, error) {
+// actionPage renders the page for the consent's action: the PIN form
+// (with errMsg, when a PIN was refused), a confirmation, the card's
+// details (and the CVV when asked), or the PIN. The card service reads the
+// secrets and writes the audit entries; they reach the page as bytes and
+// are wiped once it is rendered.
+func (s *Server) actionPage(c echo.Context, status int, cs consent.Consent, cd card.Card, showCVV bool, errMsg string) error {
 	ctx := c.Request().Context()
-	t := texts[localeOf(c, cs.Locale)]
+	lang := localeOf(c, cs.Locale)
+	t := texts[lang]
 	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
 	if err != nil {
-		return views.Action{}, err
+		return err
 	}
-	v := views.Action{CSRF: csrfToken(c), PartnerName: p.Name, Heading: t[string(cs.Action)]}
+	heading := t[string(cs.Action)]
+	page := s.page(c, lang, heading)
 	switch cs.Action {
 	case consent.ActionActivate, consent.ActionPINChange:
-		v.PINForm, v.PINLabel, v.RepeatLabel, v.Submit = true, t["pin.choose"], t["pin.repeat"], t["submit."+string(cs.Action)]
+		return render(c, status, views.PINPage(page, views.PINForm{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading,
+			CardLabel: t["card"], Last4: cd.Last4, Error: errMsg, PINLabel: t["pin.choose"], RepeatLabel: t["pin.repeat"],
+			Submit: t["submit."+string(cs.Action)]}))
 	case consent.ActionUnfreeze, consent.ActionApplePay:
-		v.Explain, v.Submit = t["confirm."+string(cs.Action)], t["submit."+string(cs.Action)]
+		return render(c, status, views.ConfirmPage(page, views.Confirm{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading,
+			Explain: t["confirm."+string(cs.Action)], Submit: t["submit."+string(cs.Action)]}))
 	case consent.ActionReveal:
 		left := s.deps.Consents.RevealLeft(cs)
 		if left <= 0 {
-			return v, errRevealOver
+			return errRevealOver
 		}
-		pan, err := s.deps.Vault.LoadPAN(ctx, owner(cd))
+		d, err := s.deps.Cards.RevealDetails(ctx, cs.PartnerID, cs.CardID, cardholder(cs), showCVV)
 		if err != nil {
-			return v, err
+			return err
 		}
-		defer pan.Wipe()
-		v.PAN, v.PANLabel, v.ExpiryLabel, v.CVVLabel, v.ShowCVV = pan.Grouped(), t["pan"], t["expiry"], t["cvv"], t["cvv.show"]
-		v.Expiry = fmt.Sprintf("%02d/%02d", cd.ExpMonth, cd.ExpYear%100)
-		v.HideAfter, v.Submit, v.Copy, v.Copied = int(left.Seconds()), t["done"], t["copy"], t["copied"]
-		if showCVV {
-			cvv, err := s.deps.Vault.CVV(ctx, owner(cd), vault.Expiry{Year: cd.ExpYear, Month: cd.ExpMonth}, vault.ServiceCodeCVV2)
-			if err != nil {
-				return v, err
-			}
-			v.CVV = string(cvv.Reveal())
-			cvv.Wipe()
-		}
+		defer d.Wipe()
+		return render(c, status, views.RevealPage(page, views.Reveal{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading,
+			Number: d.Number, Expiry: d.Expiry, CVV: d.CVV, PANLabel: t["pan"], ExpiryLabel: t["expiry"], CVVLabel: t["cvv"],
+			ShowCVV: t["cvv.show"], HideAfter: int(left.Seconds()), Copy: t["copy"], Copied: t["copied"], Submit: t["done"]}))
 	case consent.ActionPINView:
 		left := s.deps.Consents.RevealLeft(cs)
 		if left <= 0 {
-			return v, errRevealOver
+			return errRevealOver
 		}
-		pin, err := s.deps.Vault.RevealPIN(ctx, owner(cd))
-		if errors.Is(err, vault.ErrNotFound) { // no PIN was ever set
-			v.Explain, v.Submit = t["pin.none"], t["done"]
-			return v, errNoPIN
+		v := views.PINView{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading, HideAfter: int(left.Seconds()), Submit: t["done"]}
+		pin, err := s.deps.Cards.ShowPIN(ctx, cs.PartnerID, cs.CardID, cardholder(cs))
+		switch {
+		case errors.Is(err, card.ErrNoPIN): // the API refuses a PIN view of such a card; it may have lost it since
+			v.NoPIN, v.HideAfter = t["pin.none"], 0
+		case err != nil:
+			return err
 		}
-		if err != nil {
-			return v, err
-		}
-		v.PIN = string(pin.Reveal())
-		pin.Wipe()
-		v.HideAfter, v.Submit = int(left.Seconds()), t["done"]
+		defer pin.Wipe()
+		v.PIN = pin
+		return render(c, status, views.PINViewPage(page, v))
 	}
-	return v, nil
+	return fmt.Errorf("web: no page for the action %q", cs.Action)
 }
 
 // action is GET /consent/action: the page for what the cardholder approves.
@@ -142,25 +125,12 @@ func (s *Server) action(c echo.Context) error {
 	if !ok {
 		return s.gone(c, localeOf(c, ""))
 	}
-	v, err := s.actionView(c, cs, cd, false)
-	switch {
-	case errors.Is(err, errRevealOver):
+	if err := s.actionPage(c, http.StatusOK, cs, cd, false, ""); errors.Is(err, errRevealOver) {
 		return s.gone(c, localeOf(c, cs.Locale))
-	case errors.Is(err, errNoPIN):
-		return render(c, http.StatusOK, views.ActionPage(s.page(c, localeOf(c, cs.Locale), v.Heading), v))
-	case err != nil:
+	} else if err != nil {
 		return err
 	}
-	switch cs.Action {
-	case consent.ActionReveal:
-		err = s.record(c.Request().Context(), cs, "card.revealed")
-	case consent.ActionPINView:
-		err = s.record(c.Request().Context(), cs, "card.pin_viewed")
-	}
-	if err != nil {
-		return err
-	}
-	return render(c, http.StatusOK, views.ActionPage(s.page(c, localeOf(c, cs.Locale), v.Heading), v))
+	return nil
 }
 
 // submitAction is POST /consent/action: set or change the PIN, confirm, show
@@ -179,39 +149,20 @@ func (s *Server) submitAction(c echo.Context) error {
 	switch cs.Action {
 	case consent.ActionReveal:
 		if c.Request().PostFormValue("show") == "cvv" {
-			v, err := s.actionView(c, cs, cd, true)
-			if errors.Is(err, errRevealOver) {
+			if err := s.actionPage(c, http.StatusOK, cs, cd, true, ""); errors.Is(err, errRevealOver) {
 				return s.gone(c, lang)
-			}
-			if err != nil {
+			} else if err != nil {
 				return err
 			}
-			if err := s.record(ctx, cs, "card.cvv_revealed"); err != nil {
-				return err
-			}
-			return render(c, http.StatusOK, views.ActionPage(s.page(c, lang, v.Heading), v))
+			return nil
 		}
 	case consent.ActionActivate, consent.ActionPINChange:
-		pin, pin2 := c.Request().PostFormValue("pin"), c.Request().PostFormValue("pin2")
-		if reason := s.pinProblem(ctx, cd, pin, pin2, lang); reason != "" {
-			v, err := s.actionView(c, cs, cd, false)
-			if err != nil {
-				return err
-			}
-			v.Error = reason
-			return render(c, http.StatusUnprocessableEntity, views.ActionPage(s.page(c, lang, v.Heading), v))
+		pin, pin2 := []byte(c.Request().PostFormValue("pin")), []byte(c.Request().PostFormValue("pin2"))
+		if reason := s.pinProblem(ctx, cs, pin, pin2, lang); reason != "" {
+			return s.actionPage(c, http.StatusUnprocessableEntity, cs, cd, false, reason)
 		}
 		work = func(ctx context.Context) error {
-			secret := vault.SecretString(pin)
-			defer secret.Wipe()
-			if err := s.deps.Vault.SetPIN(ctx, owner(cd), secret); err != nil {
-				return err
-			}
-			action := "card.pin_set"
-			if cs.Action == consent.ActionPINChange {
-				action = "card.pin_changed"
-			}
-			return s.record(ctx, cs, action)
+			return s.deps.Cards.ChoosePIN(ctx, cs.PartnerID, cs.CardID, cardholder(cs), pin, cs.Action == consent.ActionPINChange)
 		}
 	}
 	done, err := s.deps.Consents.Finish(ctx, cs, work)
@@ -221,25 +172,22 @@ func (s *Server) submitAction(c echo.Context) error {
 	return s.complete(c, done)
 }
 
-// pinProblem checks two PIN entries against the policy and the card; the
-// reason is shown to the cardholder, in their language.
-func (s *Server) pinProblem(ctx context.Context, cd card.Card, pin, pin2, lang string) string {
+// pinProblem checks two PIN entries against each other and the card's PIN
+// policy; the reason is shown to the cardholder, in their language.
+func (s *Server) pinProblem(ctx context.Context, cs consent.Consent, pin, pin2 []byte, lang string) string {
 	t := texts[lang]
-	if pin != pin2 {
+	if !bytes.Equal(pin, pin2) {
 		return t["pin.mismatch"]
 	}
-	pan, err := s.deps.Vault.LoadPAN(ctx, owner(cd))
-	if err != nil {
-		return t["error.explain"]
-	}
-	defer pan.Wipe()
-	err = vault.DefaultPINPolicy().Check(vault.SecretString(pin), pan)
-	var ie *vault.InputError
-	if errors.As(err, &ie) {
-		if errors.Is(err, vault.ErrWeakPIN) {
-			return t["pin.weak"]
-		}
+	err := s.deps.Cards.CheckPIN(ctx, cs.PartnerID, cs.CardID, pin)
+	var pe *card.PINError
+	switch {
+	case errors.As(err, &pe) && pe.Weak:
+		return t["pin.weak"]
+	case errors.As(err, &pe):
 		return t["pin.form"]
+	case err != nil:
+		return t["error.explain"]
 	}
 	return ""
 }

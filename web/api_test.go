@@ -137,7 +137,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	}
 	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: feed, Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: idem,
 		Ready: o.db.Ready, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: o.publicURL,
-		SCA: sca, Vault: ring, Audit: auditLog, DevOutbox: outbox, TrustedProxies: o.proxies,
+		SCA: sca, DevOutbox: outbox, TrustedProxies: o.proxies,
 		PublicMetrics: !o.privateMetrics, MetricsToken: o.metricsToken})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

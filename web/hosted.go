@@ -147,6 +147,7 @@ func (s *Server) logo(c echo.Context) error {
 // error handler renders after the request's timeout context has ended.
 func render(c echo.Context, status int, comp templ.Component) error {
 	var buf bytes.Buffer
+	defer func() { clear(buf.Bytes()) }() // a page may hold card secrets
 	if err := comp.Render(context.WithoutCancel(c.Request().Context()), &buf); err != nil {
 		return err
 	}

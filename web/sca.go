@@ -11,7 +11,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/views"
 )
@@ -75,7 +74,7 @@ func csrfToken(c echo.Context) string {
 }
 
 // sendCode is POST /consent/code: a fresh one-time code to the cardholder's
-// registered email, else phone.
+// registered contact (card.Service.CodeContact).
 func (s *Server) sendCode(c echo.Context) error {
 	cs, ok, err := s.hostedConsent(c)
 	if err != nil {
@@ -84,13 +83,9 @@ func (s *Server) sendCode(c echo.Context) error {
 	if !ok {
 		return s.gone(c, localeOf(c, ""))
 	}
-	ind, err := s.deps.Cards.Individual(c.Request().Context(), card.Actor{PartnerID: cs.PartnerID}, cs.IndividualID)
+	to, err := s.deps.Cards.CodeContact(c.Request().Context(), cs.PartnerID, cs.IndividualID)
 	if err != nil {
 		return err
-	}
-	to := ind.Email
-	if to == "" {
-		to = ind.Phone
 	}
 	lang := localeOf(c, cs.Locale)
 	err = s.deps.SCA.SendCode(c.Request().Context(), cs, to, lang)

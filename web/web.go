@@ -53,10 +53,6 @@ type Deps struct {
 	SessionKeys SessionKeys
 	// SCA authenticates cardholders on the hosted pages.
 	SCA *consent.SCA
-	// Vault shows and sets card secrets on the action pages.
-	Vault CardVault
-	// Audit records reveals and PIN operations.
-	Audit consent.Auditor
 	// DevOutbox, in development only, collects one-time codes and serves
 	// them at /dev/outbox.
 	DevOutbox *DevOutbox

@@ -390,7 +390,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys,
-		SCA: sca, Vault: d.ring, Audit: auditLog, DevOutbox: outbox, TrustedProxies: cfg.TrustedProxies,
+		SCA: sca, DevOutbox: outbox, TrustedProxies: cfg.TrustedProxies,
 		PublicMetrics: cfg.publicMetrics(), MetricsToken: cfg.MetricsToken,
 	})
 	if cfg.OperatorAddr == "" && !cfg.publicMetrics() {
