@@ -254,7 +254,11 @@ func keys(ctx context.Context, cfg config, logger *slog.Logger, args []string, s
 	enc.SetIndent("", "  ")
 	log := audit.NewLog(d.db.Audit(), nil)
 	record := func(action, target string, details map[string]string) error {
-		return log.Append(ctx, audit.Entry{Actor: "operator", Action: action, Target: target, Source: "cli", Details: details})
+		result := "ok"
+		if details["error"] != "" {
+			result = "failed"
+		}
+		return log.Append(ctx, audit.Entry{Actor: "operator", Action: action, Target: target, Source: "cli", Result: result, Details: details})
 	}
 	switch args[0] {
 	case "status":

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vaultpage/vaultpage/internal/testkit"
+	"github.com/vaultpage/vaultpage/store"
 )
 
 func env(m map[string]string) func(string) string {
@@ -168,6 +169,23 @@ func TestKeysCommandsRotateRewrapRetire(t *testing.T) {
 	var stdout, stderr syncBuffer
 	if err := run(context.Background(), []string{"vaultpage", "keys", "retire", "5"}, env(e), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "active") {
 		t.Fatalf("retiring the active key: %v", err)
+	}
+	// The audit trail says the refused retirement failed, and the one done succeeded.
+	db, err := store.Open(context.Background(), "", e["VAULTPAGE_DATA_DIR"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := db.Audit().AuditEntries(context.Background(), 0, 1000)
+	_ = db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]string{}
+	for _, en := range entries {
+		results[en.Action+" "+en.Target] = en.Result
+	}
+	if results["key.retire key:5"] != "failed" || results["key.retired key:1"] != "ok" {
+		t.Fatalf("retirements in the audit trail: %v", results)
 	}
 	if err := run(context.Background(), []string{"vaultpage", "keys", "rotate", "gold"}, env(e), &stdout, &stderr); err == nil {
 		t.Fatal("rotated an unknown purpose")
