@@ -193,6 +193,11 @@ func (e *StateError) Error() string {
 	return fmt.Sprintf("card: cannot go from %s to %s", e.From, e.To)
 }
 
+// InvalidState says, safely for the partner, what the lifecycle refused.
+func (e *StateError) InvalidState() string {
+	return "the card is " + string(e.From) + "; it cannot become " + string(e.To)
+}
+
 // Individual is a cardholder.
 type Individual struct {
 	ID        uuid.UUID

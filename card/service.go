@@ -39,6 +39,10 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
+// InvalidField names the request field and says, safely for the partner,
+// what is wrong with it.
+func (e *FieldError) InvalidField() (field, reason string) { return e.Field, e.Reason }
+
 // Unwrap returns ErrInvalid.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
 

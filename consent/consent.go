@@ -105,6 +105,9 @@ func (e *StateError) Error() string {
 	return fmt.Sprintf("consent: cannot go from %s to %s", e.From, e.To)
 }
 
+// InvalidState says, safely for the partner, what the lifecycle refused.
+func (e *StateError) InvalidState() string { return "the consent is " + string(e.From) }
+
 // ErrNotFound is returned for a consent that does not exist for the partner.
 var ErrNotFound = errors.New("consent: not found")
 

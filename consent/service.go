@@ -35,6 +35,10 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
+// InvalidField names the request field and says, safely for the partner,
+// what is wrong with it.
+func (e *FieldError) InvalidField() (field, reason string) { return e.Field, e.Reason }
+
 // Unwrap returns the kind of failure, if any.
 func (e *FieldError) Unwrap() error { return e.Err }
 

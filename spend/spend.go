@@ -108,6 +108,10 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return "spend: " + e.Field + " " + e.Reason }
 
+// InvalidField names the request field and says, safely for the partner,
+// what is wrong with it.
+func (e *FieldError) InvalidField() (field, reason string) { return e.Field, e.Reason }
+
 // StateError is an authorisation follow-up its status does not allow.
 type StateError struct {
 	From Status
@@ -116,6 +120,11 @@ type StateError struct {
 
 func (e *StateError) Error() string {
 	return fmt.Sprintf("spend: a %s authorization cannot become %s", e.From, e.To)
+}
+
+// InvalidState says, safely for the partner, what the lifecycle refused.
+func (e *StateError) InvalidState() string {
+	return "the authorization is " + string(e.From) + "; it cannot become " + string(e.To)
 }
 
 // Subject is what an authorisation is decided on, read under its account's

@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -60,10 +59,6 @@ func (s *Server) putBranding(c echo.Context) error {
 		b.Logo = logo
 	}
 	b, err := s.deps.Partners.SetBranding(c.Request().Context(), partnerOf(c).ID, b)
-	var fe *partner.FieldError
-	if errors.As(err, &fe) {
-		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", fe.Field, fe.Reason)
-	}
 	if err != nil {
 		return err
 	}

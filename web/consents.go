@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -218,31 +217,4 @@ func (s *Server) simulateConsent(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewConsent(cs))
-}
-
-// consentProblem maps the consent package's errors; see toProblem.
-func consentProblem(err error) *Problem {
-	var (
-		fe *consent.FieldError
-		se *consent.StateError
-	)
-	switch {
-	case errors.As(err, &fe):
-		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", fe.Field, fe.Reason)
-	case errors.As(err, &se):
-		return problem(http.StatusConflict, "invalid_state", "the consent is "+string(se.From))
-	case errors.Is(err, consent.ErrNotFound):
-		return problem(http.StatusNotFound, "not_found", "no such resource")
-	case errors.Is(err, consent.ErrConflict):
-		return problem(http.StatusConflict, "conflict", "the consent changed meanwhile; retry")
-	case errors.Is(err, consent.ErrSandboxOnly):
-		return problem(http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox environments")
-	case errors.Is(err, consent.ErrSessionEnded), errors.Is(err, consent.ErrTokenInvalid):
-		return problem(http.StatusGone, "gone", "this page is no longer open")
-	case errors.Is(err, consent.ErrBusy):
-		p := problem(http.StatusServiceUnavailable, "service_unavailable", "too many requests are being checked at once; retry shortly")
-		p.retryAfter = 2
-		return p
-	}
-	return nil
 }

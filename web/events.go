@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -78,9 +77,6 @@ func (s *Server) getEvent(c echo.Context) error {
 		return err
 	}
 	e, err := s.deps.Events.Event(c.Request().Context(), partnerOf(c).ID, id)
-	if errors.Is(err, events.ErrNotFound) {
-		return problem(http.StatusNotFound, "not_found", "no such resource")
-	}
 	if err != nil {
 		return err
 	}

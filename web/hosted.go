@@ -62,6 +62,7 @@ func (s *Server) hostedHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		nonce := base64.RawStdEncoding.EncodeToString(b)
 		c.Set(ctxNonce, nonce)
+		c.Set(ctxRender, renderPage)
 		h := c.Response().Header()
 		h.Set("Content-Security-Policy", csp(nonce, "", nil))
 		h.Set("Referrer-Policy", "no-referrer")

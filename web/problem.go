@@ -8,7 +8,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/partner"
+	"github.com/vaultpage/vaultpage/spend"
+	"github.com/vaultpage/vaultpage/webhook"
 )
 
 // Problem is an RFC 9457 problem detail with vaultpage's stable code and,
@@ -49,42 +53,78 @@ func fieldProblem(status int, code, field, detail string) *Problem {
 	return p
 }
 
-// toProblem is the one place domain errors become HTTP: the table below,
-// and 500 with a generic message for anything else (the cause is logged).
+// Domain errors say what kind of failure they are through these methods;
+// every domain package's FieldError and StateError has one.
+type (
+	// fieldError is a request field that failed validation: 422
+	// invalid_field, the field named.
+	fieldError interface {
+		error
+		InvalidField() (field, reason string)
+	}
+	// stateError is a transition a lifecycle does not allow: 409
+	// invalid_state.
+	stateError interface {
+		error
+		InvalidState() string
+	}
+)
+
+// sentinels are the domain's named errors and what each answers.
+var sentinels = []struct {
+	err          error
+	status       int
+	code, detail string
+}{
+	{card.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
+	{partner.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
+	{consent.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
+	{spend.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
+	{webhook.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
+	{events.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
+	{card.ErrConflict, http.StatusConflict, "conflict", "the resource changed meanwhile; retry"},
+	{consent.ErrConflict, http.StatusConflict, "conflict", "the consent changed meanwhile; retry"},
+	{partner.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", "the access token is missing, invalid or expired"},
+	{spend.ErrInsufficientFunds, http.StatusConflict, "insufficient_funds", "the account's available balance does not cover the amount"},
+	{spend.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox"},
+	{consent.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox environments"},
+	{consent.ErrSessionEnded, http.StatusGone, "gone", "this page is no longer open"},
+	{consent.ErrTokenInvalid, http.StatusGone, "gone", "this page is no longer open"},
+}
+
+// toProblem is the one place errors become HTTP: a *Problem as it is, a
+// domain error by its kind (fieldError, stateError, the sentinels), an Echo
+// error by its status, and 500 with a generic message for anything else (the
+// cause is logged, never shown).
 func toProblem(err error) *Problem {
 	var (
 		p     *Problem
-		fe    *card.FieldError
-		se    *card.StateError
+		fe    fieldError
+		se    stateError
 		he    *echo.HTTPError
 		scaEr *card.SCARequiredError
 	)
-	if cp := consentProblem(err); cp != nil {
-		return cp
-	}
-	if sp := spendProblem(err); sp != nil {
-		return sp
-	}
-	if wp := webhookProblem(err); wp != nil {
-		return wp
-	}
 	switch {
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &fe):
-		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", fe.Field, fe.Reason)
+		field, reason := fe.InvalidField()
+		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", field, reason)
 	case errors.As(err, &se):
-		return problem(http.StatusConflict, "invalid_state", "the card is "+string(se.From)+"; it cannot become "+string(se.To))
+		return problem(http.StatusConflict, "invalid_state", se.InvalidState())
 	case errors.As(err, &scaEr):
 		return problem(http.StatusPreconditionFailed, "consent_required", "the cardholder must "+scaEr.Action+" the card on the hosted page")
-	case errors.Is(err, card.ErrNotFound), errors.Is(err, partner.ErrNotFound):
-		return problem(http.StatusNotFound, "not_found", "no such resource")
-	case errors.Is(err, card.ErrConflict):
-		return problem(http.StatusConflict, "conflict", "the resource changed meanwhile; retry")
-	case errors.Is(err, partner.ErrInvalidToken):
-		return problem(http.StatusUnauthorized, "invalid_token", "the access token is missing, invalid or expired")
+	case errors.Is(err, consent.ErrBusy):
+		p := problem(http.StatusServiceUnavailable, "service_unavailable", "too many requests are being checked at once; retry shortly")
+		p.retryAfter = 2
+		return p
 	case errors.As(err, &he):
 		return fromEchoError(he)
+	}
+	for _, k := range sentinels {
+		if errors.Is(err, k.err) {
+			return problem(k.status, k.code, k.detail)
+		}
 	}
 	return &Problem{Type: "about:blank", Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError,
 		Code: "internal_error", Detail: "something went wrong on our side; the request id identifies it", cause: err}

@@ -75,6 +75,9 @@ func (s *Server) hostedRequest(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		jsonRoute := strings.HasPrefix(c.Path(), "/consent/passkey/")
+		if jsonRoute {
+			c.Set(ctxRender, renderPasskey)
+		}
 		want, limit := echo.MIMEApplicationForm, int64(maxFormBody)
 		if jsonRoute {
 			want, limit = echo.MIMEApplicationJSON, maxJSONBody

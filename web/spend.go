@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -46,27 +45,6 @@ func viewAuthorization(a spend.Authorization) authorizationView {
 		v.ClearedAmount = &c
 	}
 	return v
-}
-
-// spendProblem maps the spend package's errors; nil when err is not one.
-func spendProblem(err error) *Problem {
-	var (
-		fe *spend.FieldError
-		se *spend.StateError
-	)
-	switch {
-	case errors.As(err, &fe):
-		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", fe.Field, fe.Reason)
-	case errors.As(err, &se):
-		return problem(http.StatusConflict, "invalid_state", "the authorization is "+string(se.From)+"; it cannot become "+string(se.To))
-	case errors.Is(err, spend.ErrNotFound):
-		return problem(http.StatusNotFound, "not_found", "no such resource")
-	case errors.Is(err, spend.ErrInsufficientFunds):
-		return problem(http.StatusConflict, "insufficient_funds", "the account's available balance does not cover the amount")
-	case errors.Is(err, spend.ErrSandboxOnly):
-		return problem(http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox")
-	}
-	return nil
 }
 
 type authorizationRequest struct {

@@ -172,8 +172,17 @@ func (s *Server) metricsHandler() echo.HandlerFunc {
 // Registry exposes the server's metrics registry (for /metrics and tests).
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
 
-// handleError renders every error as problem+json and logs server faults with
-// their cause.
+// How a route group answers errors, set by its middleware (problem+json
+// when none is).
+const (
+	ctxRender     = "vaultpage.render"
+	renderPage    = "page"    // the hosted pages and /demo: an HTML page
+	renderPasskey = "passkey" // the passkey calls: JSON static/passkey.js reads
+)
+
+// handleError renders every error in its route group's way (ctxRender):
+// problem+json for the API, a page for cardholders, JSON for the passkey
+// script; and logs server faults with their cause.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -193,14 +202,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if p.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(p.retryAfter))
 	}
-	if path := c.Request().URL.Path; strings.HasPrefix(path, "/consent/passkey/") && c.Request().Method == http.MethodPost {
+	switch c.Get(ctxRender) {
+	case renderPasskey:
 		// static/passkey.js reads JSON, whatever went wrong.
 		if werr := c.JSON(p.Status, passkeyAnswer{Error: texts[localeOf(c, "")]["error.explain"]}); werr != nil {
 			s.deps.Logger.WarnContext(ctx, "writing an error response failed", "err", werr)
 		}
 		return
-	}
-	if path := c.Request().URL.Path; strings.HasPrefix(path, "/c/") || path == "/consent" || strings.HasPrefix(path, "/consent/") || strings.HasPrefix(path, demoReturnPath) {
+	case renderPage:
 		// Cardholders get a page, never JSON or a stack trace.
 		if rerr := s.errorPage(c, p.Status); rerr != nil {
 			s.deps.Logger.WarnContext(ctx, "writing an error page failed", "err", rerr)

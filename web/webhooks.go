@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -59,18 +58,6 @@ func viewDelivery(d webhook.Delivery) deliveryView {
 		v.LastError = &le
 	}
 	return v
-}
-
-// webhookProblem maps the webhook package's errors; nil when err is not one.
-func webhookProblem(err error) *Problem {
-	var fe *webhook.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", fe.Field, fe.Reason)
-	case errors.Is(err, webhook.ErrNotFound):
-		return problem(http.StatusNotFound, "not_found", "no such resource")
-	}
-	return nil
 }
 
 type endpointRequest struct {

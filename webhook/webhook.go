@@ -84,6 +84,10 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return "webhook: " + e.Field + " " + e.Reason }
 
+// InvalidField names the request field and says, safely for the partner,
+// what is wrong with it.
+func (e *FieldError) InvalidField() (field, reason string) { return e.Field, e.Reason }
+
 // ValidateURL accepts https URLs (and, when allowHTTP, http ones) without
 // credentials or fragments.
 func ValidateURL(raw string, allowHTTP bool) error {
