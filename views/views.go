@@ -136,6 +136,16 @@ type Complete struct {
 	Result map[string]string
 }
 
+// Outbox is the development outbox page.
+type Outbox struct {
+	Messages []OutboxMessage // newest first
+}
+
+// OutboxMessage is one message of the development outbox.
+type OutboxMessage struct {
+	To, Subject, Body string
+}
+
 // Demo is the development-only demo partner app.
 type Demo struct {
 	CSRF        string

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/partner"
+	"github.com/vaultpage/vaultpage/static"
 	"github.com/vaultpage/vaultpage/views"
 )
 
@@ -107,6 +108,16 @@ func (f filesOnly) Open(name string) (fs.File, error) {
 		return nil, fs.ErrNotExist
 	}
 	return f.fsys.Open(name)
+}
+
+// favicon is GET /favicon.ico: the icon static/ holds, as PNG.
+func (s *Server) favicon(c echo.Context) error {
+	b, err := fs.ReadFile(static.Files, "favicon.png")
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=86400")
+	return c.Blob(http.StatusOK, "image/png", b)
 }
 
 // logoURL is where the hosted pages load the partner's logo from; the

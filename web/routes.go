@@ -30,6 +30,7 @@ func (s *Server) routes() {
 	// Hosted pages: cardholders, in a browser, after a token exchange.
 	e.GET("/brand/:partner/logo.png", s.logo).Name = "brand-logo"
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(filesOnly{static.Files})))).Name = "static"
+	e.GET("/favicon.ico", s.favicon).Name = "favicon" // browsers ask for it whatever the page says
 	hosted := e.Group("", s.hostedHeaders, timeout, middleware.BodyLimit("64K"), s.hostedRequest)
 	hosted.GET("/c/:token", s.redeem).Name = "hosted-redeem"
 	hosted.GET("/consent", s.landing).Name = "hosted-landing"
@@ -46,7 +47,7 @@ func (s *Server) routes() {
 
 	// Development only.
 	if s.deps.DevOutbox != nil {
-		e.GET("/dev/outbox", s.devOutbox).Name = "dev-outbox"
+		e.GET("/dev/outbox", s.devOutbox, s.hostedHeaders).Name = "dev-outbox"
 	}
 	if s.deps.Demo != nil {
 		//nolint:gosec // G101: names of a form field and a cookie, not credentials.

@@ -41,6 +41,8 @@ func (o *DevOutbox) Messages() []consent.Message {
 	return append([]consent.Message(nil), o.msgs...)
 }
 
+// devOutbox is GET /dev/outbox: a page for a browser, JSON for anything
+// else (the tests read it).
 func (s *Server) devOutbox(c echo.Context) error {
 	type msg struct {
 		To      string `json:"to"`
@@ -50,6 +52,13 @@ func (s *Server) devOutbox(c echo.Context) error {
 	out := []msg{}
 	for _, m := range s.deps.DevOutbox.Messages() {
 		out = append(out, msg(m))
+	}
+	if strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		var v views.Outbox
+		for i := len(out) - 1; i >= 0; i-- {
+			v.Messages = append(v.Messages, views.OutboxMessage(out[i]))
+		}
+		return render(c, http.StatusOK, views.OutboxPage(s.page(c, "en", "Development outbox"), v))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"messages": out})
 }

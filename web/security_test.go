@@ -746,3 +746,36 @@ func countAuditOf(t *testing.T, e *env, action string) int {
 	}
 	return n
 }
+
+func TestThereIsAFavicon(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/favicon.ico", "/static/favicon.png"} {
+		res, err := e.srv.Client().Get(e.srv.URL + path) //nolint:noctx // Test.
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/png" || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Fatalf("%s: %d %s", path, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
+}
+
+func TestTheDevOutboxIsAPageForABrowserAndJSONForTests(t *testing.T) {
+	e := newEnv(t)
+	_, _, tok := e.startConsent(t, nil)
+	b, csrf := e.landing(t, tok)
+	post(t, b, e.srv.URL+"/consent/code", csrf)
+	res, doc := get(t, browser(t), e.srv.URL+"/dev/outbox", "Accept", "text/html,application/xhtml+xml")
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
+		doc.Find(`[data-testid="outbox-message"]`).Length() != 1 || !strings.Contains(doc.Find(`[data-testid="outbox-message"]`).Text(), "ada@example.com") {
+		t.Fatalf("the outbox page: %d %s, %d messages", res.StatusCode, res.Header.Get("Content-Type"), doc.Find(`[data-testid="outbox-message"]`).Length())
+	}
+	if !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatal("the outbox page has no CSP")
+	}
+	if r := e.do(http.MethodGet, "/dev/outbox", "", "", nil); r.status != http.StatusOK || len(r.json(t)["messages"].([]any)) != 1 {
+		t.Fatalf("the outbox as JSON: %d %s", r.status, r.body)
+	}
+}
