@@ -81,6 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fs := flag.NewFlagSet("vaultpage "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	usageWith(fs, stderr)
 	var sub subcommand
 	if cmd == "partners" || cmd == "audit" || cmd == "keys" {
 		// The action comes first: "partners create --name …".
