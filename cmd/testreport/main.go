@@ -44,6 +44,7 @@ func run(in io.Reader, dst io.Writer) error {
 		outputs = map[string][]string{} // package/test → its output lines
 		skips   = map[string]int{}      // skip reason → tests
 		failed  bool
+		counts  = map[string]int{} // pass, fail, skip → tests (subtests included)
 	)
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -54,6 +55,9 @@ func run(in io.Reader, dst io.Writer) error {
 			continue
 		}
 		key := e.Package + "/" + e.Test
+		if e.Test != "" && (e.Action == "pass" || e.Action == "fail" || e.Action == "skip") {
+			counts[e.Action]++
+		}
 		switch e.Action {
 		case "output":
 			outputs[key] = append(outputs[key], e.Output)
@@ -98,6 +102,7 @@ func run(in io.Reader, dst io.Writer) error {
 			say("  %d× %s\n", skips[r], r)
 		}
 	}
+	say("%d tests passed, %d failed, %d skipped (subtests counted)\n", counts["pass"], counts["fail"], counts["skip"])
 	if err := out.Flush(); err != nil {
 		return err
 	}

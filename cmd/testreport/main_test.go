@@ -22,7 +22,7 @@ func TestTheReportNamesEachSkipReasonOnceAndFailsOnAFailure(t *testing.T) {
 	if err == nil {
 		t.Fatal("a failing test passed the report")
 	}
-	for _, want := range []string{"ok\tp\t1.5s", "--- FAIL: TestC (q)\n    c_test.go:7: want 1, got 2", "FAIL\tq", "  2× PostgreSQL tests skipped: set X"} {
+	for _, want := range []string{"ok\tp\t1.5s", "--- FAIL: TestC (q)\n    c_test.go:7: want 1, got 2", "FAIL\tq", "  2× PostgreSQL tests skipped: set X", "0 tests passed, 1 failed, 2 skipped"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
