@@ -47,6 +47,12 @@ func (i *inbox) lastCode(t *testing.T) string {
 	return code
 }
 
+// newSCA is the authenticator under test on db, with an inbox for its codes.
+func newSCA(db *store.DB, f *fixture, cfg consent.SCAConfig) (*consent.SCA, *inbox) {
+	box := &inbox{}
+	return consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), cfg), box
+}
+
 func startedConsent(t *testing.T, f *fixture) consent.Consent {
 	t.Helper()
 	ctx := context.Background()
@@ -71,8 +77,7 @@ func TestEnrolThenAuthenticateWithCodeAndPasscode(t *testing.T) {
 			db := b.Open(t)
 			f := setup(t, db)
 			ctx := context.Background()
-			box := &inbox{}
-			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
+			sca, box := newSCA(db, f, testSCAConfig)
 			c := startedConsent(t, f)
 			if enrolled, err := sca.Enrolled(ctx, c.IndividualID); err != nil || enrolled {
 				t.Fatalf("enrolled before enrolment: %v %v", enrolled, err)
@@ -115,8 +120,7 @@ func TestFiveFailuresLockTheCardholderAndFailTheConsent(t *testing.T) {
 			db := b.Open(t)
 			f := setup(t, db)
 			ctx := context.Background()
-			box := &inbox{}
-			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
+			sca, box := newSCA(db, f, testSCAConfig)
 			c := startedConsent(t, f)
 			_ = sca.SendCode(ctx, c, "ada@example.com", "en")
 			_ = sca.Authenticate(ctx, c, box.lastCode(t), "correct horse")
@@ -224,8 +228,7 @@ func TestFiftyParallelWrongPasscodesAreCheckedOnlyFiveTimes(t *testing.T) {
 			db := b.Open(t)
 			f := setup(t, db)
 			ctx := context.Background()
-			box := &inbox{}
-			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
+			sca, box := newSCA(db, f, testSCAConfig)
 			c := startedConsent(t, f)
 			_ = sca.SendCode(ctx, c, "ada@example.com", "en")
 			if err := sca.Authenticate(ctx, c, box.lastCode(t), "correct horse"); err != nil {
@@ -363,8 +366,7 @@ func TestPasscodesThatAreEasyToGuessAreRefusedAtEnrolment(t *testing.T) {
 	db := storetest.SQLite(t)
 	f := setup(t, db)
 	ctx := context.Background()
-	box := &inbox{}
-	sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
+	sca, box := newSCA(db, f, testSCAConfig)
 	pan, err := f.ring.LoadPAN(ctx, vault.Owner{PartnerID: f.card.PartnerID.String(), Table: "cards", RecordID: f.card.ID.String()})
 	if err != nil {
 		t.Fatal(err)
@@ -446,8 +448,7 @@ func TestParallelCodeRequestsSendOneAndDestinationsHaveAQuotaOfTheirOwn(t *testi
 			db := b.Open(t)
 			f := setup(t, db)
 			ctx := context.Background()
-			box := &inbox{}
-			sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), consent.SCAConfig{CodeKey: testSCAConfig.CodeKey})
+			sca, box := newSCA(db, f, consent.SCAConfig{CodeKey: testSCAConfig.CodeKey})
 			// Ten requests for a code at once on one consent: one code.
 			c := startedConsent(t, f)
 			var wg sync.WaitGroup
@@ -488,8 +489,7 @@ func TestALockedCardholderGetsNoCode(t *testing.T) {
 	db := storetest.SQLite(t)
 	f := setup(t, db)
 	ctx := context.Background()
-	box := &inbox{}
-	sca := consent.NewSCA(db.SCA(), f.svc, box, audit.NewLog(db.Audit(), nil), testSCAConfig)
+	sca, box := newSCA(db, f, testSCAConfig)
 	for range consent.MaxFailures {
 		_ = sca.Authenticate(ctx, startedConsent(t, f), "000000", "plum tree 1987")
 	}
