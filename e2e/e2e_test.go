@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
@@ -330,17 +333,60 @@ func checkAccessibility(ctx context.Context, t *testing.T, axe, page string) {
 	}
 }
 
+// screenshot checks the page with axe-core and photographs it on a 360 px
+// phone and on a 1280 px desktop screen, where nothing may be wider than
+// the screen and the page's column stays centred; then it puts the phone
+// back. Card secrets are masked in the page before (see mask).
 func screenshot(ctx context.Context, t *testing.T, dir, name string) {
 	t.Helper()
-	checkAccessibility(ctx, t, axeSrc, name)
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
+	for _, screen := range []struct {
+		suffix        string
+		width, height int64
+		mobile        bool
+	}{{"", 360, 740, true}, {"-1280", 1280, 800, false}} {
+		opts := []chromedp.EmulateViewportOption{}
+		if screen.mobile {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(screen.width, screen.height, opts...)); err != nil {
+			t.Fatalf("%s at %d px: %v", name, screen.width, err)
+		}
+		checkAccessibility(ctx, t, axeSrc, fmt.Sprintf("%s at %d px", name, screen.width))
+		layout, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(function () {
+			var m = document.querySelector("main").getBoundingClientRect();
+			return [document.documentElement.scrollWidth, m.left, window.innerWidth - m.right];
+		})()`))
+		if err != nil {
+			t.Fatalf("layout of %s: %v", name, err)
+		}
+		if layout[0] > float64(screen.width) || math.Abs(layout[1]-layout[2]) > 1 {
+			t.Errorf("%s at %d px: %v px wide, margins %v and %v", name, screen.width, layout[0], layout[1], layout[2])
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+screen.suffix+".png"), png, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o600); err != nil {
+}
+
+// holdTimers keeps the tab's next pages from acting on their timers (the
+// outcome page's return, a details page's countdown), so that a test can
+// photograph them and press their buttons itself: the pages' scripts count
+// down with setInterval, which then does nothing.
+func holdTimers(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.setInterval = function () { return 0; };`}); err != nil {
 		t.Fatal(err)
 	}
 }
+
+// mask hides a card number's digits but the last four, and a CVV, in the
+// page, before a screenshot is taken.
+var mask = chromedp.Evaluate[any](`document.querySelectorAll('[data-testid="pan"],[data-testid="cvv"]').forEach(e => e.textContent = e.textContent.replace(/[0-9](?=(?:[0-9 ]*[0-9]){4})/g, '•').replace(/^[0-9]{3}$/, '•••'))`)
 
 // axeSrc is loaded once per test run.
 var axeSrc string
@@ -351,6 +397,10 @@ func TestActivationInTheBrowser(t *testing.T) {
 	// The partner's app, where the cardholder comes back to.
 	returned := make(chan string, 1)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/return" { // the browser asks the app for its favicon too
+			http.NotFound(w, r)
+			return
+		}
 		select {
 		case returned <- r.URL.RequestURI():
 		default:
@@ -422,8 +472,12 @@ func TestActivationInTheBrowser(t *testing.T) {
 	screenshot(ctx, t, dir, "5-weak-pin")
 	do(chromedp.SendKeys(`[data-testid="pin-input"]`, "8203"),
 		chromedp.SendKeys(`[data-testid="pin-repeat"]`, "8203"),
-		chromedp.Click(`[data-testid="submit"]`))
-	// The browser comes back to the partner's app with the outcome.
+		chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
+	// The outcome page says what happened, then takes the browser back to
+	// the partner's app by itself, with the outcome.
+	if h, err := chromedp.Run(ctx, chromedp.Text(`[data-testid="outcome-heading"]`)); err != nil || h != "Your card is active" {
+		t.Fatalf("the outcome page says %q (%v)", h, err)
+	}
 	select {
 	case got := <-returned:
 		if want := "/return?consent_id=" + cid + "&status=approved"; got != want {
@@ -454,6 +508,16 @@ func TestActivationInTheBrowser(t *testing.T) {
 	if s.codesSent(t) != codes {
 		t.Fatal("a one-time code was sent although the passkey was used")
 	}
+	// The page states the time left, and counts it down.
+	clock := func() string {
+		t.Helper()
+		return text(`[data-clock]`)
+	}
+	first := clock()
+	time.Sleep(1500 * time.Millisecond)
+	if later := clock(); !strings.HasPrefix(first, "4:5") || later >= first {
+		t.Fatalf("the time left went from %q to %q", first, later)
+	}
 	pan := strings.ReplaceAll(text(`[data-testid="pan"]`), " ", "")
 	if len(pan) != 16 || !luhn.Valid([]byte(pan)) || pan[12:] != card["last4"].(string) {
 		t.Fatalf("revealed a number that is not the card's (last4 %s)", card["last4"])
@@ -463,7 +527,6 @@ func TestActivationInTheBrowser(t *testing.T) {
 	}
 	// Screenshots never hold a card number or CVV: they are masked in the
 	// page before the picture is taken.
-	mask := chromedp.Evaluate[any](`document.querySelectorAll('[data-testid="pan"],[data-testid="cvv"]').forEach(e => e.textContent = e.textContent.replace(/[0-9](?=(?:[0-9 ]*[0-9]){4})/g, '•').replace(/^[0-9]{3}$/, '•••'))`)
 	if _, err := chromedp.Run(ctx, mask); err != nil {
 		t.Fatal(err)
 	}
@@ -478,5 +541,21 @@ func TestActivationInTheBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	screenshot(ctx, t, dir, "9-reveal-cvv")
+	// Done: the details are hidden again, and Back goes to the app now.
+	holdTimers(ctx, t)
+	do(chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
+	if h := text(`[data-testid="outcome-heading"]`); h != "Your card details are hidden again" {
+		t.Fatalf("after Done: %q", h)
+	}
+	screenshot(ctx, t, dir, "10-reveal-done")
+	do(chromedp.Click(`[data-testid="back"]`))
+	select {
+	case got := <-returned:
+		if want := "/return?consent_id=" + rc["id"].(string) + "&status=approved"; got != want {
+			t.Fatalf("Back went to %q, want %q", got, want)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("Back never went to the app; the browser is at %q", location())
+	}
 	t.Logf("screenshots in %s", dir)
 }

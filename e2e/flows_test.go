@@ -204,6 +204,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 			t.Fatalf("heading %q, want Swedish", h)
 		}
 		screenshot(ctx, t, dir, "sv-1-set-pin")
+		holdTimers(ctx, t)
 		run(ctx, t, chromedp.SendKeys(`[data-testid="pin-input"]`, "8203"), chromedp.SendKeys(`[data-testid="pin-repeat"]`, "8203"),
 			chromedp.Click(`[data-testid="submit"]`))
 		select {
@@ -215,6 +216,12 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatal("the completion page never told the app")
 		}
+		// The app was told at once; the page says what happened meanwhile.
+		run(ctx, t, chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
+		if h := textOf(ctx, t, `[data-testid="outcome-heading"]`); h != "Ditt kort är aktiverat" {
+			t.Fatalf("the outcome page says %q", h)
+		}
+		screenshot(ctx, t, dir, "sv-1-outcome-active")
 		if got := s.api(t, http.MethodGet, "/v3/cards/"+cardID, nil, 200)["status"]; got != "active" {
 			t.Fatalf("card %v", got)
 		}
@@ -230,8 +237,14 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 			t.Fatalf("heading %q", h)
 		}
 		screenshot(ctx, t, dir, "sv-2-pin-change")
+		holdTimers(ctx, t)
 		run(ctx, t, chromedp.SendKeys(`[data-testid="pin-input"]`, "5831"), chromedp.SendKeys(`[data-testid="pin-repeat"]`, "5831"),
-			chromedp.Click(`[data-testid="submit"]`))
+			chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
+		if h := textOf(ctx, t, `[data-testid="outcome-heading"]`); h != "Din PIN-kod är bytt" {
+			t.Fatalf("the outcome page says %q", h)
+		}
+		screenshot(ctx, t, dir, "sv-2-outcome-pin-changed")
+		run(ctx, t, chromedp.Click(`[data-testid="back"]`))
 		if got, want := app.waitReturn(t), "/return?consent_id="+cid+"&status=approved"; got != want {
 			t.Fatalf("returned to %q, want %q", got, want)
 		}
@@ -249,6 +262,42 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		screenshot(view, t, dir, "sv-3-pin-view")
+		holdTimers(view, t)
+		run(view, t, chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
+		if h := textOf(view, t, `[data-testid="outcome-heading"]`); h != "Din PIN-kod är dold igen" {
+			t.Fatalf("after the PIN view: %q", h)
+		}
+		screenshot(view, t, dir, "sv-3-outcome-pin-hidden")
+		run(view, t, chromedp.Click(`[data-testid="back"]`))
+		if got, want := app.waitReturn(t), "/return?consent_id="+vid+"&status=approved"; got != want {
+			t.Fatalf("returned to %q, want %q", got, want)
+		}
+	})
+
+	t.Run("unfreeze: the card, a confirmation, the outcome", func(t *testing.T) {
+		ctx := tab(root, t)
+		s.api(t, http.MethodPatch, "/v3/cards/"+cardID, map[string]string{"status": "frozen"}, 200)
+		cid := consentFor(http.MethodPatch, "/v3/cards/"+cardID, map[string]string{"status": "active"})
+		m := tokenFor(cid, map[string]string{"return_url": app.returnURL, "locale": "sv"})
+		run(ctx, t, chromedp.Navigate(m["redirect_url"].(string)))
+		codeAndPasscode(ctx, t, s, passcode, func(string) {})
+		if h, last4 := textOf(ctx, t, `[data-testid="heading"]`), textOf(ctx, t, `[data-testid="card-last4"]`); h != "Lås upp ditt kort" || last4 != "•••• "+card["last4"].(string) {
+			t.Fatalf("the confirmation says %q for %q", h, last4)
+		}
+		screenshot(ctx, t, dir, "sv-6-unfreeze")
+		holdTimers(ctx, t)
+		run(ctx, t, chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
+		if h := textOf(ctx, t, `[data-testid="outcome-heading"]`); h != "Ditt kort fungerar igen" {
+			t.Fatalf("after unfreezing: %q", h)
+		}
+		screenshot(ctx, t, dir, "sv-6-outcome-unfrozen")
+		run(ctx, t, chromedp.Click(`[data-testid="back"]`))
+		if got, want := app.waitReturn(t), "/return?consent_id="+cid+"&status=approved"; got != want {
+			t.Fatalf("returned to %q, want %q", got, want)
+		}
+		if got := s.api(t, http.MethodGet, "/v3/cards/"+cardID, nil, 200)["status"]; got != "active" {
+			t.Fatalf("card %v", got)
+		}
 	})
 
 	t.Run("popup: the opener learns the cardholder canceled", func(t *testing.T) {
@@ -270,9 +319,8 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 		defer cancel()
 		run(popup, t, chromedp.WaitVisible(`[data-testid="cancel"]`))
 		screenshot(popup, t, dir, "popup-landing")
-		// The popup closes itself after posting the outcome, so the click
-		// may end without an answer from the page.
-		_ = chromedp.Do(popup, chromedp.Click(`[data-testid="cancel"]`))
+		holdTimers(popup, t)
+		run(popup, t, chromedp.Click(`[data-testid="cancel"]`), chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
 		deadline := time.Now().Add(15 * time.Second)
 		var result string
 		for time.Now().Before(deadline) {
@@ -286,6 +334,27 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 		}
 		if got := s.api(t, http.MethodGet, "/v3/consents/"+cid, nil, 200)["status"]; got != "canceled" {
 			t.Fatalf("consent %v", got)
+		}
+		// The opener knew at once; the popup says so, and closes on Back.
+		screenshot(popup, t, dir, "popup-outcome-canceled")
+		_ = chromedp.Do(popup, chromedp.Click(`[data-testid="back"]`))
+		deadline = time.Now().Add(10 * time.Second)
+		for {
+			targets, err := chromedp.Targets(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			open := false
+			for _, ti := range targets {
+				open = open || ti.TargetID == id
+			}
+			if !open {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("Back did not close the popup")
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 
@@ -320,7 +389,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 			chromedp.Click(`[data-testid="passkey-register"]`), chromedp.WaitVisible(`[data-testid="pin-input"]`),
 			chromedp.SendKeys(`[data-testid="pin-input"]`, "8203"), chromedp.SendKeys(`[data-testid="pin-repeat"]`, "8203"),
 			chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome"]`))
-		if got := textOf(ctx, t, `[data-testid="outcome"]`); got != "The consent to activate ended approved." {
+		if got := textOf(ctx, t, `[data-testid="outcome"]`); got != "Your card is active." {
 			t.Fatalf("back in the demo: %q", got)
 		}
 		screenshot(ctx, t, dir, "demo-2-activated")
@@ -330,7 +399,7 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 			t.Fatalf("revealed %d characters", len(pan))
 		}
 		run(ctx, t, chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome"]`))
-		if got := textOf(ctx, t, `[data-testid="outcome"]`); got != "The consent to reveal ended approved." {
+		if got := textOf(ctx, t, `[data-testid="outcome"]`); got != "Your card details are hidden again." {
 			t.Fatalf("after the reveal: %q", got)
 		}
 	})

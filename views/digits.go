@@ -3,7 +3,10 @@ package views
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/a-h/templ"
 )
@@ -22,4 +25,21 @@ func Digits(b []byte) templ.Component {
 		_, err := w.Write(b)
 		return err
 	})
+}
+
+// clock writes seconds as m:ss, the way the pages state the time left.
+func clock(seconds int) string {
+	if seconds < 0 {
+		seconds = 0
+	}
+	return strconv.Itoa(seconds/60) + ":" + fmt.Sprintf("%02d", seconds%60)
+}
+
+// initial is the first letter of a partner's name, for the mark that
+// stands in for a logo.
+func initial(name string) string {
+	for _, r := range name {
+		return strings.ToUpper(string(r))
+	}
+	return ""
 }

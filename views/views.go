@@ -9,6 +9,9 @@ type Page struct {
 	Title string
 	Nonce string // the CSP nonce of this response
 	Brand Brand
+	// SecuredBy is the quiet line at the foot of the page that names the
+	// card programme ("Secured by …"); "" for none (the demo app's pages).
+	SecuredBy string
 }
 
 // Brand is the partner's look on the page.
@@ -37,6 +40,7 @@ type Landing struct {
 	Heading     string // what they are about to approve
 	CardLabel   string // "Card"
 	Last4       string
+	Why         string // one sentence: why the cardholder is on this page
 	Explain     string
 	// Passkey offers the cardholder's passkey first (the code stays as the
 	// fallback); PasskeyLabel is its button, PasskeyFailed what a failed
@@ -87,6 +91,8 @@ type Confirm struct {
 	CSRF        string
 	PartnerName string
 	Heading     string
+	CardLabel   string // "Card"
+	Last4       string
 	Explain     string
 	Submit      string
 }
@@ -97,6 +103,8 @@ type Reveal struct {
 	CSRF        string
 	PartnerName string
 	Heading     string
+	CardLabel   string // "Card"
+	Last4       string
 	Number      []byte // grouped in fours
 	Expiry      string
 	CVV         []byte
@@ -108,9 +116,18 @@ type Reveal struct {
 	// static/reveal.js then blanks them and submits the page's done form
 	// (marked data-leave), which ends the consent.
 	HideAfter int
+	TimeLeft  TimeLeft
 	Copy      string // the copy buttons' label
 	Copied    string // what a copy button says once it copied
 	Submit    string
+}
+
+// TimeLeft states how long a secret stays on the page: the words around
+// the clock (m:ss, counted down by static/reveal.js), and what a screen
+// reader hears when one minute is left.
+type TimeLeft struct {
+	Before, After string
+	LastMinute    string
 }
 
 // PINView is the page that shows the PIN (as bytes, see Digits), or NoPIN
@@ -119,20 +136,35 @@ type PINView struct {
 	CSRF        string
 	PartnerName string
 	Heading     string
+	CardLabel   string // "Card"
+	Last4       string
 	PIN         []byte
 	NoPIN       string
 	HideAfter   int // as Reveal's
+	TimeLeft    TimeLeft
 	Submit      string
 }
 
-// Complete ends the hosted flow for an SDK or a popup: the page tells the
-// native bridges or the opener window the outcome, then navigates to the
-// custom-scheme URL (SDK) or closes (popup).
-type Complete struct {
-	Heading string
-	Explain string
+// Outcome is the page every hosted flow ends on: what happened, in the
+// cardholder's words, and the way back. static/complete.js tells an SDK's
+// native bridge or a popup's opener the result at once, counts ReturnAfter
+// seconds down, then goes back by itself: to the partner's return URL, to
+// the SDK's scheme URL, or closes the popup. The Back button goes now.
+type Outcome struct {
+	PartnerName string
+	Heading     string
+	Explain     string
+	Done        bool // the action took place; otherwise nothing changed
+	// Back is the button's label and BackURL where it goes (the return URL
+	// or the SDK's scheme URL); a popup's button closes it instead (no
+	// BackURL, Close set). With neither, there is nowhere to go back to.
+	Back        string
+	BackURL     string
+	Close       bool
+	ReturnAfter int       // seconds
+	Countdown   [2]string // the words around the seconds left
 	// Result is what the script reads: consent_id, status, mode,
-	// target_origin and scheme_url.
+	// return_after and, by mode, target_origin, scheme_url or return_url.
 	Result map[string]string
 }
 
@@ -150,15 +182,17 @@ type OutboxMessage struct {
 type Demo struct {
 	CSRF        string
 	PartnerName string
-	Cardholder  string
-	Outcome     string // what the last consent ended as, confirmed with the API
+	FirstName   string
+	Email       string // where the demo cardholder's codes go (the outbox)
+	Outcome     string // how the last consent ended, confirmed with the API
 	Cards       []DemoCard
 }
 
 // DemoCard is a card on the demo page with what can be done to it.
 type DemoCard struct {
-	ID, Last4, Status string
-	Actions           []DemoAction
+	ID, Name, Last4 string
+	Status          string // in a cardholder's words
+	Actions         []DemoAction
 }
 
 // DemoAction is a button on a demo card.

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -34,7 +37,7 @@ func (s *Server) cancelHosted(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.complete(c, canceled)
+	return s.complete(c, canceled, false)
 }
 
 // authenticated returns the session's consent once SCA passed for it: on
@@ -49,6 +52,19 @@ func (s *Server) authenticated(c echo.Context) (consent.Consent, card.Card, bool
 	}
 	cd, err := s.deps.Cards.Card(c.Request().Context(), card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
 	return cs, cd, err == nil, err
+}
+
+// showMargin is how much sooner than consent.RevealFor ends a page showing
+// secrets leaves by itself: the session's idle limit counts from the same
+// moment in whole seconds, and the page's own done form must still find its
+// session when it posts.
+const showMargin = 2 * time.Second
+
+// showFor is how long a page may show secrets, given the consent's time
+// left (consent.Service.RevealLeft), in whole seconds; zero or less when
+// it may not.
+func showFor(left time.Duration) time.Duration {
+	return (left - showMargin).Truncate(time.Second)
 }
 
 // errRevealOver: the consent's card secrets were shown for as long as they
@@ -82,9 +98,9 @@ func (s *Server) actionPage(c echo.Context, status int, cs consent.Consent, cd c
 			Submit: t["submit."+string(cs.Action)]}))
 	case consent.ActionUnfreeze, consent.ActionApplePay:
 		return render(c, status, views.ConfirmPage(page, views.Confirm{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading,
-			Explain: t["confirm."+string(cs.Action)], Submit: t["submit."+string(cs.Action)]}))
+			CardLabel: t["card"], Last4: cd.Last4, Explain: t["confirm."+string(cs.Action)], Submit: t["submit."+string(cs.Action)]}))
 	case consent.ActionReveal:
-		left := s.deps.Consents.RevealLeft(cs)
+		left := showFor(s.deps.Consents.RevealLeft(cs))
 		if left <= 0 {
 			return errRevealOver
 		}
@@ -94,14 +110,18 @@ func (s *Server) actionPage(c echo.Context, status int, cs consent.Consent, cd c
 		}
 		defer d.Wipe()
 		return render(c, status, views.RevealPage(page, views.Reveal{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading,
-			Number: d.Number, Expiry: d.Expiry, CVV: d.CVV, PANLabel: t["pan"], ExpiryLabel: t["expiry"], CVVLabel: t["cvv"],
-			ShowCVV: t["cvv.show"], HideAfter: int(left.Seconds()), Copy: t["copy"], Copied: t["copied"], Submit: t["done"]}))
+			CardLabel: t["card"], Last4: cd.Last4, Number: d.Number, Expiry: d.Expiry, CVV: d.CVV, PANLabel: t["pan"],
+			ExpiryLabel: t["expiry"], CVVLabel: t["cvv"], ShowCVV: t["cvv.show"], HideAfter: int(left.Seconds()),
+			TimeLeft: views.TimeLeft{Before: t["left.before"], After: t["left.after"], LastMinute: t["left.minute"]},
+			Copy:     t["copy"], Copied: t["copied"], Submit: t["done"]}))
 	case consent.ActionPINView:
-		left := s.deps.Consents.RevealLeft(cs)
+		left := showFor(s.deps.Consents.RevealLeft(cs))
 		if left <= 0 {
 			return errRevealOver
 		}
-		v := views.PINView{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading, HideAfter: int(left.Seconds()), Submit: t["done"]}
+		v := views.PINView{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading, CardLabel: t["card"], Last4: cd.Last4,
+			HideAfter: int(left.Seconds()), TimeLeft: views.TimeLeft{Before: t["left.pin"], After: t["left.after"], LastMinute: t["left.minute"]},
+			Submit: t["done"]}
 		pin, err := s.deps.Cards.ShowPIN(ctx, cs.PartnerID, cs.CardID, cardholder(cs))
 		switch {
 		case errors.Is(err, card.ErrNoPIN): // the API refuses a PIN view of such a card; it may have lost it since
@@ -126,11 +146,22 @@ func (s *Server) action(c echo.Context) error {
 		return s.gone(c, localeOf(c, ""))
 	}
 	if err := s.actionPage(c, http.StatusOK, cs, cd, false, ""); errors.Is(err, errRevealOver) {
-		return s.gone(c, localeOf(c, cs.Locale))
+		return s.revealOver(c, cs)
 	} else if err != nil {
 		return err
 	}
 	return nil
+}
+
+// revealOver answers a request for secrets whose time is up (a reload, or
+// a page whose script did not run): the consent ends approved, since the
+// secrets were shown, and the outcome page says why they are gone.
+func (s *Server) revealOver(c echo.Context, cs consent.Consent) error {
+	done, err := s.deps.Consents.Finish(c.Request().Context(), cs, nil)
+	if err != nil {
+		return err
+	}
+	return s.complete(c, done, true)
 }
 
 // submitAction is POST /consent/action: set or change the PIN, confirm, show
@@ -150,7 +181,7 @@ func (s *Server) submitAction(c echo.Context) error {
 	case consent.ActionReveal:
 		if c.Request().PostFormValue("show") == "cvv" {
 			if err := s.actionPage(c, http.StatusOK, cs, cd, true, ""); errors.Is(err, errRevealOver) {
-				return s.gone(c, lang)
+				return s.revealOver(c, cs)
 			} else if err != nil {
 				return err
 			}
@@ -169,7 +200,7 @@ func (s *Server) submitAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.complete(c, done)
+	return s.complete(c, done, c.Request().PostFormValue("why") == "time")
 }
 
 // pinProblem checks two PIN entries against each other and the card's PIN
@@ -192,31 +223,76 @@ func (s *Server) pinProblem(ctx context.Context, cs consent.Consent, pin, pin2 [
 	return ""
 }
 
-// complete ends the hosted session and sends the cardholder back: to the
-// partner's return URL with consent_id and status, or to a page saying all
-// is done.
-func (s *Server) complete(c echo.Context, cs consent.Consent) error {
+// returnAfter is how long the outcome page stays before it goes back to
+// the partner by itself.
+const returnAfter = 5
+
+// complete ends the hosted session and shows the outcome: what happened to
+// the card, in the cardholder's words (timedOut: the secrets left the page
+// because their time was up), and the way back, which the page takes by
+// itself after returnAfter seconds: to the partner's return URL with
+// consent_id and status, to the SDK's scheme URL, or closing the popup.
+func (s *Server) complete(c echo.Context, cs consent.Consent, timedOut bool) error {
 	s.endSession(c)
+	ctx := c.Request().Context()
 	lang := localeOf(c, cs.Locale)
 	t := texts[lang]
 	back, err := s.returnURL(c, cs)
 	if err != nil {
 		return err
 	}
-	if cs.Mode == consent.ModeSDK || cs.Mode == consent.ModePopup {
-		q := url.Values{"consent_id": {cs.ID.String()}, "status": {string(cs.Status)}}
-		result := map[string]string{"consent_id": cs.ID.String(), "status": string(cs.Status), "mode": string(cs.Mode),
-			"scheme_url": SDKScheme + "://complete?" + q.Encode()}
+	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
+	if err != nil {
+		return err
+	}
+	cd, err := s.deps.Cards.Card(ctx, card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
+	if err != nil {
+		return err
+	}
+	key := outcomeKey(cs)
+	explain := t[key+".explain"]
+	if timedOut && cs.Status == consent.StatusApproved {
+		if why, ok := t[key+".time"]; ok {
+			explain = why
+		}
+	}
+	words := strings.NewReplacer("{partner}", p.Name, "{last4}", cd.Last4)
+	v := views.Outcome{PartnerName: p.Name, Heading: t[key], Explain: words.Replace(explain), Done: cs.Status == consent.StatusApproved,
+		Back: words.Replace(t["back"]), ReturnAfter: returnAfter}
+	q := url.Values{"consent_id": {cs.ID.String()}, "status": {string(cs.Status)}}
+	result := map[string]string{"consent_id": cs.ID.String(), "status": string(cs.Status), "mode": string(cs.Mode),
+		"return_after": strconv.Itoa(returnAfter)}
+	countdown := t["back.in"]
+	switch {
+	case cs.Mode == consent.ModeSDK:
+		v.BackURL = SDKScheme + "://complete?" + q.Encode()
+		result["scheme_url"] = v.BackURL
+	case cs.Mode == consent.ModePopup:
+		v.Close, countdown = true, t["close.in"]
 		if back != nil {
 			result["target_origin"] = back.Origin()
 		}
-		return render(c, http.StatusOK, views.CompletePage(s.page(c, lang, t["done.heading"]), views.Complete{
-			Heading: t["done.heading"], Explain: t["done.explain"], Result: result}))
+	case back != nil:
+		v.BackURL = back.With(map[string]string{"consent_id": cs.ID.String(), "status": string(cs.Status)})
+		result["return_url"] = v.BackURL
+	default:
+		v.Explain += " " + t["nowhere"]
 	}
-	if back != nil {
-		return c.Redirect(http.StatusSeeOther, back.With(map[string]string{"consent_id": cs.ID.String(), "status": string(cs.Status)}))
+	v.Countdown[0], v.Countdown[1], _ = strings.Cut(countdown, "|")
+	v.Result = result
+	return render(c, http.StatusOK, views.OutcomePage(s.page(c, lang, t[key]), v))
+}
+
+// outcomeKey names the texts that say how a consent ended: what its
+// action did, that the cardholder canceled, or that it ended otherwise.
+func outcomeKey(cs consent.Consent) string {
+	switch cs.Status {
+	case consent.StatusApproved:
+		return "outcome." + string(cs.Action)
+	case consent.StatusCanceled:
+		return "outcome.canceled"
 	}
-	return render(c, http.StatusOK, views.GonePage(s.page(c, lang, t["done.heading"]), views.Gone{Heading: t["done.heading"], Explain: t["done.explain"]}))
+	return "outcome.ended"
 }
 
 // returnURL is where the consent sends the cardholder back, matched again

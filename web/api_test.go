@@ -76,6 +76,8 @@ type options struct {
 	feed func(events.Feed) events.Feed
 	// idem, when set, wraps the idempotency store.
 	idem func(idempotency.Store) idempotency.Store
+	// programme names the card programme on the hosted pages.
+	programme string
 }
 
 func newEnv(t *testing.T, opts ...func(*options)) *env {
@@ -138,7 +140,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: feed, Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: idem,
 		Ready: o.db.Ready, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: o.publicURL,
 		SCA: sca, DevOutbox: outbox, TrustedProxies: o.proxies,
-		PublicMetrics: !o.privateMetrics, MetricsToken: o.metricsToken})
+		PublicMetrics: !o.privateMetrics, MetricsToken: o.metricsToken, Programme: o.programme})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, srv: srv, db: o.db, ring: ring, logs: logs, outbox: outbox, hooks: hooks, web: h, dataDir: dataDir}

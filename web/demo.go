@@ -33,10 +33,16 @@ func DemoReturnURL(publicURL string) string {
 
 // demoActions are the buttons each card status offers.
 var demoActions = map[card.Status][]views.DemoAction{
-	card.StatusNotActivated: {{Name: "activate", Label: "Activate and set a PIN"}, {Name: "reveal", Label: "Show card details", Secondary: true}},
-	card.StatusActive: {{Name: "reveal", Label: "Show card details"}, {Name: "pin_view", Label: "See the PIN", Secondary: true},
-		{Name: "pin_change", Label: "Change the PIN", Secondary: true}, {Name: "freeze", Label: "Freeze", Secondary: true}},
-	card.StatusFrozen: {{Name: "unfreeze", Label: "Unfreeze"}, {Name: "reveal", Label: "Show card details", Secondary: true}},
+	card.StatusNotActivated: {{Name: "activate", Label: "Activate card"}, {Name: "reveal", Label: "Show card details", Secondary: true}},
+	card.StatusActive: {{Name: "reveal", Label: "Show card details"}, {Name: "pin_view", Label: "Show PIN", Secondary: true},
+		{Name: "pin_change", Label: "Change PIN", Secondary: true}, {Name: "freeze", Label: "Freeze card", Secondary: true}},
+	card.StatusFrozen: {{Name: "unfreeze", Label: "Unfreeze card"}, {Name: "reveal", Label: "Show card details", Secondary: true}},
+}
+
+// demoStatus is a card's status in the words a cardholder uses.
+var demoStatus = map[card.Status]string{
+	card.StatusNotActivated: "Not activated", card.StatusActive: "Active", card.StatusFrozen: "Frozen",
+	card.StatusBlocked: "Blocked", card.StatusLost: "Lost", card.StatusStolen: "Stolen", card.StatusClosed: "Closed", card.StatusExpired: "Expired",
 }
 
 func (s *Server) demoActor() card.Actor {
@@ -57,11 +63,11 @@ func (s *Server) demo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.Demo{CSRF: csrfToken(c), PartnerName: p.Name, Cardholder: ind.FirstName + " " + ind.LastName + " (" + ind.Email + ")"}
+	v := views.Demo{CSRF: csrfToken(c), PartnerName: p.Name, FirstName: ind.FirstName, Email: ind.Email}
 	if id, err := uuid.Parse(c.QueryParam("consent_id")); err == nil {
 		cs, err := s.deps.Consents.Get(ctx, d.PartnerID, id)
 		if err == nil {
-			v.Outcome = "The consent to " + strings.ReplaceAll(string(cs.Action), "_", " ") + " ended " + string(cs.Status) + "."
+			v.Outcome = texts["en"][outcomeKey(cs)] + "."
 		}
 	}
 	cards, err := s.deps.Cards.ListCards(ctx, s.demoActor(), card.Filter{IndividualID: &d.IndividualID}, card.Page{Limit: 20})
@@ -69,9 +75,12 @@ func (s *Server) demo(c echo.Context) error {
 		return err
 	}
 	for _, cd := range cards {
-		v.Cards = append(v.Cards, views.DemoCard{ID: cd.ID.String(), Last4: cd.Last4, Status: string(cd.Status), Actions: demoActions[cd.Status]})
+		v.Cards = append(v.Cards, views.DemoCard{ID: cd.ID.String(), Name: cd.DisplayName, Last4: cd.Last4, Status: demoStatus[cd.Status],
+			Actions: demoActions[cd.Status]})
 	}
-	return render(c, http.StatusOK, views.DemoPage(s.page(c, "en", "vaultpage demo"), v))
+	page := s.page(c, "en", p.Name)
+	page.SecuredBy = "" // the demo is the partner's app, not a vaultpage page
+	return render(c, http.StatusOK, views.DemoPage(page, v))
 }
 
 // demoOrder is POST /demo/cards.

@@ -60,14 +60,18 @@ func TestDemoOrdersACardAndSendsTheBrowserThroughAConsent(t *testing.T) {
 	token := loc[strings.LastIndex(loc, "/")+1:]
 	get(t, b, e.srv.URL+"/c/"+token)
 	_, landing := get(t, b, e.srv.URL+"/consent")
-	res, _ = post(t, b, e.srv.URL+"/consent/cancel", csrfOf(t, landing))
-	back := res.Header.Get("Location")
+	res, doc := post(t, b, e.srv.URL+"/consent/cancel", csrfOf(t, landing))
+	back := outcomeOf(t, res, doc).back
 	if !strings.HasPrefix(back, "http://localhost:8080/demo?consent_id=") {
 		t.Fatalf("after cancel the browser goes to %q", back)
 	}
 	_, page = get(t, b, e.srv.URL+back[len("http://localhost:8080"):])
-	if got := page.Find(`[data-testid="outcome"]`).Text(); got != "The consent to activate ended canceled." {
+	if got := page.Find(`[data-testid="outcome"]`).Text(); got != "Nothing was changed." {
 		t.Fatalf("outcome %q", got)
+	}
+	// The app speaks as an app: the card's status in a cardholder's words.
+	if got := page.Find(`[data-testid="demo-status"]`).Text(); got != "Not activated" {
+		t.Fatalf("the card's status reads %q", got)
 	}
 }
 

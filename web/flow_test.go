@@ -43,6 +43,27 @@ func post(t *testing.T, c *http.Client, u, csrf string, fields ...string) (*http
 	return res, doc
 }
 
+// outcome is what an outcome page says, and where its Back button and its
+// script go back to.
+type outcome struct {
+	heading, explain, countdown, back string
+	result                            map[string]string
+}
+
+func outcomeOf(t *testing.T, res *http.Response, doc *goquery.Document) outcome {
+	t.Helper()
+	if res.StatusCode != http.StatusOK || doc.Find(`[data-testid="complete"]`).Length() != 1 {
+		t.Fatalf("no outcome page: %d", res.StatusCode)
+	}
+	o := outcome{heading: doc.Find(`[data-testid="outcome-heading"]`).Text(), explain: doc.Find(`[data-testid="outcome-explain"]`).Text(),
+		countdown: strings.Join(strings.Fields(doc.Find(`[data-testid="countdown"]`).Text()), " ")}
+	o.back, _ = doc.Find(`a[data-testid="back"]`).Attr("href")
+	if err := json.Unmarshal([]byte(doc.Find("#vaultpage-result").Text()), &o.result); err != nil {
+		t.Fatalf("the outcome page's result: %v", err)
+	}
+	return o
+}
+
 func csrfOf(t *testing.T, doc *goquery.Document) string {
 	t.Helper()
 	v, ok := doc.Find(`input[name="_csrf"]`).First().Attr("value")
@@ -104,10 +125,19 @@ func TestActivationWithEnrolmentSetsThePINAndReturnsToThePartner(t *testing.T) {
 			t.Fatalf("PIN %v accepted: %d", bad, res.StatusCode)
 		}
 	}
-	res, _ := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
+	// The outcome page says the card is active, and goes back to the
+	// partner by itself (the script) or on the Back button (a link).
+	res, doc := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
+	o := outcomeOf(t, res, doc)
 	want := "https://alpha.example/return?consent_id=" + cid + "&status=approved"
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
-		t.Fatalf("completion: %d to %q, want %q", res.StatusCode, res.Header.Get("Location"), want)
+	if o.heading != "Your card is active" || !strings.Contains(o.explain, "•••• "+card["last4"].(string)) {
+		t.Fatalf("outcome %q: %q", o.heading, o.explain)
+	}
+	if o.back != want || o.result["return_url"] != want || o.result["mode"] != "redirect" || o.result["return_after"] != "5" || o.countdown != "Taking you back in 5 s." {
+		t.Fatalf("back to %q, script %v, countdown %q; want %q in 5 s", o.back, o.result, o.countdown, want)
+	}
+	if doc.Find(`[data-testid="back"]`).Text() != "Back to Alpha Pay" {
+		t.Fatalf("the button says %q", doc.Find(`[data-testid="back"]`).Text())
 	}
 	if st := e.do(http.MethodGet, "/v3/cards/"+card["id"].(string), e.tokA, "", nil).json(t)["status"]; st != "active" {
 		t.Fatalf("card %v", st)
@@ -115,8 +145,8 @@ func TestActivationWithEnrolmentSetsThePINAndReturnsToThePartner(t *testing.T) {
 	if st := e.do(http.MethodGet, "/v3/consents/"+cid, e.tokA, "", nil).json(t)["status"]; st != "approved" {
 		t.Fatalf("consent %v", st)
 	}
-	o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: card["id"].(string)}
-	if ok, err := e.ring.VerifyPIN(context.Background(), o, vault.SecretString("8203")); err != nil || !ok {
+	owner := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: card["id"].(string)}
+	if ok, err := e.ring.VerifyPIN(context.Background(), owner, vault.SecretString("8203")); err != nil || !ok {
 		t.Fatalf("PIN not stored: %v", err)
 	}
 	// The session is over.
@@ -163,9 +193,9 @@ func TestRevealShowsTheCardNumberAndTheCVVOnlyAfterATap(t *testing.T) {
 	if strings.Contains(e.logs.String(), pan) {
 		t.Fatal("the card number reached the logs")
 	}
-	res, done := post(t, b2, e.srv.URL+"/consent/action", csrfOf(t, withCVV))
-	if res.StatusCode != http.StatusOK || done.Find(`[data-testid="gone"]`).Length() != 1 {
-		t.Fatalf("done: %d", res.StatusCode)
+	res, done := post(t, b2, e.srv.URL+"/consent/action", csrfOf(t, withCVV), "why", "")
+	if o := outcomeOf(t, res, done); o.heading != "Your card details are hidden again" || strings.Contains(o.explain, "5 minutes") {
+		t.Fatalf("done: %q %q", o.heading, o.explain)
 	}
 	entries, _ := e.db.Audit().AuditEntries(context.Background(), 0, 1000)
 	seen := map[string]bool{}
@@ -245,17 +275,20 @@ func TestSDKAndPopupCompletionsHandTheOutcomeToTheApp(t *testing.T) {
 			b := browser(t)
 			action := e.authenticate(t, b, tok, "correct horse battery")
 			res, doc := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, action), "pin", "8203", "pin2", "8203")
-			if res.StatusCode != http.StatusOK || doc.Find(`[data-testid="complete"]`).Length() != 1 {
-				t.Fatalf("completion page: %d", res.StatusCode)
-			}
-			var result map[string]string
-			if err := json.Unmarshal([]byte(doc.Find("#vaultpage-result").Text()), &result); err != nil {
-				t.Fatalf("result: %v", err)
-			}
-			want := map[string]string{"consent_id": cid, "status": "approved", "mode": tc.mode,
-				"scheme_url": "vaultpage://complete?consent_id=" + cid + "&status=approved"}
-			if tc.targetOrigin != "" {
+			o := outcomeOf(t, res, doc)
+			result := o.result
+			want := map[string]string{"consent_id": cid, "status": "approved", "mode": tc.mode, "return_after": "5"}
+			switch tc.mode {
+			case "sdk":
+				want["scheme_url"] = "vaultpage://complete?consent_id=" + cid + "&status=approved"
+				if o.back != want["scheme_url"] || o.countdown != "Taking you back in 5 s." {
+					t.Fatalf("the Back button goes to %q; countdown %q", o.back, o.countdown)
+				}
+			case "popup":
 				want["target_origin"] = tc.targetOrigin
+				if doc.Find(`button[data-testid="back"][data-go]`).Length() != 1 || o.countdown != "This window closes in 5 s." {
+					t.Fatalf("no button that closes the popup; countdown %q", o.countdown)
+				}
 			}
 			if len(result) != len(want) {
 				t.Fatalf("result %v, want %v", result, want)
@@ -283,9 +316,13 @@ func TestTheCardholderCanCancel(t *testing.T) {
 	b := browser(t)
 	get(t, b, e.srv.URL+"/c/"+tok)
 	_, landing := get(t, b, e.srv.URL+"/consent")
-	res, _ := post(t, b, e.srv.URL+"/consent/cancel", csrfOf(t, landing))
-	if want := "https://alpha.example/return?consent_id=" + cid + "&status=canceled"; res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
-		t.Fatalf("cancel: %d %q", res.StatusCode, res.Header.Get("Location"))
+	res, doc := post(t, b, e.srv.URL+"/consent/cancel", csrfOf(t, landing))
+	o := outcomeOf(t, res, doc)
+	if want := "https://alpha.example/return?consent_id=" + cid + "&status=canceled"; o.back != want || o.result["return_url"] != want {
+		t.Fatalf("cancel goes back to %q", o.back)
+	}
+	if o.heading != "Nothing was changed" || !strings.Contains(o.explain, "You canceled") {
+		t.Fatalf("cancel says %q %q", o.heading, o.explain)
 	}
 	if st := e.do(http.MethodGet, "/v3/consents/"+cid, e.tokA, "", nil).json(t)["status"]; st != "canceled" {
 		t.Fatalf("consent %v", st)

@@ -179,15 +179,48 @@ func TestHostedSessionEndsAfterFiveIdleMinutes(t *testing.T) {
 	}
 }
 
-// Browsers apply form-action to the redirect after a form, so pages of a
-// consent with a return URL allow that URL's origin, and only it.
-func TestFormActionAllowsOnlyThePartnersReturnOrigin(t *testing.T) {
+// No form answers with a redirect to the partner (the outcome page links
+// back), so forms post to vaultpage alone, also with a return URL.
+func TestFormsPostOnlyToVaultpage(t *testing.T) {
 	e := newEnv(t)
 	_, _, tok := e.startConsent(t, map[string]string{"return_url": "https://alpha.example/return"})
 	b := browser(t)
 	get(t, b, e.srv.URL+"/c/"+tok)
-	res, _ := get(t, b, e.srv.URL+"/consent")
-	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://alpha.example;") {
+	res, landing := get(t, b, e.srv.URL+"/consent")
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self';") || strings.Contains(csp, "alpha.example") {
 		t.Fatalf("landing form-action: %s", csp)
+	}
+	res, _ = post(t, b, e.srv.URL+"/consent/cancel", csrfOf(t, landing))
+	if res.StatusCode != http.StatusOK || res.Header.Get("Location") != "" {
+		t.Fatalf("cancel: %d to %q; want the outcome page", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+func TestThePagesSayWhoseTheyAreAndWhyTheCardholderIsThere(t *testing.T) {
+	testCases := []struct {
+		name, programme, locale string
+		why, securedBy          string
+	}{
+		{"default programme", "", "en", "Alpha Pay sent you to this secure page so that only you see your card details and PIN.", "Secured by vaultpage"},
+		{"named programme, in Swedish", "Nordkort", "sv", "Alpha Pay skickade dig till den här säkra sidan så att bara du ser dina kortuppgifter och din PIN-kod.", "Skyddas av Nordkort"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *options) { o.programme = tc.programme })
+			_, _, tok := e.startConsent(t, map[string]string{"locale": tc.locale})
+			b := browser(t)
+			get(t, b, e.srv.URL+"/c/"+tok)
+			_, doc := get(t, b, e.srv.URL+"/consent")
+			if got := doc.Find(`[data-testid="why"]`).Text(); got != tc.why {
+				t.Errorf("why: %q, want %q", got, tc.why)
+			}
+			if got := strings.Join(strings.Fields(doc.Find(`[data-testid="secured-by"]`).Text()), " "); got != tc.securedBy {
+				t.Errorf("secured by: %q, want %q", got, tc.securedBy)
+			}
+			// Without a logo, the mark carries the partner's initial.
+			if got := doc.Find(`header .mark`).Text(); got != "A" {
+				t.Errorf("the mark says %q", got)
+			}
+		})
 	}
 }

@@ -264,28 +264,55 @@ func (e *env) revealPage(t *testing.T) (*http.Client, *goquery.Document, map[str
 func TestTheServerStopsShowingCardDetailsFiveMinutesAfterSCA(t *testing.T) {
 	c := &clock{t: time.Now()}
 	e := newEnv(t, func(o *options) { o.now = c.now })
-	b, page, _, _ := e.revealPage(t)
+	b, page, _, cid := e.revealPage(t)
 	if page.Find(`[data-testid="pan"]`).Length() != 1 {
 		t.Fatal("no card number after SCA")
 	}
 	csrf := csrfOf(t, page)
+	// The page states the time left, and leaves 2 s before the five
+	// minutes are up, while its session (idle for as long) still holds.
+	timeLeft := func(doc *goquery.Document) string {
+		return strings.Join(strings.Fields(doc.Find(`[data-testid="time-left"]`).Text()), " ")
+	}
+	if got := timeLeft(page); got != "These details hide in 4:58." {
+		t.Fatalf("right after SCA the page says %q", got)
+	}
 	// Requests every two minutes keep the session alive; the details are
 	// served with the time left, and not after five minutes.
-	for _, want := range []string{"180", "60"} {
+	for _, want := range []struct{ hide, says string }{{"178", "These details hide in 2:58."}, {"58", "These details hide in 0:58."}} {
 		c.add(2 * time.Minute)
 		res, doc := get(t, b, e.srv.URL+"/consent/action")
-		if hide, _ := doc.Find(`[data-hide-after]`).Attr("data-hide-after"); res.StatusCode != http.StatusOK || hide != want {
-			t.Fatalf("at +%s: %d, hides after %q, want %s", want, res.StatusCode, hide, want)
+		if hide, _ := doc.Find(`[data-hide-after]`).Attr("data-hide-after"); res.StatusCode != http.StatusOK || hide != want.hide || timeLeft(doc) != want.says {
+			t.Fatalf("%d, hides after %q and says %q; want %s and %q", res.StatusCode, hide, timeLeft(doc), want.hide, want.says)
 		}
 	}
-	c.add(61 * time.Second)
+	// Past the time, the server shows no details: the consent ends
+	// approved (they were shown), and the page says why they went.
+	c.add(59 * time.Second)
 	res, doc := get(t, b, e.srv.URL+"/consent/action")
-	if res.StatusCode != http.StatusGone || doc.Find(`[data-testid="pan"]`).Length() != 0 {
-		t.Fatalf("five minutes after SCA: %d", res.StatusCode)
+	if doc.Find(`[data-testid="pan"]`).Length() != 0 {
+		t.Fatal("the card number five minutes after SCA")
 	}
+	if o := outcomeOf(t, res, doc); o.heading != "Your card details are hidden again" || !strings.Contains(o.explain, "at most 5 minutes") {
+		t.Fatalf("five minutes after SCA: %q %q", o.heading, o.explain)
+	}
+	if st := e.do(http.MethodGet, "/v3/consents/"+cid, e.tokA, "", nil).json(t)["status"]; st != "approved" {
+		t.Fatalf("consent %v", st)
+	}
+	// The session ended with the consent, and its CSRF token with it.
 	res, doc = post(t, b, e.srv.URL+"/consent/action", csrf, "show", "cvv")
-	if res.StatusCode != http.StatusGone || doc.Find(`[data-testid="cvv"]`).Length() != 0 {
+	if res.StatusCode != http.StatusForbidden || doc.Find(`[data-testid="cvv"]`).Length() != 0 {
 		t.Fatalf("the CVV five minutes after SCA: %d", res.StatusCode)
+	}
+}
+
+func TestADetailsPageThatRanOutSaysWhy(t *testing.T) {
+	e := newEnv(t)
+	b, page, _, _ := e.revealPage(t)
+	// static/reveal.js posts the done form with why=time when the time is up.
+	res, doc := post(t, b, e.srv.URL+"/consent/action", csrfOf(t, page), "why", "time")
+	if o := outcomeOf(t, res, doc); o.heading != "Your card details are hidden again" || !strings.Contains(o.explain, "at most 5 minutes") {
+		t.Fatalf("after the time ran out: %q %q", o.heading, o.explain)
 	}
 }
 

@@ -195,19 +195,9 @@ func (s *Server) hostedConsent(c echo.Context) (consent.Consent, bool, error) {
 		return consent.Consent{}, false, err
 	}
 	c.Set(ctxBrand, views.Brand{Color: b.Color, LogoURL: logoURL(cs.PartnerID, b)})
-	formTarget := "" // browsers apply form-action to the redirect back to the partner
-	if cs.Mode == consent.ModeRedirect {
-		back, err := s.returnURL(c, cs)
-		if err != nil {
-			return consent.Consent{}, false, err
-		}
-		if back != nil {
-			formTarget = back.Origin()
-		}
-	}
 	nonce, _ := c.Get(ctxNonce).(string)
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", csp(nonce, formTarget, b.FrameAncestors))
+	h.Set("Content-Security-Policy", csp(nonce, b.FrameAncestors))
 	if len(b.FrameAncestors) > 0 {
 		h.Del("X-Frame-Options") // frame-ancestors decides; X-Frame-Options cannot name origins
 	}

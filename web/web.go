@@ -49,6 +49,9 @@ type Deps struct {
 	// PublicURL is the base URL partners address; request signatures cover
 	// its scheme and authority.
 	PublicURL string
+	// Programme names the card programme on the hosted pages ("Secured by
+	// …"); empty is DefaultProgramme.
+	Programme string
 	// SessionKeys sign and encrypt the hosted-page session cookie.
 	SessionKeys SessionKeys
 	// SCA authenticates cardholders on the hosted pages.

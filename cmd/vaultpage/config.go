@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vaultpage/vaultpage/notify"
 	"github.com/vaultpage/vaultpage/vault"
+	"github.com/vaultpage/vaultpage/web"
 )
 
 // Environments.
@@ -30,10 +33,12 @@ type config struct {
 	DataDir     string
 	DatabaseURL string
 	LogLevel    string
-	BIN         vault.BINRange
-	KEK         vault.KEKConfig
-	RateLimit   float64 // requests per second per partner
-	RateBurst   int
+	// Programme is the card programme's name, shown on the hosted pages.
+	Programme string
+	BIN       vault.BINRange
+	KEK       vault.KEKConfig
+	RateLimit float64 // requests per second per partner
+	RateBurst int
 	// SessionKeys is "hash,block": two base64 32-byte keys for the hosted
 	// pages' session cookie (empty: generated in the data directory, in
 	// development only).
@@ -59,6 +64,7 @@ func defaultConfig() config {
 		PublicURL: "http://localhost:8080",
 		DataDir:   "vaultpage-data",
 		LogLevel:  "info",
+		Programme: web.DefaultProgramme,
 		BIN:       vault.BINRange{Prefix: "489537", Length: vault.DefaultPANLength},
 		RateLimit: 50,
 		RateBurst: 100,
@@ -83,6 +89,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	str(&c.LogLevel, "VAULTPAGE_LOG_LEVEL")
 	str(&c.OperatorAddr, "VAULTPAGE_OPERATOR_ADDR")
 	str(&c.BIN.Prefix, "VAULTPAGE_BIN")
+	str(&c.Programme, "VAULTPAGE_PROGRAMME_NAME")
 	var problems []error
 	if v := getenv("VAULTPAGE_PAN_LENGTH"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -227,6 +234,9 @@ func (c config) validate() []error {
 		p = append(p, errors.New("VAULTPAGE_PUBLIC_URL: must be an absolute http(s) URL"))
 	case c.Env == envProduction && u.Scheme != "https":
 		p = append(p, errors.New("VAULTPAGE_PUBLIC_URL: production needs https"))
+	}
+	if n := utf8.RuneCountInString(c.Programme); n > 60 || strings.ContainsFunc(c.Programme, unicode.IsControl) || strings.TrimSpace(c.Programme) == "" {
+		p = append(p, errors.New("VAULTPAGE_PROGRAMME_NAME: must be 1 to 60 characters, none of them control characters"))
 	}
 	if c.DataDir == "" && c.DatabaseURL == "" {
 		p = append(p, errors.New("VAULTPAGE_DATA_DIR: needed when no database URL is set"))

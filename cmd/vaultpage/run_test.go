@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/url"
@@ -287,5 +288,29 @@ func TestShutdownWithAnOpenEventStreamIsQuickAndClean(t *testing.T) {
 	}
 	if last := <-ended; !strings.Contains(last, "shutting down") {
 		t.Fatalf("the stream ended without saying so: %q", last)
+	}
+}
+
+func TestTheProgrammeNameIsCheckedBeforeItReachesAPage(t *testing.T) {
+	testCases := []struct {
+		name, value string
+		ok          bool
+	}{
+		{"a name", "Nordkort Card Programme", true},
+		{"sixty characters", strings.Repeat("é", 60), true},
+		{"too long", strings.Repeat("x", 61), false},
+		{"a control character", "Nord\x1bkort", false},
+		{"only spaces", "   ", false},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(flag.NewFlagSet("serve", flag.ContinueOnError), nil, env(map[string]string{"VAULTPAGE_PROGRAMME_NAME": tc.value}))
+			switch {
+			case tc.ok && (err != nil || c.Programme != tc.value):
+				t.Fatalf("%q refused or changed: %v %q", tc.value, err, c.Programme)
+			case !tc.ok && (err == nil || !strings.Contains(err.Error(), "VAULTPAGE_PROGRAMME_NAME")):
+				t.Fatalf("%q accepted: %v", tc.value, err)
+			}
+		})
 	}
 }

@@ -24,6 +24,7 @@ var settings = []setting{
 	{env: "VAULTPAGE_DATA_DIR", flag: "data-dir", def: "vaultpage-data", help: "SQLite database and, in development, the generated keys"},
 	{env: "VAULTPAGE_DATABASE_URL", flag: "database-url", help: "postgres://… selects PostgreSQL (pool_max_conns=N bounds its pool); empty is SQLite"},
 	{env: "VAULTPAGE_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error"},
+	{env: "VAULTPAGE_PROGRAMME_NAME", def: "vaultpage", help: "the card programme's name, on the hosted pages' \"Secured by\" line (at most 60 characters)"},
 	{env: "VAULTPAGE_BIN", def: "489537", help: "the BIN card numbers are issued under"},
 	{env: "VAULTPAGE_PAN_LENGTH", def: "16", help: "card number length"},
 	{env: "VAULTPAGE_RATE_LIMIT", def: "50", help: "requests per second per partner (burst twice that)"},
