@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -32,7 +31,7 @@ func clock(seconds int) string {
 	if seconds < 0 {
 		seconds = 0
 	}
-	return strconv.Itoa(seconds/60) + ":" + fmt.Sprintf("%02d", seconds%60)
+	return fmt.Sprintf("%d:%02d", seconds/60, seconds%60)
 }
 
 // initial is the first letter of a partner's name, for the mark that

@@ -33,11 +33,16 @@ func (s *Server) cancelHosted(c echo.Context) error {
 	if !ok {
 		return s.gone(c, localeOf(c, ""))
 	}
-	canceled, err := s.deps.Consents.Cancel(c.Request().Context(), cs.PartnerID, cs.ID)
+	ctx := c.Request().Context()
+	canceled, err := s.deps.Consents.Cancel(ctx, cs.PartnerID, cs.ID)
 	if err != nil {
 		return err
 	}
-	return s.complete(c, canceled, false)
+	cd, err := s.deps.Cards.Card(ctx, card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
+	if err != nil {
+		return err
+	}
+	return s.complete(c, canceled, cd, false)
 }
 
 // authenticated returns the session's consent once SCA passed for it: on
@@ -146,7 +151,7 @@ func (s *Server) action(c echo.Context) error {
 		return s.gone(c, localeOf(c, ""))
 	}
 	if err := s.actionPage(c, http.StatusOK, cs, cd, false, ""); errors.Is(err, errRevealOver) {
-		return s.revealOver(c, cs)
+		return s.revealOver(c, cs, cd)
 	} else if err != nil {
 		return err
 	}
@@ -156,12 +161,12 @@ func (s *Server) action(c echo.Context) error {
 // revealOver answers a request for secrets whose time is up (a reload, or
 // a page whose script did not run): the consent ends approved, since the
 // secrets were shown, and the outcome page says why they are gone.
-func (s *Server) revealOver(c echo.Context, cs consent.Consent) error {
+func (s *Server) revealOver(c echo.Context, cs consent.Consent, cd card.Card) error {
 	done, err := s.deps.Consents.Finish(c.Request().Context(), cs, nil)
 	if err != nil {
 		return err
 	}
-	return s.complete(c, done, true)
+	return s.complete(c, done, cd, true)
 }
 
 // submitAction is POST /consent/action: set or change the PIN, confirm, show
@@ -181,7 +186,7 @@ func (s *Server) submitAction(c echo.Context) error {
 	case consent.ActionReveal:
 		if c.Request().PostFormValue("show") == "cvv" {
 			if err := s.actionPage(c, http.StatusOK, cs, cd, true, ""); errors.Is(err, errRevealOver) {
-				return s.revealOver(c, cs)
+				return s.revealOver(c, cs, cd)
 			} else if err != nil {
 				return err
 			}
@@ -200,7 +205,7 @@ func (s *Server) submitAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.complete(c, done, c.Request().PostFormValue("why") == "time")
+	return s.complete(c, done, cd, c.Request().PostFormValue("why") == "time")
 }
 
 // pinProblem checks two PIN entries against each other and the card's PIN
@@ -228,27 +233,20 @@ func (s *Server) pinProblem(ctx context.Context, cs consent.Consent, pin, pin2 [
 const returnAfter = 5
 
 // complete ends the hosted session and shows the outcome: what happened to
-// the card, in the cardholder's words (timedOut: the secrets left the page
+// the card cd (as read before the consent ended), in the cardholder's words (timedOut: the secrets left the page
 // because their time was up), and the way back, which the page takes by
 // itself after returnAfter seconds: to the partner's return URL with
 // consent_id and status, to the SDK's scheme URL, or closing the popup.
-func (s *Server) complete(c echo.Context, cs consent.Consent, timedOut bool) error {
+func (s *Server) complete(c echo.Context, cs consent.Consent, cd card.Card, timedOut bool) error {
 	s.endSession(c)
 	ctx := c.Request().Context()
 	lang := localeOf(c, cs.Locale)
 	t := texts[lang]
-	back, err := s.returnURL(c, cs)
-	if err != nil {
-		return err
-	}
 	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
 	if err != nil {
 		return err
 	}
-	cd, err := s.deps.Cards.Card(ctx, card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
-	if err != nil {
-		return err
-	}
+	back := s.returnURL(ctx, cs, p)
 	key := outcomeKey(cs)
 	explain := t[key+".explain"]
 	if timedOut && cs.Status == consent.StatusApproved {
@@ -298,18 +296,14 @@ func outcomeKey(cs consent.Consent) string {
 // returnURL is where the consent sends the cardholder back, matched again
 // against the partner's registered return URLs (partner.MatchReturnURL);
 // nil when it names none, or one the partner no longer has.
-func (s *Server) returnURL(c echo.Context, cs consent.Consent) (*partner.ReturnURL, error) {
+func (s *Server) returnURL(ctx context.Context, cs consent.Consent, p partner.Partner) *partner.ReturnURL {
 	if cs.ReturnURL == "" {
-		return nil, nil
-	}
-	p, err := s.deps.Partners.Partner(c.Request().Context(), cs.PartnerID)
-	if err != nil {
-		return nil, err
+		return nil
 	}
 	back, err := partner.MatchReturnURL(cs.ReturnURL, p.ReturnURLs)
 	if err != nil {
-		s.deps.Logger.WarnContext(c.Request().Context(), "a consent's return url is no longer registered", "consent_id", cs.ID)
-		return nil, nil
+		s.deps.Logger.WarnContext(ctx, "a consent's return url is no longer registered", "consent_id", cs.ID)
+		return nil
 	}
-	return &back, nil
+	return &back
 }
