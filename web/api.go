@@ -16,8 +16,10 @@ import (
 	"github.com/vaultpage/vaultpage/partner"
 )
 
-// token is POST /v3/oauth/token: OAuth 2.0 client credentials, with the
-// client authenticated by HTTP Basic or by form fields.
+// token is POST /v3/oauth/token: OAuth 2.0 client credentials (RFC 6749
+// 4.4), the client authenticated by HTTP Basic (2.3.1, the id and secret
+// form-urlencoded inside it) or by client_id and client_secret in the form,
+// never both. Errors are RFC 6749 5.2 JSON (oauthErrors renders them).
 func (s *Server) token(c echo.Context) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if !strings.HasPrefix(ct, echo.MIMEApplicationForm) {
@@ -32,27 +34,36 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return oauthProblem(http.StatusBadRequest, "invalid_request", "the form is malformed")
 	}
-	if form.Get("grant_type") != "client_credentials" {
-		return oauthProblem(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials")
-	}
 	for name, values := range form {
+		field := strings.Map(printable, name)
 		for _, v := range values {
 			if hasControl(name) || hasControl(v) {
 				p := oauthProblem(http.StatusBadRequest, "invalid_request", "form fields must not contain control characters")
-				p.Field = strings.Map(printable, name)
+				p.Field = field
 				return p
 			}
 		}
+		if len(values) > 1 {
+			// RFC 6749 3.2: parameters must not be included more than once.
+			p := oauthProblem(http.StatusBadRequest, "invalid_request", field+" must be given at most once")
+			p.Field = field
+			return p
+		}
 	}
-	id, secret, basic := c.Request().BasicAuth()
-	if !basic {
-		id, secret = form.Get("client_id"), form.Get("client_secret")
+	switch form.Get("grant_type") {
+	case "client_credentials":
+	case "":
+		p := oauthProblem(http.StatusBadRequest, "invalid_request", "grant_type is required")
+		p.Field = "grant_type"
+		return p
+	default:
+		p := oauthProblem(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials")
+		p.Field = "grant_type"
+		return p
 	}
-	if hasControl(id) || hasControl(secret) {
-		return oauthProblem(http.StatusUnauthorized, "invalid_client", "the client credentials are not valid")
-	}
-	if id == "" || secret == "" {
-		return oauthProblem(http.StatusUnauthorized, "invalid_client", "client credentials are required")
+	id, secret, err := clientCredentials(c.Request(), form)
+	if err != nil {
+		return err
 	}
 	tok, err := s.deps.Partners.IssueToken(c.Request().Context(), id, secret)
 	if errors.Is(err, partner.ErrInvalidClient) {
@@ -68,9 +79,45 @@ func (s *Server) token(c echo.Context) error {
 	})
 }
 
+// clientCredentials reads the client's id and secret from the one method it
+// used: an HTTP Basic Authorization header, whose user and password are
+// form-urlencoded (RFC 6749 2.3.1), or the form's client_id and
+// client_secret. A request that uses both, or an Authorization header of
+// another scheme, is refused.
+func clientCredentials(r *http.Request, form url.Values) (id, secret string, err error) {
+	invalid := oauthProblem(http.StatusUnauthorized, "invalid_client", "the client credentials are not valid")
+	if r.Header.Get(echo.HeaderAuthorization) == "" {
+		id, secret = form.Get("client_id"), form.Get("client_secret")
+		if id == "" || secret == "" {
+			return "", "", oauthProblem(http.StatusUnauthorized, "invalid_client", "client credentials are required")
+		}
+		return id, secret, nil
+	}
+	if form.Has("client_id") || form.Has("client_secret") {
+		return "", "", oauthProblem(http.StatusBadRequest, "invalid_request",
+			"authenticate the client one way: the Authorization header or client_id and client_secret in the form, not both")
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return "", "", invalid
+	}
+	if id, err = url.QueryUnescape(user); err != nil {
+		return "", "", invalid
+	}
+	if secret, err = url.QueryUnescape(pass); err != nil {
+		return "", "", invalid
+	}
+	if id == "" || secret == "" || hasControl(id) || hasControl(secret) {
+		return "", "", invalid
+	}
+	return id, secret, nil
+}
+
+// oauthProblem is an error of the token endpoint: code is the RFC 6749 5.2
+// error code, detail its error_description.
 func oauthProblem(status int, code, detail string) *Problem {
 	p := problem(status, code, detail)
-	p.OAuthError = code
+	p.OAuthError, p.OAuthDescription = code, detail
 	return p
 }
 

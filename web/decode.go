@@ -141,15 +141,40 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// plainQuery refuses a query parameter, name or value, that holds a control
-// character, naming it.
-func plainQuery(next echo.HandlerFunc) echo.HandlerFunc {
+// queries names the query parameters each partner API route takes, by
+// method and route path; a route that is not in it takes none.
+type queries map[string]map[string]bool
+
+// takes records that route r takes the named query parameters and returns r.
+func (q queries) takes(r *echo.Route, names ...string) *echo.Route {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	q[r.Method+" "+r.Path] = set
+	return r
+}
+
+// check refuses, naming the parameter, a query parameter the route does not
+// take (a partner migrating from another issuer's API might filter by a name
+// vaultpage does not know, and would otherwise get an unfiltered list), one
+// given more than once, and one whose name or value holds a control
+// character.
+func (q queries) check(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		known := q[c.Request().Method+" "+c.Path()]
 		for name, values := range c.QueryParams() {
+			field := strings.Map(printable, name)
 			for _, v := range values {
 				if hasControl(name) || hasControl(v) {
-					return fieldProblem(http.StatusBadRequest, "invalid_query", strings.Map(printable, name), "must not contain control characters")
+					return fieldProblem(http.StatusBadRequest, "invalid_query", field, "must not contain control characters")
 				}
+			}
+			if !known[name] {
+				return fieldProblem(http.StatusBadRequest, "unknown_parameter", field, "is not a query parameter of this route")
+			}
+			if len(values) > 1 {
+				return fieldProblem(http.StatusBadRequest, "invalid_query", field, "must be given at most once")
 			}
 		}
 		return next(c)

@@ -105,6 +105,17 @@ func apiHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// oauthErrors makes the token endpoint answer as RFC 6749 5.1 and 5.2 ask:
+// errors as OAuth JSON, and every answer uncacheable (with Pragma for
+// HTTP/1.0 caches; apiHeaders sets Cache-Control).
+func oauthErrors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(ctxRender, renderOAuth)
+		c.Response().Header().Set("Pragma", "no-cache")
+		return next(c)
+	}
+}
+
 // authenticate requires a bearer token and puts the partner on the context.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {

@@ -50,7 +50,7 @@ func (s *Server) deletePasskey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cred, err := base64.RawURLEncoding.DecodeString(c.Param("pid"))
+	cred, err := base64.RawURLEncoding.DecodeString(c.Param("passkey_id"))
 	if err != nil || len(cred) == 0 || len(cred) > 1023 {
 		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "passkey_id", "must be a passkey id from the list")
 	}

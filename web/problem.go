@@ -24,9 +24,11 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	Code   string `json:"code"`
 	Field  string `json:"field,omitempty"`
-	// Error repeats Code for the OAuth token endpoint (RFC 6749 5.2).
-	OAuthError string `json:"error,omitempty"`
-	RequestID  string `json:"request_id,omitempty"`
+	// OAuthError and OAuthDescription are the token endpoint's RFC 6749
+	// 5.2 error and error_description.
+	OAuthError       string `json:"error,omitempty"`
+	OAuthDescription string `json:"error_description,omitempty"`
+	RequestID        string `json:"request_id,omitempty"`
 	// retryAfter, when set, becomes a Retry-After header (seconds).
 	retryAfter int
 	// cause is logged, never shown.

@@ -64,12 +64,15 @@ func (s *Server) routes() {
 		demo.POST("/cards/:id/:action", s.demoAction).Name = "dev-demo-action"
 	}
 
-	// Partner API, public part: the contract and the token endpoint.
-	v3 := e.Group("/v3", apiHeaders, timeout, middleware.BodyLimit("64K"), plainQuery)
+	// Partner API, public part: the contract and the token endpoint. A
+	// partner API route takes the query parameters q.takes names, no others.
+	q := s.query
+	v3 := e.Group("/v3", apiHeaders, timeout, middleware.BodyLimit("64K"), s.query.check)
 	v3.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", docs.OpenAPI)
 	}).Name = "openapi"
-	v3.POST("/oauth/token", s.token, s.rateLimit(s.tokenLimits, func(c echo.Context) string { return addressKey(c.RealIP()) })).Name = "oauth-token"
+	oauth := e.Group("/v3/oauth", oauthErrors, apiHeaders, timeout, middleware.BodyLimit("64K"), s.query.check)
+	oauth.POST("/token", s.token, s.rateLimit(s.tokenLimits, func(c echo.Context) string { return addressKey(c.RealIP()) })).Name = "oauth-token"
 
 	// Partner API: bearer token, per-partner rate limit, idempotency keys.
 	api := v3.Group("", s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
@@ -77,16 +80,16 @@ func (s *Server) routes() {
 	api.GET("/branding", s.getBranding).Name = "branding-get"
 	api.PUT("/branding", s.putBranding).Name = "branding-put"
 	api.POST("/individuals", s.createIndividual).Name = "individuals-create"
-	api.GET("/individuals", s.listIndividuals).Name = "individuals-list"
+	q.takes(api.GET("/individuals", s.listIndividuals), "limit", "cursor").Name = "individuals-list"
 	api.GET("/individuals/:id", s.getIndividual).Name = "individuals-get"
 	api.GET("/individuals/:id/passkeys", s.listPasskeys).Name = "passkeys-list"
-	api.DELETE("/individuals/:id/passkeys/:pid", s.deletePasskey).Name = "passkeys-delete"
+	api.DELETE("/individuals/:id/passkeys/:passkey_id", s.deletePasskey).Name = "passkeys-delete"
 	api.POST("/accounts", s.createAccount).Name = "accounts-create"
-	api.GET("/accounts", s.listAccounts).Name = "accounts-list"
+	q.takes(api.GET("/accounts", s.listAccounts), "limit", "cursor", "individual_id").Name = "accounts-list"
 	api.GET("/accounts/:id", s.getAccount).Name = "accounts-get"
 	api.POST("/accounts/:id/fundings", s.fundAccount).Name = "accounts-fund"
 	api.POST("/cards", s.createCard).Name = "cards-create"
-	api.GET("/cards", s.listCards).Name = "cards-list"
+	q.takes(api.GET("/cards", s.listCards), "limit", "cursor", "account_id", "individual_id", "status", "created_after", "created_before").Name = "cards-list"
 	api.GET("/cards/:id", s.getCard).Name = "cards-get"
 	api.PATCH("/cards/:id", s.patchCard).Name = "cards-update"
 	api.DELETE("/cards/:id", s.deleteCard).Name = "cards-terminate"
@@ -105,12 +108,12 @@ func (s *Server) routes() {
 	api.POST("/cards/:id/apple_pay/tokenize", s.applePay).Name = "cards-apple-pay"
 	api.POST("/consents/:id", s.consentToken).Name = "consents-token"
 	api.GET("/consents/:id", s.getConsent).Name = "consents-get"
-	api.GET("/consents", s.listConsents).Name = "consents-list"
+	q.takes(api.GET("/consents", s.listConsents), "limit", "cursor", "status").Name = "consents-list"
 	api.POST("/consents/:id/cancel", s.cancelConsent).Name = "consents-cancel"
 	api.POST("/simulations/consents/:id", s.simulateConsent).Name = "simulations-consent"
 	api.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
 	api.POST("/simulations/authorizations/:id/:step", s.followAuthorization).Name = "simulations-authorization-step"
-	api.GET("/authorizations", s.listAuthorizations).Name = "authorizations-list"
+	q.takes(api.GET("/authorizations", s.listAuthorizations), "limit", "cursor", "card_id").Name = "authorizations-list"
 	api.GET("/authorizations/:id", s.getAuthorization).Name = "authorizations-get"
 	api.POST("/webhook_endpoints", s.createEndpoint).Name = "webhook-endpoints-create"
 	api.GET("/webhook_endpoints", s.listEndpoints).Name = "webhook-endpoints-list"
@@ -118,14 +121,19 @@ func (s *Server) routes() {
 	api.PATCH("/webhook_endpoints/:id", s.updateEndpoint).Name = "webhook-endpoints-update"
 	api.DELETE("/webhook_endpoints/:id", s.deleteEndpoint).Name = "webhook-endpoints-delete"
 	api.POST("/webhook_endpoints/:id/test", s.testEndpoint).Name = "webhook-endpoints-test"
-	api.GET("/webhook_endpoints/:id/deliveries", s.listDeliveries).Name = "webhook-deliveries-list"
+	q.takes(api.GET("/webhook_endpoints/:id/deliveries", s.listDeliveries), "status").Name = "webhook-deliveries-list"
 	api.POST("/webhook_deliveries/:id/retry", s.retryDelivery).Name = "webhook-deliveries-retry"
-	api.GET("/events", s.listEvents).Name = "events-list"
+	q.takes(api.GET("/events", s.listEvents), "limit", "cursor", "type").Name = "events-list"
 	api.GET("/events/:id", s.getEvent).Name = "events-get"
 
 	// The live event feed: a long-lived response, so without the request
 	// timeout (it ends itself after an hour; clients resume by Last-Event-ID).
-	live := e.Group("/v3", apiHeaders, plainQuery, s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
+	live := e.Group("/v3", apiHeaders, s.query.check, s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
 		s.verifySignature)
-	live.GET("/events/stream", s.streamEvents).Name = "events-stream"
+	q.takes(live.GET("/events/stream", s.streamEvents), "cursor", "type").Name = "events-stream"
+
+	// A partner API path served under other methods answers 405 with Allow,
+	// not the groups' catch-all 404.
+	oauth.RouteNotFound("/*", s.unrouted)
+	live.RouteNotFound("/*", s.unrouted)
 }

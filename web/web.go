@@ -97,6 +97,8 @@ type Server struct {
 	hostedSessions, hostedAddrs *limiter
 	streams                     *streamHub
 	ready                       readiness
+	// query is the query parameters each partner API route takes.
+	query queries
 }
 
 // New builds the HTTP edge with every route registered.
@@ -115,7 +117,7 @@ func New(d Deps) *Server {
 		tokenLimits: newLimiter(d.RateLimit, d.Burst, d.Now),
 		sessions:    newSessionStore(d.SessionKeys, secure), cookie: sessionCookie(secure),
 		hostedSessions: newLimiter(hostedSessionRate, hostedSessionBurst, d.Now), hostedAddrs: newLimiter(hostedAddrRate, hostedAddrBurst, d.Now),
-		streams: newStreamHub(d.Events)}
+		streams: newStreamHub(d.Events), query: queries{}}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s
@@ -181,6 +183,7 @@ const (
 	ctxRender     = "vaultpage.render"
 	renderPage    = "page"    // the hosted pages and /demo: an HTML page
 	renderPasskey = "passkey" // the passkey calls: JSON static/passkey.js reads
+	renderOAuth   = "oauth"   // the token endpoint: RFC 6749 5.2 JSON
 )
 
 // handleError renders every error in its route group's way (ctxRender):
@@ -229,6 +232,24 @@ func (s *Server) handleError(err error, c echo.Context) {
 			h.Set("WWW-Authenticate", `Bearer realm="vaultpage", error="invalid_token"`)
 		}
 	}
+	contentType := "application/problem+json"
+	if c.Get(ctxRender) == renderOAuth {
+		// RFC 6749 5.2: application/json with error and error_description.
+		// An error the token endpoint shares with the rest of the API (a body
+		// too large, a rate) is the client's invalid_request; a failure of
+		// vaultpage's takes the authorisation endpoint's codes (4.1.2.1).
+		contentType = echo.MIMEApplicationJSON
+		if p.OAuthError == "" {
+			p.OAuthError = "invalid_request"
+			switch {
+			case p.Status == http.StatusServiceUnavailable:
+				p.OAuthError = "temporarily_unavailable"
+			case p.Status >= 500:
+				p.OAuthError = "server_error"
+			}
+			p.OAuthDescription = p.Detail
+		}
+	}
 	b, merr := json.Marshal(p)
 	if merr != nil {
 		b = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"code":"internal_error"}`)
@@ -237,9 +258,27 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = c.NoContent(p.Status)
 		return
 	}
-	if werr := c.Blob(p.Status, "application/problem+json", b); werr != nil {
+	if werr := c.Blob(p.Status, contentType, b); werr != nil {
 		s.deps.Logger.WarnContext(ctx, "writing an error response failed", "err", werr)
 	}
+}
+
+// unrouted answers a request no route took: 405 with Allow when a route
+// serves its path under other methods, 404 otherwise.
+func (s *Server) unrouted(c echo.Context) error {
+	probe := s.echo.NewContext(c.Request(), nil)
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		s.echo.Router().Find(m, echo.GetPath(c.Request()), probe)
+		if p := probe.Path(); p != "" && !strings.HasSuffix(p, "*") {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return echo.ErrNotFound
+	}
+	c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
+	return echo.ErrMethodNotAllowed
 }
 
 func (s *Server) healthz(c echo.Context) error {

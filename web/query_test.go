@@ -1,0 +1,130 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/vaultpage/vaultpage/docs"
+)
+
+// The query parameters the server takes are the ones docs/openapi.yaml
+// documents, route by route, and every documented operation is routed.
+func TestQueryParametersAreTheContracts(t *testing.T) {
+	e := newEnv(t)
+	doc, err := openapi3.NewLoader().LoadFromData(docs.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routed := e.web.QueryParams()
+	documented := map[string][]string{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			names := []string{}
+			for _, p := range append(item.Parameters, op.Parameters...) {
+				if p.Value.In == openapi3.ParameterInQuery {
+					names = append(names, p.Value.Name)
+				}
+			}
+			sort.Strings(names)
+			documented[method+" "+path] = names
+		}
+	}
+	for op, names := range documented {
+		got, ok := routed[op]
+		if !ok {
+			t.Errorf("%s is documented but not routed", op)
+			continue
+		}
+		if !slices.Equal(got, names) {
+			t.Errorf("%s takes %v; docs/openapi.yaml documents %v", op, got, names)
+		}
+	}
+	for op := range routed {
+		if _, ok := documented[op]; !ok && op != "GET /v3/openapi.yaml" {
+			t.Errorf("%s is routed but not documented", op)
+		}
+	}
+	if len(documented) < 40 {
+		t.Fatalf("only %d operations documented", len(documented))
+	}
+}
+
+// A query parameter a route does not take is refused and named, so that a
+// filter spelt as another issuer's API spells it never returns an unfiltered
+// list.
+func TestUnknownQueryParametersAreRefused(t *testing.T) {
+	e := newEnv(t)
+	cd := e.card(e.tokA)
+	other := e.card(e.tokA)
+	id := cd["id"].(string)
+	testCases := []struct {
+		name, target, field, code string
+	}{
+		{"Atelio's customer filter", "/v3/cards?customer_id=" + cd["individual_id"].(string), "customer_id", "unknown_parameter"},
+		{"Atelio's closed cards", "/v3/cards?show_closed=true", "show_closed", "unknown_parameter"},
+		{"ordering", "/v3/cards?order_by=created_at", "order_by", "unknown_parameter"},
+		{"Privacy.com's page", "/v3/cards?page=2", "page", "unknown_parameter"},
+		{"Privacy.com's page size", "/v3/cards?page_size=5", "page_size", "unknown_parameter"},
+		{"Privacy.com's begin", "/v3/cards?begin=2026-01-01", "begin", "unknown_parameter"},
+		{"a known filter beside an unknown one", "/v3/cards?status=active&customer=x", "customer", "unknown_parameter"},
+		{"a parameter on a route that takes none", "/v3/cards/" + id + "?expand=account", "expand", "unknown_parameter"},
+		{"a list filter on another list", "/v3/individuals?status=active", "status", "unknown_parameter"},
+		{"the event stream", "/v3/events/stream?limit=5", "limit", "unknown_parameter"},
+		{"a parameter given twice", "/v3/cards?individual_id=" + cd["individual_id"].(string) + "&individual_id=" + other["individual_id"].(string), "individual_id", "invalid_query"},
+		{"a control character in a name", "/v3/cards?a%00b=1", "ab", "invalid_query"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(http.MethodGet, tc.target, e.tokA, "", nil)
+			expectProblem(t, r, http.StatusBadRequest, tc.code, tc.field)
+		})
+	}
+	// The filters it does take still filter.
+	r := e.do(http.MethodGet, "/v3/cards?individual_id="+cd["individual_id"].(string)+"&limit=10", e.tokA, "", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	data := r.json(t)["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["id"] != id {
+		t.Fatalf("filtered list: %s", r.body)
+	}
+}
+
+// A path the API serves under other methods answers 405 with Allow; a path
+// it does not serve answers 404.
+func TestWrongMethodIs405(t *testing.T) {
+	e := newEnv(t)
+	cd := e.card(e.tokA)
+	testCases := []struct {
+		name, method, path, allow string
+		status                    int
+	}{
+		{"PUT on the card list", http.MethodPut, "/v3/cards", "GET, POST", http.StatusMethodNotAllowed},
+		{"POST on a card", http.MethodPost, "/v3/cards/" + cd["id"].(string), "GET, PATCH, DELETE", http.StatusMethodNotAllowed},
+		{"DELETE on the event feed", http.MethodDelete, "/v3/events", "GET", http.StatusMethodNotAllowed},
+		{"a path the API does not serve", http.MethodGet, "/v3/customers", "", http.StatusNotFound},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(tc.method, tc.path, e.tokA, "application/json", []byte(`{}`))
+			if r.status != tc.status || r.header.Get("Allow") != tc.allow {
+				t.Fatalf("%d Allow %q, want %d %q: %s", r.status, r.header.Get("Allow"), tc.status, tc.allow, r.body)
+			}
+		})
+	}
+	// Without a token the answer is 401 whatever the method, as before.
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPut, e.srv.URL+"/v3/cards", nil)
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without a token: %d", res.StatusCode)
+	}
+}
