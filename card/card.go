@@ -16,8 +16,8 @@ import (
 
 // Status is where a card is in its lifecycle:
 //
-//	not_activated ──activate (SCA)──▶ active ◀──unfreeze (SCA)── frozen
-//	                                    └────────freeze────────────▲
+//	(physical) not_activated ──activate (SCA)──▶ active ◀──unfreeze (SCA)── frozen
+//	(virtual)  created ───────────────────────▶ active ────────freeze────────▲
 //	any non-terminal ──▶ blocked | lost | stolen | closed | expired (terminal)
 //
 // Stored values; never renamed.
@@ -42,6 +42,29 @@ func (s Status) Terminal() bool {
 		return true
 	}
 	return false
+}
+
+// ParseStatus reads a status as a partner writes it: a stored name, or
+// "block", the seeds' word for blocked. An unknown word comes back as it is,
+// for Valid to refuse.
+func ParseStatus(s string) Status {
+	if s == "block" {
+		return StatusBlocked
+	}
+	return Status(s)
+}
+
+// Activation is the cardholder action that makes a card in status s active:
+// activate for a new physical card, unfreeze for a frozen one (the seeds'
+// "activate" endpoint serves both); none for any other status.
+func (s Status) Activation() (action string, ok bool) {
+	switch s {
+	case StatusNotActivated:
+		return ActionActivate, true
+	case StatusFrozen:
+		return ActionUnfreeze, true
+	}
+	return "", false
 }
 
 // Valid reports whether s is a known status.
@@ -96,6 +119,16 @@ const (
 	TypePhysical Type = "physical"
 )
 
+// InitialStatus is where a card of type t starts: a virtual card works at
+// once; a physical card waits for the cardholder to activate it (and set its
+// PIN) when it arrives.
+func (t Type) InitialStatus() Status {
+	if t == TypePhysical {
+		return StatusNotActivated
+	}
+	return StatusActive
+}
+
 // Duration is the window a spend limit applies to (Privacy.com's values).
 type Duration string
 
@@ -146,6 +179,9 @@ type Card struct {
 	SpendLimitDuration Duration
 	ReplacesID         *uuid.UUID
 	ReplacedByID       *uuid.UUID
+	// ShippingAddress is where a physical card ships (nil for a virtual
+	// card); BillingAddress the cardholder's, when the partner gave one.
+	ShippingAddress, BillingAddress *Address
 	Controls
 	// LineageID is the first card of a reissue chain: spend limits count
 	// everything spent under it.
@@ -187,14 +223,22 @@ func (c *Card) Terminate(to Status) error {
 // StateError is a transition the lifecycle does not allow.
 type StateError struct {
 	From, To Status
+	// Reason, when set, says why instead of naming the two statuses.
+	Reason string
 }
 
 func (e *StateError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("card: %s card: %s", e.From, e.Reason)
+	}
 	return fmt.Sprintf("card: cannot go from %s to %s", e.From, e.To)
 }
 
 // InvalidState says, safely for the partner, what the lifecycle refused.
 func (e *StateError) InvalidState() string {
+	if e.Reason != "" {
+		return "the card is " + string(e.From) + "; " + e.Reason
+	}
 	return "the card is " + string(e.From) + "; it cannot become " + string(e.To)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,11 +146,11 @@ func (s *Service) emit(ctx context.Context, c Card, typ string, data map[string]
 	return s.cfg.Outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: typ, ResourceID: c.ID, Data: d, CreatedAt: s.now().UTC()})
 }
 
-// ConsentEnder ends what was begun for a card that may not go on: the
-// consents opened for it before it was frozen or reached a terminal status.
-// It runs in the transaction of the card's change.
+// ConsentEnder ends what was begun for a card that may not go on after a
+// change of its status. It runs in the transaction of the card's change.
 type ConsentEnder interface {
-	EndForCard(ctx context.Context, partnerID, cardID uuid.UUID) error
+	// EndForCard ends the card's open consents whose action ends names.
+	EndForCard(ctx context.Context, partnerID, cardID uuid.UUID, ends func(action string) bool) error
 }
 
 // Service runs the card domain.
@@ -168,13 +169,16 @@ type Service struct {
 // service to exist first, hence a setter; call it before serving.
 func (s *Service) EndConsentsWith(e ConsentEnder) { s.consents = e }
 
-// endConsents cancels the card's open consents when its new status allows
-// nothing begun before to go on.
+// endConsents ends, after a change of the card's status, the open consents
+// that may not go on: every one when the card was frozen or reached a
+// terminal status (nothing begun before may go on), else those whose action
+// the new status no longer allows (an activation once the card is active).
 func (s *Service) endConsents(ctx context.Context, c Card) error {
-	if s.consents == nil || (c.Status != StatusFrozen && !c.Status.Terminal()) {
+	if s.consents == nil {
 		return nil
 	}
-	return s.consents.EndForCard(ctx, c.PartnerID, c.ID)
+	all := c.Status == StatusFrozen || c.Status.Terminal()
+	return s.consents.EndForCard(ctx, c.PartnerID, c.ID, func(action string) bool { return all || !c.Status.Allows(action) })
 }
 
 // NewService builds the service; now defaults to time.Now.
@@ -301,6 +305,28 @@ type Input struct {
 	SpendLimitDuration Duration
 	Usage              Usage // "" is multi_use
 	Controls           ControlsPatch
+	// ShippingAddress is required for a physical card and refused for a
+	// virtual one; BillingAddress is optional on every card.
+	ShippingAddress, BillingAddress *Address
+}
+
+// addresses checks a card's addresses for its type.
+func addresses(t Type, ship, bill *Address) error {
+	switch {
+	case t == TypePhysical && ship == nil:
+		return invalid("shipping_address", "is required for a physical card")
+	case t == TypeVirtual && ship != nil:
+		return invalid("shipping_address", "only a physical card ships")
+	}
+	if ship != nil {
+		if err := ship.normalise("shipping_address"); err != nil {
+			return err
+		}
+	}
+	if bill != nil {
+		return bill.normalise("billing_address")
+	}
+	return nil
 }
 
 func (s *Service) expiry(month, year string) (int, int, error) {
@@ -357,8 +383,9 @@ func brandOf(bin string) string {
 }
 
 // CreateCard orders a card: a number from the vault (only its last four
-// digits reach the card), status not_activated, in one transaction with its
-// audit entry. Errors: *FieldError.
+// digits reach the card), its type's initial status (a virtual card active,
+// a physical one not_activated), in one transaction with its audit entry.
+// Errors: *FieldError.
 func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, error) {
 	in.DisplayName = strings.TrimSpace(in.DisplayName)
 	if len(in.DisplayName) > 100 {
@@ -369,6 +396,9 @@ func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, erro
 	}
 	if in.Type != TypeVirtual && in.Type != TypePhysical {
 		return Card{}, invalid("type", "must be virtual or physical")
+	}
+	if err := addresses(in.Type, in.ShippingAddress, in.BillingAddress); err != nil {
+		return Card{}, err
 	}
 	m, y, err := s.expiry(in.ExpMonth, in.ExpYear)
 	if err != nil {
@@ -410,8 +440,9 @@ func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, erro
 	c := Card{
 		ID: id, PartnerID: a.PartnerID, AccountID: acc.ID, IndividualID: in.IndividualID,
 		DisplayName: in.DisplayName, Type: in.Type, Brand: brandOf(s.cfg.BIN.Prefix), Region: s.cfg.Region,
-		Currency: acc.Currency, ExpMonth: m, ExpYear: y, Status: StatusNotActivated,
+		Currency: acc.Currency, ExpMonth: m, ExpYear: y, Status: in.Type.InitialStatus(),
 		SpendLimit: limit, SpendLimitDuration: dur, Controls: controls, LineageID: id, CreatedAt: now, UpdatedAt: now, Version: 1,
+		ShippingAddress: in.ShippingAddress, BillingAddress: in.BillingAddress,
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		pan, err := s.vault.IssuePAN(ctx, owner(c), s.cfg.BIN)
@@ -481,7 +512,7 @@ func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p P
 		if err != nil {
 			return err
 		}
-		before := c.Status
+		before := c
 		if p.DisplayName != nil {
 			name := strings.TrimSpace(*p.DisplayName)
 			if len(name) > 100 {
@@ -515,29 +546,73 @@ func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p P
 				return err
 			}
 		}
+		changed := changedFields(before, c)
+		if len(changed) == 0 && c.Status == before.Status {
+			out = c // nothing to store, nothing to tell
+			return nil
+		}
 		c.UpdatedAt = s.now().UTC()
 		if out, err = s.store.UpdateCard(ctx, c); err != nil {
 			return err
 		}
-		if c.Status != before {
+		if len(changed) > 0 {
+			fields := strings.Join(changed, ",")
+			if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.updated", Target: "card:" + c.ID.String(),
+				Source: a.Source, Details: map[string]string{"fields": fields}}); err != nil {
+				return err
+			}
+			if err := s.emit(ctx, c, "card.updated", map[string]string{"fields": fields}); err != nil {
+				return err
+			}
+		}
+		if c.Status != before.Status {
 			if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.status_changed", Target: "card:" + c.ID.String(),
-				Source: a.Source, Details: map[string]string{"from": string(before), "to": string(c.Status)}}); err != nil {
+				Source: a.Source, Details: map[string]string{"from": string(before.Status), "to": string(c.Status)}}); err != nil {
 				return err
 			}
 			if err := s.endConsents(ctx, c); err != nil {
 				return err
 			}
-			return s.emit(ctx, c, "card.status_changed", map[string]string{"from": string(before)})
+			return s.emit(ctx, c, "card.status_changed", map[string]string{"from": string(before.Status)})
 		}
 		return nil
 	})
 	return out, err
 }
 
+// changedFields names, as the partner API spells them, the fields other
+// than status in which after differs from before.
+func changedFields(before, after Card) []string {
+	var out []string
+	amount := func(a *Amount) string {
+		if a == nil {
+			return ""
+		}
+		return a.String()
+	}
+	for _, f := range []struct {
+		name string
+		same bool
+	}{
+		{"display_name", before.DisplayName == after.DisplayName},
+		{"spend_limit", amount(before.SpendLimit) == amount(after.SpendLimit)},
+		{"spend_limit_duration", before.SpendLimitDuration == after.SpendLimitDuration},
+		{"allowed_mccs", slices.Equal(before.AllowedMCCs, after.AllowedMCCs)},
+		{"blocked_mccs", slices.Equal(before.BlockedMCCs, after.BlockedMCCs)},
+		{"allowed_countries", slices.Equal(before.AllowedCountries, after.AllowedCountries)},
+		{"blocked_countries", slices.Equal(before.BlockedCountries, after.BlockedCountries)},
+	} {
+		if !f.same {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
 func (s *Service) changeStatus(c *Card, to Status) error {
 	switch {
 	case !to.Valid():
-		return invalid("status", "must be active, frozen, blocked, lost, stolen or closed")
+		return invalid("status", "must be active, frozen, blocked (or block), lost, stolen or closed")
 	case to == c.Status:
 		return nil
 	case to == StatusFrozen:
@@ -560,22 +635,38 @@ func (s *Service) Terminate(ctx context.Context, a Actor, id uuid.UUID) (Card, e
 	return s.UpdateCard(ctx, a, id, Patch{Status: &st})
 }
 
-// Reissue replaces a card: the old one is closed and points to the new one,
-// which starts not_activated with the old one's controls. same_card_number
-// keeps number and expiry; same_card_number_updated_expiry keeps the number
-// with a new expiry; new_card_number draws a new number and expiry.
-func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueType) (Card, error) {
+// Reissue replaces a card with one that starts in its type's initial
+// status and carries the old one's limits, restrictions and controls.
+// same_card_number keeps number and expiry; same_card_number_updated_expiry
+// keeps the number with a new expiry; new_card_number draws a new number and
+// expiry. A live card is closed by its reissue; a lost or stolen card, whose
+// number may be in someone else's hands, keeps its status and can only be
+// reissued with new_card_number, once. ship, when set, is where the new
+// physical card ships instead of the old one's address.
+// Errors: *FieldError, *StateError, ErrNotFound.
+func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueType, ship *Address) (Card, error) {
 	if t != ReissueSameNumber && t != ReissueSameNumberUpdatedExpiry && t != ReissueNewNumber {
 		return Card{}, invalid("reissue_type", "must be same_card_number, same_card_number_updated_expiry or new_card_number")
 	}
 	var out Card
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		old, err := s.store.Card(ctx, a.PartnerID, id)
+		old, err := s.store.LockCard(ctx, a.PartnerID, id)
 		if err != nil {
 			return err
 		}
-		if old.Status.Terminal() {
+		compromised := old.Status == StatusLost || old.Status == StatusStolen
+		switch {
+		case compromised && old.ReplacedByID != nil:
+			return &StateError{From: old.Status, To: old.Status, Reason: "the card was reissued already"}
+		case compromised && t != ReissueNewNumber:
+			return invalid("reissue_type", "a "+string(old.Status)+" card's number may be in someone else's hands: reissue it with new_card_number")
+		case old.Status.Terminal() && !compromised:
 			return &StateError{From: old.Status, To: StatusClosed}
+		}
+		if ship != nil {
+			if err := addresses(old.Type, ship, nil); err != nil {
+				return err
+			}
 		}
 		nid, err := newID()
 		if err != nil {
@@ -583,7 +674,10 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 		}
 		now := s.now().UTC()
 		n := old
-		n.ID, n.Status, n.CreatedAt, n.UpdatedAt, n.Version = nid, StatusNotActivated, now, now, 1
+		n.ID, n.Status, n.CreatedAt, n.UpdatedAt, n.Version = nid, old.Type.InitialStatus(), now, now, 1
+		if ship != nil {
+			n.ShippingAddress = ship
+		}
 		n.LineageID = lineageOf(old) // the spend limits' windows carry on
 		n.ReplacesID, n.ReplacedByID = &old.ID, nil
 		if t != ReissueSameNumber {
@@ -618,20 +712,25 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 			}
 		}
 		before := old.Status
-		old.Status, old.ReplacedByID, old.UpdatedAt = StatusClosed, &n.ID, now
+		old.ReplacedByID, old.UpdatedAt = &n.ID, now
+		if !compromised {
+			old.Status = StatusClosed
+		}
 		if _, err := s.store.UpdateCard(ctx, old); err != nil {
 			return err
 		}
-		if err := s.endConsents(ctx, old); err != nil {
-			return err
-		}
-		target := "card:" + old.ID.String()
-		if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.status_changed", Target: target, Source: a.Source,
-			Details: map[string]string{"from": string(before), "to": string(StatusClosed), "reason": "reissued", "replaced_by": n.ID.String()}}); err != nil {
-			return err
-		}
-		if err := s.emit(ctx, old, "card.status_changed", map[string]string{"from": string(before), "reason": "reissued", "replaced_by": n.ID.String()}); err != nil {
-			return err
+		if !compromised {
+			if err := s.endConsents(ctx, old); err != nil {
+				return err
+			}
+			target := "card:" + old.ID.String()
+			if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.status_changed", Target: target, Source: a.Source,
+				Details: map[string]string{"from": string(before), "to": string(StatusClosed), "reason": "reissued", "replaced_by": n.ID.String()}}); err != nil {
+				return err
+			}
+			if err := s.emit(ctx, old, "card.status_changed", map[string]string{"from": string(before), "reason": "reissued", "replaced_by": n.ID.String()}); err != nil {
+				return err
+			}
 		}
 		out = n
 		if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.reissued", Target: "card:" + n.ID.String(), Source: a.Source,
@@ -670,11 +769,28 @@ func (s *Service) SetRestriction(ctx context.Context, a Actor, cardID uuid.UUID,
 	now := s.now().UTC()
 	r := Restriction{CardID: cardID, PartnerID: a.PartnerID, Type: typ, MaxAmount: amt, CreatedAt: now, UpdatedAt: now}
 	if len(existing) > 0 {
+		if existing[0].Type == typ && existing[0].MaxAmount == amt {
+			return existing[0], nil // nothing changes, nothing to tell
+		}
 		r.ID, r.CreatedAt = existing[0].ID, existing[0].CreatedAt
 	} else if r.ID, err = newID(); err != nil {
 		return Restriction{}, err
 	}
-	return r, s.store.PutRestriction(ctx, r)
+	return r, s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.PutRestriction(ctx, r); err != nil {
+			return err
+		}
+		return s.restrictionsChanged(ctx, a, c)
+	})
+}
+
+// restrictionsChanged records that a card's restrictions changed.
+func (s *Service) restrictionsChanged(ctx context.Context, a Actor, c Card) error {
+	if err := s.audit.Append(ctx, audit.Entry{Actor: a.name(), Action: "card.updated", Target: "card:" + c.ID.String(),
+		Source: a.Source, Details: map[string]string{"fields": "restrictions"}}); err != nil {
+		return err
+	}
+	return s.emit(ctx, c, "card.updated", map[string]string{"fields": "restrictions"})
 }
 
 // UpdateRestriction changes an existing restriction.
@@ -713,7 +829,16 @@ func (s *Service) DeleteRestriction(ctx context.Context, a Actor, cardID, id uui
 	if err != nil {
 		return Restriction{}, err
 	}
-	return r, s.store.DeleteRestriction(ctx, a.PartnerID, cardID, id)
+	c, err := s.store.Card(ctx, a.PartnerID, cardID)
+	if err != nil {
+		return Restriction{}, err
+	}
+	return r, s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.DeleteRestriction(ctx, a.PartnerID, cardID, id); err != nil {
+			return err
+		}
+		return s.restrictionsChanged(ctx, a, c)
+	})
 }
 
 // ActionAllowed reports whether the card, as it is now, allows the
@@ -782,6 +907,11 @@ func (s *Service) Complete(ctx context.Context, partnerID, cardID uuid.UUID, act
 		}
 		if err := s.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "card.status_changed",
 			Target: "card:" + c.ID.String(), Details: map[string]string{"from": string(before), "to": string(c.Status), "consent_action": action}}); err != nil {
+			return err
+		}
+		// The consent that did this is approved by now; an older link for
+		// the same action (a second activation, say) ends.
+		if err := s.endConsents(ctx, c); err != nil {
 			return err
 		}
 		return s.emit(ctx, c, "card.status_changed", map[string]string{"from": string(before), "consent_action": action})

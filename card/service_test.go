@@ -48,7 +48,25 @@ func eachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	}
 }
 
+// newCard orders a virtual card, active from the start.
 func (f *fixture) newCard(t *testing.T, a card.Actor) card.Card {
+	t.Helper()
+	return f.order(t, a, card.Input{DisplayName: "Expenses", Type: card.TypeVirtual, ExpMonth: "12", ExpYear: "2029"})
+}
+
+// stockholm is a shipping address.
+func stockholm() *card.Address {
+	return &card.Address{Line1: "Drottninggatan 1", City: "Stockholm", PostalCode: "111 51", Country: "SE"}
+}
+
+// newPhysicalCard orders a physical card, which waits for activation.
+func (f *fixture) newPhysicalCard(t *testing.T, a card.Actor) card.Card {
+	t.Helper()
+	return f.order(t, a, card.Input{DisplayName: "Plastic", Type: card.TypePhysical, ShippingAddress: stockholm()})
+}
+
+// order orders the card in for a new individual and account of a.
+func (f *fixture) order(t *testing.T, a card.Actor, in card.Input) card.Card {
 	t.Helper()
 	ctx := context.Background()
 	i, err := f.cards.CreateIndividual(ctx, a, card.IndividualInput{FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"})
@@ -59,7 +77,8 @@ func (f *fixture) newCard(t *testing.T, a card.Actor) card.Card {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.cards.CreateCard(ctx, a, card.Input{IndividualID: i.ID, AccountID: acc.ID, DisplayName: "Expenses", Type: card.TypeVirtual, ExpMonth: "12", ExpYear: "2029"})
+	in.IndividualID, in.AccountID = i.ID, acc.ID
+	c, err := f.cards.CreateCard(ctx, a, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +97,7 @@ func (f *fixture) pan(t *testing.T, c card.Card) vault.PAN {
 func TestCreateCardIssuesANumberAndShowsOnlyLast4(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		c := f.newCard(t, f.a)
-		if c.Status != card.StatusNotActivated || c.Brand != "visa" || c.Region != "europe" || c.Currency != "EUR" || len(c.Last4) != 4 {
+		if c.Status != card.StatusActive || c.Brand != "visa" || c.Region != "europe" || c.Currency != "EUR" || len(c.Last4) != 4 {
 			t.Fatalf("card %+v", c)
 		}
 		if p := f.pan(t, c); p.Last4() != c.Last4 || !(vault.BINRange{Prefix: "489537", Length: 16}).Contains(p) {
@@ -108,7 +127,7 @@ func TestAnotherPartnersResourcesAreNotFound(t *testing.T) {
 		if _, err := f.cards.UpdateCard(ctx, f.b, c.ID, card.Patch{Status: &st}); !errors.Is(err, card.ErrNotFound) {
 			t.Fatalf("update: %v", err)
 		}
-		if _, err := f.cards.Reissue(ctx, f.b, c.ID, card.ReissueNewNumber); !errors.Is(err, card.ErrNotFound) {
+		if _, err := f.cards.Reissue(ctx, f.b, c.ID, card.ReissueNewNumber, nil); !errors.Is(err, card.ErrNotFound) {
 			t.Fatalf("reissue: %v", err)
 		}
 		list, err := f.cards.ListCards(ctx, f.b, card.Filter{}, card.Page{})
@@ -127,7 +146,7 @@ func TestAnotherPartnersResourcesAreNotFound(t *testing.T) {
 func TestStatusChangesAndTheirAuditTrail(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		c := f.newCard(t, f.a)
+		c := f.newPhysicalCard(t, f.a)
 		active := card.StatusActive
 		var sca *card.SCARequiredError
 		if _, err := f.cards.UpdateCard(ctx, f.a, c.ID, card.Patch{Status: &active}); !errors.As(err, &sca) || sca.Action != "activate" {
@@ -181,11 +200,11 @@ func TestReissueTypes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				n, err := f.cards.Reissue(ctx, f.a, old.ID, tc.t)
+				n, err := f.cards.Reissue(ctx, f.a, old.ID, tc.t, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if n.Status != card.StatusNotActivated || n.ReplacesID == nil || *n.ReplacesID != old.ID {
+				if n.Status != card.StatusActive || n.ReplacesID == nil || *n.ReplacesID != old.ID { // virtual: active at once
 					t.Fatalf("new card %+v", n)
 				}
 				if got := string(f.pan(t, n).Reveal()) == oldPAN; got != tc.samePAN {
@@ -211,7 +230,7 @@ func TestReissueTypes(t *testing.T) {
 				if err != nil || len(rs) != 1 || rs[0].MaxAmount != 17500 {
 					t.Fatalf("restriction did not follow: %+v %v", rs, err)
 				}
-				if _, err := f.cards.Reissue(ctx, f.a, old.ID, tc.t); err == nil {
+				if _, err := f.cards.Reissue(ctx, f.a, old.ID, tc.t, nil); err == nil {
 					t.Fatal("reissued a closed card")
 				}
 			})
@@ -299,9 +318,14 @@ func TestListPaginatesNewestFirstWithFilters(t *testing.T) {
 			t.Fatalf("created_after: %d %v", len(recent), err)
 		}
 		st := card.StatusActive
+		active, err := f.cards.ListCards(ctx, f.a, card.Filter{Status: &st, AccountID: &first.AccountID}, card.Page{})
+		if err != nil || len(active) != 7 {
+			t.Fatalf("status filter: %d active %v", len(active), err)
+		}
+		st = card.StatusFrozen
 		none, err := f.cards.ListCards(ctx, f.a, card.Filter{Status: &st, AccountID: &first.AccountID}, card.Page{})
 		if err != nil || len(none) != 0 {
-			t.Fatalf("status filter: %d %v", len(none), err)
+			t.Fatalf("status filter: %d frozen %v", len(none), err)
 		}
 	})
 }

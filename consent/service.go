@@ -24,6 +24,9 @@ var (
 	ErrConflict = errors.New("consent: concurrent update")
 	// ErrSandboxOnly: simulations are refused outside development and sandbox.
 	ErrSandboxOnly = errors.New("consent: simulations run only in development and sandbox")
+	// ErrActionNotAllowed: the card's status does not allow the action (it
+	// changed while the consent was being asked for).
+	ErrActionNotAllowed = errors.New("consent: the card's status does not allow the action")
 )
 
 // FieldError names the request field that failed validation; Err, when
@@ -133,7 +136,9 @@ func (s *Service) emit(ctx context.Context, c Consent) error {
 		Data: map[string]string{"action": string(c.Action), "card_id": c.CardID.String(), "status": string(c.Status)}, CreatedAt: s.now()})
 }
 
-// Require creates a pending consent for an action on a card.
+// Require creates a pending consent for an action on a card, superseding
+// the card's pending consents for the same action. Errors:
+// ErrActionNotAllowed.
 func (s *Service) Require(ctx context.Context, partnerID, cardID, individualID uuid.UUID, a Action) (Consent, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -143,6 +148,21 @@ func (s *Service) Require(ctx context.Context, partnerID, cardID, individualID u
 	c := Consent{ID: id, PartnerID: partnerID, CardID: cardID, IndividualID: individualID, Action: a, Status: StatusPending,
 		Mode: ModeRedirect, Locale: "en", ExpiresAt: now.Add(Lifetime), CreatedAt: now, UpdatedAt: now, Version: 1}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		// The card first, as every change of a card and its consents takes
+		// them; its status is checked again under the lock.
+		ok, err := s.cards.ActionAllowed(ctx, partnerID, cardID, string(a))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrActionNotAllowed
+		}
+		// A new consent supersedes the card's pending ones for the same
+		// action: only the newest link works. A started one (the cardholder
+		// is on the page) goes on.
+		if err := s.cancelOpen(ctx, partnerID, cardID, func(o Consent) bool { return o.Action == a && o.Status == StatusPending }); err != nil {
+			return err
+		}
 		if err := s.store.CreateConsent(ctx, c); err != nil {
 			return err
 		}
@@ -388,15 +408,23 @@ func (s *Service) RevealLeft(c Consent) time.Duration {
 	return max(0, c.AuthenticatedAt.Add(RevealFor).Sub(s.now()))
 }
 
-// EndForCard cancels the card's open consents, in the transaction in ctx:
-// the card was frozen or reached a terminal status, and nothing begun for
-// it before may go on. It satisfies card.ConsentEnder.
-func (s *Service) EndForCard(ctx context.Context, partnerID, cardID uuid.UUID) error {
+// EndForCard cancels, in the transaction in ctx, the card's open consents
+// whose action ends names: the card's status changed, and what they were
+// opened for may no longer go on. It satisfies card.ConsentEnder.
+func (s *Service) EndForCard(ctx context.Context, partnerID, cardID uuid.UUID, ends func(action string) bool) error {
+	return s.cancelOpen(ctx, partnerID, cardID, func(c Consent) bool { return ends(string(c.Action)) })
+}
+
+// cancelOpen cancels the card's open consents that match.
+func (s *Service) cancelOpen(ctx context.Context, partnerID, cardID uuid.UUID, match func(Consent) bool) error {
 	open, err := s.store.OpenConsents(ctx, partnerID, cardID)
 	if err != nil {
 		return err
 	}
 	for _, c := range open {
+		if !match(c) {
+			continue
+		}
 		if _, err := s.change(ctx, partnerID, c.ID, func(_ context.Context, c *Consent) error { return c.Cancel() }); err != nil {
 			var se *StateError
 			if errors.As(err, &se) { // it ended meanwhile

@@ -49,7 +49,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.card, err = f.cards.CreateCard(ctx, f.actor, card.Input{IndividualID: i.ID, AccountID: acc.ID}); err != nil {
+	if f.card, err = f.cards.CreateCard(ctx, f.actor, physical(card.Input{IndividualID: i.ID, AccountID: acc.ID})); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -59,6 +59,13 @@ func eachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) { fn(t, setup(t, b.Open(t))) })
 	}
+}
+
+// physical makes in a physical card's order, which starts not_activated.
+func physical(in card.Input) card.Input {
+	in.Type = card.TypePhysical
+	in.ShippingAddress = &card.Address{Line1: "Drottninggatan 1", City: "Stockholm", PostalCode: "111 51", Country: "SE"}
+	return in
 }
 
 func TestConcurrentApproveAndCancelEndInOneFinalState(t *testing.T) {
@@ -272,7 +279,7 @@ func TestFinishingAnActionWhileTheCardIsReportedStolenNeverDeadlocks(t *testing.
 		ctx := context.Background()
 		pid := f.actor.PartnerID
 		for i := range 30 {
-			cd, err := f.cards.CreateCard(ctx, f.actor, card.Input{IndividualID: f.card.IndividualID, AccountID: f.card.AccountID})
+			cd, err := f.cards.CreateCard(ctx, f.actor, physical(card.Input{IndividualID: f.card.IndividualID, AccountID: f.card.AccountID}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,6 +316,73 @@ func TestFinishingAnActionWhileTheCardIsReportedStolenNeverDeadlocks(t *testing.
 			if got.Status != card.StatusStolen || (finish == nil) != (final.Status == consent.StatusApproved) {
 				t.Fatalf("round %d: card %s, consent %s, finish %v", i, got.Status, final.Status, finish)
 			}
+		}
+	})
+}
+
+// Only the newest link for an action works: a new consent supersedes the
+// card's pending one for the same action, while one the cardholder has
+// open goes on; a consent whose action the card no longer allows ends.
+func TestPendingConsentsDoNotPileUp(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		pid, cid, iid := f.actor.PartnerID, f.card.ID, f.card.IndividualID
+		status := func(id uuid.UUID) consent.Status {
+			t.Helper()
+			c, err := f.svc.Get(ctx, pid, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.Status
+		}
+		first, err := f.svc.Require(ctx, pid, cid, iid, consent.ActionActivate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reveal, err := f.svc.Require(ctx, pid, cid, iid, consent.ActionReveal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := f.svc.Require(ctx, pid, cid, iid, consent.ActionActivate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status(first.ID) != consent.StatusCanceled || status(second.ID) != consent.StatusPending || status(reveal.ID) != consent.StatusPending {
+			t.Fatalf("after a second activation: first %s, second %s, reveal %s", status(first.ID), status(second.ID), status(reveal.ID))
+		}
+		// The cardholder opens the second; a third does not take it away.
+		tok, err := f.svc.IssueToken(ctx, pid, second.ID, consent.TokenOptions{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.Redeem(ctx, tok.Value); err != nil {
+			t.Fatal(err)
+		}
+		third, err := f.svc.Require(ctx, pid, cid, iid, consent.ActionActivate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status(second.ID) != consent.StatusStarted {
+			t.Fatalf("a started consent was superseded: %s", status(second.ID))
+		}
+		// The third is approved: the card is active, the second's activation
+		// no longer applies and ends; the reveal still applies.
+		if _, err := f.svc.Simulate(ctx, pid, third.ID, "approved"); err != nil {
+			t.Fatal(err)
+		}
+		if status(second.ID) != consent.StatusCanceled || status(reveal.ID) != consent.StatusPending {
+			t.Fatalf("after activation: second %s, reveal %s", status(second.ID), status(reveal.ID))
+		}
+		if _, err := f.svc.Require(ctx, pid, cid, iid, consent.ActionActivate); !errors.Is(err, consent.ErrActionNotAllowed) {
+			t.Fatalf("an activation for an active card: %v", err)
+		}
+		// Terminal: every open consent ends.
+		lost := card.StatusLost
+		if _, err := f.cards.UpdateCard(ctx, f.actor, cid, card.Patch{Status: &lost}); err != nil {
+			t.Fatal(err)
+		}
+		if status(reveal.ID) != consent.StatusCanceled {
+			t.Fatalf("a reveal of a lost card: %s", status(reveal.ID))
 		}
 	})
 }

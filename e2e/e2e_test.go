@@ -183,6 +183,9 @@ func (s *server) json(t *testing.T, method, path, ct string, body []byte, want i
 	}
 }
 
+// shipTo is where the browser tests' physical cards ship.
+var shipTo = map[string]string{"line1": "Drottninggatan 1", "city": "Stockholm", "postal_code": "111 51", "country": "SE"}
+
 func (s *server) api(t *testing.T, method, path string, body any, want int) map[string]any {
 	t.Helper()
 	var b []byte
@@ -413,7 +416,8 @@ func TestActivationInTheBrowser(t *testing.T) {
 	dir := artifacts(t)
 	ind := s.api(t, http.MethodPost, "/v3/individuals", map[string]string{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "locale": "en"}, 201)
 	acc := s.api(t, http.MethodPost, "/v3/accounts", map[string]string{"individual_id": ind["id"].(string), "currency": "EUR"}, 201)
-	card := s.api(t, http.MethodPost, "/v3/cards", map[string]string{"individual_id": ind["id"].(string), "account_id": acc["id"].(string), "display_name": "Expenses"}, 201)
+	card := s.api(t, http.MethodPost, "/v3/cards", map[string]any{"individual_id": ind["id"].(string), "account_id": acc["id"].(string), "display_name": "Expenses",
+		"type": "physical", "shipping_address": shipTo}, 201)
 	cs := s.api(t, http.MethodPost, "/v3/cards/"+card["id"].(string)+"/activate", nil, 412)["consent"].(map[string]any)
 	cid := cs["id"].(string)
 	method := s.api(t, http.MethodPost, "/v3/consents/"+cid, map[string]string{"return_url": returnURL}, 200)["method"].(map[string]any)

@@ -150,7 +150,8 @@ func TestMoreFlowsInTheBrowser(t *testing.T) {
 	dir := artifacts(t)
 	ind := s.api(t, http.MethodPost, "/v3/individuals", map[string]string{"first_name": "Bea", "last_name": "Berg", "phone": "+46701234567", "locale": "sv"}, 201)
 	acc := s.api(t, http.MethodPost, "/v3/accounts", map[string]string{"individual_id": ind["id"].(string), "currency": "SEK"}, 201)
-	card := s.api(t, http.MethodPost, "/v3/cards", map[string]string{"individual_id": ind["id"].(string), "account_id": acc["id"].(string)}, 201)
+	card := s.api(t, http.MethodPost, "/v3/cards", map[string]any{"individual_id": ind["id"].(string), "account_id": acc["id"].(string),
+		"type": "physical", "shipping_address": shipTo}, 201)
 	cardID := card["id"].(string)
 	// The partner's brand: a green that keeps white text readable, and a logo.
 	s.api(t, http.MethodPut, "/v3/branding", map[string]any{"color": "#0a5c36", "logo_png": base64.StdEncoding.EncodeToString(logoPNG(t))}, 200)

@@ -306,7 +306,7 @@ func (s *Service) afterApproval(ctx context.Context, c card.Card, m Merchant, no
 			return err
 		}
 		if s.cfg.Consents != nil {
-			return s.cfg.Consents.EndForCard(ctx, c.PartnerID, c.ID)
+			return s.cfg.Consents.EndForCard(ctx, c.PartnerID, c.ID, func(string) bool { return true }) // closed: every one ends
 		}
 		return nil
 	case c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "":

@@ -98,7 +98,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	return f
 }
 
-// activeCard orders a card and activates it (as an approved consent would).
+// activeCard orders a card that is active.
 func (f *fixture) activeCard(t *testing.T, in card.Input) card.Card {
 	t.Helper()
 	in.AccountID = f.acct.ID
@@ -116,12 +116,16 @@ func (f *fixture) activeCardOn(t *testing.T, in card.Input) card.Card {
 	return f.activated(t, c)
 }
 
-// activated activates c (as an approved consent would) and reads it back.
+// activated activates c when it waits for activation (a physical card, as
+// an approved consent would; a virtual card is active from the start) and
+// reads it back.
 func (f *fixture) activated(t *testing.T, c card.Card) card.Card {
 	t.Helper()
 	ctx := context.Background()
-	if err := f.cards.Complete(ctx, f.actor.PartnerID, c.ID, "activate"); err != nil {
-		t.Fatal(err)
+	if c.Status == card.StatusNotActivated {
+		if err := f.cards.Complete(ctx, f.actor.PartnerID, c.ID, "activate"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c, err := f.cards.Card(ctx, f.actor, c.ID)
 	if err != nil {
@@ -133,7 +137,7 @@ func (f *fixture) activated(t *testing.T, c card.Card) card.Card {
 // reissued reissues c with a new number and activates the new card.
 func (f *fixture) reissued(t *testing.T, c card.Card) card.Card {
 	t.Helper()
-	n, err := f.cards.Reissue(context.Background(), f.actor, c.ID, card.ReissueNewNumber)
+	n, err := f.cards.Reissue(context.Background(), f.actor, c.ID, card.ReissueNewNumber, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +217,8 @@ func TestEveryControlHasItsDeclineReason(t *testing.T) {
 		}
 		expectDecision(t, f.authorize(t, c, "1.00", grocer), spend.DeclineCardFrozen)
 
-		fresh, err := f.cards.CreateCard(ctx, f.actor, card.Input{IndividualID: f.ind.ID, AccountID: f.acct.ID})
+		fresh, err := f.cards.CreateCard(ctx, f.actor, card.Input{IndividualID: f.ind.ID, AccountID: f.acct.ID, Type: card.TypePhysical,
+			ShippingAddress: &card.Address{Line1: "Drottninggatan 1", City: "Stockholm", PostalCode: "111 51", Country: "SE"}})
 		if err != nil {
 			t.Fatal(err)
 		}

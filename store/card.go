@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -134,7 +136,39 @@ func (s *CardStore) ListAccounts(ctx context.Context, partnerID uuid.UUID, indiv
 
 const cardColumns = `id, partner_id, account_id, individual_id, display_name, type, brand, region, currency, last4,
 	exp_month, exp_year, status, spend_limit, spend_limit_duration, replaces_id, replaced_by_id, created_at, updated_at, version,
-	usage, locked_merchant, allowed_mccs, blocked_mccs, allowed_countries, blocked_countries, lineage_id`
+	usage, locked_merchant, allowed_mccs, blocked_mccs, allowed_countries, blocked_countries, lineage_id,
+	shipping_address, billing_address`
+
+// storedAddress is a card.Address as the cards table keeps it (JSON; the
+// names are stored, never renamed).
+type storedAddress struct {
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Region     string `json:"region,omitempty"`
+	Country    string `json:"country"`
+}
+
+func addressText(a *card.Address) (string, error) {
+	if a == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(storedAddress(*a))
+	return string(b), err
+}
+
+func parseAddress(s string) (*card.Address, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var a storedAddress
+	if err := json.Unmarshal([]byte(s), &a); err != nil {
+		return nil, fmt.Errorf("store: a card address: %w", err)
+	}
+	ca := card.Address(a)
+	return &ca, nil
+}
 
 // joinList and splitList store a control list as comma-separated text.
 func joinList(l []string) string { return strings.Join(l, ",") }
@@ -166,13 +200,19 @@ func scanCard(row interface{ Scan(...any) error }) (card.Card, error) {
 		limit                                sql.NullInt64
 		replaces, replaced                   sql.NullString
 		allowMCC, blockMCC, allowCC, blockCC string
-		lineage                              string
+		lineage, ship, bill                  string
 	)
 	err := row.Scan(&c.ID, &c.PartnerID, &c.AccountID, &c.IndividualID, &c.DisplayName, &c.Type, &c.Brand, &c.Region, &c.Currency, &c.Last4,
 		&c.ExpMonth, &c.ExpYear, &c.Status, &limit, &c.SpendLimitDuration, &replaces, &replaced, &c.CreatedAt, &c.UpdatedAt, &c.Version,
-		&c.Usage, &c.LockedMerchant, &allowMCC, &blockMCC, &allowCC, &blockCC, &lineage)
+		&c.Usage, &c.LockedMerchant, &allowMCC, &blockMCC, &allowCC, &blockCC, &lineage, &ship, &bill)
 	if err != nil {
 		return c, notFound(err)
+	}
+	if c.ShippingAddress, err = parseAddress(ship); err != nil {
+		return c, err
+	}
+	if c.BillingAddress, err = parseAddress(bill); err != nil {
+		return c, err
 	}
 	c.AllowedMCCs, c.BlockedMCCs, c.AllowedCountries, c.BlockedCountries = splitList(allowMCC), splitList(blockMCC), splitList(allowCC), splitList(blockCC)
 	c.LineageID = c.ID // rows written without one (bulk loads) start their own lineage
@@ -203,13 +243,21 @@ func scanCard(row interface{ Scan(...any) error }) (card.Card, error) {
 
 // CreateCard implements card.Store.
 func (s *CardStore) CreateCard(ctx context.Context, c card.Card) error {
-	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
+	ship, err := addressText(c.ShippingAddress)
+	if err != nil {
+		return err
+	}
+	bill, err := addressText(c.BillingAddress)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.w(ctx).ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)`,
 		c.ID.String(), c.PartnerID.String(), c.AccountID.String(), c.IndividualID.String(), c.DisplayName, string(c.Type), c.Brand, c.Region,
 		c.Currency, c.Last4, c.ExpMonth, c.ExpYear, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration),
 		nullID(c.ReplacesID), nullID(c.ReplacedByID), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version,
 		string(c.Usage), c.LockedMerchant, joinList(c.AllowedMCCs), joinList(c.BlockedMCCs), joinList(c.AllowedCountries), joinList(c.BlockedCountries),
-		c.LineageID.String())
+		c.LineageID.String(), ship, bill)
 	return err
 }
 

@@ -175,8 +175,34 @@ type cardView struct {
 	BlockedMCCs        []string `json:"blocked_mccs"`
 	AllowedCountries   []string `json:"allowed_countries"`
 	BlockedCountries   []string `json:"blocked_countries"`
+	ShippingAddress    *address `json:"shipping_address,omitempty"`
+	BillingAddress     *address `json:"billing_address,omitempty"`
 	CreatedAt          string   `json:"created_at"`
 	UpdatedAt          string   `json:"updated_at"`
+}
+
+// address is a postal address on the wire, in a request and a response.
+type address struct {
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Region     string `json:"region,omitempty"`
+	Country    string `json:"country"`
+}
+
+func (a *address) domain() *card.Address {
+	if a == nil {
+		return nil
+	}
+	return &card.Address{Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Region: a.Region, Country: a.Country}
+}
+
+func viewAddress(a *card.Address) *address {
+	if a == nil {
+		return nil
+	}
+	return &address{Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Region: a.Region, Country: a.Country}
 }
 
 func nonNil(l []string) []string {
@@ -211,6 +237,7 @@ func viewCard(c card.Card) cardView {
 		v.MerchantLockedTo = &m
 	}
 	v.AllowedMCCs, v.BlockedMCCs, v.AllowedCountries, v.BlockedCountries = nonNil(c.AllowedMCCs), nonNil(c.BlockedMCCs), nonNil(c.AllowedCountries), nonNil(c.BlockedCountries)
+	v.ShippingAddress, v.BillingAddress = viewAddress(c.ShippingAddress), viewAddress(c.BillingAddress)
 	return v
 }
 
@@ -391,15 +418,17 @@ func (s *Server) listAccounts(c echo.Context) error {
 }
 
 type createCardRequest struct {
-	IndividualID       string `json:"individual_id"`
-	AccountID          string `json:"account_id"`
-	DisplayName        string `json:"display_name"`
-	Type               string `json:"type"`
-	ExpMonth           string `json:"exp_month"`
-	ExpYear            string `json:"exp_year"`
-	SpendLimit         string `json:"spend_limit"`
-	SpendLimitDuration string `json:"spend_limit_duration"`
-	Usage              string `json:"usage"`
+	IndividualID       string   `json:"individual_id"`
+	AccountID          string   `json:"account_id"`
+	DisplayName        string   `json:"display_name"`
+	Type               string   `json:"type"`
+	ExpMonth           string   `json:"exp_month"`
+	ExpYear            string   `json:"exp_year"`
+	SpendLimit         string   `json:"spend_limit"`
+	SpendLimitDuration string   `json:"spend_limit_duration"`
+	Usage              string   `json:"usage"`
+	ShippingAddress    *address `json:"shipping_address"`
+	BillingAddress     *address `json:"billing_address"`
 	controlsRequest
 }
 
@@ -432,6 +461,7 @@ func (s *Server) createCard(c echo.Context) error {
 		IndividualID: iid, AccountID: aid, DisplayName: req.DisplayName, Type: card.Type(req.Type),
 		ExpMonth: req.ExpMonth, ExpYear: req.ExpYear, SpendLimit: req.SpendLimit, SpendLimitDuration: card.Duration(req.SpendLimitDuration),
 		Usage: card.Usage(req.Usage), Controls: req.patch(),
+		ShippingAddress: req.ShippingAddress.domain(), BillingAddress: req.BillingAddress.domain(),
 	})
 	if err != nil {
 		return err
@@ -503,7 +533,7 @@ func (s *Server) patchCard(c echo.Context) error {
 	var p card.Patch
 	p.DisplayName, p.SpendLimit, p.Controls = req.DisplayName, req.SpendLimit, req.patch()
 	if req.Status != nil {
-		st := card.Status(*req.Status)
+		st := card.ParseStatus(*req.Status)
 		p.Status = &st
 	}
 	if req.SpendLimitDuration != nil {
@@ -516,7 +546,7 @@ func (s *Server) patchCard(c echo.Context) error {
 	case errors.As(err, &sca) && sca.Action == "unfreeze":
 		return s.requireConsent(c, sca.Card, consent.ActionUnfreeze)
 	case errors.As(err, &sca):
-		return problem(http.StatusConflict, "invalid_state", "a new card is activated by the cardholder: POST /v3/cards/{id}/activate")
+		return problem(http.StatusConflict, "invalid_state", "a new physical card is activated by the cardholder: POST /v3/cards/{id}/activate")
 	case err != nil:
 		return err
 	}
@@ -536,7 +566,8 @@ func (s *Server) deleteCard(c echo.Context) error {
 }
 
 type reissueRequest struct {
-	ReissueType string `json:"reissue_type"`
+	ReissueType     string   `json:"reissue_type"`
+	ShippingAddress *address `json:"shipping_address"`
 }
 
 func (s *Server) reissueCard(c echo.Context) error {
@@ -548,7 +579,7 @@ func (s *Server) reissueCard(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	cd, err := s.deps.Cards.Reissue(c.Request().Context(), actorOf(c), id, card.ReissueType(req.ReissueType))
+	cd, err := s.deps.Cards.Reissue(c.Request().Context(), actorOf(c), id, card.ReissueType(req.ReissueType), req.ShippingAddress.domain())
 	if err != nil {
 		return err
 	}

@@ -51,12 +51,23 @@ func (s *Server) cardFor(c echo.Context, a consent.Action) (card.Card, error) {
 	return cd, nil
 }
 
+// activateCard is POST /v3/cards/{id}/activate: a new physical card's
+// activation, or a frozen card's unfreezing (the seeds' one endpoint for
+// both); each needs the cardholder.
 func (s *Server) activateCard(c echo.Context) error {
-	cd, err := s.cardFor(c, consent.ActionActivate)
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
-	return s.requireConsent(c, cd, consent.ActionActivate)
+	cd, err := s.deps.Cards.Card(c.Request().Context(), actorOf(c), id)
+	if err != nil {
+		return err
+	}
+	action, ok := cd.Status.Activation()
+	if !ok {
+		return problem(http.StatusConflict, "invalid_state", "the card is "+string(cd.Status)+"; only a new physical card or a frozen one can be activated")
+	}
+	return s.requireConsent(c, cd, consent.Action(action))
 }
 
 func (s *Server) cardCredentials(c echo.Context) error {

@@ -65,7 +65,15 @@ func decodeJSON(c echo.Context, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return jsonProblem(err)
+		p := jsonProblem(err)
+		if p.Code == "unknown_field" {
+			// encoding/json names the unknown key alone; name it by its
+			// path ("shipping_address.state"), as every other field error.
+			if path := unknownPath(b, reflect.TypeOf(dst)); path != "" {
+				p.Field = path
+			}
+		}
+		return p
 	}
 	if dec.More() {
 		return problem(http.StatusBadRequest, "malformed_json", "the body must hold exactly one JSON object")
@@ -132,6 +140,76 @@ func controlledField(v reflect.Value, path string) string {
 		}
 	}
 	return ""
+}
+
+// unknownPath names, by its path, the first key of the JSON document b that
+// type t has no field for; "" when it finds none.
+func unknownPath(b []byte, t reflect.Type) string {
+	var doc any
+	if json.Unmarshal(b, &doc) != nil {
+		return ""
+	}
+	return unknownIn(doc, t, "")
+}
+
+func unknownIn(doc any, t reflect.Type, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch d := doc.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		fields := jsonFields(t)
+		for key, v := range d {
+			ft, ok := fields[key]
+			for name, t := range fields {
+				if !ok && strings.EqualFold(name, key) { // as encoding/json matches
+					ft, ok = t, true
+				}
+			}
+			if !ok {
+				return join(path, key)
+			}
+			if f := unknownIn(v, ft, join(path, key)); f != "" {
+				return f
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return ""
+		}
+		for i, v := range d {
+			if f := unknownIn(v, t.Elem(), path+"["+strconv.Itoa(i)+"]"); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// jsonFields are a struct's fields by their JSON names, embedded structs'
+// fields included as encoding/json inlines them.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case sf.Anonymous && name == "" && sf.Type.Kind() == reflect.Struct:
+			for k, v := range jsonFields(sf.Type) {
+				out[k] = v
+			}
+		case sf.IsExported():
+			if name == "" {
+				name = sf.Name
+			}
+			out[name] = sf.Type
+		}
+	}
+	return out
 }
 
 func join(path, name string) string {

@@ -83,10 +83,18 @@ func (s *Server) demo(c echo.Context) error {
 	return render(c, http.StatusOK, views.DemoPage(page, v))
 }
 
+// demoAddress is where the demo's cards ship.
+func demoAddress() *card.Address {
+	return &card.Address{Line1: "12 St James's Square", City: "London", PostalCode: "SW1Y 4JH", Country: "GB"}
+}
+
 // demoOrder is POST /demo/cards.
 func (s *Server) demoOrder(c echo.Context) error {
 	d := s.deps.Demo
-	if _, err := s.deps.Cards.CreateCard(c.Request().Context(), s.demoActor(), card.Input{IndividualID: d.IndividualID, AccountID: d.AccountID, DisplayName: "Demo card"}); err != nil {
+	// A physical card, so that the demo shows its activation; it ships to
+	// the demo cardholder's address.
+	if _, err := s.deps.Cards.CreateCard(c.Request().Context(), s.demoActor(), card.Input{IndividualID: d.IndividualID, AccountID: d.AccountID,
+		DisplayName: "Demo card", Type: card.TypePhysical, ShippingAddress: demoAddress()}); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, demoReturnPath)

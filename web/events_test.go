@@ -18,7 +18,7 @@ import (
 
 func TestEventFeedPagesByCursorAndFilters(t *testing.T) {
 	e := newEnv(t)
-	c := e.activeCard(t, nil)
+	c := e.activeCard(t, map[string]any{"type": "physical", "shipping_address": shipTo}) // activated through a consent
 	acct := c["account_id"].(string)
 	for _, amt := range []string{"10.00", "20.00", "30.00"} {
 		e.post("/v3/accounts/"+acct+"/fundings", e.tokA, map[string]string{"amount": amt})

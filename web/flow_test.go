@@ -230,7 +230,8 @@ func TestFiveWrongPasscodesLockAndFailTheConsent(t *testing.T) {
 	b := browser(t)
 	e.authenticate(t, b, tok, "correct horse battery") // enrols the cardholder
 	// A second card of the same cardholder.
-	card2 := e.post("/v3/cards", e.tokA, map[string]string{"individual_id": first["individual_id"].(string), "account_id": first["account_id"].(string)}).json(t)
+	card2 := e.post("/v3/cards", e.tokA, map[string]any{"individual_id": first["individual_id"].(string), "account_id": first["account_id"].(string),
+		"type": "physical", "shipping_address": shipTo}).json(t)
 	cs := consentOf(t, e.post("/v3/cards/"+card2["id"].(string)+"/activate", e.tokA, nil))
 	tok2 := e.post("/v3/consents/"+cs["id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
 	b2 := browser(t)

@@ -86,6 +86,7 @@ var sentinels = []struct {
 	{events.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
 	{card.ErrConflict, http.StatusConflict, "conflict", "the resource changed meanwhile; retry"},
 	{consent.ErrConflict, http.StatusConflict, "conflict", "the consent changed meanwhile; retry"},
+	{consent.ErrActionNotAllowed, http.StatusConflict, "invalid_state", "the card's status does not allow that action"},
 	{partner.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", "the access token is missing, invalid or expired"},
 	{spend.ErrInsufficientFunds, http.StatusConflict, "insufficient_funds", "the account's available balance does not cover the amount"},
 	{spend.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox"},

@@ -180,21 +180,7 @@ func (s *service) authCards(t *testing.T, n int) []vegeta.Target {
 	for range n {
 		acc := s.post(t, "/v3/accounts", `{"individual_id":"`+s.ind+`","currency":"EUR"}`)
 		s.post(t, "/v3/accounts/"+acc+"/fundings", `{"amount":"1000000.00"}`)
-		id := s.post(t, "/v3/cards", `{"individual_id":"`+s.ind+`","account_id":"`+acc+`","spend_limit":"1000000.00","spend_limit_duration":"MONTHLY"}`)
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, s.base+"/v3/cards/"+id+"/activate", nil)
-		req.Header = s.header()
-		r, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body struct {
-			Consent struct {
-				ID string `json:"id"`
-			} `json:"consent"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		_ = r.Body.Close()
-		s.post(t, "/v3/simulations/consents/"+body.Consent.ID, `{"outcome":"approved"}`)
+		id := s.post(t, "/v3/cards", `{"individual_id":"`+s.ind+`","account_id":"`+acc+`","spend_limit":"1000000.00","spend_limit_duration":"MONTHLY"}`) // virtual: active at once
 		targets = append(targets, vegeta.Target{Method: "POST", URL: s.base + "/v3/simulations/authorizations", Header: s.header(),
 			Body: []byte(`{"card_id":"` + id + `","amount":"1.00","currency":"EUR","merchant":{"name":"Load Shop","mcc":"5411","country":"SE","id":"m-1"}}`)})
 	}
