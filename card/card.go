@@ -182,6 +182,9 @@ type Card struct {
 	// ShippingAddress is where a physical card ships (nil for a virtual
 	// card); BillingAddress the cardholder's, when the partner gave one.
 	ShippingAddress, BillingAddress *Address
+	// Fulfilment is a physical card's way to the cardholder (nil for a
+	// virtual card).
+	Fulfilment *Fulfilment
 	Controls
 	// LineageID is the first card of a reissue chain: spend limits count
 	// everything spent under it.

@@ -30,6 +30,8 @@ var (
 	// ErrSCARequired: the change needs the cardholder's strong customer
 	// authentication; wrapped in an *SCARequiredError naming the action.
 	ErrSCARequired = errors.New("card: cardholder authentication required")
+	// ErrSandboxOnly: a simulation outside development and sandbox.
+	ErrSandboxOnly = errors.New("card: simulations run only in development and sandbox")
 )
 
 // FieldError names the field that failed validation and why.
@@ -102,6 +104,13 @@ type Store interface {
 	PutRestriction(ctx context.Context, r Restriction) error
 	Restrictions(ctx context.Context, partnerID, cardID uuid.UUID) ([]Restriction, error)
 	DeleteRestriction(ctx context.Context, partnerID, cardID, id uuid.UUID) error
+	// ClaimForBureau moves up to limit physical cards, of every partner,
+	// whose fulfilment is pending and whose status is not terminal, oldest
+	// first, to sent_to_bureau under batch, and returns them as they are
+	// now. Of concurrent claims, each card goes to exactly one.
+	ClaimForBureau(ctx context.Context, batch string, now time.Time, limit int) ([]Card, error)
+	// BureauBatch counts the cards a batch sent.
+	BureauBatch(ctx context.Context, batch string) (int, error)
 }
 
 // Vault is what the card service needs of the vault.
@@ -128,6 +137,8 @@ type Config struct {
 	// Outbox, when set, records card.created, card.status_changed and
 	// card.reissued events in the same transaction as the change.
 	Outbox events.Outbox
+	// Sandbox allows simulations (development and sandbox only).
+	Sandbox bool
 }
 
 // emit records a card event when the service has an outbox.
@@ -442,7 +453,7 @@ func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, erro
 		DisplayName: in.DisplayName, Type: in.Type, Brand: brandOf(s.cfg.BIN.Prefix), Region: s.cfg.Region,
 		Currency: acc.Currency, ExpMonth: m, ExpYear: y, Status: in.Type.InitialStatus(),
 		SpendLimit: limit, SpendLimitDuration: dur, Controls: controls, LineageID: id, CreatedAt: now, UpdatedAt: now, Version: 1,
-		ShippingAddress: in.ShippingAddress, BillingAddress: in.BillingAddress,
+		ShippingAddress: in.ShippingAddress, BillingAddress: in.BillingAddress, Fulfilment: newFulfilment(in.Type, now),
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		pan, err := s.vault.IssuePAN(ctx, owner(c), s.cfg.BIN)
@@ -675,6 +686,7 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 		now := s.now().UTC()
 		n := old
 		n.ID, n.Status, n.CreatedAt, n.UpdatedAt, n.Version = nid, old.Type.InitialStatus(), now, now, 1
+		n.Fulfilment = newFulfilment(n.Type, now) // a new card to make and ship
 		if ship != nil {
 			n.ShippingAddress = ship
 		}
@@ -740,6 +752,63 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 		return s.emit(ctx, n, "card.reissued", map[string]string{"reissue_type": string(t), "replaces": old.ID.String()})
 	})
 	return out, err
+}
+
+// newFulfilment is a new card's fulfilment: pending for a physical card,
+// none for a virtual one.
+func newFulfilment(t Type, now time.Time) *Fulfilment {
+	if t != TypePhysical {
+		return nil
+	}
+	return &Fulfilment{Status: FulfilmentPending, UpdatedAt: now}
+}
+
+// SimulateFulfilment moves a physical card's fulfilment one step, as the
+// card bureau and the carrier report it in production; development and
+// sandbox only. Errors: ErrSandboxOnly, *FieldError, *FulfilmentError,
+// ErrNotFound.
+func (s *Service) SimulateFulfilment(ctx context.Context, a Actor, id uuid.UUID, to FulfilmentStatus, carrier, tracking string) (Card, error) {
+	if !s.cfg.Sandbox {
+		return Card{}, ErrSandboxOnly
+	}
+	var out Card
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.store.LockCard(ctx, a.PartnerID, id)
+		if err != nil {
+			return err
+		}
+		if c.Fulfilment == nil {
+			return &StateError{From: c.Status, To: c.Status, Reason: "a virtual card is not shipped"}
+		}
+		f := *c.Fulfilment
+		if err := f.advance(to, carrier, tracking, s.now()); err != nil {
+			return err
+		}
+		c.Fulfilment, c.UpdatedAt = &f, s.now()
+		if out, err = s.store.UpdateCard(ctx, c); err != nil {
+			return err
+		}
+		return s.fulfilmentChanged(ctx, a.name(), a.Source, c)
+	})
+	return out, err
+}
+
+// fulfilmentChanged records a card's new fulfilment status: an audit entry
+// and a card.fulfilment_changed event.
+func (s *Service) fulfilmentChanged(ctx context.Context, actor, source string, c Card) error {
+	f := c.Fulfilment
+	details := map[string]string{"fulfilment_status": string(f.Status)}
+	if f.Carrier != "" {
+		details["carrier"], details["tracking_number"] = f.Carrier, f.TrackingNumber
+	}
+	if f.Batch != "" {
+		details["batch"] = f.Batch
+	}
+	if err := s.audit.Append(ctx, audit.Entry{Actor: actor, Action: "card.fulfilment_changed", Target: "card:" + c.ID.String(),
+		Source: source, Details: details}); err != nil {
+		return err
+	}
+	return s.emit(ctx, c, "card.fulfilment_changed", details)
 }
 
 // SetRestriction places an amount restriction on a card, replacing any

@@ -153,32 +153,48 @@ func viewAccount(a card.Account) accountView {
 }
 
 type cardView struct {
-	ID                 string   `json:"id"`
-	DisplayName        string   `json:"display_name"`
-	Type               string   `json:"type"`
-	Brand              string   `json:"brand"`
-	Region             string   `json:"region"`
-	ExpMonth           string   `json:"exp_month"`
-	ExpYear            string   `json:"exp_year"`
-	Last4              string   `json:"last4"`
-	Currency           string   `json:"currency"`
-	AccountID          string   `json:"account_id"`
-	IndividualID       string   `json:"individual_id"`
-	Status             string   `json:"status"`
-	SpendLimit         *string  `json:"spend_limit"`
-	SpendLimitDuration *string  `json:"spend_limit_duration"`
-	ReplacesID         *string  `json:"replaces_id,omitempty"`
-	ReplacedByID       *string  `json:"replaced_by_id,omitempty"`
-	Usage              string   `json:"usage"`
-	MerchantLockedTo   *string  `json:"merchant_locked_to"`
-	AllowedMCCs        []string `json:"allowed_mccs"`
-	BlockedMCCs        []string `json:"blocked_mccs"`
-	AllowedCountries   []string `json:"allowed_countries"`
-	BlockedCountries   []string `json:"blocked_countries"`
-	ShippingAddress    *address `json:"shipping_address,omitempty"`
-	BillingAddress     *address `json:"billing_address,omitempty"`
-	CreatedAt          string   `json:"created_at"`
-	UpdatedAt          string   `json:"updated_at"`
+	ID                 string          `json:"id"`
+	DisplayName        string          `json:"display_name"`
+	Type               string          `json:"type"`
+	Brand              string          `json:"brand"`
+	Region             string          `json:"region"`
+	ExpMonth           string          `json:"exp_month"`
+	ExpYear            string          `json:"exp_year"`
+	Last4              string          `json:"last4"`
+	Currency           string          `json:"currency"`
+	AccountID          string          `json:"account_id"`
+	IndividualID       string          `json:"individual_id"`
+	Status             string          `json:"status"`
+	SpendLimit         *string         `json:"spend_limit"`
+	SpendLimitDuration *string         `json:"spend_limit_duration"`
+	ReplacesID         *string         `json:"replaces_id,omitempty"`
+	ReplacedByID       *string         `json:"replaced_by_id,omitempty"`
+	Usage              string          `json:"usage"`
+	MerchantLockedTo   *string         `json:"merchant_locked_to"`
+	AllowedMCCs        []string        `json:"allowed_mccs"`
+	BlockedMCCs        []string        `json:"blocked_mccs"`
+	AllowedCountries   []string        `json:"allowed_countries"`
+	BlockedCountries   []string        `json:"blocked_countries"`
+	ShippingAddress    *address        `json:"shipping_address,omitempty"`
+	BillingAddress     *address        `json:"billing_address,omitempty"`
+	Fulfilment         *fulfilmentView `json:"fulfilment,omitempty"`
+	CreatedAt          string          `json:"created_at"`
+	UpdatedAt          string          `json:"updated_at"`
+}
+
+// fulfilmentView is a physical card's way to the cardholder.
+type fulfilmentView struct {
+	Status         string `json:"status"`
+	Carrier        string `json:"carrier,omitempty"`
+	TrackingNumber string `json:"tracking_number,omitempty"`
+	UpdatedAt      string `json:"updated_at"`
+}
+
+func viewFulfilment(f *card.Fulfilment) *fulfilmentView {
+	if f == nil {
+		return nil
+	}
+	return &fulfilmentView{Status: string(f.Status), Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, UpdatedAt: ts(f.UpdatedAt)}
 }
 
 // address is a postal address on the wire, in a request and a response.
@@ -238,6 +254,7 @@ func viewCard(c card.Card) cardView {
 	}
 	v.AllowedMCCs, v.BlockedMCCs, v.AllowedCountries, v.BlockedCountries = nonNil(c.AllowedMCCs), nonNil(c.BlockedMCCs), nonNil(c.AllowedCountries), nonNil(c.BlockedCountries)
 	v.ShippingAddress, v.BillingAddress = viewAddress(c.ShippingAddress), viewAddress(c.BillingAddress)
+	v.Fulfilment = viewFulfilment(c.Fulfilment)
 	return v
 }
 
@@ -584,6 +601,30 @@ func (s *Server) reissueCard(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, viewCard(cd))
+}
+
+type fulfilmentRequest struct {
+	Status         string `json:"status"`
+	Carrier        string `json:"carrier"`
+	TrackingNumber string `json:"tracking_number"`
+}
+
+// simulateFulfilment is POST /v3/simulations/cards/{id}/fulfilment: the
+// sandbox's card bureau and carrier.
+func (s *Server) simulateFulfilment(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req fulfilmentRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cd, err := s.deps.Cards.SimulateFulfilment(c.Request().Context(), actorOf(c), id, card.FulfilmentStatus(req.Status), req.Carrier, req.TrackingNumber)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewCard(cd))
 }
 
 type restrictionRequest struct {

@@ -165,3 +165,61 @@ func TestEveryCardChangeIsAnEvent(t *testing.T) {
 		}
 	}
 }
+
+// A physical card's fulfilment moves along in the sandbox, step by step,
+// each an event; a returned card is reissued to a new address.
+func TestPhysicalCardsShipInTheSandbox(t *testing.T) {
+	e := newEnv(t)
+	p := e.card(e.tokA)
+	id := p["id"].(string)
+	if f, _ := p["fulfilment"].(map[string]any); f["status"] != "pending" {
+		t.Fatalf("a new physical card's fulfilment %v", p["fulfilment"])
+	}
+	if v := e.virtualCard(e.tokA); v["fulfilment"] != nil {
+		t.Fatalf("a virtual card has a fulfilment: %v", v["fulfilment"])
+	}
+	step := func(body map[string]string) response {
+		return e.post("/v3/simulations/cards/"+id+"/fulfilment", e.tokA, body)
+	}
+	expectProblem(t, step(map[string]string{"status": "shipped", "carrier": "PostNord", "tracking_number": "RR123456785SE"}), http.StatusConflict, "invalid_state", "")
+	expectProblem(t, step(map[string]string{"status": "lost_in_post"}), http.StatusUnprocessableEntity, "invalid_field", "status")
+	if r := step(map[string]string{"status": "sent_to_bureau"}); r.status != http.StatusOK {
+		t.Fatalf("sent_to_bureau: %d %s", r.status, r.body)
+	}
+	expectProblem(t, step(map[string]string{"status": "shipped"}), http.StatusUnprocessableEntity, "invalid_field", "carrier")
+	expectProblem(t, step(map[string]string{"status": "shipped", "carrier": "PostNord", "tracking_number": "RR 123"}), http.StatusUnprocessableEntity, "invalid_field", "tracking_number")
+	r := step(map[string]string{"status": "shipped", "carrier": "PostNord", "tracking_number": "RR123456785SE"})
+	f, _ := r.json(t)["fulfilment"].(map[string]any)
+	if r.status != http.StatusOK || f["status"] != "shipped" || f["carrier"] != "PostNord" || f["tracking_number"] != "RR123456785SE" {
+		t.Fatalf("shipped: %d %s", r.status, r.body)
+	}
+	if r := step(map[string]string{"status": "returned"}); r.status != http.StatusOK {
+		t.Fatalf("returned: %d %s", r.status, r.body)
+	}
+	expectProblem(t, step(map[string]string{"status": "delivered"}), http.StatusConflict, "invalid_state", "")
+	var got []string
+	for _, ev := range e.do(http.MethodGet, "/v3/events?type=card.fulfilment_changed&limit=100", e.tokA, "", nil).json(t)["data"].([]any) {
+		m := ev.(map[string]any)
+		if m["resource_id"] == id {
+			got = append(got, m["data"].(map[string]any)["fulfilment_status"].(string))
+		}
+	}
+	if strings.Join(got, ",") != "sent_to_bureau,shipped,returned" {
+		t.Fatalf("fulfilment events %v", got)
+	}
+	// Returned: reissued to where the cardholder lives now.
+	home := map[string]string{"line1": "Kungsgatan 9", "city": "Göteborg", "postal_code": "411 19", "country": "SE"}
+	n := e.post("/v3/cards/"+id+"/reissue", e.tokA, map[string]any{"reissue_type": "same_card_number", "shipping_address": home})
+	if n.status != http.StatusCreated {
+		t.Fatalf("reissue: %d %s", n.status, n.body)
+	}
+	nc := n.json(t)
+	if nc["shipping_address"].(map[string]any)["city"] != "Göteborg" || nc["fulfilment"].(map[string]any)["status"] != "pending" {
+		t.Fatalf("the reissued card %v", nc)
+	}
+	expectProblem(t, e.post("/v3/simulations/cards/"+id+"/fulfilment", e.tokB, map[string]string{"status": "delivered"}), http.StatusNotFound, "not_found", "")
+	prod := newEnv(t, func(o *options) { o.production = true })
+	pc := prod.card(prod.tokA)
+	expectProblem(t, prod.post("/v3/simulations/cards/"+pc["id"].(string)+"/fulfilment", prod.tokA, map[string]string{"status": "sent_to_bureau"}),
+		http.StatusForbidden, "sandbox_only", "")
+}

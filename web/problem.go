@@ -90,6 +90,7 @@ var sentinels = []struct {
 	{partner.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", "the access token is missing, invalid or expired"},
 	{spend.ErrInsufficientFunds, http.StatusConflict, "insufficient_funds", "the account's available balance does not cover the amount"},
 	{spend.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox"},
+	{card.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox"},
 	{consent.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox environments"},
 	{consent.ErrSessionEnded, http.StatusGone, "gone", "this page is no longer open"},
 	{consent.ErrTokenInvalid, http.StatusGone, "gone", "this page is no longer open"},

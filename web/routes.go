@@ -112,6 +112,7 @@ func (s *Server) routes() {
 	api.POST("/consents/:id/cancel", s.cancelConsent).Name = "consents-cancel"
 	api.POST("/simulations/consents/:id", s.simulateConsent).Name = "simulations-consent"
 	api.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
+	api.POST("/simulations/cards/:id/fulfilment", s.simulateFulfilment).Name = "simulations-fulfilment"
 	api.POST("/simulations/authorizations/:id/:step", s.followAuthorization).Name = "simulations-authorization-step"
 	q.takes(api.GET("/authorizations", s.listAuthorizations), "limit", "cursor", "card_id").Name = "authorizations-list"
 	api.GET("/authorizations/:id", s.getAuthorization).Name = "authorizations-get"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,9 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/vaultpage/vaultpage/bureau"
 	"github.com/vaultpage/vaultpage/notify"
 	"github.com/vaultpage/vaultpage/vault"
 	"github.com/vaultpage/vaultpage/web"
@@ -54,7 +57,24 @@ type config struct {
 	OperatorAddr string
 	// MetricsToken, when set, is the bearer token /metrics asks for.
 	MetricsToken string
+	// Bureau is the card bureau export: off unless its keys are set.
+	Bureau bureauConfig
 }
+
+// bureauConfig is where card bureau files go, the keys they are made with
+// and how often serve writes one.
+type bureauConfig struct {
+	Dir string
+	// PublicKey is the path of the bureau's armored public key.
+	PublicKey string
+	// SigningKey is vaultpage's armored private signing key (a secret).
+	SigningKey string
+	// Every, when not zero, is how often serve exports.
+	Every time.Duration
+}
+
+// on reports whether the export is configured.
+func (b bureauConfig) on() bool { return b.PublicKey != "" || b.SigningKey != "" }
 
 // defaultConfig is what `vaultpage serve` runs on with no configuration.
 func defaultConfig() config {
@@ -124,7 +144,8 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	for _, s := range []struct {
 		name string
 		dst  *string
-	}{{"VAULTPAGE_SMTP_PASSWORD", &c.SMTP.Password}, {"VAULTPAGE_SMS_HOOK_TOKEN", &c.SMSHook.Token}, {"VAULTPAGE_METRICS_TOKEN", &c.MetricsToken}} {
+	}{{"VAULTPAGE_SMTP_PASSWORD", &c.SMTP.Password}, {"VAULTPAGE_SMS_HOOK_TOKEN", &c.SMSHook.Token}, {"VAULTPAGE_METRICS_TOKEN", &c.MetricsToken},
+		{"VAULTPAGE_BUREAU_SIGNING_KEY", &c.Bureau.SigningKey}} {
 		*s.dst = getenv(s.name)
 		if path := getenv(s.name + "_FILE"); *s.dst == "" && path != "" {
 			b, err := os.ReadFile(filepath.Clean(path))
@@ -140,6 +161,16 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 			problems = append(problems, fmt.Errorf("VAULTPAGE_TRUSTED_PROXIES: %w", err))
 		}
 		c.TrustedProxies = nets
+	}
+	c.Bureau.Dir = filepath.Join(c.DataDir, "bureau")
+	str(&c.Bureau.Dir, "VAULTPAGE_BUREAU_DIR")
+	str(&c.Bureau.PublicKey, "VAULTPAGE_BUREAU_PUBLIC_KEY")
+	if v := getenv("VAULTPAGE_BUREAU_EXPORT_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			problems = append(problems, errors.New("VAULTPAGE_BUREAU_EXPORT_EVERY: must be a duration of at least 1m, such as 24h"))
+		}
+		c.Bureau.Every = d
 	}
 	c.SessionKeys = getenv("VAULTPAGE_SESSION_KEYS")
 	if path := getenv("VAULTPAGE_SESSION_KEYS_FILE"); c.SessionKeys == "" && path != "" {
@@ -238,6 +269,11 @@ func (c config) validate() []error {
 	if n := utf8.RuneCountInString(c.Programme); n > 60 || strings.ContainsFunc(c.Programme, unicode.IsControl) || strings.TrimSpace(c.Programme) == "" {
 		p = append(p, errors.New("VAULTPAGE_PROGRAMME_NAME: must be 1 to 60 characters, none of them control characters"))
 	}
+	if c.Bureau.on() || c.Bureau.Every > 0 {
+		if _, err := c.Bureau.keys(); err != nil {
+			p = append(p, err)
+		}
+	}
 	if c.DataDir == "" && c.DatabaseURL == "" {
 		p = append(p, errors.New("VAULTPAGE_DATA_DIR: needed when no database URL is set"))
 	}
@@ -299,4 +335,20 @@ func parseNetworks(v string) ([]*net.IPNet, error) {
 // behind the metrics token.
 func (c config) publicMetrics() bool {
 	return c.OperatorAddr == "" && (c.Env == envDevelopment || c.MetricsToken != "")
+}
+
+// keys reads the bureau's public key and vaultpage's signing key.
+func (b bureauConfig) keys() (bureau.Config, error) {
+	if b.PublicKey == "" || b.SigningKey == "" {
+		return bureau.Config{}, errors.New("VAULTPAGE_BUREAU_PUBLIC_KEY and VAULTPAGE_BUREAU_SIGNING_KEY: the bureau export needs both")
+	}
+	pub, err := os.ReadFile(filepath.Clean(b.PublicKey))
+	if err != nil {
+		return bureau.Config{}, fmt.Errorf("VAULTPAGE_BUREAU_PUBLIC_KEY: %w", err)
+	}
+	to, signer, err := bureau.ReadKeys(bytes.NewReader(pub), strings.NewReader(b.SigningKey))
+	if err != nil {
+		return bureau.Config{}, fmt.Errorf("VAULTPAGE_BUREAU_PUBLIC_KEY/VAULTPAGE_BUREAU_SIGNING_KEY: %w", err)
+	}
+	return bureau.Config{Dir: b.Dir, Recipients: to, Signer: signer}, nil
 }

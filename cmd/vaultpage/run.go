@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/bureau"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/idempotency"
@@ -54,6 +55,8 @@ commands:
                              register a request-signing key (PEM; Ed25519, P-256, P-384); the
                              partner must then sign every request (RFC 9421)
   audit verify               check the audit trail's hash chain; prints the head hash
+  bureau export              write the physical cards waiting to be made as one card bureau file,
+                             OpenPGP-encrypted to the bureau and signed (see docs/bureau.md)
   healthcheck                exit 0 when the service on VAULTPAGE_ADDR answers /healthz (for container health checks)
   version                    print the version
 
@@ -74,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
-	case "serve", "migrate", "keys", "healthcheck", "partners", "audit":
+	case "serve", "migrate", "keys", "healthcheck", "partners", "audit", "bureau":
 	default:
 		_, _ = io.WriteString(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -83,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	usageWith(fs, stderr)
 	var sub subcommand
-	if cmd == "partners" || cmd == "audit" || cmd == "keys" {
+	if cmd == "partners" || cmd == "audit" || cmd == "keys" || cmd == "bureau" {
 		// The action comes first: "partners create --name …".
 		if len(rest) == 0 {
 			return fmt.Errorf("%s: want a subcommand", cmd)
@@ -122,6 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return partners(ctx, cfg, logger, sub, stdout)
 	case "audit":
 		return auditCmd(ctx, cfg, sub, stdout)
+	case "bureau":
+		return bureauCmd(ctx, cfg, logger, sub, stdout)
 	default:
 		return keys(ctx, cfg, logger, append([]string{sub.name}, fs.Args()...), stdout)
 	}
@@ -199,6 +204,60 @@ func auditCmd(ctx context.Context, cfg config, sub subcommand, stdout io.Writer)
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(rep)
+}
+
+// bureauCmd is "bureau export": one card bureau file, now.
+func bureauCmd(ctx context.Context, cfg config, logger *slog.Logger, sub subcommand, stdout io.Writer) (err error) {
+	if sub.name != "export" {
+		return fmt.Errorf("bureau: unknown subcommand %q (export)", sub.name)
+	}
+	if !cfg.Bureau.on() {
+		return errors.New("bureau export: set VAULTPAGE_BUREAU_PUBLIC_KEY and VAULTPAGE_BUREAU_SIGNING_KEY")
+	}
+	d, err := openDeps(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, d.close()) }()
+	x, err := newExporter(cfg, d)
+	if err != nil {
+		return err
+	}
+	res, err := x.Export(ctx, "operator:cli")
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// newExporter builds the bureau exporter on the card service.
+func newExporter(cfg config, d *deps) (*bureau.Exporter, error) {
+	bc, err := cfg.Bureau.keys()
+	if err != nil {
+		return nil, err
+	}
+	bc.Programme = cfg.Programme
+	cards := card.NewService(d.db.Cards(), d.ring, audit.NewLog(d.db.Audit(), nil), card.Config{BIN: cfg.BIN, Outbox: d.db.Consents()}, nil)
+	return bureau.New(cards, bc, nil)
+}
+
+// exportEvery writes a bureau file every interval until ctx ends.
+func exportEvery(ctx context.Context, x *bureau.Exporter, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			res, err := x.Export(ctx, "system:schedule")
+			if err != nil {
+				logger.Error("bureau export failed", "err", err)
+				continue
+			}
+			logger.Info("bureau export", "batch", res.Batch, "cards", res.Cards, "file", res.File)
+		}
+	}
 }
 
 func version() string {
@@ -337,7 +396,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	defer func() { err = errors.Join(err, d.close()) }()
 
 	auditLog := audit.NewLog(d.db.Audit(), nil)
-	cards := card.NewService(d.db.Cards(), d.ring, auditLog, card.Config{BIN: cfg.BIN, Outbox: d.db.Consents()}, nil)
+	cards := card.NewService(d.db.Cards(), d.ring, auditLog, card.Config{BIN: cfg.BIN, Outbox: d.db.Consents(), Sandbox: cfg.Env == envDevelopment}, nil)
 	keys, err := sessionKeys(cfg, logger)
 	if err != nil {
 		return err
@@ -382,6 +441,23 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		stopDispatch()
 		<-dispatched // attempts in flight finish and are recorded
 	}()
+	if cfg.Bureau.on() && cfg.Bureau.Every > 0 {
+		x, err := newExporter(cfg, d)
+		if err != nil {
+			return err
+		}
+		exportCtx, stopExports := context.WithCancel(ctx)
+		exported := make(chan struct{})
+		go func() {
+			defer close(exported)
+			exportEvery(exportCtx, x, cfg.Bureau.Every, logger)
+		}()
+		defer func() {
+			stopExports()
+			<-exported // an export in flight commits or rolls back first
+		}()
+		logger.Info("bureau files are written every "+cfg.Bureau.Every.String(), "dir", cfg.Bureau.Dir)
+	}
 	var demo *web.Demo
 	if cfg.Env == envDevelopment {
 		if demo, err = ensureDemo(ctx, cfg, partners, cards); err != nil {
