@@ -3,14 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/internal/testkit"
+	"github.com/vaultpage/vaultpage/partner"
 )
 
 // `vaultpage bureau export` writes the physical cards a running service
@@ -78,5 +83,74 @@ func TestBureauExportCommandWritesAFileGnuPGReads(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), string(priv[40:80])) {
 		t.Fatal("the signing key reached the logs")
+	}
+}
+
+// serve's schedule writes a file on its own once a card waits, and stops
+// when serve does.
+func TestScheduledBureauExportsWriteOnTheirOwn(t *testing.T) {
+	g := testkit.NewGnuPG(t)
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "bureau.asc")
+	if err := os.WriteFile(pub, g.PublicKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	priv, fingerprint := g.SigningKey()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, nil, env(map[string]string{"VAULTPAGE_DATA_DIR": filepath.Join(dir, "data"), "VAULTPAGE_BUREAU_PUBLIC_KEY": pub,
+		"VAULTPAGE_BUREAU_SIGNING_KEY": string(priv), "VAULTPAGE_BUREAU_EXPORT_EVERY": "1m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bureau.Every != time.Minute {
+		t.Fatalf("every %v", cfg.Bureau.Every)
+	}
+	ctx := context.Background()
+	var logs syncBuffer
+	logger := newLogger(&logs, "info")
+	d, err := openDeps(ctx, cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.close() })
+	x, err := newExporter(cfg, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards := card.NewService(d.db.Cards(), d.ring, audit.NewLog(d.db.Audit(), nil), card.Config{BIN: cfg.BIN}, nil)
+	creds, err := partner.NewService(d.db.Partners(), partner.Config{}, nil).Create(ctx, "Acme", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := card.Actor{PartnerID: creds.PartnerID}
+	ind, err := cards.CreateIndividual(ctx, a, card.IndividualInput{FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := cards.CreateAccount(ctx, a, ind.ID, "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cards.CreateCard(ctx, a, card.Input{IndividualID: ind.ID, AccountID: acc.ID, Type: card.TypePhysical,
+		ShippingAddress: &card.Address{Line1: "1 Main St", City: "Uppsala", PostalCode: "753 20", Country: "SE"}}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); exportEvery(runCtx, x, 20*time.Millisecond, logger) }()
+	var files []string
+	for deadline := time.Now().Add(10 * time.Second); len(files) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(cfg.Bureau.Dir, "b_*.pgp"))
+	}
+	stop()
+	<-stopped
+	if len(files) != 1 {
+		t.Fatalf("scheduled exports wrote %v", files)
+	}
+	if lines := g.Decrypt(files[0], fingerprint); len(lines) != 2 {
+		t.Fatalf("the scheduled file has %d lines", len(lines))
+	}
+	if !strings.Contains(logs.String(), `"msg":"bureau export"`) {
+		t.Fatalf("no log line for the export: %s", logs.String())
 	}
 }
