@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -640,6 +641,55 @@ func TestBlindIndexRefusesASecondHolder(t *testing.T) {
 		_, d2, _ := other.BlindIndex(pan)
 		if bytes.Equal(digest, d2) {
 			t.Fatal("blind index does not depend on the key")
+		}
+	})
+}
+
+// A PIN block as a network sends it (format 0 under a zone PIN key) is
+// checked against the stored format 4 block inside the vault.
+func TestPINBlocksFromTheNetworkAreCheckedAgainstTheStoredPIN(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := openRing(t, db, vault.NewKEKSet(newKEK(t)))
+		o := vault.Owner{PartnerID: "p1", Table: "cards", RecordID: "c1"}
+		if _, err := r.IssuePAN(ctx, o, vault.BINRange{Prefix: "489537", Length: 16}); err != nil {
+			t.Fatal(err)
+		}
+		pan, err := r.LoadPAN(ctx, o) // the terminal's copy, as the card carries it
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetPIN(ctx, o, vault.SecretString("8203")); err != nil {
+			t.Fatal(err)
+		}
+		zpk, _ := hex.DecodeString("AB9292288227277226252525224665FE")
+		block := func(pin string, p vault.PAN) []byte {
+			b, err := vault.EncipherISO0(zpk, vault.SecretString(pin), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		if ok, err := r.VerifyPINBlock(ctx, o, zpk, block("8203", pan)); err != nil || !ok {
+			t.Fatalf("the right PIN: %v %v", ok, err)
+		}
+		if ok, err := r.VerifyPINBlock(ctx, o, zpk, block("8204", pan)); err != nil || ok {
+			t.Fatalf("a wrong PIN: %v %v", ok, err)
+		}
+		o2 := vault.Owner{PartnerID: "p1", Table: "cards", RecordID: "c2"}
+		if _, err := r.IssuePAN(ctx, o2, vault.BINRange{Prefix: "489537", Length: 16}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := r.LoadPAN(ctx, o2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := r.VerifyPINBlock(ctx, o, zpk, block("8203", other)); ok || !errors.Is(err, vault.ErrMalformed) {
+			t.Fatalf("a block for another card's number: %v %v", ok, err)
+		}
+		wrongKey, _ := hex.DecodeString("0123456789ABCDEFFEDCBA9876543210")
+		if ok, _ := r.VerifyPINBlock(ctx, o, wrongKey, block("8203", pan)); ok {
+			t.Fatal("a block under another zone key matched")
 		}
 	})
 }

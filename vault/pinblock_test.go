@@ -79,6 +79,25 @@ func TestISO0EncipheredRoundTripAndWrongKey(t *testing.T) {
 	}
 }
 
+// An enciphered format 0 vector: PIN 1234 for PAN 4356876509876788 under
+// the double-length TDES key AB9292288227277226252525224665FE is
+// B4BF8522DFFB6FFB (isosim, internal/iso/crypto_ops_test.go,
+// Test_GeneratePinBlock_ISO0, checked there against neapay's calculator).
+func TestISO0EncipheredMatchesAPublishedVector(t *testing.T) {
+	key, pan := mustHex(t, "AB9292288227277226252525224665FE"), mustPAN(t, "4356876509876788")
+	enc, err := EncipherISO0(key, SecretString("1234"), pan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := mustHex(t, "B4BF8522DFFB6FFB"); !bytes.Equal(enc, want) {
+		t.Fatalf("enciphered block %X, want %X", enc, want)
+	}
+	pin, err := DecipherISO0(key, mustHex(t, "B4BF8522DFFB6FFB"), pan)
+	if err != nil || string(pin.Reveal()) != "1234" {
+		t.Fatalf("decipher the vector: %v", err)
+	}
+}
+
 // Format 4 vectors: psec tests/test_pinblock.py (test_encode_pan_field_iso_4
 // and test_encipher_pinblock_iso_4_det, with the random fill fixed to FF).
 func TestISO4MatchesPublishedVectors(t *testing.T) {

@@ -312,6 +312,26 @@ func (r *Keyring) VerifyPIN(ctx context.Context, o Owner, candidate Secret) (boo
 	return EqualPIN(pin, candidate), nil
 }
 
+// VerifyPINBlock compares the PIN in block, an ISO 9564 format 0 block
+// enciphered under the zone PIN key zpk (as a card network sends it), with
+// o's stored PIN, in constant time: the block is translated here, bound to
+// o's own PAN, and no clear PIN leaves the vault. A block that does not
+// decipher to a well-formed format 0 block for this PAN (another key,
+// another PAN, corruption) is ErrMalformed, which is not a wrong PIN.
+func (r *Keyring) VerifyPINBlock(ctx context.Context, o Owner, zpk, block []byte) (bool, error) {
+	pan, err := r.LoadPAN(ctx, o)
+	if err != nil {
+		return false, err
+	}
+	defer pan.Wipe()
+	candidate, err := DecipherISO0(zpk, block, pan)
+	if err != nil {
+		return false, err
+	}
+	defer candidate.Wipe()
+	return r.VerifyPIN(ctx, o, candidate)
+}
+
 // DeleteSecrets removes every sealed field of a record and its blind index
 // entries, for a card whose number must stop existing.
 func (r *Keyring) DeleteSecrets(ctx context.Context, o Owner) error {
