@@ -14,10 +14,9 @@
 //  2. the transaction commits;
 //  3. the file is renamed BATCH.pgp and the directory synced.
 //
-// A batch whose transaction rolled back leaves no file; a crash between 2
-// and 3 leaves a .part file of a committed batch, which the next export
-// finishes (renames) before it starts, while a .part file of a batch that
-// never committed is removed. Exports into one directory take turns (an
+// A batch that fails, or a crash between 2 and 3, leaves a .part file: the
+// next export finishes (renames) the file of a batch that committed before
+// it starts, and removes one of a batch that never did. Exports into one directory take turns (an
 // exclusive lock on its .lock file, so that one never finishes or removes
 // another's file in flight); exports anywhere, in one process or many, on
 // one host or many, claim disjoint cards (card.Store.ClaimForBureau). A
@@ -154,7 +153,9 @@ func (x *Exporter) Export(ctx context.Context, actor string) (Result, error) {
 		return x.write(part, batch, cards)
 	})
 	if err != nil {
-		_ = os.Remove(part)
+		// The .part file stays: a commit can succeed and still answer an
+		// error (a connection lost after COMMIT), and only the next
+		// export's recovery, which counts the batch's cards, can tell.
 		return Result{}, err
 	}
 	if n == 0 {

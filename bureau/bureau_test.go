@@ -3,6 +3,7 @@ package bureau_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"os"
@@ -322,5 +323,46 @@ func TestAnInterruptedExportIsFinishedOrUndone(t *testing.T) {
 	}
 	if got := f.read(t, res.File, res.Batch); len(got) != 1 {
 		t.Fatalf("%d records", len(got))
+	}
+}
+
+// Physical cards ordered before addresses and fulfilment were kept (rows
+// the migrations left without either) never block an export, and a
+// reissue of one asks where to ship the new card.
+func TestCardsFromBeforeFulfilmentNeverBlockAnExport(t *testing.T) {
+	g := testkit.NewGnuPG(t)
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	f := setup(t, db, g)
+	ctx := context.Background()
+	legacy := f.order(t, f.actors[0], card.TypePhysical, "Old", "Card")
+	pendingNoAddress := f.order(t, f.actors[0], card.TypePhysical, "Odd", "Card")
+	fresh := f.order(t, f.actors[0], card.TypePhysical, "New", "Card")
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = raw.Close() }()
+	if _, err := raw.Exec(`UPDATE cards SET shipping_address = '', fulfilment_status = '', fulfilment_updated_at = NULL WHERE id = $1`, legacy.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE cards SET shipping_address = '' WHERE id = $1`, pendingNoAddress.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.exporter(t).Export(ctx, "operator:test")
+	if err != nil || res.Cards != 1 {
+		t.Fatalf("export %+v %v", res, err)
+	}
+	if got := f.read(t, res.File, res.Batch); len(got) != 1 || got[fresh.ID.String()].CardID == "" {
+		t.Fatalf("the file holds %d cards, not the new one alone", len(got))
+	}
+	_, err = f.cards.Reissue(ctx, f.actors[0], legacy.ID, card.ReissueNewNumber, nil)
+	var fe *card.FieldError
+	if !errors.As(err, &fe) || fe.Field != "shipping_address" {
+		t.Fatalf("a reissue of a card without an address: %v", err)
 	}
 }

@@ -28,14 +28,23 @@ const (
 
 var postalCodeRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9 -]*[A-Za-z0-9])?$`)
 
-// ValidCountry reports whether c is an ISO 3166-1 alpha-2 code of a
-// country (not a macro-region, not a withdrawn code).
+// withdrawn are the ISO 3166-1 alpha-2 codes ISO 3166-3 lists as formerly
+// used and not assigned again (AN Netherlands Antilles, YU Yugoslavia, SU
+// the USSR, …); x/text still knows some of them as countries.
+var withdrawn = map[string]bool{
+	"AN": true, "BU": true, "CS": true, "CT": true, "DD": true, "DY": true, "FQ": true, "FX": true, "HV": true, "JT": true,
+	"MI": true, "NH": true, "NQ": true, "NT": true, "PC": true, "PU": true, "PZ": true, "RH": true, "SU": true, "TP": true,
+	"VD": true, "WK": true, "YD": true, "YU": true, "ZR": true,
+}
+
+// ValidCountry reports whether c is a current ISO 3166-1 alpha-2 code of a
+// country: not a macro-region, not a withdrawn or reserved code (UK is GB).
 func ValidCountry(c string) bool {
-	if len(c) != 2 || strings.ToUpper(c) != c {
+	if len(c) != 2 || strings.ToUpper(c) != c || withdrawn[c] {
 		return false
 	}
 	r, err := language.ParseRegion(c)
-	return err == nil && r.IsCountry() && r.ISO3() != "ZZZ"
+	return err == nil && r.IsCountry() && r.ISO3() != "ZZZ" && r.Canonicalize().String() == c
 }
 
 // normalise trims a's fields and checks them, naming the field under path

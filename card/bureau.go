@@ -31,9 +31,17 @@ func (p Personalisation) Wipe() {
 // maxNameOnCard is the embossed name's length (ISO/IEC 7813 track 1).
 const maxNameOnCard = 26
 
-// nameOnCard is the cardholder's name as a card carries it: upper case,
-// letters without their accents, spaces, hyphens and apostrophes, at most
-// 26 characters.
+// latin spells the Latin letters that do not decompose into a letter and
+// an accent as embossers and card bureaus write them.
+var latin = map[rune]string{
+	'ø': "O", 'Ø': "O", 'æ': "AE", 'Æ': "AE", 'œ': "OE", 'Œ': "OE", 'ß': "SS", 'ẞ': "SS", 'ł': "L", 'Ł': "L",
+	'đ': "D", 'Đ': "D", 'ð': "D", 'Ð': "D", 'þ': "TH", 'Þ': "TH", 'ı': "I", 'ħ': "H", 'Ħ': "H", 'ŋ': "N", 'Ŋ': "N",
+}
+
+// nameOnCard is the cardholder's name as a card carries it: upper case
+// Latin letters without their accents (Å is A, Ø is O, Æ is AE, ß is SS),
+// spaces, hyphens, apostrophes and full stops, at most 26 characters; ""
+// when the name has no letter a card can carry.
 func nameOnCard(first, last string) string {
 	var b strings.Builder
 	for _, r := range norm.NFD.String(strings.TrimSpace(first) + " " + strings.TrimSpace(last)) {
@@ -41,9 +49,14 @@ func nameOnCard(first, last string) string {
 		case unicode.Is(unicode.Mn, r): // a combining accent
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
 			b.WriteRune(unicode.ToUpper(r))
+		case latin[r] != "":
+			b.WriteString(latin[r])
 		case r == ' ' || r == '-' || r == '\'' || r == '.':
 			b.WriteRune(r)
 		}
+	}
+	if strings.IndexFunc(b.String(), unicode.IsLetter) < 0 {
+		return ""
 	}
 	name := strings.Join(strings.Fields(b.String()), " ")
 	if len(name) > maxNameOnCard {

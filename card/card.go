@@ -129,6 +129,9 @@ func (t Type) InitialStatus() Status {
 	return StatusActive
 }
 
+// MaxPINTries is how many consecutive wrong PINs block a card's PIN.
+const MaxPINTries = 3
+
 // Duration is the window a spend limit applies to (Privacy.com's values).
 type Duration string
 
@@ -185,6 +188,11 @@ type Card struct {
 	// Fulfilment is a physical card's way to the cardholder (nil for a
 	// virtual card).
 	Fulfilment *Fulfilment
+	// PINTries counts consecutive wrong PINs presented in authorisations;
+	// at MaxPINTries PINBlocked is set and PIN use stops until the
+	// cardholder changes the PIN on the hosted pages.
+	PINTries   int
+	PINBlocked bool
 	Controls
 	// LineageID is the first card of a reissue chain: spend limits count
 	// everything spent under it.

@@ -166,20 +166,40 @@ func (s *Service) ChoosePIN(ctx context.Context, partnerID, cardID uuid.UUID, by
 	if err := s.CheckPIN(ctx, partnerID, cardID, pin); err != nil {
 		return err
 	}
-	c, err := s.store.Card(ctx, partnerID, cardID)
-	if err != nil {
-		return err
-	}
 	secret := vault.NewSecret(append([]byte(nil), pin...))
 	defer secret.Wipe()
-	if err := s.vault.SetPIN(ctx, owner(c), secret); err != nil {
-		return err
-	}
-	action := "card.pin_set"
-	if change {
-		action = "card.pin_changed"
-	}
-	return s.audited(ctx, by, c.ID, action)
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.store.LockCard(ctx, partnerID, cardID)
+		if err != nil {
+			return err
+		}
+		if err := s.vault.SetPIN(ctx, owner(c), secret); err != nil {
+			return err
+		}
+		action := "card.pin_set"
+		if change {
+			action = "card.pin_changed"
+		}
+		if err := s.audited(ctx, by, c.ID, action); err != nil {
+			return err
+		}
+		if c.PINTries == 0 && !c.PINBlocked {
+			return nil
+		}
+		// A new PIN starts the count of wrong ones again and unblocks it.
+		blocked := c.PINBlocked
+		c.PINTries, c.PINBlocked, c.UpdatedAt = 0, false, s.now()
+		if _, err := s.store.UpdateCard(ctx, c); err != nil {
+			return err
+		}
+		if !blocked {
+			return nil
+		}
+		if err := s.audited(ctx, by, c.ID, "card.pin_unblocked"); err != nil {
+			return err
+		}
+		return s.emit(ctx, c, "card.pin_unblocked", nil)
+	})
 }
 
 // CodeContact is where the cardholder's one-time codes go: their email,

@@ -64,6 +64,10 @@ func TestNewCardsStartAsTheirTypeNeeds(t *testing.T) {
 			{"a withdrawn code", card.TypePhysical, with(func(a *card.Address) { a.Country = "UK" }), nil, "shipping_address.country"},
 			{"a region, not a country", card.TypePhysical, with(func(a *card.Address) { a.Country = "EU" }), nil, "shipping_address.country"},
 			{"an alpha-3 code", card.TypePhysical, with(func(a *card.Address) { a.Country = "SWE" }), nil, "shipping_address.country"},
+			{"Yugoslavia", card.TypePhysical, with(func(a *card.Address) { a.Country = "YU" }), nil, "shipping_address.country"},
+			{"the Netherlands Antilles", card.TypePhysical, with(func(a *card.Address) { a.Country = "AN" }), nil, "shipping_address.country"},
+			{"Zaire", card.TypePhysical, with(func(a *card.Address) { a.Country = "ZR" }), nil, "shipping_address.country"},
+			{"the USSR", card.TypePhysical, with(func(a *card.Address) { a.Country = "SU" }), nil, "shipping_address.country"},
 			{"a billing address without a city", card.TypeVirtual, nil, with(func(a *card.Address) { a.City = "" }), "billing_address.city"},
 		}
 		for _, tc := range testCases {
@@ -191,4 +195,47 @@ func TestTheSeedsWordsForStatuses(t *testing.T) {
 			t.Errorf("%s activation %q %v, want %q %v", tc.s, a, ok, tc.action, tc.ok)
 		}
 	}
+}
+
+func TestNamesAsACardCarriesThem(t *testing.T) {
+	testCases := []struct{ first, last, want string }{
+		{"Ada", "Lovelace", "ADA LOVELACE"},
+		{"Søren", "Kierkegaard", "SOREN KIERKEGAARD"},
+		{"Björn", "Åström-Ødegård", "BJORN ASTROM-ODEGARD"},
+		{"Ægir", "Straße", "AEGIR STRASSE"},
+		{"Łukasz", "Đurić", "LUKASZ DURIC"},
+		{"Þóra", "O'Neill", "THORA O'NEILL"},
+		{"Grace", "Brewster Murray Hopper Jr.", "GRACE BREWSTER MURRAY HOPP"},
+		{"Иван", "Петров", ""},
+		{"  ", "—", ""},
+	}
+	for _, tc := range testCases {
+		if got := card.NameOnCard(tc.first, tc.last); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.first, tc.last, got, tc.want)
+		}
+	}
+}
+
+// A physical card is refused for a name it could not carry, a virtual card
+// is not.
+func TestAPhysicalCardNeedsANameItCanCarry(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		i, err := f.cards.CreateIndividual(ctx, f.a, card.IndividualInput{FirstName: "Иван", LastName: "Петров", Email: "ivan@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, err := f.cards.CreateAccount(ctx, f.a, i.ID, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.cards.CreateCard(ctx, f.a, card.Input{IndividualID: i.ID, AccountID: acc.ID, Type: card.TypePhysical, ShippingAddress: stockholm()})
+		var fe *card.FieldError
+		if !errors.As(err, &fe) || fe.Field != "individual_id" {
+			t.Fatalf("a physical card for a name in Cyrillic: %v", err)
+		}
+		if _, err := f.cards.CreateCard(ctx, f.a, card.Input{IndividualID: i.ID, AccountID: acc.ID, Type: card.TypeVirtual}); err != nil {
+			t.Fatalf("a virtual card for the same cardholder: %v", err)
+		}
+	})
 }

@@ -429,10 +429,14 @@ func (s *Service) CreateCard(ctx context.Context, a Actor, in Input) (Card, erro
 	if err := in.Controls.apply(&controls); err != nil {
 		return Card{}, err
 	}
-	if _, err := s.store.Individual(ctx, a.PartnerID, in.IndividualID); errors.Is(err, ErrNotFound) {
+	ind, err := s.store.Individual(ctx, a.PartnerID, in.IndividualID)
+	if errors.Is(err, ErrNotFound) {
 		return Card{}, invalid("individual_id", "no such individual")
 	} else if err != nil {
 		return Card{}, err
+	}
+	if in.Type == TypePhysical && nameOnCard(ind.FirstName, ind.LastName) == "" {
+		return Card{}, invalid("individual_id", "the cardholder's name has no Latin letter a physical card can carry")
 	}
 	acc, err := s.store.Account(ctx, a.PartnerID, in.AccountID)
 	if errors.Is(err, ErrNotFound) {
@@ -673,6 +677,10 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 			return invalid("reissue_type", "a "+string(old.Status)+" card's number may be in someone else's hands: reissue it with new_card_number")
 		case old.Status.Terminal() && !compromised:
 			return &StateError{From: old.Status, To: StatusClosed}
+		}
+		if ship == nil && old.Type == TypePhysical && old.ShippingAddress == nil {
+			// Ordered before addresses were kept: the new card needs one.
+			return invalid("shipping_address", "is required: the card has none to ship the new one to")
 		}
 		if ship != nil {
 			if err := addresses(old.Type, ship, nil); err != nil {

@@ -76,6 +76,9 @@ type Config struct {
 	// Consents, when set, cancels a single-use card's open consents when
 	// its one payment closes it, as closing it any other way does.
 	Consents card.ConsentEnder
+	// Vault checks presented card data; without it, an authorisation by
+	// card data is refused.
+	Vault Vault
 }
 
 // ErrSandboxOnly means simulated authorisations are refused outside development
@@ -93,9 +96,11 @@ func NewService(s Store, o events.Outbox, a Auditor, cfg Config, now func() time
 	return &Service{store: s, outbox: o, audit: a, cfg: cfg, now: func() time.Time { return clock().UTC().Truncate(time.Microsecond) }}
 }
 
-// Request is an authorisation request.
+// Request is an authorisation request, for the card CardID names or, when
+// Card is set, the card that carries the presented card data.
 type Request struct {
 	CardID   uuid.UUID
+	Card     *CardData
 	Amount   string // decimal, two places at most
 	Currency string
 	Merchant Merchant
@@ -146,6 +151,23 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Authorization{}, err
+	}
+	if r.Card != nil {
+		// Card data is checked under the account's lock, where PIN tries
+		// are counted: the general path.
+		defer r.Card.Wipe()
+		if err := r.Card.validate(); err != nil {
+			return Authorization{}, err
+		}
+		cardID, ok, err := s.findCard(ctx, partnerID, r.Card)
+		if err != nil {
+			return Authorization{}, err
+		}
+		if !ok {
+			return notFound(id, partnerID, amt, r, now), nil
+		}
+		r.CardID = cardID
+		return s.authorize(ctx, partnerID, r, id, amt, now)
 	}
 	// Most decisions write nothing but the authorisation, its hold and its
 	// event: they go through Store.Decide. Those that also change the card
@@ -206,10 +228,23 @@ func (s *Service) authorize(ctx context.Context, partnerID uuid.UUID, r Request,
 		if err != nil {
 			return err
 		}
+		var (
+			reason string
+			v      Verification
+		)
+		if r.Card != nil {
+			if reason, v, err = s.checkCardData(ctx, &sub.Card, r.Card, now); err != nil {
+				return err
+			}
+		}
 		a := newAuthorization(id, partnerID, sub.Card, amt, r, now)
-		reason, err := s.decide(ctx, sub, a, now)
-		if err != nil {
-			return err
+		if r.Card != nil {
+			a.EntryMode, a.Verification = r.Card.EntryMode, &v
+		}
+		if reason == "" {
+			if reason, err = s.decide(ctx, sub, a, now); err != nil {
+				return err
+			}
 		}
 		a.decided(reason)
 		if a.Status == StatusApproved {

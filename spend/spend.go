@@ -51,7 +51,70 @@ const (
 	DeclineRestrictionExceeded  = "restriction_exceeded"
 	DeclineSpendLimitExceeded   = "spend_limit_exceeded"
 	DeclineInsufficientFunds    = "insufficient_funds"
+	// Card data that does not check out. card_not_found never tells a
+	// number no card has from another programme's card.
+	DeclineCardNotFound     = "card_not_found"
+	DeclineIncorrectExpiry  = "incorrect_expiry"
+	DeclineIncorrectCVV     = "incorrect_cvv"
+	DeclineIncorrectPIN     = "incorrect_pin"
+	DeclinePINTriesExceeded = "pin_tries_exceeded"
 )
+
+// EntryMode is how the card reached the terminal (stored values).
+type EntryMode string
+
+// Entry modes.
+const (
+	EntryEcommerce   EntryMode = "ecommerce"
+	EntryChip        EntryMode = "chip"
+	EntryContactless EntryMode = "contactless"
+	EntryMagstripe   EntryMode = "magstripe"
+	EntryATM         EntryMode = "atm"
+)
+
+// Valid reports whether m is an entry mode.
+func (m EntryMode) Valid() bool {
+	switch m {
+	case EntryEcommerce, EntryChip, EntryContactless, EntryMagstripe, EntryATM:
+		return true
+	}
+	return false
+}
+
+// Check is how one piece of presented card data came out (stored values).
+type Check string
+
+// Checks.
+const (
+	CheckMatch       Check = "match"
+	CheckMismatch    Check = "mismatch"
+	CheckNotProvided Check = "not_provided"
+)
+
+// Verification is what an authorisation's card data checked, field by
+// field; never the values.
+type Verification struct {
+	CVV, Expiry, PIN Check
+}
+
+// CardData is the card as a merchant's terminal presents it. The number,
+// CVV and PIN are bytes so that they can be wiped once checked.
+type CardData struct {
+	PAN               []byte
+	ExpMonth, ExpYear int
+	CVV               []byte // card not present; nil when not given
+	PIN               []byte // ATM, chip and PIN; nil when not given
+	EntryMode         EntryMode
+}
+
+// Wipe overwrites the number, the CVV and the PIN.
+func (d *CardData) Wipe() {
+	for _, b := range [][]byte{d.PAN, d.CVV, d.PIN} {
+		for i := range b {
+			b[i] = 0
+		}
+	}
+}
 
 // Merchant is where the card is used.
 type Merchant struct {
@@ -76,11 +139,15 @@ type Authorization struct {
 	// Held is what the authorisation holds on the account now; Spent is what
 	// it counts towards spend limits (the amount while approved, the
 	// cleared amount once cleared, nothing once released).
-	Held      card.Amount
-	Spent     card.Amount
-	Cleared   *card.Amount
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Held    card.Amount
+	Spent   card.Amount
+	Cleared *card.Amount
+	// EntryMode and Verification are set when the card data was presented
+	// (zero for an authorisation by card id).
+	EntryMode    EntryMode
+	Verification *Verification
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Funding is money added to an account.

@@ -66,6 +66,7 @@ func TestWindowsStartWhereTheyShould(t *testing.T) {
 
 type fixture struct {
 	db    *store.DB
+	ring  *vault.Keyring
 	now   time.Time
 	cards *card.Service
 	svc   *spend.Service
@@ -80,10 +81,10 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	ring := storetest.Keyring(t, db)
-	f := &fixture{db: db, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	f := &fixture{db: db, ring: ring, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	log := audit.NewLog(db.Audit(), nil)
 	f.cards = card.NewService(db.Cards(), ring, log, card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, f.clock)
-	f.svc = spend.NewService(db.Spend(), db.Consents(), log, spend.Config{Sandbox: true}, f.clock)
+	f.svc = spend.NewService(db.Spend(), db.Consents(), log, spend.Config{Sandbox: true, Vault: ring}, f.clock)
 	creds, err := partner.NewService(db.Partners(), partner.Config{}, nil).Create(ctx, "Alpha", nil)
 	if err != nil {
 		t.Fatal(err)

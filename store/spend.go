@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,7 +121,11 @@ func scanAuthorization(row interface{ Scan(...any) error }) (spend.Authorization
 // Authorizations implements spend.Store: newest first, by keyset.
 func (s *SpendStore) Authorizations(ctx context.Context, partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) ([]spend.Authorization, error) {
 	query, args := authorizationsQuery(partnerID, cardID, p)
-	return list(ctx, s.db, query, args, scanAuthorization)
+	out, err := list(ctx, s.db, query, args, scanAuthorization)
+	if err != nil {
+		return nil, err
+	}
+	return out, s.withChecks(ctx, out)
 }
 
 // authorizationsQuery lists a partner's authorisations, or one card's: those
@@ -140,8 +145,51 @@ func authorizationsQuery(partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) (s
 
 // Authorization implements spend.Store.
 func (s *SpendStore) Authorization(ctx context.Context, partnerID, id uuid.UUID) (spend.Authorization, error) {
-	return scanAuthorization(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+authorizationColumns+` FROM authorizations WHERE partner_id = $1 AND id = $2`,
+	a, err := scanAuthorization(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+authorizationColumns+` FROM authorizations WHERE partner_id = $1 AND id = $2`,
 		partnerID.String(), id.String()))
+	if err != nil {
+		return a, err
+	}
+	list := []spend.Authorization{a}
+	if err := s.withChecks(ctx, list); err != nil {
+		return a, err
+	}
+	return list[0], nil
+}
+
+// withChecks fills in what the authorisations presented with card data
+// checked, in one query.
+func (s *SpendStore) withChecks(ctx context.Context, list []spend.Authorization) error {
+	if len(list) == 0 {
+		return nil
+	}
+	at := make(map[string]int, len(list))
+	args := make([]any, 0, len(list))
+	marks := make([]string, 0, len(list))
+	for i, a := range list {
+		at[a.ID.String()] = i
+		args = append(args, a.ID.String())
+		marks = append(marks, "$"+strconv.Itoa(len(args)))
+	}
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT authorization_id, entry_mode, cvv, expiry, pin FROM authorization_checks
+		WHERE authorization_id IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var (
+			id   string
+			mode spend.EntryMode
+			v    spend.Verification
+		)
+		if err := rows.Scan(&id, &mode, &v.CVV, &v.Expiry, &v.PIN); err != nil {
+			return err
+		}
+		a := &list[at[id]]
+		a.EntryMode, a.Verification = mode, &v
+	}
+	return rows.Err()
 }
 
 // UpdateAuthorization implements spend.Store and moves its day's count by
@@ -268,6 +316,23 @@ func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 // statement (each statement is a round trip to the server); SQLite runs
 // the same steps in turn.
 func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorization, e events.Event) error {
+	if a.Verification != nil {
+		// Card data was checked: the authorisation and what it checked,
+		// together.
+		return s.db.InTx(ctx, func(ctx context.Context) error {
+			if err := s.recordAuthorization(ctx, a, e); err != nil {
+				return err
+			}
+			v := a.Verification
+			_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin)
+				VALUES ($1, $2, $3, $4, $5)`, a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN))
+			return err
+		})
+	}
+	return s.recordAuthorization(ctx, a, e)
+}
+
+func (s *SpendStore) recordAuthorization(ctx context.Context, a spend.Authorization, e events.Event) error {
 	if s.db.Dialect() == Postgres {
 		return s.recordAuthorizationPG(ctx, a, e)
 	}
@@ -369,6 +434,15 @@ const lockPG = `SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM cards 
 // with the request's claim and response.
 func (s *SpendStore) Decide(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
 	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
+	unchecked := decide
+	decide = func(sub spend.Subject) (spend.Authorization, events.Event, error) {
+		a, e, err := unchecked(sub)
+		if err == nil && a.Verification != nil {
+			// Decisions here write no authorization_checks row.
+			err = errors.New("store: an authorisation with checked card data is recorded by RecordAuthorization, not Decide")
+		}
+		return a, e, err
+	}
 	if _, inTx := ctx.Value(txKey{}).(*sql.Tx); s.db.batch != nil && !inTx {
 		return s.db.batch.do(ctx, partnerID, cardID, w, decide)
 	}

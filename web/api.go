@@ -45,7 +45,9 @@ func (s *Server) token(c echo.Context) error {
 		}
 		if len(values) > 1 {
 			// RFC 6749 3.2: parameters must not be included more than once.
-			p := oauthProblem(http.StatusBadRequest, "invalid_request", field+" must be given at most once")
+			// The description is fixed text: RFC 6749 5.2 limits its
+			// characters, and the name is the client's.
+			p := oauthProblem(http.StatusBadRequest, "invalid_request", "a parameter is given more than once")
 			p.Field = field
 			return p
 		}
@@ -178,6 +180,7 @@ type cardView struct {
 	ShippingAddress    *address        `json:"shipping_address,omitempty"`
 	BillingAddress     *address        `json:"billing_address,omitempty"`
 	Fulfilment         *fulfilmentView `json:"fulfilment,omitempty"`
+	PINBlocked         bool            `json:"pin_blocked"`
 	CreatedAt          string          `json:"created_at"`
 	UpdatedAt          string          `json:"updated_at"`
 }
@@ -255,6 +258,7 @@ func viewCard(c card.Card) cardView {
 	v.AllowedMCCs, v.BlockedMCCs, v.AllowedCountries, v.BlockedCountries = nonNil(c.AllowedMCCs), nonNil(c.BlockedMCCs), nonNil(c.AllowedCountries), nonNil(c.BlockedCountries)
 	v.ShippingAddress, v.BillingAddress = viewAddress(c.ShippingAddress), viewAddress(c.BillingAddress)
 	v.Fulfilment = viewFulfilment(c.Fulfilment)
+	v.PINBlocked = c.PINBlocked
 	return v
 }
 

@@ -127,7 +127,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	if o.demo {
 		demo = newDemo(t, partners, cards)
 	}
-	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents}, o.now)
+	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents, Vault: ring}, o.now)
 	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
 	var feed events.Feed = o.db.Consents()
 	if o.feed != nil {

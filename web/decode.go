@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -69,7 +71,7 @@ func decodeJSON(c echo.Context, dst any) error {
 		if p.Code == "unknown_field" {
 			// encoding/json names the unknown key alone; name it by its
 			// path ("shipping_address.state"), as every other field error.
-			if path := unknownPath(b, reflect.TypeOf(dst)); path != "" {
+			if path := unknownPath(b, reflect.TypeOf(dst), p.Field); path != "" {
 				p.Field = path
 			}
 		}
@@ -142,27 +144,43 @@ func controlledField(v reflect.Value, path string) string {
 	return ""
 }
 
-// unknownPath names, by its path, the first key of the JSON document b that
-// type t has no field for; "" when it finds none.
-func unknownPath(b []byte, t reflect.Type) string {
+// unknownPath names, by its path, the key of the JSON document b that type
+// t has no field for and that encoding/json reported as name: the first in
+// key order when several such keys exist, so that the same body always names
+// the same field; "" when it finds none.
+func unknownPath(b []byte, t reflect.Type, name string) string {
 	var doc any
 	if json.Unmarshal(b, &doc) != nil {
 		return ""
 	}
-	return unknownIn(doc, t, "")
+	var found []string
+	unknownIn(doc, t, "", &found)
+	for _, p := range found {
+		if p == name || strings.HasSuffix(p, "."+name) {
+			return p
+		}
+	}
+	return ""
 }
 
-func unknownIn(doc any, t reflect.Type, path string) string {
+// unknownIn appends to found the path of every key of doc that t has no
+// field for, keys in sorted order.
+func unknownIn(doc any, t reflect.Type, path string, found *[]string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch d := doc.(type) {
 	case map[string]any:
 		if t.Kind() != reflect.Struct {
-			return ""
+			return
 		}
 		fields := jsonFields(t)
-		for key, v := range d {
+		keys := make([]string, 0, len(d))
+		for k := range d {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
 			ft, ok := fields[key]
 			for name, t := range fields {
 				if !ok && strings.EqualFold(name, key) { // as encoding/json matches
@@ -170,23 +188,19 @@ func unknownIn(doc any, t reflect.Type, path string) string {
 				}
 			}
 			if !ok {
-				return join(path, key)
+				*found = append(*found, join(path, key))
+				continue
 			}
-			if f := unknownIn(v, ft, join(path, key)); f != "" {
-				return f
-			}
+			unknownIn(d[key], ft, join(path, key), found)
 		}
 	case []any:
 		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
-			return ""
+			return
 		}
 		for i, v := range d {
-			if f := unknownIn(v, t.Elem(), path+"["+strconv.Itoa(i)+"]"); f != "" {
-				return f
-			}
+			unknownIn(v, t.Elem(), path+"["+strconv.Itoa(i)+"]", found)
 		}
 	}
-	return ""
 }
 
 // jsonFields are a struct's fields by their JSON names, embedded structs'
@@ -240,8 +254,21 @@ func (q queries) takes(r *echo.Route, names ...string) *echo.Route {
 // character.
 func (q queries) check(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if strings.HasSuffix(c.Path(), "*") {
+			return next(c) // no route: 404 or 405 says so first
+		}
+		// Parsed here, not by c.QueryParams(), which drops silently what it
+		// cannot parse (a ';', a bad escape, past 10,000 parameters) and
+		// would let a filter through unchecked.
+		params, err := url.ParseQuery(c.Request().URL.RawQuery)
+		if err != nil {
+			return problem(http.StatusBadRequest, "invalid_query", "the query string is malformed")
+		}
 		known := q[c.Request().Method+" "+c.Path()]
-		for name, values := range c.QueryParams() {
+		for name, values := range params {
+			if name == "" {
+				return problem(http.StatusBadRequest, "invalid_query", "a query parameter has no name")
+			}
 			field := strings.Map(printable, name)
 			for _, v := range values {
 				if hasControl(name) || hasControl(v) {

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"maps"
@@ -70,7 +71,10 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		h := sha256.New()
+		// Keyed: a body may carry card data (a simulated authorisation by
+		// card number), and an unkeyed digest of it would be a hash of the
+		// PAN that anyone with the database could brute-force.
+		h := hmac.New(sha256.New, s.idemKey)
 		h.Write([]byte(m + " " + c.Request().URL.RequestURI() + "\n"))
 		h.Write(body)
 		hash := h.Sum(nil)

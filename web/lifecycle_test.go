@@ -235,3 +235,17 @@ func onEachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 		t.Run(b.Name, func(t *testing.T) { fn(t, newEnv(t, func(o *options) { o.db = b.Open(t) })) })
 	}
 }
+
+// Of two unknown fields, the one named is the one encoding/json stopped at,
+// by its path, every time.
+func TestAnUnknownNestedFieldIsNamedTheSameEveryTime(t *testing.T) {
+	e := newEnv(t)
+	ind := e.post("/v3/individuals", e.tokA, map[string]string{"first_name": "A", "last_name": "B", "email": "a@example.com"}).json(t)["id"].(string)
+	acc := e.post("/v3/accounts", e.tokA, map[string]string{"individual_id": ind, "currency": "EUR"}).json(t)["id"].(string)
+	body := []byte(`{"individual_id":"` + ind + `","account_id":"` + acc + `","type":"physical","shipping_address":` +
+		`{"line1":"1 Main St","city":"X","postal_code":"1","country":"SE","zz":"1","aa":"2"}}`)
+	for range 20 {
+		r := e.do(http.MethodPost, "/v3/cards", e.tokA, "application/json", body)
+		expectProblem(t, r, http.StatusUnprocessableEntity, "unknown_field", "shipping_address.zz")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -77,6 +78,10 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 		{"the event stream", "/v3/events/stream?limit=5", "limit", "unknown_parameter"},
 		{"a parameter given twice", "/v3/cards?individual_id=" + cd["individual_id"].(string) + "&individual_id=" + other["individual_id"].(string), "individual_id", "invalid_query"},
 		{"a control character in a name", "/v3/cards?a%00b=1", "ab", "invalid_query"},
+		{"a filter behind a semicolon", "/v3/cards?customer_id=x;status=frozen", "", "invalid_query"},
+		{"a filter with a bad escape", "/v3/cards?status=frozen%", "", "invalid_query"},
+		{"a parameter without a name", "/v3/cards?=frozen", "", "invalid_query"},
+		{"a filter behind ten thousand parameters", "/v3/cards?status=frozen" + strings.Repeat("&limit=1", 10_001), "", "invalid_query"},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,7 +122,17 @@ func TestWrongMethodIs405(t *testing.T) {
 			}
 		})
 	}
-	// Without a token the answer is 401 whatever the method, as before.
+	// A path no route serves is a 404 whatever its query.
+	if r := e.do(http.MethodGet, "/v3/customers?x=1", e.tokA, "", nil); r.status != http.StatusNotFound {
+		t.Fatalf("an unknown path with a query: %d", r.status)
+	}
+	// Without a token the answer is 401 whatever the method or the query.
+	noToken, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, e.srv.URL+"/v3/cards?customer_id=x", nil)
+	if res, err := e.srv.Client().Do(noToken); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("an unknown parameter without a token: %v %v", res, err)
+	} else {
+		_ = res.Body.Close()
+	}
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPut, e.srv.URL+"/v3/cards", nil)
 	res, err := e.srv.Client().Do(req)
 	if err != nil {

@@ -67,16 +67,16 @@ func (s *Server) routes() {
 	// Partner API, public part: the contract and the token endpoint. A
 	// partner API route takes the query parameters q.takes names, no others.
 	q := s.query
-	v3 := e.Group("/v3", apiHeaders, timeout, middleware.BodyLimit("64K"), s.query.check)
+	v3 := e.Group("/v3", apiHeaders, timeout, middleware.BodyLimit("64K"))
 	v3.GET("/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", docs.OpenAPI)
-	}).Name = "openapi"
+	}, s.query.check).Name = "openapi"
 	oauth := e.Group("/v3/oauth", oauthErrors, apiHeaders, timeout, middleware.BodyLimit("64K"), s.query.check)
 	oauth.POST("/token", s.token, s.rateLimit(s.tokenLimits, func(c echo.Context) string { return addressKey(c.RealIP()) })).Name = "oauth-token"
 
 	// Partner API: bearer token, per-partner rate limit, idempotency keys.
 	api := v3.Group("", s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
-		s.verifySignature, s.idempotent)
+		s.query.check, s.verifySignature, s.idempotent)
 	api.GET("/branding", s.getBranding).Name = "branding-get"
 	api.PUT("/branding", s.putBranding).Name = "branding-put"
 	api.POST("/individuals", s.createIndividual).Name = "individuals-create"
@@ -129,8 +129,8 @@ func (s *Server) routes() {
 
 	// The live event feed: a long-lived response, so without the request
 	// timeout (it ends itself after an hour; clients resume by Last-Event-ID).
-	live := e.Group("/v3", apiHeaders, s.query.check, s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
-		s.verifySignature)
+	live := e.Group("/v3", apiHeaders, s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
+		s.query.check, s.verifySignature)
 	q.takes(live.GET("/events/stream", s.streamEvents), "cursor", "type").Name = "events-stream"
 
 	// A partner API path served under other methods answers 405 with Allow,

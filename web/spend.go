@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -18,27 +19,33 @@ type merchantJSON struct {
 }
 
 type authorizationView struct {
-	ID            string       `json:"id"`
-	CardID        string       `json:"card_id"`
-	AccountID     string       `json:"account_id"`
-	Amount        string       `json:"amount"`
-	Currency      string       `json:"currency"`
-	Merchant      merchantJSON `json:"merchant"`
-	Status        string       `json:"status"`
-	DeclineReason *string      `json:"decline_reason"`
-	HeldAmount    string       `json:"held_amount"`
-	ClearedAmount *string      `json:"cleared_amount"`
-	CreatedAt     string       `json:"created_at"`
-	UpdatedAt     string       `json:"updated_at"`
+	ID            string        `json:"id"`
+	CardID        *string       `json:"card_id"`
+	AccountID     *string       `json:"account_id"`
+	EntryMode     string        `json:"entry_mode,omitempty"`
+	Verification  *verification `json:"verification,omitempty"`
+	Amount        string        `json:"amount"`
+	Currency      string        `json:"currency"`
+	Merchant      merchantJSON  `json:"merchant"`
+	Status        string        `json:"status"`
+	DeclineReason *string       `json:"decline_reason"`
+	HeldAmount    string        `json:"held_amount"`
+	ClearedAmount *string       `json:"cleared_amount"`
+	CreatedAt     string        `json:"created_at"`
+	UpdatedAt     string        `json:"updated_at"`
 }
 
 func viewAuthorization(a spend.Authorization) authorizationView {
-	v := authorizationView{ID: a.ID.String(), CardID: a.CardID.String(), AccountID: a.AccountID.String(), Amount: a.Amount.String(),
-		Currency: a.Currency, Merchant: merchantJSON(a.Merchant), Status: string(a.Status), HeldAmount: a.Held.String(),
+	v := authorizationView{ID: a.ID.String(), CardID: optID(nonZero(a.CardID)), AccountID: optID(nonZero(a.AccountID)), Amount: a.Amount.String(),
+		EntryMode: string(a.EntryMode),
+		Currency:  a.Currency, Merchant: merchantJSON(a.Merchant), Status: string(a.Status), HeldAmount: a.Held.String(),
 		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt)}
 	if a.DeclineReason != "" {
 		r := a.DeclineReason
 		v.DeclineReason = &r
+	}
+	if a.Verification != nil {
+		v.Verification = &verification{CVV: string(a.Verification.CVV), Expiry: string(a.Verification.Expiry), PIN: string(a.Verification.PIN)}
 	}
 	if a.Cleared != nil {
 		c := a.Cleared.String()
@@ -47,11 +54,71 @@ func viewAuthorization(a spend.Authorization) authorizationView {
 	return v
 }
 
+// verification is what presented card data checked: each match, mismatch
+// or not_provided.
+type verification struct {
+	CVV    string `json:"cvv"`
+	Expiry string `json:"expiry"`
+	PIN    string `json:"pin"`
+}
+
+// nonZero is id's address, nil for the zero id (an authorisation of card
+// data no card carries has no card and no account).
+func nonZero(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}
+
 type authorizationRequest struct {
-	CardID   string       `json:"card_id"`
-	Amount   string       `json:"amount"`
-	Currency string       `json:"currency"`
-	Merchant merchantJSON `json:"merchant"`
+	CardID    string       `json:"card_id"`
+	PAN       *string      `json:"pan"`
+	ExpMonth  string       `json:"exp_month"`
+	ExpYear   string       `json:"exp_year"`
+	CVV       *string      `json:"cvv"`
+	PIN       *string      `json:"pin"`
+	EntryMode string       `json:"entry_mode"`
+	Amount    string       `json:"amount"`
+	Currency  string       `json:"currency"`
+	Merchant  merchantJSON `json:"merchant"`
+}
+
+// cardData reads the card as the request presents it: card_id, or pan with
+// its expiry and cvv or pin, never both. Errors: *Problem naming the field.
+func (r authorizationRequest) cardData() (uuid.UUID, *spend.CardData, error) {
+	if r.PAN == nil {
+		for name, set := range map[string]bool{"exp_month": r.ExpMonth != "", "exp_year": r.ExpYear != "", "cvv": r.CVV != nil,
+			"pin": r.PIN != nil, "entry_mode": r.EntryMode != ""} {
+			if set {
+				return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", name, "is given only with pan")
+			}
+		}
+		id, err := uuidField("card_id", r.CardID)
+		return id, nil, err
+	}
+	if r.CardID != "" {
+		return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "card_id", "give card_id or pan, not both")
+	}
+	month, err := strconv.Atoi(r.ExpMonth)
+	if err != nil || len(r.ExpMonth) != 2 {
+		return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "exp_month", "must be two digits 01 to 12")
+	}
+	year, err := strconv.Atoi(r.ExpYear)
+	if err != nil || len(r.ExpYear) != 4 {
+		return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "exp_year", "must be four digits")
+	}
+	if r.EntryMode == "" {
+		return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "entry_mode", "is required with pan")
+	}
+	d := &spend.CardData{PAN: []byte(*r.PAN), ExpMonth: month, ExpYear: year, EntryMode: spend.EntryMode(r.EntryMode)}
+	if r.CVV != nil {
+		d.CVV = []byte(*r.CVV)
+	}
+	if r.PIN != nil {
+		d.PIN = []byte(*r.PIN)
+	}
+	return uuid.Nil, d, nil
 }
 
 // simulateAuthorization is POST /v3/simulations/authorizations.
@@ -60,11 +127,11 @@ func (s *Server) simulateAuthorization(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	id, err := uuidField("card_id", req.CardID)
+	id, data, err := req.cardData()
 	if err != nil {
 		return err
 	}
-	a, err := s.deps.Spend.Authorize(c.Request().Context(), partnerOf(c).ID, spend.Request{CardID: id, Amount: req.Amount, Currency: req.Currency,
+	a, err := s.deps.Spend.Authorize(c.Request().Context(), partnerOf(c).ID, spend.Request{CardID: id, Card: data, Amount: req.Amount, Currency: req.Currency,
 		Merchant: spend.Merchant(req.Merchant)})
 	if err != nil {
 		return err

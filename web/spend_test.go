@@ -1,8 +1,18 @@
 package web_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/vaultpage/vaultpage/idempotency"
+	"github.com/vaultpage/vaultpage/vault"
 )
 
 // activeCard orders a card with extra fields and activates it through a
@@ -110,5 +120,121 @@ func TestProductionRefusesSimulatedAuthorizations(t *testing.T) {
 		http.StatusForbidden, "sandbox_only", "")
 	if f := e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "1.00"}); f.status != http.StatusCreated {
 		t.Fatalf("funding in production: %d %s", f.status, f.body)
+	}
+}
+
+// A merchant's terminal presents the card's number, expiry and CVV2 or
+// PIN: the answer says what checked out, never the values, and none of
+// them reaches the logs or the database.
+func TestAuthorizationsByCardDataOverTheAPI(t *testing.T) {
+	e := newEnv(t)
+	c := e.virtualCard(e.tokA)
+	id := c["id"].(string)
+	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "50.00"})
+	ctx := context.Background()
+	o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: id}
+	pan, err := e.ring.LoadPAN(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cvv, err := e.ring.CVV(ctx, o, vault.Expiry{Year: 2029, Month: 12}, vault.ServiceCodeCVV2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	number, code := string(pan.Reveal()), string(cvv.Reveal())
+	online := func(extra map[string]any) response {
+		body := map[string]any{"pan": number, "exp_month": "12", "exp_year": "2029", "cvv": code, "entry_mode": "ecommerce",
+			"amount": "5.00", "currency": "EUR", "merchant": shop}
+		for k, v := range extra {
+			body[k] = v
+		}
+		return e.post("/v3/simulations/authorizations", e.tokA, body)
+	}
+	r := online(nil)
+	a := r.json(t)
+	v, _ := a["verification"].(map[string]any)
+	if r.status != http.StatusCreated || a["status"] != "approved" || a["card_id"] != id || a["entry_mode"] != "ecommerce" ||
+		v["cvv"] != "match" || v["expiry"] != "match" || v["pin"] != "not_provided" {
+		t.Fatalf("the right card data: %d %s", r.status, r.body)
+	}
+	got := e.do(http.MethodGet, "/v3/authorizations/"+a["id"].(string), e.tokA, "", nil).json(t)
+	if gv, _ := got["verification"].(map[string]any); gv["cvv"] != "match" {
+		t.Fatalf("read back: %v", got)
+	}
+	wrong := []byte(code)
+	wrong[0] = '0' + (wrong[0]-'0'+1)%10
+	if d := online(map[string]any{"cvv": string(wrong)}).json(t); d["decline_reason"] != "incorrect_cvv" || d["verification"].(map[string]any)["cvv"] != "mismatch" {
+		t.Fatalf("one wrong CVV digit: %v", d)
+	}
+	if d := online(map[string]any{"exp_year": "2030"}).json(t); d["decline_reason"] != "incorrect_expiry" {
+		t.Fatalf("the wrong expiry: %v", d)
+	}
+	// Another partner's number is no card of this partner's.
+	nf := e.post("/v3/simulations/authorizations", e.tokB, map[string]any{"pan": number, "exp_month": "12", "exp_year": "2029", "cvv": code,
+		"entry_mode": "ecommerce", "amount": "5.00", "currency": "EUR", "merchant": shop})
+	if m := nf.json(t); nf.status != http.StatusCreated || m["decline_reason"] != "card_not_found" || m["card_id"] != nil || m["account_id"] != nil {
+		t.Fatalf("another partner's card: %d %s", nf.status, nf.body)
+	}
+	expectProblem(t, online(map[string]any{"card_id": id}), http.StatusUnprocessableEntity, "invalid_field", "card_id")
+	expectProblem(t, online(map[string]any{"entry_mode": "atm", "cvv": nil}), http.StatusUnprocessableEntity, "invalid_field", "pin")
+	expectProblem(t, online(map[string]any{"exp_month": "1"}), http.StatusUnprocessableEntity, "invalid_field", "exp_month")
+	expectProblem(t, online(map[string]any{"pan": "4895"}), http.StatusUnprocessableEntity, "invalid_field", "pan")
+	expectProblem(t, e.post("/v3/simulations/authorizations", e.tokA, map[string]any{"card_id": id, "cvv": code, "amount": "5.00", "currency": "EUR", "merchant": shop}),
+		http.StatusUnprocessableEntity, "invalid_field", "cvv")
+	// The number in any form; the CVV2 as a request field (three digits
+	// alone occur anywhere).
+	if strings.Contains(e.logs.String(), number) || e.stored(t, number) {
+		t.Fatal("the card number reached the logs or the database in clear")
+	}
+	for _, field := range []string{`"cvv":"` + code + `"`, `"cvv": "` + code + `"`} {
+		if strings.Contains(e.logs.String(), field) || e.stored(t, field) {
+			t.Fatal("the CVV2 reached the logs or the database")
+		}
+	}
+}
+
+// claimSpy records the digests the idempotency middleware claims keys with.
+type claimSpy struct {
+	idempotency.Store
+	mu     sync.Mutex
+	hashes [][]byte
+}
+
+func (s *claimSpy) Claim(ctx context.Context, partnerID, key string, hash []byte, now, notBefore time.Time) (idempotency.Request, bool, error) {
+	s.mu.Lock()
+	s.hashes = append(s.hashes, append([]byte(nil), hash...))
+	s.mu.Unlock()
+	return s.Store.Claim(ctx, partnerID, key, hash, now, notBefore)
+}
+
+// An idempotent request's body may carry card data: what is kept to
+// recognise its repeat is a keyed digest, not a plain hash of the body
+// that a PAN could be brute-forced from.
+func TestIdempotencyDigestsAreKeyed(t *testing.T) {
+	spy := &claimSpy{}
+	e := newEnv(t, func(o *options) { o.idem = func(s idempotency.Store) idempotency.Store { spy.Store = s; return spy } })
+	c := e.virtualCard(e.tokA)
+	o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)}
+	pan, err := e.ring.LoadPAN(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"pan": string(pan.Reveal()), "exp_month": "12", "exp_year": "2029", "entry_mode": "contactless",
+		"amount": "5.00", "currency": "EUR", "merchant": shop})
+	first := e.do(http.MethodPost, "/v3/simulations/authorizations", e.tokA, "application/json", body, "Idempotency-Key", "tap-1")
+	again := e.do(http.MethodPost, "/v3/simulations/authorizations", e.tokA, "application/json", body, "Idempotency-Key", "tap-1")
+	if first.status != http.StatusCreated || !bytes.Equal(first.body, again.body) || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %d %s", first.status, again.status, again.header.Get("Idempotent-Replayed"))
+	}
+	plain := sha256.Sum256(append([]byte("POST /v3/simulations/authorizations\n"), body...))
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	if len(spy.hashes) == 0 {
+		t.Fatal("no key was claimed")
+	}
+	for _, h := range spy.hashes {
+		if bytes.Equal(h, plain[:]) {
+			t.Fatal("the stored digest is a plain SHA-256 of a body that holds a card number")
+		}
 	}
 }

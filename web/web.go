@@ -7,6 +7,8 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
@@ -99,6 +101,9 @@ type Server struct {
 	ready                       readiness
 	// query is the query parameters each partner API route takes.
 	query queries
+	// idemKey keys the digests of idempotent requests (derived from the
+	// session keys' hash key).
+	idemKey []byte
 }
 
 // New builds the HTTP edge with every route registered.
@@ -117,7 +122,7 @@ func New(d Deps) *Server {
 		tokenLimits: newLimiter(d.RateLimit, d.Burst, d.Now),
 		sessions:    newSessionStore(d.SessionKeys, secure), cookie: sessionCookie(secure),
 		hostedSessions: newLimiter(hostedSessionRate, hostedSessionBurst, d.Now), hostedAddrs: newLimiter(hostedAddrRate, hostedAddrBurst, d.Now),
-		streams: newStreamHub(d.Events), query: queries{}}
+		streams: newStreamHub(d.Events), query: queries{}, idemKey: derivedKey(d.SessionKeys.Hash, "vaultpage/idempotency-digest/v1")}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s
@@ -261,6 +266,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if werr := c.Blob(p.Status, contentType, b); werr != nil {
 		s.deps.Logger.WarnContext(ctx, "writing an error response failed", "err", werr)
 	}
+}
+
+// derivedKey is a key for purpose, derived from key with HMAC-SHA-256.
+func derivedKey(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // unrouted answers a request no route took: 405 with Allow when a route

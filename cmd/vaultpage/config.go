@@ -162,7 +162,9 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		}
 		c.TrustedProxies = nets
 	}
-	c.Bureau.Dir = filepath.Join(c.DataDir, "bureau")
+	if c.DataDir != "" {
+		c.Bureau.Dir = filepath.Join(c.DataDir, "bureau")
+	}
 	str(&c.Bureau.Dir, "VAULTPAGE_BUREAU_DIR")
 	str(&c.Bureau.PublicKey, "VAULTPAGE_BUREAU_PUBLIC_KEY")
 	if v := getenv("VAULTPAGE_BUREAU_EXPORT_EVERY"); v != "" {
@@ -272,6 +274,9 @@ func (c config) validate() []error {
 	if c.Bureau.on() || c.Bureau.Every > 0 {
 		if _, err := c.Bureau.keys(); err != nil {
 			p = append(p, err)
+		}
+		if c.Bureau.Dir == "" {
+			p = append(p, errors.New("VAULTPAGE_BUREAU_DIR: needed when no data directory is set"))
 		}
 	}
 	if c.DataDir == "" && c.DatabaseURL == "" {

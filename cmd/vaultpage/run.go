@@ -468,7 +468,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	handler := web.New(web.Deps{
 		Collectors: storeMetrics(d.db),
 		Logger:     logger, Version: version(), Ready: d.db.Ready, Demo: demo, Events: d.db.Consents(), Webhooks: webhooks,
-		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents}, nil),
+		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents, Vault: d.ring}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys, Programme: cfg.Programme,
 		SCA: sca, DevOutbox: outbox, TrustedProxies: cfg.TrustedProxies,

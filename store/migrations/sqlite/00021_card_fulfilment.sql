@@ -1,13 +1,14 @@
 -- +goose Up
 -- A physical card's way to the cardholder (card.Fulfilment): '' status for a
--- virtual card. The card bureau export looks for pending cards by the
--- partial index.
+-- virtual card, and for a physical card ordered before fulfilment was
+-- recorded (made and shipped already, with no shipping address to send
+-- again). The card bureau export looks for pending cards by the partial
+-- index.
 ALTER TABLE cards ADD COLUMN fulfilment_status TEXT NOT NULL DEFAULT '';
 ALTER TABLE cards ADD COLUMN fulfilment_carrier TEXT NOT NULL DEFAULT '';
 ALTER TABLE cards ADD COLUMN fulfilment_tracking TEXT NOT NULL DEFAULT '';
 ALTER TABLE cards ADD COLUMN bureau_batch TEXT NOT NULL DEFAULT '';
 ALTER TABLE cards ADD COLUMN fulfilment_updated_at DATETIME;
-UPDATE cards SET fulfilment_status = 'pending', fulfilment_updated_at = created_at WHERE type = 'physical';
 CREATE INDEX cards_fulfilment_pending ON cards (created_at, id) WHERE fulfilment_status = 'pending';
 CREATE INDEX cards_bureau_batch ON cards (bureau_batch) WHERE bureau_batch <> '';
 

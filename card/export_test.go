@@ -1,0 +1,4 @@
+package card
+
+// NameOnCard is nameOnCard, for the tests.
+var NameOnCard = nameOnCard

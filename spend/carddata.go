@@ -1,0 +1,194 @@
+package spend
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/events"
+	"github.com/vaultpage/vaultpage/vault"
+)
+
+// Vault is what the engine needs of the vault to check presented card
+// data: find the card by its number (the blind index), derive its CVV2,
+// compare a PIN with the stored one. No clear value leaves it but the
+// derived CVV2, which is compared here and wiped.
+type Vault interface {
+	FindPAN(ctx context.Context, pan vault.PAN) (vault.IndexEntry, error)
+	CVV(ctx context.Context, o vault.Owner, e vault.Expiry, serviceCode string) (vault.Secret, error)
+	VerifyPIN(ctx context.Context, o vault.Owner, candidate vault.Secret) (bool, error)
+}
+
+// validate checks the presented card data's form. Errors: *FieldError.
+func (d *CardData) validate() error {
+	digits := func(b []byte, lo, hi int) bool {
+		if len(b) < lo || len(b) > hi {
+			return false
+		}
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case !digits(d.PAN, 13, 19):
+		return &FieldError{Field: "pan", Reason: "must be 13 to 19 digits"}
+	case d.ExpMonth < 1 || d.ExpMonth > 12:
+		return &FieldError{Field: "exp_month", Reason: "must be two digits 01 to 12"}
+	case d.ExpYear < 2000 || d.ExpYear > 2099:
+		return &FieldError{Field: "exp_year", Reason: "must be four digits"}
+	case !d.EntryMode.Valid():
+		return &FieldError{Field: "entry_mode", Reason: "must be ecommerce, chip, contactless, magstripe or atm"}
+	case d.CVV != nil && !digits(d.CVV, 3, 3):
+		return &FieldError{Field: "cvv", Reason: "must be three digits"}
+	case d.PIN != nil && !digits(d.PIN, vault.MinPINLength, vault.MaxPINLength):
+		return &FieldError{Field: "pin", Reason: "must be 4 to 12 digits"}
+	case d.EntryMode == EntryATM && d.PIN == nil:
+		return &FieldError{Field: "pin", Reason: "is required at an ATM"}
+	case d.EntryMode == EntryEcommerce && d.PIN != nil:
+		return &FieldError{Field: "pin", Reason: "is not entered in an online payment"}
+	case d.EntryMode != EntryEcommerce && d.CVV != nil:
+		return &FieldError{Field: "cvv", Reason: "is given only in an online payment"}
+	}
+	return nil
+}
+
+// findCard finds the partner's card that carries the presented number;
+// ok is false when none does (no card has it, or another partner's does:
+// the two are not told apart).
+func (s *Service) findCard(ctx context.Context, partnerID uuid.UUID, d *CardData) (id uuid.UUID, ok bool, err error) {
+	if s.cfg.Vault == nil {
+		return uuid.Nil, false, errors.New("spend: no vault to check card data with")
+	}
+	pan, err := vault.ParsePAN(string(d.PAN))
+	if err != nil {
+		return uuid.Nil, false, &FieldError{Field: "pan", Reason: "is not a card number"}
+	}
+	defer pan.Wipe()
+	e, err := s.cfg.Vault.FindPAN(ctx, pan)
+	if errors.Is(err, vault.ErrNotFound) {
+		return uuid.Nil, false, nil
+	}
+	if err != nil {
+		return uuid.Nil, false, err
+	}
+	if e.PartnerID != partnerID.String() || e.Table != "cards" {
+		return uuid.Nil, false, nil
+	}
+	id, err = uuid.Parse(e.RecordID)
+	return id, err == nil, err
+}
+
+// notFound is the decline of card data no card of the partner carries: it
+// is not recorded, as there is no card and no account to record it on.
+func notFound(id, partnerID uuid.UUID, amt card.Amount, r Request, now time.Time) Authorization {
+	return Authorization{ID: id, PartnerID: partnerID, Amount: amt, Currency: r.Currency, Merchant: r.Merchant, Status: StatusDeclined,
+		DeclineReason: DeclineCardNotFound, EntryMode: r.Card.EntryMode,
+		Verification: &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}, CreatedAt: now, UpdatedAt: now}
+}
+
+// checkCardData checks the presented expiry, CVV2 and PIN against c, under
+// its account's lock, and counts PIN tries on c (stored in the same
+// transaction): a wrong PIN counts, MaxPINTries in a row block the PIN, a
+// right one starts the count again. It returns the decline reason the card
+// data earns ("" when it checks out) and what was checked.
+func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, now time.Time) (string, Verification, error) {
+	o := vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}
+	v := Verification{CVV: CheckNotProvided, Expiry: CheckMismatch, PIN: CheckNotProvided}
+	if d.ExpMonth == c.ExpMonth && d.ExpYear == c.ExpYear {
+		v.Expiry = CheckMatch
+	}
+	if d.CVV != nil {
+		want, err := s.cfg.Vault.CVV(ctx, o, vault.Expiry{Year: c.ExpYear, Month: c.ExpMonth}, vault.ServiceCodeCVV2)
+		if err != nil {
+			return "", v, err
+		}
+		v.CVV = CheckMismatch
+		if subtle.ConstantTimeCompare(want.Reveal(), d.CVV) == 1 {
+			v.CVV = CheckMatch
+		}
+		want.Wipe()
+	}
+	pinReason := ""
+	if d.PIN != nil {
+		candidate := vault.NewSecret(append([]byte(nil), d.PIN...))
+		ok, err := s.cfg.Vault.VerifyPIN(ctx, o, candidate)
+		candidate.Wipe()
+		if errors.Is(err, vault.ErrNotFound) { // no PIN set: none matches
+			ok, err = false, nil
+		}
+		if err != nil {
+			return "", v, err
+		}
+		v.PIN = CheckMismatch
+		if ok {
+			v.PIN = CheckMatch
+		}
+		if pinReason, err = s.countPINTry(ctx, c, ok, now); err != nil {
+			return "", v, err
+		}
+	}
+	switch {
+	case v.Expiry == CheckMismatch:
+		return DeclineIncorrectExpiry, v, nil
+	case v.CVV == CheckMismatch:
+		return DeclineIncorrectCVV, v, nil
+	}
+	return pinReason, v, nil
+}
+
+// countPINTry moves c's PIN try count for one PIN that matched or not and
+// returns the decline it earns: pin_tries_exceeded while the PIN is
+// blocked (whatever was entered), incorrect_pin for a wrong one.
+func (s *Service) countPINTry(ctx context.Context, c *card.Card, matched bool, now time.Time) (string, error) {
+	switch {
+	case c.PINBlocked:
+		return DeclinePINTriesExceeded, nil
+	case matched && c.PINTries == 0:
+		return "", nil
+	case matched:
+		c.PINTries = 0
+	default:
+		c.PINTries++
+		c.PINBlocked = c.PINTries >= card.MaxPINTries
+	}
+	c.UpdatedAt = now
+	updated, err := s.store.UpdateCard(ctx, *c)
+	if err != nil {
+		return "", err
+	}
+	*c = updated
+	if matched {
+		return "", nil
+	}
+	if c.PINBlocked {
+		if err := s.pinBlocked(ctx, *c, now); err != nil {
+			return "", err
+		}
+	}
+	return DeclineIncorrectPIN, nil
+}
+
+// pinBlocked records that c's PIN is blocked: an audit entry, and a
+// card.pin_blocked event (and so a webhook).
+func (s *Service) pinBlocked(ctx context.Context, c card.Card, now time.Time) error {
+	tries := strconv.Itoa(c.PINTries)
+	if err := s.audit.Append(ctx, audit.Entry{Actor: "system:authorizations", Action: "card.pin_blocked", Target: "card:" + c.ID.String(),
+		Details: map[string]string{"tries": tries}}); err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.pin_blocked", ResourceID: c.ID, CreatedAt: now,
+		Data: map[string]string{"status": string(c.Status), "last4": c.Last4, "pin_tries": tries}})
+}
