@@ -541,6 +541,30 @@ func TestActivationInTheBrowser(t *testing.T) {
 		t.Fatalf("cvv %q", cvv)
 	}
 	s.keep(cvv, "8203", "correct horse battery")
+	expiry := text(`[data-testid="expiry"]`) // "MM/YY"
+	// What the cardholder read off the page, typed into a shop's checkout,
+	// pays; one wrong CVV digit declines; the PIN set on the hosted page
+	// pays at a chip terminal.
+	s.api(t, http.MethodPost, "/v3/accounts/"+acc["id"].(string)+"/fundings", map[string]string{"amount": "100.00"}, 201)
+	pay := func(extra map[string]any) map[string]any {
+		body := map[string]any{"pan": pan, "exp_month": expiry[:2], "exp_year": "20" + expiry[3:], "entry_mode": "ecommerce", "cvv": cvv,
+			"amount": "12.50", "currency": "EUR", "merchant": map[string]string{"name": "Web Shop", "mcc": "5732", "country": "SE", "id": "shop-1"}}
+		for k, v := range extra {
+			body[k] = v
+		}
+		return s.api(t, http.MethodPost, "/v3/simulations/authorizations", body, 201)
+	}
+	if a := pay(nil); a["status"] != "approved" || a["verification"].(map[string]any)["cvv"] != "match" {
+		t.Fatalf("the details off the page: %v %v", a["status"], a["decline_reason"])
+	}
+	wrong := []byte(cvv)
+	wrong[2] = '0' + (wrong[2]-'0'+1)%10
+	if a := pay(map[string]any{"cvv": string(wrong)}); a["decline_reason"] != "incorrect_cvv" {
+		t.Fatalf("one wrong CVV digit: %v %v", a["status"], a["decline_reason"])
+	}
+	if a := pay(map[string]any{"entry_mode": "chip", "cvv": nil, "pin": "8203"}); a["status"] != "approved" || a["verification"].(map[string]any)["pin"] != "match" {
+		t.Fatalf("the PIN chosen on the hosted page: %v %v", a["status"], a["decline_reason"])
+	}
 	if _, err := chromedp.Run(ctx, mask); err != nil {
 		t.Fatal(err)
 	}
