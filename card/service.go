@@ -111,6 +111,7 @@ type Store interface {
 	ClaimForBureau(ctx context.Context, batch string, now time.Time, limit int) ([]Card, error)
 	// BureauBatch counts the cards a batch sent.
 	BureauBatch(ctx context.Context, batch string) (int, error)
+	TokenStore
 }
 
 // Vault is what the card service needs of the vault.
@@ -588,6 +589,9 @@ func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p P
 			if err := s.endConsents(ctx, c); err != nil {
 				return err
 			}
+			if err := s.tokensFollow(ctx, a.name(), c); err != nil {
+				return err
+			}
 			return s.emit(ctx, c, "card.status_changed", map[string]string{"from": string(before.Status)})
 		}
 		return nil
@@ -741,6 +745,9 @@ func (s *Service) Reissue(ctx context.Context, a Actor, id uuid.UUID, t ReissueT
 		}
 		if !compromised {
 			if err := s.endConsents(ctx, old); err != nil {
+				return err
+			}
+			if err := s.tokensFollow(ctx, a.name(), old); err != nil {
 				return err
 			}
 			target := "card:" + old.ID.String()
@@ -966,6 +973,16 @@ func (s *Service) Complete(ctx context.Context, partnerID, cardID uuid.UUID, act
 		step = (*Card).Activate
 	case "unfreeze":
 		step = (*Card).Unfreeze
+	case ActionApplePay:
+		// The cardholder approved adding the card to Apple Pay: its token.
+		return s.store.InTx(ctx, func(ctx context.Context) error {
+			c, err := s.store.LockCard(ctx, partnerID, cardID)
+			if err != nil {
+				return err
+			}
+			_, err = s.provision(ctx, c, WalletApplePay)
+			return err
+		})
 	default:
 		return nil
 	}
@@ -989,6 +1006,9 @@ func (s *Service) Complete(ctx context.Context, partnerID, cardID uuid.UUID, act
 		// The consent that did this is approved by now; an older link for
 		// the same action (a second activation, say) ends.
 		if err := s.endConsents(ctx, c); err != nil {
+			return err
+		}
+		if err := s.tokensFollow(ctx, "cardholder:"+c.IndividualID.String(), c); err != nil {
 			return err
 		}
 		return s.emit(ctx, c, "card.status_changed", map[string]string{"from": string(before), "consent_action": action})

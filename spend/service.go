@@ -27,6 +27,9 @@ type Store interface {
 	AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) (card.Account, error)
 	Card(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error)
 	UpdateCard(ctx context.Context, c card.Card) (card.Card, error)
+	// Token reads a wallet token; card.ErrNotFound if the partner has none
+	// with the id.
+	Token(ctx context.Context, partnerID, id uuid.UUID) (card.Token, error)
 	// LockSubject locks the account of the partner's card until the
 	// transaction ends and then reads what a decision needs, under that
 	// lock; card.ErrNotFound if there is no such card.
@@ -99,11 +102,16 @@ func NewService(s Store, o events.Outbox, a Auditor, cfg Config, now func() time
 // Request is an authorisation request, for the card CardID names or, when
 // Card is set, the card that carries the presented card data.
 type Request struct {
-	CardID   uuid.UUID
-	Card     *CardData
-	Amount   string // decimal, two places at most
-	Currency string
-	Merchant Merchant
+	CardID uuid.UUID
+	Card   *CardData
+	// TokenID, when set, is the wallet token the payment comes by, with
+	// TokenEntry how it reached the terminal (contactless in a shop,
+	// ecommerce in an app).
+	TokenID    uuid.UUID
+	TokenEntry EntryMode
+	Amount     string // decimal, two places at most
+	Currency   string
+	Merchant   Merchant
 }
 
 var (
@@ -151,6 +159,25 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Authorization{}, err
+	}
+	if r.TokenID != uuid.Nil {
+		// The token is read, and its status applied, under the account's
+		// lock: the general path.
+		if r.TokenEntry == "" {
+			r.TokenEntry = EntryContactless
+		}
+		if r.TokenEntry != EntryContactless && r.TokenEntry != EntryEcommerce {
+			return Authorization{}, &FieldError{Field: "entry_mode", Reason: "a wallet token pays contactless or ecommerce"}
+		}
+		t, err := s.store.Token(ctx, partnerID, r.TokenID)
+		if errors.Is(err, card.ErrNotFound) {
+			return Authorization{}, &FieldError{Field: "token_id", Reason: "no such token"}
+		}
+		if err != nil {
+			return Authorization{}, err
+		}
+		r.CardID = t.CardID
+		return s.authorize(ctx, partnerID, r, id, amt, now)
 	}
 	if r.Card != nil {
 		// Card data is checked under the account's lock, where PIN tries
@@ -240,6 +267,20 @@ func (s *Service) authorize(ctx context.Context, partnerID uuid.UUID, r Request,
 		a := newAuthorization(id, partnerID, sub.Card, amt, r, now)
 		if r.Card != nil {
 			a.EntryMode, a.Verification = r.Card.EntryMode, &v
+		}
+		if r.TokenID != uuid.Nil {
+			t, err := s.store.Token(ctx, partnerID, r.TokenID) // under the lock
+			if err != nil {
+				return err
+			}
+			a.TokenID, a.EntryMode = t.ID, r.TokenEntry
+			a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
+			switch t.Status {
+			case card.TokenSuspended:
+				reason = DeclineTokenSuspended
+			case card.TokenDeleted:
+				reason = DeclineTokenDeleted
+			}
 		}
 		if reason == "" {
 			if reason, err = s.decide(ctx, sub, a, now); err != nil {

@@ -58,6 +58,10 @@ const (
 	DeclineIncorrectCVV     = "incorrect_cvv"
 	DeclineIncorrectPIN     = "incorrect_pin"
 	DeclinePINTriesExceeded = "pin_tries_exceeded"
+	// A payment by a wallet token the partner or the card's freeze
+	// suspended, or that was deleted.
+	DeclineTokenSuspended = "token_suspended"
+	DeclineTokenDeleted   = "token_deleted"
 )
 
 // EntryMode is how the card reached the terminal (stored values).
@@ -146,8 +150,10 @@ type Authorization struct {
 	// (zero for an authorisation by card id).
 	EntryMode    EntryMode
 	Verification *Verification
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// TokenID is the wallet token the payment came by (uuid.Nil if none).
+	TokenID   uuid.UUID
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Funding is money added to an account.

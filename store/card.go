@@ -424,3 +424,46 @@ func (s *CardStore) BureauBatch(ctx context.Context, batch string) (int, error) 
 	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM cards WHERE bureau_batch = $1`, batch).Scan(&n)
 	return n, err
 }
+
+//nolint:gosec // G101: the columns of wallet tokens, not a credential.
+const tokenColumns = `id, partner_id, card_id, wallet, device_name, last4, status, suspended_by, created_at, updated_at`
+
+func scanToken(row interface{ Scan(...any) error }) (card.Token, error) {
+	var t card.Token
+	err := row.Scan(&t.ID, &t.PartnerID, &t.CardID, &t.Wallet, &t.DeviceName, &t.Last4, &t.Status, &t.SuspendedBy, &t.CreatedAt, &t.UpdatedAt)
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return t, notFound(err)
+}
+
+// CreateToken implements card.Store.
+func (s *CardStore) CreateToken(ctx context.Context, t card.Token) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO card_tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		t.ID.String(), t.PartnerID.String(), t.CardID.String(), t.Wallet, t.DeviceName, t.Last4, string(t.Status), t.SuspendedBy,
+		t.CreatedAt.UTC(), t.UpdatedAt.UTC())
+	return err
+}
+
+// Token implements card.Store.
+func (s *CardStore) Token(ctx context.Context, partnerID, id uuid.UUID) (card.Token, error) {
+	return scanToken(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM card_tokens WHERE partner_id = $1 AND id = $2`,
+		partnerID.String(), id.String()))
+}
+
+// Tokens implements card.Store: a card's tokens, oldest first.
+func (s *CardStore) Tokens(ctx context.Context, partnerID, cardID uuid.UUID) ([]card.Token, error) {
+	return list(ctx, s.db, `SELECT `+tokenColumns+` FROM card_tokens WHERE partner_id = $1 AND card_id = $2 ORDER BY created_at, id`,
+		[]any{partnerID.String(), cardID.String()}, scanToken)
+}
+
+// UpdateToken implements card.Store.
+func (s *CardStore) UpdateToken(ctx context.Context, t card.Token) error {
+	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE card_tokens SET status = $1, suspended_by = $2, updated_at = $3 WHERE partner_id = $4 AND id = $5`,
+		string(t.Status), t.SuspendedBy, t.UpdatedAt.UTC(), t.PartnerID.String(), t.ID.String())
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errors.Join(card.ErrNotFound, err)
+	}
+	return nil
+}

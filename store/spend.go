@@ -171,7 +171,7 @@ func (s *SpendStore) withChecks(ctx context.Context, list []spend.Authorization)
 		args = append(args, a.ID.String())
 		marks = append(marks, "$"+strconv.Itoa(len(args)))
 	}
-	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT authorization_id, entry_mode, cvv, expiry, pin FROM authorization_checks
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT authorization_id, entry_mode, cvv, expiry, pin, token_id FROM authorization_checks
 		WHERE authorization_id IN (`+strings.Join(marks, ", ")+`)`, args...)
 	if err != nil {
 		return err
@@ -183,11 +183,19 @@ func (s *SpendStore) withChecks(ctx context.Context, list []spend.Authorization)
 			mode spend.EntryMode
 			v    spend.Verification
 		)
-		if err := rows.Scan(&id, &mode, &v.CVV, &v.Expiry, &v.PIN); err != nil {
+		var token string
+		if err := rows.Scan(&id, &mode, &v.CVV, &v.Expiry, &v.PIN, &token); err != nil {
 			return err
 		}
 		a := &list[at[id]]
 		a.EntryMode, a.Verification = mode, &v
+		if token != "" {
+			tid, err := uuid.Parse(token)
+			if err != nil {
+				return err
+			}
+			a.TokenID = tid
+		}
 	}
 	return rows.Err()
 }
@@ -324,8 +332,12 @@ func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorizat
 				return err
 			}
 			v := a.Verification
-			_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin)
-				VALUES ($1, $2, $3, $4, $5)`, a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN))
+			token := ""
+			if a.TokenID != uuid.Nil {
+				token = a.TokenID.String()
+			}
+			_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin, token_id)
+				VALUES ($1, $2, $3, $4, $5, $6)`, a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token)
 			return err
 		})
 	}

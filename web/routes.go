@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/docs"
 	"github.com/vaultpage/vaultpage/static"
 )
@@ -100,6 +101,10 @@ func (s *Server) routes() {
 	api.GET("/cards/:id/restrictions/:rid", s.getRestriction).Name = "restrictions-get"
 	api.PATCH("/cards/:id/restrictions/:rid", s.updateRestriction).Name = "restrictions-update"
 	api.DELETE("/cards/:id/restrictions/:rid", s.deleteRestriction).Name = "restrictions-delete"
+	api.GET("/cards/:id/tokens", s.listTokens).Name = "tokens-list"
+	api.POST("/cards/:id/tokens/:token_id/suspend", s.tokenStatus(card.TokenSuspended)).Name = "tokens-suspend"
+	api.POST("/cards/:id/tokens/:token_id/resume", s.tokenStatus(card.TokenActive)).Name = "tokens-resume"
+	api.DELETE("/cards/:id/tokens/:token_id", s.tokenStatus(card.TokenDeleted)).Name = "tokens-delete"
 
 	// Actions that need the cardholder answer 412 with a pending consent.
 	api.POST("/cards/:id/activate", s.activateCard).Name = "cards-activate"
