@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed openapi.yaml
 var OpenAPI []byte
+
+// NetworkOpenAPI is docs/network.yaml, the card network listener's
+// contract.
+//
+//go:embed network.yaml
+var NetworkOpenAPI []byte

@@ -23,6 +23,7 @@ type Vault interface {
 	FindPAN(ctx context.Context, pan vault.PAN) (vault.IndexEntry, error)
 	CVV(ctx context.Context, o vault.Owner, e vault.Expiry, serviceCode string) (vault.Secret, error)
 	VerifyPIN(ctx context.Context, o vault.Owner, candidate vault.Secret) (bool, error)
+	VerifyPINBlock(ctx context.Context, o vault.Owner, zpk, block []byte) (bool, error)
 }
 
 // validate checks the presented card data's form. Errors: *FieldError.
@@ -51,7 +52,13 @@ func (d *CardData) validate() error {
 		return &FieldError{Field: "cvv", Reason: "must be three digits"}
 	case d.PIN != nil && !digits(d.PIN, vault.MinPINLength, vault.MaxPINLength):
 		return &FieldError{Field: "pin", Reason: "must be 4 to 12 digits"}
-	case d.EntryMode == EntryATM && d.PIN == nil:
+	case d.PIN != nil && d.PINBlock != nil:
+		return &FieldError{Field: "pin_block", Reason: "give pin or pin_block, not both"}
+	case d.PINBlock != nil && len(d.PINBlock) != 8:
+		return &FieldError{Field: "pin_block", Reason: "must be 16 hexadecimal digits (an ISO 9564 format 0 block)"}
+	case d.EntryMode == EntryEcommerce && d.PINBlock != nil:
+		return &FieldError{Field: "pin_block", Reason: "is not entered in an online payment"}
+	case d.EntryMode == EntryATM && d.PIN == nil && d.PINBlock == nil:
 		return &FieldError{Field: "pin", Reason: "is required at an ATM"}
 	case d.EntryMode == EntryEcommerce && d.PIN != nil:
 		return &FieldError{Field: "pin", Reason: "is not entered in an online payment"}
@@ -61,30 +68,38 @@ func (d *CardData) validate() error {
 	return nil
 }
 
-// findCard finds the partner's card that carries the presented number;
-// ok is false when none does (no card has it, or another partner's does:
-// the two are not told apart).
-func (s *Service) findCard(ctx context.Context, partnerID uuid.UUID, d *CardData) (id uuid.UUID, ok bool, err error) {
+// findCard finds the card that carries the presented number: the
+// partner's (partnerID set, the sandbox) or any partner's (nil, the card
+// network, which names no partner). ok is false when none does, and a
+// number another partner's card carries is no card of this partner's: the
+// two are not told apart. owner is the partner the answer is for.
+func (s *Service) findCard(ctx context.Context, partnerID *uuid.UUID, d *CardData) (owner, id uuid.UUID, ok bool, err error) {
+	if partnerID != nil {
+		owner = *partnerID
+	}
 	if s.cfg.Vault == nil {
-		return uuid.Nil, false, errors.New("spend: no vault to check card data with")
+		return owner, uuid.Nil, false, errors.New("spend: no vault to check card data with")
 	}
 	pan, err := vault.ParsePAN(string(d.PAN))
 	if err != nil {
-		return uuid.Nil, false, &FieldError{Field: "pan", Reason: "is not a card number"}
+		return owner, uuid.Nil, false, &FieldError{Field: "pan", Reason: "is not a card number"}
 	}
 	defer pan.Wipe()
 	e, err := s.cfg.Vault.FindPAN(ctx, pan)
 	if errors.Is(err, vault.ErrNotFound) {
-		return uuid.Nil, false, nil
+		return owner, uuid.Nil, false, nil
 	}
 	if err != nil {
-		return uuid.Nil, false, err
+		return owner, uuid.Nil, false, err
 	}
-	if e.PartnerID != partnerID.String() || e.Table != "cards" {
-		return uuid.Nil, false, nil
+	if e.Table != "cards" || (partnerID != nil && e.PartnerID != partnerID.String()) {
+		return owner, uuid.Nil, false, nil
+	}
+	if owner, err = uuid.Parse(e.PartnerID); err != nil {
+		return owner, uuid.Nil, false, err
 	}
 	id, err = uuid.Parse(e.RecordID)
-	return id, err == nil, err
+	return owner, id, err == nil, err
 }
 
 // notFound is the decline of card data no card of the partner carries: it
@@ -118,10 +133,26 @@ func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, 
 		want.Wipe()
 	}
 	pinReason := ""
-	if d.PIN != nil {
-		candidate := vault.NewSecret(append([]byte(nil), d.PIN...))
-		ok, err := s.cfg.Vault.VerifyPIN(ctx, o, candidate)
-		candidate.Wipe()
+	if d.PIN != nil || d.PINBlock != nil {
+		var (
+			ok  bool
+			err error
+		)
+		if d.PINBlock != nil {
+			if len(s.cfg.ZonePINKey) == 0 {
+				return "", v, &FieldError{Field: "pin_block", Reason: "is not taken here: no zone PIN key is configured"}
+			}
+			ok, err = s.cfg.Vault.VerifyPINBlock(ctx, o, s.cfg.ZonePINKey, d.PINBlock)
+			if errors.Is(err, vault.ErrMalformed) {
+				// Another key or another card's block: a key problem, not a
+				// wrong PIN, so no try is counted.
+				return "", v, &FieldError{Field: "pin_block", Reason: "does not decipher to a format 0 block for this card under the zone PIN key"}
+			}
+		} else {
+			candidate := vault.NewSecret(append([]byte(nil), d.PIN...))
+			ok, err = s.cfg.Vault.VerifyPIN(ctx, o, candidate)
+			candidate.Wipe()
+		}
 		if errors.Is(err, vault.ErrNotFound) { // no PIN set: none matches
 			ok, err = false, nil
 		}

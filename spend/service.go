@@ -27,6 +27,9 @@ type Store interface {
 	AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) (card.Account, error)
 	Card(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error)
 	UpdateCard(ctx context.Context, c card.Card) (card.Card, error)
+	// AuthorizationPartner names the partner of an authorisation, for the
+	// network's follow-ups, which name no partner; ErrNotFound if none.
+	AuthorizationPartner(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
 	// Token reads a wallet token; card.ErrNotFound if the partner has none
 	// with the id.
 	Token(ctx context.Context, partnerID, id uuid.UUID) (card.Token, error)
@@ -82,6 +85,9 @@ type Config struct {
 	// Vault checks presented card data; without it, an authorisation by
 	// card data is refused.
 	Vault Vault
+	// ZonePINKey is the TDES key card networks encipher PIN blocks under
+	// (the network door's; none refuses pin_block).
+	ZonePINKey []byte
 }
 
 // ErrSandboxOnly means simulated authorisations are refused outside development
@@ -151,6 +157,15 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 	if !s.cfg.Sandbox {
 		return Authorization{}, ErrSandboxOnly
 	}
+	return s.authorizeFor(ctx, &partnerID, r)
+}
+
+// authorizeFor decides r for the partner, or, with partnerID nil (the card
+// network's door), for the partner whose card carries the presented data.
+func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Request) (Authorization, error) {
+	if partnerID == nil && r.Card == nil {
+		return Authorization{}, &FieldError{Field: "pan", Reason: "is required"}
+	}
 	amt, err := r.validate()
 	if err != nil {
 		return Authorization{}, err
@@ -169,7 +184,10 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 		if r.TokenEntry != EntryContactless && r.TokenEntry != EntryEcommerce {
 			return Authorization{}, &FieldError{Field: "entry_mode", Reason: "a wallet token pays contactless or ecommerce"}
 		}
-		t, err := s.store.Token(ctx, partnerID, r.TokenID)
+		if partnerID == nil {
+			return Authorization{}, &FieldError{Field: "token_id", Reason: "is not taken here"}
+		}
+		t, err := s.store.Token(ctx, *partnerID, r.TokenID)
 		if errors.Is(err, card.ErrNotFound) {
 			return Authorization{}, &FieldError{Field: "token_id", Reason: "no such token"}
 		}
@@ -177,7 +195,7 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 			return Authorization{}, err
 		}
 		r.CardID = t.CardID
-		return s.authorize(ctx, partnerID, r, id, amt, now)
+		return s.authorize(ctx, *partnerID, r, id, amt, now)
 	}
 	if r.Card != nil {
 		// Card data is checked under the account's lock, where PIN tries
@@ -186,27 +204,28 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 		if err := r.Card.validate(); err != nil {
 			return Authorization{}, err
 		}
-		cardID, ok, err := s.findCard(ctx, partnerID, r.Card)
+		owner, cardID, ok, err := s.findCard(ctx, partnerID, r.Card)
 		if err != nil {
 			return Authorization{}, err
 		}
 		if !ok {
-			return notFound(id, partnerID, amt, r, now), nil
+			return notFound(id, owner, amt, r, now), nil
 		}
 		r.CardID = cardID
-		return s.authorize(ctx, partnerID, r, id, amt, now)
+		return s.authorize(ctx, owner, r, id, amt, now)
 	}
 	// Most decisions write nothing but the authorisation, its hold and its
 	// event: they go through Store.Decide. Those that also change the card
 	// (a single-use card closes, a merchant-locked one locks) or need more
 	// than the subject to pick a decline reason take the general path.
 	var out Authorization
-	err = s.store.Decide(ctx, partnerID, r.CardID, WindowsAt(now), func(sub Subject) (Authorization, events.Event, error) {
+	pid := *partnerID
+	err = s.store.Decide(ctx, pid, r.CardID, WindowsAt(now), func(sub Subject) (Authorization, events.Event, error) {
 		c := sub.Card
 		if c.Usage == card.UsageSingleUse || (c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "") {
 			return Authorization{}, events.Event{}, errGeneralPath
 		}
-		a := newAuthorization(id, partnerID, c, amt, r, now)
+		a := newAuthorization(id, pid, c, amt, r, now)
 		reason, err := s.decide(ctx, sub, a, now)
 		if err != nil {
 			return Authorization{}, events.Event{}, err
@@ -217,7 +236,7 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 		return a, e, err
 	})
 	if errors.Is(err, errGeneralPath) {
-		return s.authorize(ctx, partnerID, r, id, amt, now)
+		return s.authorize(ctx, pid, r, id, amt, now)
 	}
 	if errors.Is(err, card.ErrNotFound) {
 		return Authorization{}, &FieldError{Field: "card_id", Reason: "no such card"}
@@ -396,25 +415,22 @@ func (s *Service) afterApproval(ctx context.Context, c card.Card, m Merchant, no
 // Reverse releases an approved authorisation's hold. Errors: ErrNotFound,
 // *StateError.
 func (s *Service) Reverse(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error) {
-	return s.follow(ctx, partnerID, id, StatusReversed, func(ctx context.Context, a *Authorization, _ card.Account) error {
-		if _, err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
-			return err
-		}
-		a.Held, a.Spent = 0, 0
-		return nil
-	})
+	return s.follow(ctx, partnerID, id, StatusReversed, s.release)
+}
+
+// release gives an authorisation's hold back to its account.
+func (s *Service) release(ctx context.Context, a *Authorization, _ card.Account) error {
+	if _, err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
+		return err
+	}
+	a.Held, a.Spent = 0, 0
+	return nil
 }
 
 // Expire releases an approved authorisation that was never cleared.
 // Errors: ErrNotFound, *StateError.
 func (s *Service) Expire(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error) {
-	return s.follow(ctx, partnerID, id, StatusExpired, func(ctx context.Context, a *Authorization, _ card.Account) error {
-		if _, err := s.store.AdjustAccount(ctx, a.AccountID, 0, a.Held); err != nil {
-			return err
-		}
-		a.Held, a.Spent = 0, 0
-		return nil
-	})
+	return s.follow(ctx, partnerID, id, StatusExpired, s.release)
 }
 
 // Clear settles an approved authorisation for amount ("" for the amount
@@ -423,6 +439,13 @@ func (s *Service) Expire(ctx context.Context, partnerID, id uuid.UUID) (Authoriz
 // ErrNotFound, *StateError, ErrInsufficientFunds (more than the hold and
 // the available balance together).
 func (s *Service) Clear(ctx context.Context, partnerID, id uuid.UUID, amount string) (Authorization, error) {
+	return s.clear(ctx, partnerID, id, amount, s.follow)
+}
+
+// followFunc is follow or followUp: a follow-up through one door.
+type followFunc func(ctx context.Context, partnerID, id uuid.UUID, to Status, fn func(ctx context.Context, a *Authorization, acct card.Account) error) (Authorization, error)
+
+func (s *Service) clear(ctx context.Context, partnerID, id uuid.UUID, amount string, follow followFunc) (Authorization, error) {
 	var amt card.Amount
 	if amount != "" {
 		var err error
@@ -430,7 +453,7 @@ func (s *Service) Clear(ctx context.Context, partnerID, id uuid.UUID, amount str
 			return Authorization{}, &FieldError{Field: "amount", Reason: "must be a positive decimal amount with at most two places"}
 		}
 	}
-	return s.follow(ctx, partnerID, id, StatusCleared, func(ctx context.Context, a *Authorization, acct card.Account) error {
+	return follow(ctx, partnerID, id, StatusCleared, func(ctx context.Context, a *Authorization, acct card.Account) error {
 		cleared := amt
 		if amount == "" {
 			cleared = a.Held
@@ -452,6 +475,11 @@ func (s *Service) follow(ctx context.Context, partnerID, id uuid.UUID, to Status
 	if !s.cfg.Sandbox {
 		return Authorization{}, ErrSandboxOnly
 	}
+	return s.followUp(ctx, partnerID, id, to, fn)
+}
+
+// followUp is follow without the sandbox's door.
+func (s *Service) followUp(ctx context.Context, partnerID, id uuid.UUID, to Status, fn func(ctx context.Context, a *Authorization, acct card.Account) error) (Authorization, error) {
 	var out Authorization
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		a, err := s.store.Authorization(ctx, partnerID, id)

@@ -108,12 +108,15 @@ type CardData struct {
 	ExpMonth, ExpYear int
 	CVV               []byte // card not present; nil when not given
 	PIN               []byte // ATM, chip and PIN; nil when not given
-	EntryMode         EntryMode
+	// PINBlock is the PIN as a card network sends it instead: an ISO 9564
+	// format 0 block enciphered under the zone PIN key.
+	PINBlock  []byte
+	EntryMode EntryMode
 }
 
 // Wipe overwrites the number, the CVV and the PIN.
 func (d *CardData) Wipe() {
-	for _, b := range [][]byte{d.PAN, d.CVV, d.PIN} {
+	for _, b := range [][]byte{d.PAN, d.CVV, d.PIN, d.PINBlock} {
 		for i := range b {
 			b[i] = 0
 		}

@@ -542,3 +542,13 @@ func readSubject(br pgx.BatchResults) (spend.Subject, error) {
 	}
 	return scanSubject(br.QueryRow())
 }
+
+// AuthorizationPartner implements spend.Store.
+func (s *SpendStore) AuthorizationPartner(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	var pid uuid.UUID
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT partner_id FROM authorizations WHERE id = $1`, id.String()).Scan(&pid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return pid, spend.ErrNotFound
+	}
+	return pid, err
+}

@@ -127,7 +127,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	if o.demo {
 		demo = newDemo(t, partners, cards)
 	}
-	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents, Vault: ring}, o.now)
+	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents, Vault: ring, ZonePINKey: testZonePINKey}, o.now)
 	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
 	var feed events.Feed = o.db.Consents()
 	if o.feed != nil {
@@ -165,6 +165,10 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	e.tokB = e.token(e.b)
 	return e
 }
+
+// testZonePINKey is the zone PIN key the test network enciphers PIN blocks
+// under (isosim's vector key).
+var testZonePINKey = []byte{0xAB, 0x92, 0x92, 0x28, 0x82, 0x27, 0x27, 0x72, 0x26, 0x25, 0x25, 0x25, 0x22, 0x46, 0x65, 0xFE}
 
 type response struct {
 	status int

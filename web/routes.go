@@ -143,3 +143,14 @@ func (s *Server) routes() {
 	oauth.RouteNotFound("/*", s.unrouted)
 	live.RouteNotFound("/*", s.unrouted)
 }
+
+// networkRoutes registers the card network's door, on its own listener
+// (NetworkHandler): mutual TLS, no partner credential, nothing else.
+func (s *Server) networkRoutes(e *echo.Echo) {
+	e.Use(s.requestLog)
+	timeout := middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: requestTimeout})
+	n := e.Group("/network/v1", apiHeaders, networkClient, timeout, middleware.BodyLimit("64K"), s.query.check)
+	n.POST("/authorizations", s.networkAuthorize).Name = "network-authorize"
+	n.POST("/reversals", s.networkReverse).Name = "network-reverse"
+	n.POST("/clearings", s.networkClear).Name = "network-clear"
+}

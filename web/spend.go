@@ -73,18 +73,24 @@ func nonZero(id uuid.UUID) *uuid.UUID {
 	return &id
 }
 
-type authorizationRequest struct {
-	CardID    string       `json:"card_id"`
-	TokenID   string       `json:"token_id"`
+// payment is a payment as a terminal presents it: the fields the sandbox's
+// and the network's authorisations share.
+type payment struct {
 	PAN       *string      `json:"pan"`
 	ExpMonth  string       `json:"exp_month"`
 	ExpYear   string       `json:"exp_year"`
 	CVV       *string      `json:"cvv"`
-	PIN       *string      `json:"pin"`
 	EntryMode string       `json:"entry_mode"`
 	Amount    string       `json:"amount"`
 	Currency  string       `json:"currency"`
 	Merchant  merchantJSON `json:"merchant"`
+}
+
+type authorizationRequest struct {
+	CardID  string  `json:"card_id"`
+	TokenID string  `json:"token_id"`
+	PIN     *string `json:"pin"`
+	payment
 }
 
 // cardData reads the card as the request presents it: card_id, or pan with
@@ -106,25 +112,38 @@ func (r authorizationRequest) cardData() (uuid.UUID, *spend.CardData, error) {
 	if r.CardID != "" {
 		return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "card_id", "give card_id or pan, not both")
 	}
-	month, err := strconv.Atoi(r.ExpMonth)
-	if err != nil || len(r.ExpMonth) != 2 {
-		return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "exp_month", "must be two digits 01 to 12")
-	}
-	year, err := strconv.Atoi(r.ExpYear)
-	if err != nil || len(r.ExpYear) != 4 {
-		return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "exp_year", "must be four digits")
-	}
-	if r.EntryMode == "" {
-		return uuid.Nil, nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "entry_mode", "is required with pan")
-	}
-	d := &spend.CardData{PAN: []byte(*r.PAN), ExpMonth: month, ExpYear: year, EntryMode: spend.EntryMode(r.EntryMode)}
-	if r.CVV != nil {
-		d.CVV = []byte(*r.CVV)
+	d, err := r.cardFields()
+	if err != nil {
+		return uuid.Nil, nil, err
 	}
 	if r.PIN != nil {
 		d.PIN = []byte(*r.PIN)
 	}
 	return uuid.Nil, d, nil
+}
+
+// cardFields reads pan, expiry, entry mode and cvv. Errors: *Problem
+// naming the field.
+func (r payment) cardFields() (*spend.CardData, error) {
+	if r.PAN == nil {
+		return nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "pan", "is required")
+	}
+	month, err := strconv.Atoi(r.ExpMonth)
+	if err != nil || len(r.ExpMonth) != 2 {
+		return nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "exp_month", "must be two digits 01 to 12")
+	}
+	year, err := strconv.Atoi(r.ExpYear)
+	if err != nil || len(r.ExpYear) != 4 {
+		return nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "exp_year", "must be four digits")
+	}
+	if r.EntryMode == "" {
+		return nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "entry_mode", "is required with pan")
+	}
+	d := &spend.CardData{PAN: []byte(*r.PAN), ExpMonth: month, ExpYear: year, EntryMode: spend.EntryMode(r.EntryMode)}
+	if r.CVV != nil {
+		d.CVV = []byte(*r.CVV)
+	}
+	return d, nil
 }
 
 // simulateAuthorization is POST /v3/simulations/authorizations.

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,6 +62,46 @@ type config struct {
 	MetricsToken string
 	// Bureau is the card bureau export: off unless its keys are set.
 	Bureau bureauConfig
+	// Network is the card network's listener: off unless Addr is set.
+	Network networkConfig
+}
+
+// networkConfig is the card network's listener: mutual TLS with the
+// server's certificate and key, clients' certificates from ClientCA, and
+// the zone PIN key PIN blocks arrive under.
+type networkConfig struct {
+	Addr, Cert, Key, ClientCA string
+	// ZonePINKey is hex, a double- or triple-length TDES key (a secret).
+	ZonePINKey string
+}
+
+// tls reads the listener's TLS configuration.
+func (n networkConfig) tls() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Clean(n.Cert), filepath.Clean(n.Key))
+	if err != nil {
+		return nil, fmt.Errorf("VAULTPAGE_NETWORK_CERT/VAULTPAGE_NETWORK_KEY: %w", err)
+	}
+	pem, err := os.ReadFile(filepath.Clean(n.ClientCA))
+	if err != nil {
+		return nil, fmt.Errorf("VAULTPAGE_NETWORK_CLIENT_CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("VAULTPAGE_NETWORK_CLIENT_CA: no PEM certificate in the file")
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}, nil
+}
+
+// zonePINKey decodes the zone PIN key (nil when none is set).
+func (n networkConfig) zonePINKey() ([]byte, error) {
+	if n.ZonePINKey == "" {
+		return nil, nil
+	}
+	k, err := hex.DecodeString(n.ZonePINKey)
+	if err != nil || (len(k) != 16 && len(k) != 24) {
+		return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY: must be a double- or triple-length TDES key, 32 or 48 hexadecimal digits")
+	}
+	return k, nil
 }
 
 // bureauConfig is where card bureau files go, the keys they are made with
@@ -145,7 +188,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		name string
 		dst  *string
 	}{{"VAULTPAGE_SMTP_PASSWORD", &c.SMTP.Password}, {"VAULTPAGE_SMS_HOOK_TOKEN", &c.SMSHook.Token}, {"VAULTPAGE_METRICS_TOKEN", &c.MetricsToken},
-		{"VAULTPAGE_BUREAU_SIGNING_KEY", &c.Bureau.SigningKey}} {
+		{"VAULTPAGE_BUREAU_SIGNING_KEY", &c.Bureau.SigningKey}, {"VAULTPAGE_NETWORK_ZONE_PIN_KEY", &c.Network.ZonePINKey}} {
 		*s.dst = getenv(s.name)
 		if path := getenv(s.name + "_FILE"); *s.dst == "" && path != "" {
 			b, err := os.ReadFile(filepath.Clean(path))
@@ -167,6 +210,10 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	}
 	str(&c.Bureau.Dir, "VAULTPAGE_BUREAU_DIR")
 	str(&c.Bureau.PublicKey, "VAULTPAGE_BUREAU_PUBLIC_KEY")
+	str(&c.Network.Addr, "VAULTPAGE_NETWORK_ADDR")
+	str(&c.Network.Cert, "VAULTPAGE_NETWORK_CERT")
+	str(&c.Network.Key, "VAULTPAGE_NETWORK_KEY")
+	str(&c.Network.ClientCA, "VAULTPAGE_NETWORK_CLIENT_CA")
 	if v := getenv("VAULTPAGE_BUREAU_EXPORT_EVERY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute {
@@ -278,6 +325,17 @@ func (c config) validate() []error {
 		if c.Bureau.Dir == "" {
 			p = append(p, errors.New("VAULTPAGE_BUREAU_DIR: needed when no data directory is set"))
 		}
+	}
+	if c.Network.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Network.Addr); err != nil {
+			p = append(p, errors.New("VAULTPAGE_NETWORK_ADDR: must be host:port"))
+		}
+		if _, err := c.Network.tls(); err != nil {
+			p = append(p, err)
+		}
+	}
+	if _, err := c.Network.zonePINKey(); err != nil {
+		p = append(p, err)
 	}
 	if c.DataDir == "" && c.DatabaseURL == "" {
 		p = append(p, errors.New("VAULTPAGE_DATA_DIR: needed when no database URL is set"))

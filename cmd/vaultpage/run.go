@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -441,6 +442,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		stopDispatch()
 		<-dispatched // attempts in flight finish and are recorded
 	}()
+	zpk, err := cfg.Network.zonePINKey()
+	if err != nil {
+		return err
+	}
 	if cfg.Bureau.on() && cfg.Bureau.Every > 0 {
 		x, err := newExporter(cfg, d)
 		if err != nil {
@@ -468,7 +473,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	handler := web.New(web.Deps{
 		Collectors: storeMetrics(d.db),
 		Logger:     logger, Version: version(), Ready: d.db.Ready, Demo: demo, Events: d.db.Consents(), Webhooks: webhooks,
-		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents, Vault: d.ring}, nil),
+		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents, Vault: d.ring, ZonePINKey: zpk}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys, Programme: cfg.Programme,
 		SCA: sca, DevOutbox: outbox, TrustedProxies: cfg.TrustedProxies,
@@ -507,6 +512,26 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		go func() { errc <- op.Serve(opLn) }()
 		defer func() { _ = op.Close() }()
 		_, _ = fmt.Fprintf(stdout, "operator endpoints (/metrics, /healthz, /readyz) on %s\n", opLn.Addr())
+	}
+	if cfg.Network.Addr != "" {
+		tc, err := cfg.Network.tls()
+		if err != nil {
+			return errors.Join(err, srv.Close())
+		}
+		netLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Network.Addr)
+		if err != nil {
+			return errors.Join(err, srv.Close())
+		}
+		nw := &http.Server{Handler: handler.NetworkHandler(), TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		go func() { errc <- nw.Serve(tls.NewListener(netLn, tc)) }()
+		defer func() {
+			// Decisions in flight finish; a connection that stays idle is closed.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = nw.Shutdown(sctx)
+		}()
+		_, _ = fmt.Fprintf(stdout, "card network listener (mutual TLS, /network/v1) on %s\n", netLn.Addr())
 	}
 	tick := time.NewTicker(keyringRefresh)
 	defer tick.Stop()

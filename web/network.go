@@ -1,0 +1,126 @@
+package web
+
+import (
+	"encoding/hex"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vaultpage/vaultpage/spend"
+)
+
+// NetworkHandler serves the card network's door (/network/v1) for an ISO
+// 8583 adapter, on a listener of its own that asks every client for a
+// certificate from the network's CA (mutual TLS): no partner credential is
+// valid there, and nothing else is served there. The contract is
+// docs/network.md and docs/network.yaml.
+func (s *Server) NetworkHandler() http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	s.networkRoutes(e)
+	return e
+}
+
+// networkClient refuses a request that did not come over mutual TLS with
+// a verified client certificate (the listener's TLS asks for one; this
+// holds if it is ever served otherwise), or that carries a partner's
+// credential.
+func networkClient(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			return problem(http.StatusUnauthorized, "client_certificate_required", "the network listener takes clients with a certificate from the network's CA")
+		}
+		if r.Header.Get(echo.HeaderAuthorization) != "" {
+			return problem(http.StatusUnauthorized, "partner_credentials_refused", "partner credentials are not taken on the network listener")
+		}
+		return next(c)
+	}
+}
+
+type networkAuthorizationRequest struct {
+	PINBlock *string `json:"pin_block"`
+	payment
+}
+
+// networkView is a decision as the network hears it: no partner's ids.
+type networkView struct {
+	ID            string        `json:"id"`
+	Status        string        `json:"status"`
+	DeclineReason *string       `json:"decline_reason"`
+	Amount        string        `json:"amount"`
+	Currency      string        `json:"currency"`
+	HeldAmount    string        `json:"held_amount"`
+	ClearedAmount *string       `json:"cleared_amount"`
+	EntryMode     string        `json:"entry_mode,omitempty"`
+	Verification  *verification `json:"verification,omitempty"`
+	CreatedAt     string        `json:"created_at"`
+}
+
+func viewNetwork(a spend.Authorization) networkView {
+	v := viewAuthorization(a)
+	return networkView{ID: v.ID, Status: v.Status, DeclineReason: v.DeclineReason, Amount: v.Amount, Currency: v.Currency,
+		HeldAmount: v.HeldAmount, ClearedAmount: v.ClearedAmount, EntryMode: v.EntryMode, Verification: v.Verification, CreatedAt: v.CreatedAt}
+}
+
+// networkAuthorize is POST /network/v1/authorizations.
+func (s *Server) networkAuthorize(c echo.Context) error {
+	var req networkAuthorizationRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	data, err := req.cardFields()
+	if err != nil {
+		return err
+	}
+	if req.PINBlock != nil {
+		b, err := hex.DecodeString(*req.PINBlock)
+		if err != nil || len(b) != 8 {
+			return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "pin_block", "must be 16 hexadecimal digits (an ISO 9564 format 0 block)")
+		}
+		data.PINBlock = b
+	}
+	a, err := s.deps.Spend.Network().Authorize(c.Request().Context(), spend.Request{Card: data, Amount: req.Amount, Currency: req.Currency,
+		Merchant: spend.Merchant(req.Merchant)})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewNetwork(a))
+}
+
+type networkFollowUp struct {
+	AuthorizationID string `json:"authorization_id"`
+	Amount          string `json:"amount"`
+}
+
+// networkReverse is POST /network/v1/reversals and networkClear POST
+// /network/v1/clearings.
+func (s *Server) networkReverse(c echo.Context) error { return s.networkFollow(c, false) }
+
+func (s *Server) networkClear(c echo.Context) error { return s.networkFollow(c, true) }
+
+func (s *Server) networkFollow(c echo.Context, clear bool) error {
+	var req networkFollowUp
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	id, err := uuidField("authorization_id", req.AuthorizationID)
+	if err != nil {
+		return err
+	}
+	n := s.deps.Spend.Network()
+	var a spend.Authorization
+	if clear {
+		a, err = n.Clear(c.Request().Context(), id, req.Amount)
+	} else {
+		if req.Amount != "" {
+			return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "amount", "a reversal releases the whole hold")
+		}
+		a, err = n.Reverse(c.Request().Context(), id)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewNetwork(a))
+}

@@ -1,0 +1,194 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/vaultpage/vaultpage/docs"
+	"github.com/vaultpage/vaultpage/internal/testkit"
+	"github.com/vaultpage/vaultpage/vault"
+)
+
+// networkServer serves the env's network door over mutual TLS against ca,
+// as serve does on VAULTPAGE_NETWORK_ADDR.
+func (e *env) networkServer(t *testing.T, ca *testkit.CA) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(e.web.NetworkHandler())
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool(),
+		Certificates: []tls.Certificate{ca.Issue(t, "vaultpage", true, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func networkClient(ca *testkit.CA, cert *tls.Certificate) *http.Client {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: ca.Pool()}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+}
+
+// networkContract holds the network listener's answers to docs/network.yaml.
+func networkContract(t *testing.T, base string) routers.Router {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(docs.NetworkOpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("docs/network.yaml is not valid OpenAPI: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: base}}
+	r, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+var contract routers.Router
+
+func networkPost(t *testing.T, hc *http.Client, url string, body any, headers ...string) (int, map[string]any, error) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer func() { _ = res.Body.Close() }()
+	raw, _ := io.ReadAll(res.Body)
+	if route, params, err := contract.FindRoute(req); err == nil {
+		in := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+			Status:                 res.StatusCode, Header: res.Header, Body: io.NopCloser(bytes.NewReader(raw)),
+			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		}
+		if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+			t.Fatalf("%s → %d does not match docs/network.yaml: %v\n%s", url, res.StatusCode, err, raw)
+		}
+	}
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return res.StatusCode, m, nil
+}
+
+// The network listener takes only clients with a certificate from the
+// network's CA, takes no partner credential, and decides what a card
+// network sends: card data with a PIN block under the zone PIN key.
+func TestTheNetworkListenerTakesMutualTLSAndCardData(t *testing.T) {
+	e := newEnv(t)
+	ca, other := testkit.NewCA(t, "card network CA"), testkit.NewCA(t, "someone else's CA")
+	srv := e.networkServer(t, ca)
+	contract = networkContract(t, srv.URL)
+	good := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	expired := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+	foreign := other.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+
+	c := e.card(e.tokA) // physical: activate it with a PIN, as the cardholder would
+	cs := consentOf(t, e.post("/v3/cards/"+c["id"].(string)+"/activate", e.tokA, nil))
+	e.post("/v3/simulations/consents/"+cs["id"].(string), e.tokA, map[string]string{"outcome": "approved"})
+	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "100.00"})
+	ctx := context.Background()
+	o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)}
+	if err := e.ring.SetPIN(ctx, o, vault.SecretString("8203")); err != nil {
+		t.Fatal(err)
+	}
+	pan, err := e.ring.LoadPAN(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(pin string) string {
+		b, err := vault.EncipherISO0(testZonePINKey, vault.SecretString(pin), pan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hex.EncodeToString(b)
+	}
+	chip := func(pinBlock string) map[string]any {
+		return map[string]any{"pan": string(pan.Reveal()), "exp_month": "12", "exp_year": "2029", "pin_block": pinBlock, "entry_mode": "chip",
+			"amount": "20.00", "currency": "EUR", "merchant": shop}
+	}
+	url := srv.URL + "/network/v1/authorizations"
+
+	t.Run("refused without a certificate, with another CA's, with an expired one", func(t *testing.T) {
+		for name, cert := range map[string]*tls.Certificate{"none": nil, "another CA": &foreign, "expired": &expired} {
+			if _, _, err := networkPost(t, networkClient(ca, cert), url, chip(block("8203")), "Authorization", "Bearer "+e.tokA); err == nil {
+				t.Fatalf("%s: the handshake succeeded", name)
+			}
+		}
+	})
+	hc := networkClient(ca, &good)
+	t.Run("a partner token is refused there", func(t *testing.T) {
+		status, m, err := networkPost(t, hc, url, chip(block("8203")), "Authorization", "Bearer "+e.tokA)
+		if err != nil || status != http.StatusUnauthorized || m["code"] != "partner_credentials_refused" {
+			t.Fatalf("%d %v %v", status, m, err)
+		}
+		status, _, err = networkPost(t, hc, srv.URL+"/v3/cards", map[string]any{}, "Authorization", "Bearer "+e.tokA)
+		if err != nil || status != http.StatusNotFound {
+			t.Fatalf("the partner API on the network listener: %d %v", status, err)
+		}
+	})
+	var approved map[string]any
+	t.Run("a chip payment with the right PIN block", func(t *testing.T) {
+		status, m, err := networkPost(t, hc, url, chip(block("8203")))
+		v, _ := m["verification"].(map[string]any)
+		if err != nil || status != http.StatusCreated || m["status"] != "approved" || v["pin"] != "match" || m["card_id"] != nil {
+			t.Fatalf("%d %v %v", status, m, err)
+		}
+		approved = m
+	})
+	t.Run("a wrong PIN, another key, a malformed block", func(t *testing.T) {
+		if _, m, _ := networkPost(t, hc, url, chip(block("1111"))); m["decline_reason"] != "incorrect_pin" {
+			t.Fatalf("a wrong PIN: %v", m)
+		}
+		other, _ := vault.EncipherISO0(bytes.Repeat([]byte{0x13}, 16), vault.SecretString("8203"), pan)
+		if status, m, _ := networkPost(t, hc, url, chip(hex.EncodeToString(other))); status != http.StatusUnprocessableEntity || m["field"] != "pin_block" {
+			t.Fatalf("a block under another key: %d %v", status, m)
+		}
+		if status, m, _ := networkPost(t, hc, url, chip("zz")); status != http.StatusUnprocessableEntity || m["field"] != "pin_block" {
+			t.Fatalf("a malformed block: %d %v", status, m)
+		}
+	})
+	t.Run("an unknown card", func(t *testing.T) {
+		body := chip(block("8203"))
+		body["pan"] = "4000000000000002"
+		if status, m, _ := networkPost(t, hc, url, body); status != http.StatusCreated || m["decline_reason"] != "card_not_found" {
+			t.Fatalf("%d %v", status, m)
+		}
+	})
+	t.Run("clearing and reversal", func(t *testing.T) {
+		status, m, err := networkPost(t, hc, srv.URL+"/network/v1/clearings", map[string]string{"authorization_id": approved["id"].(string), "amount": "18.00"})
+		if err != nil || status != http.StatusOK || m["status"] != "cleared" || m["cleared_amount"] != "18.00" {
+			t.Fatalf("clearing: %d %v %v", status, m, err)
+		}
+		if status, m, _ := networkPost(t, hc, srv.URL+"/network/v1/reversals", map[string]string{"authorization_id": approved["id"].(string)}); status != http.StatusConflict {
+			t.Fatalf("reversing a cleared authorisation: %d %v", status, m)
+		}
+		got := e.do(http.MethodGet, "/v3/accounts/"+c["account_id"].(string), e.tokA, "", nil).json(t)
+		if got["balance"] != "82.00" {
+			t.Fatalf("the partner sees balance %v", got["balance"])
+		}
+	})
+	if bytes.Contains([]byte(e.logs.String()), pan.Reveal()) {
+		t.Fatal("the card number reached the logs")
+	}
+}
