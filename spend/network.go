@@ -15,11 +15,12 @@ type Network struct{ s *Service }
 // Network returns the engine's network door.
 func (s *Service) Network() *Network { return &Network{s: s} }
 
-// Authorize decides an authorisation presented with card data (r.Card is
-// required; r.CardID and r.TokenID are not taken). Errors: *FieldError.
+// Authorize decides an authorisation presented with card data (r.Card) or
+// by a wallet token (r.TokenID), one of the two; r.CardID is not taken.
+// Errors: *FieldError.
 func (n *Network) Authorize(ctx context.Context, r Request) (Authorization, error) {
-	if r.Card == nil || r.CardID != uuid.Nil || r.TokenID != uuid.Nil {
-		return Authorization{}, &FieldError{Field: "pan", Reason: "is required, and the card is named by its data alone"}
+	if r.CardID != uuid.Nil || (r.Card == nil) == (r.TokenID == uuid.Nil) {
+		return Authorization{}, &FieldError{Field: "pan", Reason: "give the card's data or a token_id, one of the two"}
 	}
 	return n.s.authorizeFor(ctx, nil, r)
 }

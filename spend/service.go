@@ -33,6 +33,9 @@ type Store interface {
 	// Token reads a wallet token; card.ErrNotFound if the partner has none
 	// with the id.
 	Token(ctx context.Context, partnerID, id uuid.UUID) (card.Token, error)
+	// AnyToken reads a wallet token of any partner, for the network's
+	// door, which names no partner; card.ErrNotFound if there is none.
+	AnyToken(ctx context.Context, id uuid.UUID) (card.Token, error)
 	// LockSubject locks the account of the partner's card until the
 	// transaction ends and then reads what a decision needs, under that
 	// lock; card.ErrNotFound if there is no such card.
@@ -163,7 +166,7 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 // authorizeFor decides r for the partner, or, with partnerID nil (the card
 // network's door), for the partner whose card carries the presented data.
 func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Request) (Authorization, error) {
-	if partnerID == nil && r.Card == nil {
+	if partnerID == nil && r.Card == nil && r.TokenID == uuid.Nil {
 		return Authorization{}, &FieldError{Field: "pan", Reason: "is required"}
 	}
 	amt, err := r.validate()
@@ -184,10 +187,12 @@ func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Requ
 		if r.TokenEntry != EntryContactless && r.TokenEntry != EntryEcommerce {
 			return Authorization{}, &FieldError{Field: "entry_mode", Reason: "a wallet token pays contactless or ecommerce"}
 		}
+		var t card.Token
 		if partnerID == nil {
-			return Authorization{}, &FieldError{Field: "token_id", Reason: "is not taken here"}
+			t, err = s.store.AnyToken(ctx, r.TokenID)
+		} else {
+			t, err = s.store.Token(ctx, *partnerID, r.TokenID)
 		}
-		t, err := s.store.Token(ctx, *partnerID, r.TokenID)
 		if errors.Is(err, card.ErrNotFound) {
 			return Authorization{}, &FieldError{Field: "token_id", Reason: "no such token"}
 		}
@@ -195,7 +200,7 @@ func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Requ
 			return Authorization{}, err
 		}
 		r.CardID = t.CardID
-		return s.authorize(ctx, *partnerID, r, id, amt, now)
+		return s.authorize(ctx, t.PartnerID, r, id, amt, now)
 	}
 	if r.Card != nil {
 		// Card data is checked under the account's lock, where PIN tries

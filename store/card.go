@@ -467,3 +467,8 @@ func (s *CardStore) UpdateToken(ctx context.Context, t card.Token) error {
 	}
 	return nil
 }
+
+// AnyToken implements spend.Store: a token of any partner.
+func (s *CardStore) AnyToken(ctx context.Context, id uuid.UUID) (card.Token, error) {
+	return scanToken(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM card_tokens WHERE id = $1`, id.String()))
+}

@@ -40,6 +40,7 @@ func networkClient(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 type networkAuthorizationRequest struct {
+	TokenID  string  `json:"token_id"`
 	PINBlock *string `json:"pin_block"`
 	payment
 }
@@ -54,6 +55,7 @@ type networkView struct {
 	HeldAmount    string        `json:"held_amount"`
 	ClearedAmount *string       `json:"cleared_amount"`
 	EntryMode     string        `json:"entry_mode,omitempty"`
+	TokenID       *string       `json:"token_id,omitempty"`
 	Verification  *verification `json:"verification,omitempty"`
 	CreatedAt     string        `json:"created_at"`
 }
@@ -61,7 +63,7 @@ type networkView struct {
 func viewNetwork(a spend.Authorization) networkView {
 	v := viewAuthorization(a)
 	return networkView{ID: v.ID, Status: v.Status, DeclineReason: v.DeclineReason, Amount: v.Amount, Currency: v.Currency,
-		HeldAmount: v.HeldAmount, ClearedAmount: v.ClearedAmount, EntryMode: v.EntryMode, Verification: v.Verification, CreatedAt: v.CreatedAt}
+		HeldAmount: v.HeldAmount, ClearedAmount: v.ClearedAmount, EntryMode: v.EntryMode, TokenID: v.TokenID, Verification: v.Verification, CreatedAt: v.CreatedAt}
 }
 
 // networkAuthorize is POST /network/v1/authorizations.
@@ -69,6 +71,22 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 	var req networkAuthorizationRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
+	}
+	if req.TokenID != "" {
+		// A wallet payment: the token names the card.
+		if req.PAN != nil || req.CVV != nil || req.PINBlock != nil || req.ExpMonth != "" || req.ExpYear != "" {
+			return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "token_id", "a payment comes by token_id alone, without card data")
+		}
+		tid, err := uuidField("token_id", req.TokenID)
+		if err != nil {
+			return err
+		}
+		a, err := s.deps.Spend.Network().Authorize(c.Request().Context(), spend.Request{TokenID: tid, TokenEntry: spend.EntryMode(req.EntryMode),
+			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant)})
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, viewNetwork(a))
 	}
 	data, err := req.cardFields()
 	if err != nil {

@@ -175,6 +175,24 @@ func TestTheNetworkListenerTakesMutualTLSAndCardData(t *testing.T) {
 			t.Fatalf("%d %v", status, m)
 		}
 	})
+	t.Run("a wallet token", func(t *testing.T) {
+		ap := consentOf(t, e.post("/v3/cards/"+c["id"].(string)+"/apple_pay/tokenize", e.tokA, nil))
+		e.post("/v3/simulations/consents/"+ap["id"].(string), e.tokA, map[string]string{"outcome": "approved"})
+		tokens := e.do(http.MethodGet, "/v3/cards/"+c["id"].(string)+"/tokens", e.tokA, "", nil).json(t)["data"].([]any)
+		tid := tokens[0].(map[string]any)["id"].(string)
+		pay := map[string]any{"token_id": tid, "amount": "1.00", "currency": "EUR", "merchant": shop}
+		if status, m, err := networkPost(t, hc, url, pay); err != nil || status != http.StatusCreated || m["status"] != "approved" || m["token_id"] != tid {
+			t.Fatalf("a token payment: %d %v %v", status, m, err)
+		}
+		e.post("/v3/cards/"+c["id"].(string)+"/tokens/"+tid+"/suspend", e.tokA, nil)
+		if _, m, _ := networkPost(t, hc, url, pay); m["decline_reason"] != "token_suspended" {
+			t.Fatalf("a suspended token: %v", m)
+		}
+		pay["pan"] = string(pan.Reveal())
+		if status, m, _ := networkPost(t, hc, url, pay); status != http.StatusUnprocessableEntity || m["field"] != "token_id" {
+			t.Fatalf("a token with card data: %d %v", status, m)
+		}
+	})
 	t.Run("clearing and reversal", func(t *testing.T) {
 		status, m, err := networkPost(t, hc, srv.URL+"/network/v1/clearings", map[string]string{"authorization_id": approved["id"].(string), "amount": "18.00"})
 		if err != nil || status != http.StatusOK || m["status"] != "cleared" || m["cleared_amount"] != "18.00" {
