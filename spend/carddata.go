@@ -115,74 +115,80 @@ func notFound(id, partnerID uuid.UUID, amt card.Amount, r Request, now time.Time
 // transaction): a wrong PIN counts, MaxPINTries in a row block the PIN, a
 // right one starts the count again. It returns the decline reason the card
 // data earns ("" when it checks out) and what was checked.
+//
+// Each answer is an oracle for the value it checks, so nothing is checked
+// that could not change the outcome: no card data at all for a card that is
+// not active (its status declines it), nothing after the first mismatch
+// (the CVV2 of a wrong expiry, the PIN of a wrong CVV2), and never a
+// blocked PIN. What was not checked is not_provided.
 func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, now time.Time) (string, Verification, error) {
 	o := vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}
-	v := Verification{CVV: CheckNotProvided, Expiry: CheckMismatch, PIN: CheckNotProvided}
-	if d.ExpMonth == c.ExpMonth && d.ExpYear == c.ExpYear {
-		v.Expiry = CheckMatch
+	v := Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
+	if c.Status != card.StatusActive {
+		return "", v, nil
 	}
+	if d.ExpMonth != c.ExpMonth || d.ExpYear != c.ExpYear {
+		v.Expiry = CheckMismatch
+		return DeclineIncorrectExpiry, v, nil
+	}
+	v.Expiry = CheckMatch
 	if d.CVV != nil {
 		want, err := s.cfg.Vault.CVV(ctx, o, vault.Expiry{Year: c.ExpYear, Month: c.ExpMonth}, vault.ServiceCodeCVV2)
 		if err != nil {
 			return "", v, err
 		}
-		v.CVV = CheckMismatch
-		if subtle.ConstantTimeCompare(want.Reveal(), d.CVV) == 1 {
-			v.CVV = CheckMatch
-		}
+		matched := subtle.ConstantTimeCompare(want.Reveal(), d.CVV) == 1
 		want.Wipe()
+		if !matched {
+			v.CVV = CheckMismatch
+			return DeclineIncorrectCVV, v, nil
+		}
+		v.CVV = CheckMatch
 	}
-	pinReason := ""
-	if d.PIN != nil || d.PINBlock != nil {
-		var (
-			ok  bool
-			err error
-		)
-		if d.PINBlock != nil {
-			if len(s.cfg.ZonePINKey) == 0 {
-				return "", v, &FieldError{Field: "pin_block", Reason: "is not taken here: no zone PIN key is configured"}
-			}
-			ok, err = s.cfg.Vault.VerifyPINBlock(ctx, o, s.cfg.ZonePINKey, d.PINBlock)
-			if errors.Is(err, vault.ErrMalformed) {
-				// Another key or another card's block: a key problem, not a
-				// wrong PIN, so no try is counted.
-				return "", v, &FieldError{Field: "pin_block", Reason: "does not decipher to a format 0 block for this card under the zone PIN key"}
-			}
-		} else {
-			candidate := vault.NewSecret(append([]byte(nil), d.PIN...))
-			ok, err = s.cfg.Vault.VerifyPIN(ctx, o, candidate)
-			candidate.Wipe()
-		}
-		if errors.Is(err, vault.ErrNotFound) { // no PIN set: none matches
-			ok, err = false, nil
-		}
-		if err != nil {
-			return "", v, err
-		}
-		v.PIN = CheckMismatch
-		if ok {
-			v.PIN = CheckMatch
-		}
-		if pinReason, err = s.countPINTry(ctx, c, ok, now); err != nil {
-			return "", v, err
-		}
+	if d.PIN == nil && d.PINBlock == nil {
+		return "", v, nil
 	}
-	switch {
-	case v.Expiry == CheckMismatch:
-		return DeclineIncorrectExpiry, v, nil
-	case v.CVV == CheckMismatch:
-		return DeclineIncorrectCVV, v, nil
+	if c.PINBlocked {
+		return DeclinePINTriesExceeded, v, nil
 	}
-	return pinReason, v, nil
+	var (
+		ok  bool
+		err error
+	)
+	if d.PINBlock != nil {
+		if len(s.cfg.ZonePINKey) == 0 {
+			return "", v, &FieldError{Field: "pin_block", Reason: "is not taken here: no zone PIN key is configured"}
+		}
+		ok, err = s.cfg.Vault.VerifyPINBlock(ctx, o, s.cfg.ZonePINKey, d.PINBlock)
+		if errors.Is(err, vault.ErrMalformed) {
+			// Another key or another card's block: a key problem, not a
+			// wrong PIN, so no try is counted.
+			return "", v, &FieldError{Field: "pin_block", Reason: "does not decipher to a format 0 block for this card under the zone PIN key"}
+		}
+	} else {
+		candidate := vault.NewSecret(append([]byte(nil), d.PIN...))
+		ok, err = s.cfg.Vault.VerifyPIN(ctx, o, candidate)
+		candidate.Wipe()
+	}
+	if errors.Is(err, vault.ErrNotFound) { // no PIN set: none matches
+		ok, err = false, nil
+	}
+	if err != nil {
+		return "", v, err
+	}
+	v.PIN = CheckMismatch
+	if ok {
+		v.PIN = CheckMatch
+	}
+	reason, err := s.countPINTry(ctx, c, ok, now)
+	return reason, v, err
 }
 
-// countPINTry moves c's PIN try count for one PIN that matched or not and
-// returns the decline it earns: pin_tries_exceeded while the PIN is
-// blocked (whatever was entered), incorrect_pin for a wrong one.
+// countPINTry moves c's PIN try count, the PIN not blocked, for one PIN
+// that matched or not, and returns the decline it earns: incorrect_pin for
+// a wrong one.
 func (s *Service) countPINTry(ctx context.Context, c *card.Card, matched bool, now time.Time) (string, error) {
 	switch {
-	case c.PINBlocked:
-		return DeclinePINTriesExceeded, nil
 	case matched && c.PINTries == 0:
 		return "", nil
 	case matched:

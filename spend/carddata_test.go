@@ -90,10 +90,13 @@ func TestCardDataIsCheckedByTheVault(t *testing.T) {
 			{"online, all right", func(p *presented) {}, "", spend.CheckMatch, spend.CheckMatch, spend.CheckNotProvided},
 			{"online, one CVV digit wrong", func(p *presented) { p.cvv = wrongDigit(p.cvv) }, spend.DeclineIncorrectCVV, spend.CheckMismatch, spend.CheckMatch, spend.CheckNotProvided},
 			{"online, without a CVV", func(p *presented) { p.noCVV = true }, "", spend.CheckNotProvided, spend.CheckMatch, spend.CheckNotProvided},
-			// The CVV2 is derived with the card's own expiry: it checks apart.
-			{"online, the wrong month", func(p *presented) { p.month = p.month%12 + 1 }, spend.DeclineIncorrectExpiry, spend.CheckMatch, spend.CheckMismatch, spend.CheckNotProvided},
-			{"online, the wrong year", func(p *presented) { p.year++ }, spend.DeclineIncorrectExpiry, spend.CheckMatch, spend.CheckMismatch, spend.CheckNotProvided},
-			{"online, the wrong year and CVV", func(p *presented) { p.year++; p.cvv = wrongDigit(p.cvv) }, spend.DeclineIncorrectExpiry, spend.CheckMismatch, spend.CheckMismatch, spend.CheckNotProvided},
+			// Nothing is checked after the first mismatch: a wrong expiry says
+			// nothing of the CVV2, which could otherwise be tried apart.
+			{"online, the wrong month", func(p *presented) { p.month = p.month%12 + 1 }, spend.DeclineIncorrectExpiry, spend.CheckNotProvided, spend.CheckMismatch, spend.CheckNotProvided},
+			{"online, the wrong year", func(p *presented) { p.year++ }, spend.DeclineIncorrectExpiry, spend.CheckNotProvided, spend.CheckMismatch, spend.CheckNotProvided},
+			{"online, the wrong year, the right CVV", func(p *presented) { p.year++ }, spend.DeclineIncorrectExpiry, spend.CheckNotProvided, spend.CheckMismatch, spend.CheckNotProvided},
+			{"online, the wrong year and CVV", func(p *presented) { p.year++; p.cvv = wrongDigit(p.cvv) }, spend.DeclineIncorrectExpiry, spend.CheckNotProvided, spend.CheckMismatch, spend.CheckNotProvided},
+			{"an ATM, the wrong year and the right PIN", func(p *presented) { p.mode, p.withPIN, p.pin, p.year = spend.EntryATM, true, "8203", p.year+1 }, spend.DeclineIncorrectExpiry, spend.CheckNotProvided, spend.CheckMismatch, spend.CheckNotProvided},
 			{"chip and the right PIN", func(p *presented) { p.mode, p.withPIN, p.pin = spend.EntryChip, true, "8203" }, "", spend.CheckNotProvided, spend.CheckMatch, spend.CheckMatch},
 			{"contactless without a PIN", func(p *presented) { p.mode = spend.EntryContactless }, "", spend.CheckNotProvided, spend.CheckMatch, spend.CheckNotProvided},
 			{"an ATM and a wrong PIN", func(p *presented) { p.mode, p.withPIN, p.pin = spend.EntryATM, true, "8204" }, spend.DeclineIncorrectPIN, spend.CheckNotProvided, spend.CheckMatch, spend.CheckMismatch},
@@ -116,12 +119,20 @@ func TestCardDataIsCheckedByTheVault(t *testing.T) {
 				expectChecks(t, got, tc.cvv, tc.expiry, tc.pin)
 			})
 		}
-		// The card's status still applies once its data checks out.
+		// A card that is not active declines by its status, and its data is
+		// not checked: a wrong CVV2 says nothing either.
 		frozen := card.StatusFrozen
 		if _, err := f.cards.UpdateCard(ctx, f.actor, c.ID, card.Patch{Status: &frozen}); err != nil {
 			t.Fatal(err)
 		}
-		expectDecision(t, f.present(t, ok), spend.DeclineCardFrozen)
+		a := f.present(t, ok)
+		expectDecision(t, a, spend.DeclineCardFrozen)
+		expectChecks(t, a, spend.CheckNotProvided, spend.CheckNotProvided, spend.CheckNotProvided)
+		bad := ok
+		bad.cvv = wrongDigit(ok.cvv)
+		a = f.present(t, bad)
+		expectDecision(t, a, spend.DeclineCardFrozen)
+		expectChecks(t, a, spend.CheckNotProvided, spend.CheckNotProvided, spend.CheckNotProvided)
 		list, err := f.svc.Authorizations(ctx, f.actor.PartnerID, &c.ID, card.Page{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
@@ -241,10 +252,13 @@ func TestThreeWrongPINsBlockThePIN(t *testing.T) {
 		if err != nil || !got.PINBlocked || got.PINTries != card.MaxPINTries {
 			t.Fatalf("card %v tries %d blocked %v", err, got.PINTries, got.PINBlocked)
 		}
-		// Blocked: even the right PIN declines, and online payments go on.
-		a := f.present(t, withPIN("8203"))
-		expectDecision(t, a, spend.DeclinePINTriesExceeded)
-		expectChecks(t, a, spend.CheckNotProvided, spend.CheckMatch, spend.CheckMatch)
+		// Blocked: the PIN is no longer checked, so neither the right one
+		// nor a wrong one says which it was; online payments go on.
+		for _, pin := range []string{"8203", "9999"} {
+			a := f.present(t, withPIN(pin))
+			expectDecision(t, a, spend.DeclinePINTriesExceeded)
+			expectChecks(t, a, spend.CheckNotProvided, spend.CheckMatch, spend.CheckNotProvided)
+		}
 		online := f.terminal(t, c)
 		expectDecision(t, f.present(t, online), "")
 		if _, err := f.db.Consents().Sequence(ctx); err != nil {
