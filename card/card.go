@@ -132,6 +132,20 @@ func (t Type) InitialStatus() Status {
 // MaxPINTries is how many consecutive wrong PINs block a card's PIN.
 const MaxPINTries = 3
 
+// MaxCardDataTries is how many consecutive wrong expiry dates or CVV2s
+// lock a card's data for CardDataLockout: at most MaxCardDataTries
+// guesses a day, against the 1,000 CVV2s a card can have.
+const MaxCardDataTries = 5
+
+// CardDataLockout is how long a card's data stays locked after
+// MaxCardDataTries wrong tries.
+const CardDataLockout = 24 * time.Hour
+
+// CardDataLocked tells whether c's card data is locked at now.
+func (c Card) CardDataLocked(now time.Time) bool {
+	return c.CardDataLockedUntil != nil && now.Before(*c.CardDataLockedUntil)
+}
+
 // Duration is the window a spend limit applies to (Privacy.com's values).
 type Duration string
 
@@ -193,6 +207,13 @@ type Card struct {
 	// cardholder changes the PIN on the hosted pages.
 	PINTries   int
 	PINBlocked bool
+	// CardDataTries counts consecutive wrong expiry dates and CVV2s
+	// presented in authorisations by card data; at MaxCardDataTries
+	// CardDataLocked is set to when the lock ends, and until then every
+	// authorisation by card data declines unchecked. A matching CVV2 or PIN
+	// starts the count again.
+	CardDataTries       int
+	CardDataLockedUntil *time.Time
 	Controls
 	// LineageID is the first card of a reissue chain: spend limits count
 	// everything spent under it.

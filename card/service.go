@@ -524,7 +524,9 @@ func (s *Service) UpdateCard(ctx context.Context, a Actor, id uuid.UUID, p Patch
 func (s *Service) updateCardOnce(ctx context.Context, a Actor, id uuid.UUID, p Patch) (Card, error) {
 	var out Card
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err := s.store.Card(ctx, a.PartnerID, id)
+		// Locked, so that a change never loses to an authorisation writing
+		// the card (its tries) meanwhile, nor to another change.
+		c, err := s.store.LockCard(ctx, a.PartnerID, id)
 		if err != nil {
 			return err
 		}

@@ -111,25 +111,30 @@ func notFound(id, partnerID uuid.UUID, amt card.Amount, r Request, now time.Time
 }
 
 // checkCardData checks the presented expiry, CVV2 and PIN against c, under
-// its account's lock, and counts PIN tries on c (stored in the same
-// transaction): a wrong PIN counts, MaxPINTries in a row block the PIN, a
-// right one starts the count again. It returns the decline reason the card
-// data earns ("" when it checks out) and what was checked.
+// its lock, and counts tries on c (stored in the same transaction): a wrong
+// PIN counts towards MaxPINTries, which block the PIN; a wrong expiry or
+// CVV2 towards MaxCardDataTries, which lock the card's data for
+// CardDataLockout. A right PIN starts its count again; a right CVV2 or PIN
+// the card data's. It returns the decline reason the card data earns (""
+// when it checks out) and what was checked.
 //
 // Each answer is an oracle for the value it checks, so nothing is checked
 // that could not change the outcome: no card data at all for a card that is
-// not active (its status declines it), nothing after the first mismatch
-// (the CVV2 of a wrong expiry, the PIN of a wrong CVV2), and never a
-// blocked PIN. What was not checked is not_provided.
+// not active (its status declines it) or whose data is locked, nothing
+// after the first mismatch (the CVV2 of a wrong expiry, the PIN of a wrong
+// CVV2), and never a blocked PIN. What was not checked is not_provided.
 func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, now time.Time) (string, Verification, error) {
 	o := vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}
 	v := Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
 	if c.Status != card.StatusActive {
 		return "", v, nil
 	}
+	if c.CardDataLocked(now) {
+		return DeclineCardDataTriesExceeded, v, nil
+	}
 	if d.ExpMonth != c.ExpMonth || d.ExpYear != c.ExpYear {
 		v.Expiry = CheckMismatch
-		return DeclineIncorrectExpiry, v, nil
+		return DeclineIncorrectExpiry, v, s.countCardDataTry(ctx, c, now)
 	}
 	v.Expiry = CheckMatch
 	if d.CVV != nil {
@@ -141,9 +146,17 @@ func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, 
 		want.Wipe()
 		if !matched {
 			v.CVV = CheckMismatch
-			return DeclineIncorrectCVV, v, nil
+			return DeclineIncorrectCVV, v, s.countCardDataTry(ctx, c, now)
 		}
 		v.CVV = CheckMatch
+	}
+	// Only a matching CVV2 or PIN starts the card data count again: a right
+	// expiry alone is no proof, and would let wrong CVV2s be tried without
+	// end between right expiry dates.
+	if v.CVV == CheckMatch {
+		if err := s.provedCardData(ctx, c, now); err != nil {
+			return "", v, err
+		}
 	}
 	if d.PIN == nil && d.PINBlock == nil {
 		return "", v, nil
@@ -180,8 +193,56 @@ func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, 
 	if ok {
 		v.PIN = CheckMatch
 	}
+	if ok {
+		if err := s.provedCardData(ctx, c, now); err != nil {
+			return "", v, err
+		}
+	}
 	reason, err := s.countPINTry(ctx, c, ok, now)
 	return reason, v, err
+}
+
+// countCardDataTry counts one wrong expiry or CVV2 on c and stores c. A
+// count whose lock has ended starts again first; the MaxCardDataTries-th
+// wrong one locks the card's data.
+func (s *Service) countCardDataTry(ctx context.Context, c *card.Card, now time.Time) error {
+	if c.CardDataLockedUntil != nil { // ended: CardDataLocked is checked first
+		c.CardDataTries, c.CardDataLockedUntil = 0, nil
+	}
+	c.CardDataTries = min(c.CardDataTries+1, card.MaxCardDataTries)
+	locks := c.CardDataTries == card.MaxCardDataTries
+	if locks {
+		until := now.Add(card.CardDataLockout)
+		c.CardDataLockedUntil = &until
+	}
+	if err := s.storeTries(ctx, c, now); err != nil {
+		return err
+	}
+	if locks {
+		return s.cardDataLocked(ctx, *c, now)
+	}
+	return nil
+}
+
+// provedCardData starts c's card data try count again, for card data a
+// matching CVV2 or PIN proved, and stores c when that changes it.
+func (s *Service) provedCardData(ctx context.Context, c *card.Card, now time.Time) error {
+	if c.CardDataTries == 0 && c.CardDataLockedUntil == nil {
+		return nil
+	}
+	c.CardDataTries, c.CardDataLockedUntil = 0, nil
+	return s.storeTries(ctx, c, now)
+}
+
+// storeTries stores c with its try counts moved.
+func (s *Service) storeTries(ctx context.Context, c *card.Card, now time.Time) error {
+	c.UpdatedAt = now
+	updated, err := s.store.UpdateCard(ctx, *c)
+	if err != nil {
+		return err
+	}
+	*c = updated
+	return nil
 }
 
 // countPINTry moves c's PIN try count, the PIN not blocked, for one PIN
@@ -197,12 +258,9 @@ func (s *Service) countPINTry(ctx context.Context, c *card.Card, matched bool, n
 		c.PINTries++
 		c.PINBlocked = c.PINTries >= card.MaxPINTries
 	}
-	c.UpdatedAt = now
-	updated, err := s.store.UpdateCard(ctx, *c)
-	if err != nil {
+	if err := s.storeTries(ctx, c, now); err != nil {
 		return "", err
 	}
-	*c = updated
 	if matched {
 		return "", nil
 	}
@@ -212,6 +270,22 @@ func (s *Service) countPINTry(ctx context.Context, c *card.Card, matched bool, n
 		}
 	}
 	return DeclineIncorrectPIN, nil
+}
+
+// cardDataLocked records that c's card data is locked: an audit entry, and
+// a card.card_data_locked event (and so a webhook).
+func (s *Service) cardDataLocked(ctx context.Context, c card.Card, now time.Time) error {
+	tries, until := strconv.Itoa(c.CardDataTries), c.CardDataLockedUntil.UTC().Format(time.RFC3339)
+	if err := s.audit.Append(ctx, audit.Entry{Actor: "system:authorizations", Action: "card.card_data_locked", Target: "card:" + c.ID.String(),
+		Details: map[string]string{"tries": tries, "locked_until": until}}); err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.card_data_locked", ResourceID: c.ID, CreatedAt: now,
+		Data: map[string]string{"status": string(c.Status), "last4": c.Last4, "card_data_tries": tries, "locked_until": until}})
 }
 
 // pinBlocked records that c's PIN is blocked: an audit entry, and a

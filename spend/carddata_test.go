@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/events"
@@ -117,6 +119,9 @@ func TestCardDataIsCheckedByTheVault(t *testing.T) {
 					t.Fatal(err)
 				}
 				expectChecks(t, got, tc.cvv, tc.expiry, tc.pin)
+				// The right card data starts the count of wrong ones again,
+				// so that the cases together lock nothing.
+				expectDecision(t, f.present(t, ok), "")
 			})
 		}
 		// A card that is not active declines by its status, and its data is
@@ -311,4 +316,133 @@ func TestMalformedCardDataNamesTheField(t *testing.T) {
 			})
 		}
 	})
+}
+
+// Five wrong expiry dates or CVV2s in a row lock the card's data for a
+// day, counted in the database: concurrent guesses never get past five,
+// and while the data is locked nothing is checked. Only a matching CVV2 or
+// PIN starts the count again.
+func TestFiveWrongCardDataTriesLockTheCardData(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100.00")
+		c := f.activeCard(t, card.Input{})
+		o := vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}
+		if err := f.ring.SetPIN(ctx, o, vault.SecretString("8203")); err != nil {
+			t.Fatal(err)
+		}
+		right := f.terminal(t, c)
+		wrongCVV := func(i int) presented {
+			p := right
+			p.cvv = fmt.Sprintf("%03d", (atoi(t, right.cvv)+1+i)%1000)
+			return p
+		}
+		wrongExpiry := right
+		wrongExpiry.year++
+		noCVV := right
+		noCVV.noCVV = true
+		chip := right
+		chip.mode, chip.withPIN, chip.pin = spend.EntryChip, true, "8203"
+		wrongPIN := chip
+		wrongPIN.pin = "1111"
+		tries := func() card.Card {
+			t.Helper()
+			got, err := f.cards.Card(ctx, f.actor, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+
+		expectDecision(t, f.present(t, wrongCVV(0)), spend.DeclineIncorrectCVV)
+		expectDecision(t, f.present(t, wrongExpiry), spend.DeclineIncorrectExpiry)
+		// A right expiry without a CVV2 proves nothing, nor does a wrong
+		// PIN count as wrong card data.
+		expectDecision(t, f.present(t, noCVV), "")
+		expectDecision(t, f.present(t, wrongPIN), spend.DeclineIncorrectPIN)
+		if got := tries(); got.CardDataTries != 2 || got.CardDataLockedUntil != nil {
+			t.Fatalf("after two wrong tries, a bare expiry and a wrong PIN: %d tries, locked until %v", got.CardDataTries, got.CardDataLockedUntil)
+		}
+		expectDecision(t, f.present(t, right), "")
+		if got := tries(); got.CardDataTries != 0 {
+			t.Fatalf("after a right CVV2 %d tries are counted", got.CardDataTries)
+		}
+		expectDecision(t, f.present(t, wrongExpiry), spend.DeclineIncorrectExpiry)
+		expectDecision(t, f.present(t, chip), "")
+		if got := tries(); got.CardDataTries != 0 || got.PINTries != 0 {
+			t.Fatalf("after a right PIN: %d card data tries, %d PIN tries", got.CardDataTries, got.PINTries)
+		}
+
+		// Twelve wrong CVV2s at once, while the partner renames the card:
+		// each is decided, five are checked.
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			reasons = map[string]int{}
+		)
+		for i := range 12 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				a, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: wrongCVV(i).data(), Amount: "1.00", Currency: "EUR", Merchant: shop})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				reasons[a.DeclineReason]++
+				mu.Unlock()
+			}()
+			go func() {
+				defer wg.Done()
+				name := fmt.Sprintf("Travel %d", i)
+				if _, err := f.cards.UpdateCard(ctx, f.actor, c.ID, card.Patch{DisplayName: &name}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if reasons[spend.DeclineIncorrectCVV] != card.MaxCardDataTries || reasons[spend.DeclineCardDataTriesExceeded] != 12-card.MaxCardDataTries {
+			t.Fatalf("declines %v", reasons)
+		}
+		locked := tries()
+		if want := f.now.Add(card.CardDataLockout); locked.CardDataTries != card.MaxCardDataTries || locked.CardDataLockedUntil == nil || !locked.CardDataLockedUntil.Equal(want) {
+			t.Fatalf("card data %d tries, locked until %v, want until %v", locked.CardDataTries, locked.CardDataLockedUntil, want)
+		}
+		if _, err := f.db.Consents().Sequence(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if evs, err := f.db.Consents().Events(ctx, f.actor.PartnerID, events.Filter{Type: "card.card_data_locked", Limit: 10}); err != nil || len(evs) != 1 ||
+			evs[0].Data["locked_until"] != locked.CardDataLockedUntil.Format(time.RFC3339) {
+			t.Fatalf("card.card_data_locked events %v: %v", evs, err)
+		}
+		// Locked: neither the right data nor a PIN is checked; a payment by
+		// card id goes on.
+		for _, p := range []presented{right, wrongCVV(0), chip} {
+			a := f.present(t, p)
+			expectDecision(t, a, spend.DeclineCardDataTriesExceeded)
+			expectChecks(t, a, spend.CheckNotProvided, spend.CheckNotProvided, spend.CheckNotProvided)
+		}
+		expectDecision(t, f.authorize(t, c, "1.00", shop), "")
+
+		// A day on, the lock has ended and the count starts from nought.
+		f.now = f.now.Add(card.CardDataLockout)
+		expectDecision(t, f.present(t, wrongCVV(0)), spend.DeclineIncorrectCVV)
+		if got := tries(); got.CardDataTries != 1 || got.CardDataLockedUntil != nil {
+			t.Fatalf("after the lock, one wrong try: %d tries, locked until %v", got.CardDataTries, got.CardDataLockedUntil)
+		}
+		expectDecision(t, f.present(t, right), "")
+		if got := tries(); got.CardDataTries != 0 {
+			t.Fatalf("after the lock and a right CVV2: %d tries", got.CardDataTries)
+		}
+	})
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

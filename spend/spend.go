@@ -58,6 +58,10 @@ const (
 	DeclineIncorrectCVV     = "incorrect_cvv"
 	DeclineIncorrectPIN     = "incorrect_pin"
 	DeclinePINTriesExceeded = "pin_tries_exceeded"
+	// DeclineCardDataTriesExceeded: MaxCardDataTries wrong expiry dates or
+	// CVV2s in a row locked the card's data for a while; nothing was
+	// checked.
+	DeclineCardDataTriesExceeded = "card_data_tries_exceeded"
 	// A payment by a wallet token the partner or the card's freeze
 	// suspended, or that was deleted.
 	DeclineTokenSuspended = "token_suspended"

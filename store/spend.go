@@ -275,8 +275,8 @@ func spentSQL(daily, monthly, annually string) string {
 var subjectDigestPG = `sha256(convert_to(CAST(ROW(` + qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id,
 	a.currency, a.created_at) AS TEXT), 'UTF8'))`
 
-// LockSubject implements spend.Store. On PostgreSQL the account's row is
-// locked first, by a statement of its own: the read that follows then
+// LockSubject implements spend.Store. On PostgreSQL the card's and the
+// account's rows are locked first, by a statement of its own: the read that follows then
 // starts after any transaction that held the lock has committed, and sees
 // what it wrote (a row lock taken by the reading statement itself would
 // leave the rest of that statement reading from before the wait). SQLite
@@ -435,8 +435,11 @@ func recordDeclinePG(from string) string {
 		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) ` + values(`$19, $2, $20, $21, $22, $23`) + `)`
 }
 
-// lockPG locks the account of the partner's card (see LockSubject).
-const lockPG = `SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM cards WHERE partner_id = $1 AND id = $2) FOR UPDATE`
+// lockPG locks the partner's card and its account (see LockSubject): the
+// card too, because a decision may write it (PIN and card data tries, a
+// single-use card closing) and must not lose to a change made meanwhile.
+// Writers of a card alone lock no account, so the order cannot deadlock.
+const lockPG = `SELECT 1 FROM accounts a JOIN cards c ON a.id = c.account_id WHERE c.partner_id = $1 AND c.id = $2 FOR UPDATE`
 
 // Decide implements spend.Store. On SQLite it is the three steps in one
 // (group-committed) transaction. On PostgreSQL decisions waiting for one

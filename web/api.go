@@ -155,34 +155,35 @@ func viewAccount(a card.Account) accountView {
 }
 
 type cardView struct {
-	ID                 string          `json:"id"`
-	DisplayName        string          `json:"display_name"`
-	Type               string          `json:"type"`
-	Brand              string          `json:"brand"`
-	Region             string          `json:"region"`
-	ExpMonth           string          `json:"exp_month"`
-	ExpYear            string          `json:"exp_year"`
-	Last4              string          `json:"last4"`
-	Currency           string          `json:"currency"`
-	AccountID          string          `json:"account_id"`
-	IndividualID       string          `json:"individual_id"`
-	Status             string          `json:"status"`
-	SpendLimit         *string         `json:"spend_limit"`
-	SpendLimitDuration *string         `json:"spend_limit_duration"`
-	ReplacesID         *string         `json:"replaces_id,omitempty"`
-	ReplacedByID       *string         `json:"replaced_by_id,omitempty"`
-	Usage              string          `json:"usage"`
-	MerchantLockedTo   *string         `json:"merchant_locked_to"`
-	AllowedMCCs        []string        `json:"allowed_mccs"`
-	BlockedMCCs        []string        `json:"blocked_mccs"`
-	AllowedCountries   []string        `json:"allowed_countries"`
-	BlockedCountries   []string        `json:"blocked_countries"`
-	ShippingAddress    *address        `json:"shipping_address,omitempty"`
-	BillingAddress     *address        `json:"billing_address,omitempty"`
-	Fulfilment         *fulfilmentView `json:"fulfilment,omitempty"`
-	PINBlocked         bool            `json:"pin_blocked"`
-	CreatedAt          string          `json:"created_at"`
-	UpdatedAt          string          `json:"updated_at"`
+	ID                  string          `json:"id"`
+	DisplayName         string          `json:"display_name"`
+	Type                string          `json:"type"`
+	Brand               string          `json:"brand"`
+	Region              string          `json:"region"`
+	ExpMonth            string          `json:"exp_month"`
+	ExpYear             string          `json:"exp_year"`
+	Last4               string          `json:"last4"`
+	Currency            string          `json:"currency"`
+	AccountID           string          `json:"account_id"`
+	IndividualID        string          `json:"individual_id"`
+	Status              string          `json:"status"`
+	SpendLimit          *string         `json:"spend_limit"`
+	SpendLimitDuration  *string         `json:"spend_limit_duration"`
+	ReplacesID          *string         `json:"replaces_id,omitempty"`
+	ReplacedByID        *string         `json:"replaced_by_id,omitempty"`
+	Usage               string          `json:"usage"`
+	MerchantLockedTo    *string         `json:"merchant_locked_to"`
+	AllowedMCCs         []string        `json:"allowed_mccs"`
+	BlockedMCCs         []string        `json:"blocked_mccs"`
+	AllowedCountries    []string        `json:"allowed_countries"`
+	BlockedCountries    []string        `json:"blocked_countries"`
+	ShippingAddress     *address        `json:"shipping_address,omitempty"`
+	BillingAddress      *address        `json:"billing_address,omitempty"`
+	Fulfilment          *fulfilmentView `json:"fulfilment,omitempty"`
+	PINBlocked          bool            `json:"pin_blocked"`
+	CardDataLockedUntil *string         `json:"card_data_locked_until"`
+	CreatedAt           string          `json:"created_at"`
+	UpdatedAt           string          `json:"updated_at"`
 }
 
 // fulfilmentView is a physical card's way to the cardholder.
@@ -259,6 +260,10 @@ func viewCard(c card.Card) cardView {
 	v.ShippingAddress, v.BillingAddress = viewAddress(c.ShippingAddress), viewAddress(c.BillingAddress)
 	v.Fulfilment = viewFulfilment(c.Fulfilment)
 	v.PINBlocked = c.PINBlocked
+	if c.CardDataLockedUntil != nil {
+		t := ts(*c.CardDataLockedUntil)
+		v.CardDataLockedUntil = &t
+	}
 	return v
 }
 
