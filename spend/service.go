@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type Store interface {
 	// AnyToken reads a wallet token of any partner, for the network's
 	// door, which names no partner; card.ErrNotFound if there is none.
 	AnyToken(ctx context.Context, id uuid.UUID) (card.Token, error)
+	// ReferencedAuthorization reads the authorisation, of any partner, that
+	// the network reference names; ErrNotFound if none.
+	ReferencedAuthorization(ctx context.Context, reference string) (Authorization, error)
 	// LockSubject locks the account of the partner's card until the
 	// transaction ends and then reads what a decision needs, under that
 	// lock; card.ErrNotFound if there is no such card.
@@ -47,7 +51,8 @@ type Store interface {
 	Approvals(ctx context.Context, lineageID uuid.UUID) (int, error)
 	// RecordAuthorization stores a new authorisation, takes what it holds
 	// from its account's available amount (ErrInsufficientFunds if that
-	// would go below zero), counts what it spends and emits e, together.
+	// would go below zero), counts what it spends and emits e, together;
+	// ErrReferenceTaken if another authorisation has its network reference.
 	RecordAuthorization(ctx context.Context, a Authorization, e events.Event) error
 	// Decide runs a whole decision in one transaction (the caller's, when
 	// ctx carries one, else its own): LockSubject, then decide, then
@@ -118,9 +123,12 @@ type Request struct {
 	// ecommerce in an app).
 	TokenID    uuid.UUID
 	TokenEntry EntryMode
-	Amount     string // decimal, two places at most
-	Currency   string
-	Merchant   Merchant
+	// NetworkReference names the request on the network's door (see
+	// Network.Authorize).
+	NetworkReference string
+	Amount           string // decimal, two places at most
+	Currency         string
+	Merchant         Merchant
 }
 
 var (
@@ -155,8 +163,10 @@ func (r *Request) validate() (card.Amount, error) {
 // Authorize decides an authorisation and records it, approved or declined,
 // with its event, in one transaction. An approval holds the amount on the
 // account; a single-use card closes; a merchant-locked card locks to the
-// merchant. Errors: ErrSandboxOnly, *FieldError, ErrNotFound.
+// merchant. The card data is wiped when it returns. Errors: ErrSandboxOnly,
+// *FieldError, ErrNotFound.
 func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request) (Authorization, error) {
+	defer r.Card.Wipe()
 	if !s.cfg.Sandbox {
 		return Authorization{}, ErrSandboxOnly
 	}
@@ -205,7 +215,6 @@ func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Requ
 	if r.Card != nil {
 		// Card data is checked under the account's lock, where PIN tries
 		// are counted: the general path.
-		defer r.Card.Wipe()
 		if err := r.Card.validate(); err != nil {
 			return Authorization{}, err
 		}
@@ -289,6 +298,7 @@ func (s *Service) authorize(ctx context.Context, partnerID uuid.UUID, r Request,
 			}
 		}
 		a := newAuthorization(id, partnerID, sub.Card, amt, r, now)
+		a.NetworkReference = r.NetworkReference
 		if r.Card != nil {
 			a.EntryMode, a.Verification = r.Card.EntryMode, &v
 		}
@@ -438,9 +448,15 @@ func (s *Service) Expire(ctx context.Context, partnerID, id uuid.UUID) (Authoriz
 	return s.follow(ctx, partnerID, id, StatusExpired, s.release)
 }
 
+// MaxClearingOverage is how far, in per cent of the authorised amount, a
+// clearing may go above it (a tip, a fuel pump's final amount): beyond it
+// the merchant must ask for a new authorisation.
+const MaxClearingOverage = 20
+
 // Clear settles an approved authorisation for amount ("" for the amount
-// held), which may differ from the authorised amount: the hold is released
-// and the cleared amount leaves the balance. Errors: *FieldError,
+// held), which may differ from the authorised amount, by at most
+// MaxClearingOverage per cent more: the hold is released and the cleared
+// amount leaves the balance. Errors: *FieldError,
 // ErrNotFound, *StateError, ErrInsufficientFunds (more than the hold and
 // the available balance together).
 func (s *Service) Clear(ctx context.Context, partnerID, id uuid.UUID, amount string) (Authorization, error) {
@@ -462,6 +478,9 @@ func (s *Service) clear(ctx context.Context, partnerID, id uuid.UUID, amount str
 		cleared := amt
 		if amount == "" {
 			cleared = a.Held
+		}
+		if cleared > a.Amount+a.Amount*MaxClearingOverage/100 {
+			return &FieldError{Field: "amount", Reason: "may be at most " + strconv.Itoa(MaxClearingOverage) + "% more than the authorised amount"}
 		}
 		if cleared > a.Held && cleared-a.Held > acct.Available {
 			return ErrInsufficientFunds

@@ -120,6 +120,9 @@ type CardData struct {
 
 // Wipe overwrites the number, the CVV and the PIN.
 func (d *CardData) Wipe() {
+	if d == nil {
+		return
+	}
 	for _, b := range [][]byte{d.PAN, d.CVV, d.PIN, d.PINBlock} {
 		for i := range b {
 			b[i] = 0
@@ -158,9 +161,12 @@ type Authorization struct {
 	EntryMode    EntryMode
 	Verification *Verification
 	// TokenID is the wallet token the payment came by (uuid.Nil if none).
-	TokenID   uuid.UUID
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	TokenID uuid.UUID
+	// NetworkReference is the network's own name for the authorisation
+	// request, unique among them ("" for the sandbox's).
+	NetworkReference string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // Funding is money added to an account.
@@ -179,6 +185,13 @@ var (
 	// ErrInsufficientFunds: clearing for more than the hold and the
 	// available balance together.
 	ErrInsufficientFunds = errors.New("spend: insufficient funds")
+	// ErrReferenceReused: a network reference already names an
+	// authorisation of another card, amount, currency or merchant.
+	ErrReferenceReused = errors.New("spend: the network reference names another authorisation")
+	// ErrReferenceTaken is what Store.RecordAuthorization answers for an
+	// authorisation whose network reference another one has: a resend that
+	// lost the race to its first sending.
+	ErrReferenceTaken = errors.New("spend: the network reference is taken")
 )
 
 // FieldError names the input field that is not acceptable.

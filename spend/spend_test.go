@@ -362,8 +362,17 @@ func TestFollowUpsMoveMoneyOnceAndNeverBelowZero(t *testing.T) {
 			t.Fatalf("reversing a cleared authorisation: %v", err)
 		}
 		b := f.authorize(t, c, "50.00", grocer)
-		if _, err := f.svc.Clear(ctx, f.actor.PartnerID, b.ID, "60.01"); !errors.Is(err, spend.ErrInsufficientFunds) {
+		if _, err := f.svc.Clear(ctx, f.actor.PartnerID, b.ID, "56.00"); !errors.Is(err, spend.ErrInsufficientFunds) {
 			t.Fatalf("clearing beyond hold and balance: %v", err)
+		}
+		// More than 20% above the authorised amount is a new payment, not
+		// a clearing.
+		var fe *spend.FieldError
+		if _, err := f.svc.Clear(ctx, f.actor.PartnerID, b.ID, "60.01"); !errors.As(err, &fe) || fe.Field != "amount" {
+			t.Fatalf("clearing 60.01 of a 50.00 authorisation: %v", err)
+		}
+		if b, av := balance(); b != 55_00 || av != 5_00 {
+			t.Fatalf("after two refused clearings: %s / %s", b, av)
 		}
 		if _, err := f.svc.Expire(ctx, f.actor.PartnerID, b.ID); err != nil {
 			t.Fatal(err)
@@ -530,7 +539,7 @@ func TestUsageIsTheSumOfWhatAuthorizationsSpent(t *testing.T) {
 				return f.svc.Clear(ctx, f.actor.PartnerID, id, "1.00")
 			}},
 			{"clear for more", func(id uuid.UUID) (spend.Authorization, error) {
-				return f.svc.Clear(ctx, f.actor.PartnerID, id, "99.99")
+				return f.svc.Clear(ctx, f.actor.PartnerID, id, "48.30") // 20% above 40.25
 			}},
 			{"expire", func(id uuid.UUID) (spend.Authorization, error) { return f.svc.Expire(ctx, f.actor.PartnerID, id) }},
 			{"clear as held", func(id uuid.UUID) (spend.Authorization, error) { return f.svc.Clear(ctx, f.actor.PartnerID, id, "") }},

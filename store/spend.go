@@ -171,7 +171,7 @@ func (s *SpendStore) withChecks(ctx context.Context, list []spend.Authorization)
 		args = append(args, a.ID.String())
 		marks = append(marks, "$"+strconv.Itoa(len(args)))
 	}
-	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT authorization_id, entry_mode, cvv, expiry, pin, token_id FROM authorization_checks
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT authorization_id, entry_mode, cvv, expiry, pin, token_id, network_reference FROM authorization_checks
 		WHERE authorization_id IN (`+strings.Join(marks, ", ")+`)`, args...)
 	if err != nil {
 		return err
@@ -183,12 +183,12 @@ func (s *SpendStore) withChecks(ctx context.Context, list []spend.Authorization)
 			mode spend.EntryMode
 			v    spend.Verification
 		)
-		var token string
-		if err := rows.Scan(&id, &mode, &v.CVV, &v.Expiry, &v.PIN, &token); err != nil {
+		var token, ref string
+		if err := rows.Scan(&id, &mode, &v.CVV, &v.Expiry, &v.PIN, &token, &ref); err != nil {
 			return err
 		}
 		a := &list[at[id]]
-		a.EntryMode, a.Verification = mode, &v
+		a.EntryMode, a.Verification, a.NetworkReference = mode, &v, ref
 		if token != "" {
 			tid, err := uuid.Parse(token)
 			if err != nil {
@@ -336,8 +336,12 @@ func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorizat
 			if a.TokenID != uuid.Nil {
 				token = a.TokenID.String()
 			}
-			_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin, token_id)
-				VALUES ($1, $2, $3, $4, $5, $6)`, a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token)
+			_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin, token_id,
+				network_reference) VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token,
+				a.NetworkReference)
+			if a.NetworkReference != "" && isUniqueViolation(err) {
+				return spend.ErrReferenceTaken
+			}
 			return err
 		})
 	}
@@ -544,6 +548,20 @@ func readSubject(br pgx.BatchResults) (spend.Subject, error) {
 		return spend.Subject{}, notFound(err)
 	}
 	return scanSubject(br.QueryRow())
+}
+
+// ReferencedAuthorization implements spend.Store.
+func (s *SpendStore) ReferencedAuthorization(ctx context.Context, reference string) (spend.Authorization, error) {
+	var pid, id uuid.UUID
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT a.partner_id, a.id FROM authorization_checks k JOIN authorizations a ON a.id = k.authorization_id
+		WHERE k.network_reference = $1`, reference).Scan(&pid, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return spend.Authorization{}, spend.ErrNotFound
+	}
+	if err != nil {
+		return spend.Authorization{}, err
+	}
+	return s.Authorization(ctx, pid, id)
 }
 
 // AuthorizationPartner implements spend.Store.

@@ -68,6 +68,11 @@ func decodeJSON(c echo.Context, dst any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		p := jsonProblem(err)
+		if p.Code == "invalid_type" {
+			// encoding/json names an embedded struct's fields by way of
+			// its Go name ("payment.pan"), which is no part of the JSON.
+			p.Field = withoutEmbedded(reflect.TypeOf(dst), p.Field)
+		}
 		if p.Code == "unknown_field" {
 			// encoding/json names the unknown key alone; name it by its
 			// path ("shipping_address.state"), as every other field error.
@@ -84,6 +89,40 @@ func decodeJSON(c echo.Context, dst any) error {
 		return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", field, "must not contain control characters")
 	}
 	return nil
+}
+
+// withoutEmbedded is the field path encoding/json names, without the Go
+// names of the embedded structs it passes through.
+func withoutEmbedded(t reflect.Type, path string) string {
+	var out []string
+	for _, seg := range strings.Split(path, ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			out = append(out, seg)
+			continue
+		}
+		next, embedded := t, false
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case f.Anonymous && name == "" && f.Name == seg:
+				next, embedded = f.Type, true
+			case name == seg:
+				next = f.Type
+			default:
+				continue
+			}
+			break
+		}
+		if !embedded {
+			out = append(out, seg)
+		}
+		t = next
+	}
+	return strings.Join(out, ".")
 }
 
 // hasControl reports whether s holds a control character (NUL, a line

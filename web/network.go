@@ -40,29 +40,31 @@ func networkClient(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 type networkAuthorizationRequest struct {
-	TokenID  string  `json:"token_id"`
-	PINBlock *string `json:"pin_block"`
+	NetworkReference string  `json:"network_reference"`
+	TokenID          string  `json:"token_id"`
+	PINBlock         *string `json:"pin_block"`
 	payment
 }
 
 // networkView is a decision as the network hears it: no partner's ids.
 type networkView struct {
-	ID            string        `json:"id"`
-	Status        string        `json:"status"`
-	DeclineReason *string       `json:"decline_reason"`
-	Amount        string        `json:"amount"`
-	Currency      string        `json:"currency"`
-	HeldAmount    string        `json:"held_amount"`
-	ClearedAmount *string       `json:"cleared_amount"`
-	EntryMode     string        `json:"entry_mode,omitempty"`
-	TokenID       *string       `json:"token_id,omitempty"`
-	Verification  *verification `json:"verification,omitempty"`
-	CreatedAt     string        `json:"created_at"`
+	ID               string        `json:"id"`
+	NetworkReference string        `json:"network_reference,omitempty"`
+	Status           string        `json:"status"`
+	DeclineReason    *string       `json:"decline_reason"`
+	Amount           string        `json:"amount"`
+	Currency         string        `json:"currency"`
+	HeldAmount       string        `json:"held_amount"`
+	ClearedAmount    *string       `json:"cleared_amount"`
+	EntryMode        string        `json:"entry_mode,omitempty"`
+	TokenID          *string       `json:"token_id,omitempty"`
+	Verification     *verification `json:"verification,omitempty"`
+	CreatedAt        string        `json:"created_at"`
 }
 
 func viewNetwork(a spend.Authorization) networkView {
 	v := viewAuthorization(a)
-	return networkView{ID: v.ID, Status: v.Status, DeclineReason: v.DeclineReason, Amount: v.Amount, Currency: v.Currency,
+	return networkView{ID: v.ID, NetworkReference: a.NetworkReference, Status: v.Status, DeclineReason: v.DeclineReason, Amount: v.Amount, Currency: v.Currency,
 		HeldAmount: v.HeldAmount, ClearedAmount: v.ClearedAmount, EntryMode: v.EntryMode, TokenID: v.TokenID, Verification: v.Verification, CreatedAt: v.CreatedAt}
 }
 
@@ -81,12 +83,8 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		a, err := s.deps.Spend.Network().Authorize(c.Request().Context(), spend.Request{TokenID: tid, TokenEntry: spend.EntryMode(req.EntryMode),
+		return s.networkDecision(c, spend.Request{TokenID: tid, TokenEntry: spend.EntryMode(req.EntryMode), NetworkReference: req.NetworkReference,
 			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant)})
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusCreated, viewNetwork(a))
 	}
 	data, err := req.cardFields()
 	if err != nil {
@@ -99,17 +97,27 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 		}
 		data.PINBlock = b
 	}
-	a, err := s.deps.Spend.Network().Authorize(c.Request().Context(), spend.Request{Card: data, Amount: req.Amount, Currency: req.Currency,
+	return s.networkDecision(c, spend.Request{Card: data, NetworkReference: req.NetworkReference, Amount: req.Amount, Currency: req.Currency,
 		Merchant: spend.Merchant(req.Merchant)})
+}
+
+// networkDecision answers an authorisation request: 201 with its
+// decision, or 200 with the authorisation a resend's reference names.
+func (s *Server) networkDecision(c echo.Context, r spend.Request) error {
+	a, replayed, err := s.deps.Spend.Network().Authorize(c.Request().Context(), r)
 	if err != nil {
 		return err
+	}
+	if replayed {
+		return c.JSON(http.StatusOK, viewNetwork(a))
 	}
 	return c.JSON(http.StatusCreated, viewNetwork(a))
 }
 
 type networkFollowUp struct {
-	AuthorizationID string `json:"authorization_id"`
-	Amount          string `json:"amount"`
+	AuthorizationID  string `json:"authorization_id"`
+	NetworkReference string `json:"network_reference"`
+	Amount           string `json:"amount"`
 }
 
 // networkReverse is POST /network/v1/reversals and networkClear POST
@@ -123,19 +131,26 @@ func (s *Server) networkFollow(c echo.Context, clear bool) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	id, err := uuidField("authorization_id", req.AuthorizationID)
-	if err != nil {
-		return err
+	ref := spend.Ref{NetworkReference: req.NetworkReference}
+	if req.AuthorizationID != "" {
+		id, err := uuidField("authorization_id", req.AuthorizationID)
+		if err != nil {
+			return err
+		}
+		ref.ID = id
 	}
 	n := s.deps.Spend.Network()
-	var a spend.Authorization
+	var (
+		a   spend.Authorization
+		err error
+	)
 	if clear {
-		a, err = n.Clear(c.Request().Context(), id, req.Amount)
+		a, err = n.Clear(c.Request().Context(), ref, req.Amount)
 	} else {
 		if req.Amount != "" {
 			return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "amount", "a reversal releases the whole hold")
 		}
-		a, err = n.Reverse(c.Request().Context(), id)
+		a, err = n.Reverse(c.Request().Context(), ref)
 	}
 	if err != nil {
 		return err

@@ -6,9 +6,12 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +64,11 @@ func networkContract(t *testing.T, base string) routers.Router {
 }
 
 var contract routers.Router
+
+var references atomic.Int64
+
+// nextReference is a network reference no request of the test run has.
+func nextReference() string { return fmt.Sprintf("acq1:%012d", references.Add(1)) }
 
 func networkPost(t *testing.T, hc *http.Client, url string, body any, headers ...string) (int, map[string]any, error) {
 	t.Helper()
@@ -124,7 +132,7 @@ func TestTheNetworkListenerTakesMutualTLSAndCardData(t *testing.T) {
 		return hex.EncodeToString(b)
 	}
 	chip := func(pinBlock string) map[string]any {
-		return map[string]any{"pan": string(pan.Reveal()), "exp_month": "12", "exp_year": "2029", "pin_block": pinBlock, "entry_mode": "chip",
+		return map[string]any{"network_reference": nextReference(), "pan": string(pan.Reveal()), "exp_month": "12", "exp_year": "2029", "pin_block": pinBlock, "entry_mode": "chip",
 			"amount": "20.00", "currency": "EUR", "merchant": shop}
 	}
 	url := srv.URL + "/network/v1/authorizations"
@@ -180,11 +188,12 @@ func TestTheNetworkListenerTakesMutualTLSAndCardData(t *testing.T) {
 		e.post("/v3/simulations/consents/"+ap["id"].(string), e.tokA, map[string]string{"outcome": "approved"})
 		tokens := e.do(http.MethodGet, "/v3/cards/"+c["id"].(string)+"/tokens", e.tokA, "", nil).json(t)["data"].([]any)
 		tid := tokens[0].(map[string]any)["id"].(string)
-		pay := map[string]any{"token_id": tid, "amount": "1.00", "currency": "EUR", "merchant": shop}
+		pay := map[string]any{"network_reference": nextReference(), "token_id": tid, "amount": "1.00", "currency": "EUR", "merchant": shop}
 		if status, m, err := networkPost(t, hc, url, pay); err != nil || status != http.StatusCreated || m["status"] != "approved" || m["token_id"] != tid {
 			t.Fatalf("a token payment: %d %v %v", status, m, err)
 		}
 		e.post("/v3/cards/"+c["id"].(string)+"/tokens/"+tid+"/suspend", e.tokA, nil)
+		pay["network_reference"] = nextReference()
 		if _, m, _ := networkPost(t, hc, url, pay); m["decline_reason"] != "token_suspended" {
 			t.Fatalf("a suspended token: %v", m)
 		}
@@ -208,5 +217,185 @@ func TestTheNetworkListenerTakesMutualTLSAndCardData(t *testing.T) {
 	})
 	if bytes.Contains([]byte(e.logs.String()), pan.Reveal()) {
 		t.Fatal("the card number reached the logs")
+	}
+}
+
+// A resend on the network listener decides nothing again: however many
+// sendings of one request, at once or after one another, there is one
+// authorisation and one hold. Follow-ups name it by its reference too, and
+// a follow-up resent answers what the first did.
+func TestANetworkResendHoldsOnce(t *testing.T) {
+	onEachStore(t, func(t *testing.T, e *env) {
+		ca := testkit.NewCA(t, "card network CA")
+		srv := e.networkServer(t, ca)
+		contract = networkContract(t, srv.URL)
+		cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		hc := networkClient(ca, &cert)
+		c := e.virtualCard(e.tokA)
+		e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "100.00"})
+		o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)}
+		pan, err := e.ring.LoadPAN(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := srv.URL + "/network/v1/authorizations"
+		contactless := func(ref, amount string) map[string]any {
+			return map[string]any{"network_reference": ref, "pan": string(pan.Reveal()), "exp_month": c["exp_month"], "exp_year": c["exp_year"],
+				"entry_mode": "contactless", "amount": amount, "currency": "EUR", "merchant": shop}
+		}
+		available := func() string {
+			t.Helper()
+			return e.do(http.MethodGet, "/v3/accounts/"+c["account_id"].(string), e.tokA, "", nil).json(t)["available"].(string)
+		}
+
+		// Twenty sendings of one request at once: one decision.
+		ref := nextReference()
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			statuses = map[int]int{}
+			ids      = map[any]int{}
+		)
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, m, err := networkPost(t, hc, url, contactless(ref, "10.00"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				statuses[status]++
+				ids[m["id"]]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if statuses[http.StatusCreated] != 1 || statuses[http.StatusOK] != 19 || len(ids) != 1 {
+			t.Fatalf("answers %v for authorisations %v", statuses, ids)
+		}
+		if got := available(); got != "90.00" {
+			t.Fatalf("after twenty sendings of a 10.00 payment, %s available", got)
+		}
+		list := e.do(http.MethodGet, "/v3/authorizations?card_id="+c["id"].(string), e.tokA, "", nil).json(t)["data"].([]any)
+		if len(list) != 1 {
+			t.Fatalf("%d authorisations recorded", len(list))
+		}
+
+		// The reference taken for another amount, or another card.
+		if status, m, _ := networkPost(t, hc, url, contactless(ref, "11.00")); status != http.StatusConflict || m["code"] != "network_reference_reused" {
+			t.Fatalf("the reference for another amount: %d %v", status, m)
+		}
+		other := contactless(ref, "10.00")
+		other["pan"] = "4000000000000002"
+		if status, m, _ := networkPost(t, hc, url, other); status != http.StatusConflict || m["code"] != "network_reference_reused" {
+			t.Fatalf("the reference for another card: %d %v", status, m)
+		}
+		if status, m, _ := networkPost(t, hc, url, contactless("", "10.00")); status != http.StatusUnprocessableEntity || m["field"] != "network_reference" {
+			t.Fatalf("no reference: %d %v", status, m)
+		}
+		if status, m, _ := networkPost(t, hc, url, contactless("acq1 4000000000000002", "10.00")); status != http.StatusUnprocessableEntity || m["field"] != "network_reference" {
+			t.Fatalf("a reference with a space: %d %v", status, m)
+		}
+
+		// Reversed by its reference, twice: released once.
+		for range 2 {
+			status, m, err := networkPost(t, hc, srv.URL+"/network/v1/reversals", map[string]string{"network_reference": ref})
+			if err != nil || status != http.StatusOK || m["status"] != "reversed" || m["network_reference"] != ref {
+				t.Fatalf("reversal by reference: %d %v %v", status, m, err)
+			}
+		}
+		if got := available(); got != "100.00" {
+			t.Fatalf("after the reversal and its resend, %s available", got)
+		}
+		// A resend of the authorisation after its reversal answers the
+		// authorisation as it is, and holds nothing.
+		if status, m, _ := networkPost(t, hc, url, contactless(ref, "10.00")); status != http.StatusOK || m["status"] != "reversed" {
+			t.Fatalf("a resend after the reversal: %d %v", status, m)
+		}
+		if got := available(); got != "100.00" {
+			t.Fatalf("after a resend of a reversed authorisation, %s available", got)
+		}
+
+		// A clearing resent for the same amount is the same clearing; for
+		// another, a conflict; more than 20% above, the amount named.
+		ref2 := nextReference()
+		if status, m, _ := networkPost(t, hc, url, contactless(ref2, "40.00")); status != http.StatusCreated || m["status"] != "approved" {
+			t.Fatalf("a second payment: %d %v", status, m)
+		}
+		clear := func(amount string) (int, map[string]any) {
+			status, m, err := networkPost(t, hc, srv.URL+"/network/v1/clearings", map[string]string{"network_reference": ref2, "amount": amount})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return status, m
+		}
+		if status, m := clear("48.01"); status != http.StatusUnprocessableEntity || m["field"] != "amount" {
+			t.Fatalf("clearing 48.01 of 40.00: %d %v", status, m)
+		}
+		for range 2 {
+			if status, m := clear("48.00"); status != http.StatusOK || m["cleared_amount"] != "48.00" {
+				t.Fatalf("clearing 48.00 of 40.00: %d %v", status, m)
+			}
+		}
+		if status, m := clear("47.00"); status != http.StatusConflict || m["code"] != "invalid_state" {
+			t.Fatalf("clearing a cleared authorisation for another amount: %d %v", status, m)
+		}
+		got := e.do(http.MethodGet, "/v3/accounts/"+c["account_id"].(string), e.tokA, "", nil).json(t)
+		if got["balance"] != "52.00" || got["available"] != "52.00" {
+			t.Fatalf("after one clearing of 48.00: %v", got)
+		}
+		for name, body := range map[string]map[string]string{
+			"neither":   {},
+			"both":      {"network_reference": ref2, "authorization_id": list[0].(map[string]any)["id"].(string)},
+			"unknown":   {"network_reference": nextReference()},
+			"malformed": {"network_reference": "a b"},
+		} {
+			status, m, _ := networkPost(t, hc, srv.URL+"/network/v1/reversals", body)
+			want := http.StatusUnprocessableEntity
+			if name == "unknown" {
+				want = http.StatusNotFound
+			}
+			if status != want {
+				t.Fatalf("a reversal naming %s: %d %v", name, status, m)
+			}
+		}
+	})
+}
+
+// Field errors on the network listener name its own fields.
+func TestNetworkFieldErrorsNameTheField(t *testing.T) {
+	e := newEnv(t)
+	ca := testkit.NewCA(t, "card network CA")
+	srv := e.networkServer(t, ca)
+	contract = networkContract(t, srv.URL)
+	cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	hc := networkClient(ca, &cert)
+	url := srv.URL + "/network/v1/authorizations"
+	base := func() map[string]any {
+		return map[string]any{"network_reference": nextReference(), "pan": "4000000000000002", "exp_month": "12", "exp_year": "2029",
+			"entry_mode": "chip", "amount": "1.00", "currency": "EUR", "merchant": shop}
+	}
+	testCases := []struct {
+		name  string
+		edit  func(m map[string]any)
+		field string
+	}{
+		{"an ATM without a PIN block", func(m map[string]any) { m["entry_mode"] = "atm" }, "pin_block"},
+		{"a number for the card number", func(m map[string]any) { m["pan"] = 4000000000000002 }, "pan"},
+		{"a number for the merchant's name", func(m map[string]any) { m["merchant"] = map[string]any{"name": 5} }, "merchant.name"},
+		{"a signed month", func(m map[string]any) { m["exp_month"] = "+1" }, "exp_month"},
+		{"a signed year", func(m map[string]any) { m["exp_year"] = "+202" }, "exp_year"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := base()
+			tc.edit(m)
+			status, got, err := networkPost(t, hc, url, m)
+			if err != nil || status != http.StatusUnprocessableEntity || got["field"] != tc.field {
+				t.Fatalf("%d %v %v, want 422 on %s", status, got, err, tc.field)
+			}
+		})
 	}
 }

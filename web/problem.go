@@ -89,6 +89,7 @@ var sentinels = []struct {
 	{consent.ErrActionNotAllowed, http.StatusConflict, "invalid_state", "the card's status does not allow that action"},
 	{partner.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", "the access token is missing, invalid or expired"},
 	{spend.ErrInsufficientFunds, http.StatusConflict, "insufficient_funds", "the account's available balance does not cover the amount"},
+	{spend.ErrReferenceReused, http.StatusConflict, "network_reference_reused", "the network reference names an authorisation of another card, amount, currency or merchant"},
 	{spend.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox"},
 	{card.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox"},
 	{consent.ErrSandboxOnly, http.StatusForbidden, "sandbox_only", "simulations run only in development and sandbox environments"},

@@ -129,11 +129,11 @@ func (r payment) cardFields() (*spend.CardData, error) {
 		return nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "pan", "is required")
 	}
 	month, err := strconv.Atoi(r.ExpMonth)
-	if err != nil || len(r.ExpMonth) != 2 {
+	if err != nil || !digits(r.ExpMonth, 2) {
 		return nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "exp_month", "must be two digits 01 to 12")
 	}
 	year, err := strconv.Atoi(r.ExpYear)
-	if err != nil || len(r.ExpYear) != 4 {
+	if err != nil || !digits(r.ExpYear, 4) {
 		return nil, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "exp_year", "must be four digits")
 	}
 	if r.EntryMode == "" {
@@ -144,6 +144,20 @@ func (r payment) cardFields() (*spend.CardData, error) {
 		d.CVV = []byte(*r.CVV)
 	}
 	return d, nil
+}
+
+// digits tells whether s is n decimal digits (strconv.Atoi also takes a
+// sign).
+func digits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // simulateAuthorization is POST /v3/simulations/authorizations.

@@ -83,8 +83,8 @@ func TestAuthorizationsFundingsAndSpendLimitsOverTheAPI(t *testing.T) {
 		t.Fatalf("account after clearing 55.50: %v", got)
 	}
 	b := e.authorize(t, id, "40.00")
-	expectProblem(t, e.post("/v3/simulations/authorizations/"+b["id"].(string)+"/clear", e.tokA, map[string]string{"amount": "1000.00"}),
-		http.StatusConflict, "insufficient_funds", "")
+	expectProblem(t, e.post("/v3/simulations/authorizations/"+b["id"].(string)+"/clear", e.tokA, map[string]string{"amount": "48.01"}),
+		http.StatusUnprocessableEntity, "invalid_field", "amount")
 	if r := e.post("/v3/simulations/authorizations/"+b["id"].(string)+"/expire", e.tokA, nil); r.status != http.StatusOK || r.json(t)["held_amount"] != "0.00" {
 		t.Fatalf("expire: %d %s", r.status, r.body)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,9 @@ type config struct {
 // the zone PIN key PIN blocks arrive under.
 type networkConfig struct {
 	Addr, Cert, Key, ClientCA string
+	// ClientNames, when set, are the only names (a certificate's common
+	// name or a DNS name) a client certificate may carry.
+	ClientNames []string
 	// ZonePINKey is hex, a double- or triple-length TDES key (a secret).
 	ZonePINKey string
 }
@@ -89,7 +93,21 @@ func (n networkConfig) tls() (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, errors.New("VAULTPAGE_NETWORK_CLIENT_CA: no PEM certificate in the file")
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}, nil
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	if len(n.ClientNames) > 0 {
+		names := n.ClientNames
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("network listener: no client certificate")
+			}
+			leaf := cs.PeerCertificates[0]
+			if slices.Contains(names, leaf.Subject.CommonName) || slices.ContainsFunc(leaf.DNSNames, func(d string) bool { return slices.Contains(names, d) }) {
+				return nil
+			}
+			return errors.New("network listener: the client certificate names no client of VAULTPAGE_NETWORK_CLIENT_NAMES")
+		}
+	}
+	return cfg, nil
 }
 
 // zonePINKey decodes the zone PIN key (nil when none is set).
@@ -100,6 +118,10 @@ func (n networkConfig) zonePINKey() ([]byte, error) {
 	k, err := hex.DecodeString(n.ZonePINKey)
 	if err != nil || (len(k) != 16 && len(k) != 24) {
 		return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY: must be a double- or triple-length TDES key, 32 or 48 hexadecimal digits")
+	}
+	// Two equal halves (or neighbouring thirds) make TDES single DES.
+	if bytes.Equal(k[:8], k[8:16]) || (len(k) == 24 && bytes.Equal(k[8:16], k[16:])) {
+		return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY: its 8-byte parts must differ, or TDES is single DES")
 	}
 	return k, nil
 }
@@ -214,6 +236,13 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	str(&c.Network.Cert, "VAULTPAGE_NETWORK_CERT")
 	str(&c.Network.Key, "VAULTPAGE_NETWORK_KEY")
 	str(&c.Network.ClientCA, "VAULTPAGE_NETWORK_CLIENT_CA")
+	if v := getenv("VAULTPAGE_NETWORK_CLIENT_NAMES"); v != "" {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.Network.ClientNames = append(c.Network.ClientNames, name)
+			}
+		}
+	}
 	if v := getenv("VAULTPAGE_BUREAU_EXPORT_EVERY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute {

@@ -33,7 +33,13 @@ func TestServeOpensTheNetworkListener(t *testing.T) {
 		!strings.Contains(err.Error(), "VAULTPAGE_NETWORK_ZONE_PIN_KEY") {
 		t.Fatalf("a single-length zone PIN key: %v", err)
 	}
+	environ["VAULTPAGE_NETWORK_ZONE_PIN_KEY"] = "0123456789ABCDEF0123456789ABCDEF"
+	if err := run(context.Background(), []string{"vaultpage", "serve", "--addr", addr}, env(environ), &stdout, &stderr); err == nil ||
+		!strings.Contains(err.Error(), "VAULTPAGE_NETWORK_ZONE_PIN_KEY") {
+		t.Fatalf("a double-length zone PIN key of two equal halves: %v", err)
+	}
 	environ["VAULTPAGE_NETWORK_ZONE_PIN_KEY"] = "AB9292288227277226252525224665FE"
+	environ["VAULTPAGE_NETWORK_CLIENT_NAMES"] = "iso8583-adapter, iso8583-standby"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -43,7 +49,7 @@ func TestServeOpensTheNetworkListener(t *testing.T) {
 	client := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12,
 		RootCAs: ca.Pool(), Certificates: []tls.Certificate{client}}}}
-	body, _ := json.Marshal(map[string]any{"pan": "4000000000000002", "exp_month": "12", "exp_year": "2029", "entry_mode": "contactless",
+	body, _ := json.Marshal(map[string]any{"network_reference": "acq1:000001", "pan": "4000000000000002", "exp_month": "12", "exp_year": "2029", "entry_mode": "contactless",
 		"amount": "1.00", "currency": "EUR", "merchant": map[string]string{"name": "Kiosk", "mcc": "5411", "country": "SE", "id": "k-1"}})
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://"+netAddr+"/network/v1/authorizations", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -56,6 +62,16 @@ func TestServeOpensTheNetworkListener(t *testing.T) {
 	_ = res.Body.Close()
 	if res.StatusCode != http.StatusCreated || got["decline_reason"] != "card_not_found" {
 		t.Fatalf("an authorisation on the network listener: %d %v", res.StatusCode, got)
+	}
+	// The CA's certificate for another client is refused in the
+	// handshake: it is not one of the client names.
+	stranger := ca.Issue(t, "someone-else", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	sc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12,
+		RootCAs: ca.Pool(), Certificates: []tls.Certificate{stranger}}}}
+	req, _ = http.NewRequestWithContext(context.Background(), http.MethodPost, "https://"+netAddr+"/network/v1/authorizations", bytes.NewReader(body))
+	if res, err := sc.Do(req); err == nil {
+		_ = res.Body.Close()
+		t.Fatalf("a client certificate for someone-else got %d", res.StatusCode)
 	}
 	plain := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: ca.Pool()}}}
 	req, _ = http.NewRequestWithContext(context.Background(), http.MethodPost, "https://"+netAddr+"/network/v1/authorizations", bytes.NewReader(body))

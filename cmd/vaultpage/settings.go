@@ -47,6 +47,7 @@ var settings = []setting{
 	{env: "VAULTPAGE_NETWORK_CERT", help: "the network listener's certificate (PEM file)"},
 	{env: "VAULTPAGE_NETWORK_KEY", help: "the network listener's private key (PEM file)"},
 	{env: "VAULTPAGE_NETWORK_CLIENT_CA", help: "the CA (PEM file) whose certificates the network's clients must present"},
+	{env: "VAULTPAGE_NETWORK_CLIENT_NAMES", help: "comma-separated names (common name or DNS name) a client certificate must carry one of; empty: any from the CA"},
 	{env: "VAULTPAGE_NETWORK_ZONE_PIN_KEY", file: true, help: "the zone PIN key PIN blocks arrive under: 32 or 48 hex digits (TDES)"},
 	{env: "VAULTPAGE_KEK_SOURCE", def: "dev in development", help: "key, components, pkcs11 or dev"},
 	{env: "VAULTPAGE_KEK", file: true, help: "base64 32-byte key-encrypting key (source key)"},
