@@ -52,6 +52,10 @@ type Store interface {
 	// returned, and the transaction can still keep the claim and the
 	// response.
 	Attempt(ctx context.Context, fn func(ctx context.Context) error) error
+	// Answered tells whether the key holds a response made at or after
+	// notBefore (outside any transaction: a peek, for a caller that does
+	// work before it claims the key).
+	Answered(ctx context.Context, partnerID, key string, notBefore time.Time) (bool, error)
 	// Complete stores the response of the request that claimed the key, in
 	// its transaction.
 	Complete(ctx context.Context, partnerID, key string, status int, contentType string, body []byte) error

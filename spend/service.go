@@ -96,6 +96,9 @@ type Config struct {
 	// ZonePINKey is the TDES key card networks encipher PIN blocks under
 	// (the network door's; none refuses pin_block).
 	ZonePINKey []byte
+	// RealTime asks the partners that registered a decision endpoint;
+	// without it no partner is asked.
+	RealTime RealTime
 }
 
 // ErrSandboxOnly means simulated authorisations are refused outside development
@@ -176,26 +179,37 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 // authorizeFor decides r for the partner, or, with partnerID nil (the card
 // network's door), for the partner whose card carries the presented data.
 func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Request) (Authorization, error) {
+	p, err := s.prepare(ctx, partnerID, r)
+	if err != nil {
+		return Authorization{}, err
+	}
+	return p.Commit(ctx)
+}
+
+// prepare validates r, finds its card and, when the card's partner decides
+// in real time, makes vaultpage's checks and asks the partner (see
+// Prepared).
+func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request) (*Prepared, error) {
 	if partnerID == nil && r.Card == nil && r.TokenID == uuid.Nil {
-		return Authorization{}, &FieldError{Field: "pan", Reason: "is required"}
+		return nil, &FieldError{Field: "pan", Reason: "is required"}
 	}
 	amt, err := r.validate()
 	if err != nil {
-		return Authorization{}, err
+		return nil, err
 	}
 	now := s.now().UTC()
 	id, err := uuid.NewV7()
 	if err != nil {
-		return Authorization{}, err
+		return nil, err
 	}
-	if r.TokenID != uuid.Nil {
-		// The token is read, and its status applied, under the account's
-		// lock: the general path.
+	p := &Prepared{s: s, id: id, amt: amt, now: now}
+	switch {
+	case r.TokenID != uuid.Nil:
 		if r.TokenEntry == "" {
 			r.TokenEntry = EntryContactless
 		}
 		if r.TokenEntry != EntryContactless && r.TokenEntry != EntryEcommerce {
-			return Authorization{}, &FieldError{Field: "entry_mode", Reason: "a wallet token pays contactless or ecommerce"}
+			return nil, &FieldError{Field: "entry_mode", Reason: "a wallet token pays contactless or ecommerce"}
 		}
 		var t card.Token
 		if partnerID == nil {
@@ -204,37 +218,45 @@ func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Requ
 			t, err = s.store.Token(ctx, *partnerID, r.TokenID)
 		}
 		if errors.Is(err, card.ErrNotFound) {
-			return Authorization{}, &FieldError{Field: "token_id", Reason: "no such token"}
+			return nil, &FieldError{Field: "token_id", Reason: "no such token"}
 		}
 		if err != nil {
-			return Authorization{}, err
+			return nil, err
 		}
-		r.CardID = t.CardID
-		return s.authorize(ctx, t.PartnerID, r, id, amt, now)
-	}
-	if r.Card != nil {
-		// Card data is checked under the account's lock, where PIN tries
-		// are counted: the general path.
+		p.partnerID, r.CardID = t.PartnerID, t.CardID
+	case r.Card != nil:
 		if err := r.Card.validate(); err != nil {
-			return Authorization{}, err
+			return nil, err
 		}
 		owner, cardID, ok, err := s.findCard(ctx, partnerID, r.Card)
 		if err != nil {
-			return Authorization{}, err
+			return nil, err
 		}
 		if !ok {
-			return notFound(id, owner, amt, r, now), nil
+			a := notFound(id, owner, amt, r, now)
+			p.done = &a
+			return p, nil
 		}
-		r.CardID = cardID
-		return s.authorize(ctx, owner, r, id, amt, now)
+		p.partnerID, r.CardID = owner, cardID
+	default:
+		p.partnerID = *partnerID
 	}
-	// Most decisions write nothing but the authorisation, its hold and its
-	// event: they go through Store.Decide. Those that also change the card
-	// (a single-use card closes, a merchant-locked one locks) or need more
-	// than the subject to pick a decline reason take the general path.
+	p.r = r
+	asks, err := s.asks(ctx, p.partnerID)
+	if err != nil || !asks {
+		return p, err
+	}
+	return p, p.ask(ctx)
+}
+
+// decideByID decides an authorisation by card id through Store.Decide,
+// which may send it in fewer round trips: most decisions write nothing but
+// the authorisation, its hold and its event. Those that also change the
+// card (a single-use card closes, a merchant-locked one locks) or need more
+// than the subject to pick a decline reason take the general path.
+func (s *Service) decideByID(ctx context.Context, pid uuid.UUID, r Request, id uuid.UUID, amt card.Amount, now time.Time) (Authorization, error) {
 	var out Authorization
-	pid := *partnerID
-	err = s.store.Decide(ctx, pid, r.CardID, WindowsAt(now), func(sub Subject) (Authorization, events.Event, error) {
+	err := s.store.Decide(ctx, pid, r.CardID, WindowsAt(now), func(sub Subject) (Authorization, events.Event, error) {
 		c := sub.Card
 		if c.Usage == card.UsageSingleUse || (c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "") {
 			return Authorization{}, events.Event{}, errGeneralPath
@@ -263,17 +285,17 @@ var errGeneralPath = errors.New("spend: the decision changes the card")
 
 func newAuthorization(id, partnerID uuid.UUID, c card.Card, amt card.Amount, r Request, now time.Time) Authorization {
 	return Authorization{ID: id, PartnerID: partnerID, CardID: c.ID, LineageID: c.LineageID, AccountID: c.AccountID, Amount: amt,
-		Currency: r.Currency, Merchant: r.Merchant, CreatedAt: now, UpdatedAt: now}
+		Currency: r.Currency, Merchant: r.Merchant, NetworkReference: r.NetworkReference, CreatedAt: now, UpdatedAt: now}
 }
 
 // decided sets the outcome: declined for reason, approved (holding and
 // spending the amount) when reason is "".
 func (a *Authorization) decided(reason string) {
 	if reason != "" {
-		a.Status, a.DeclineReason = StatusDeclined, reason
+		a.Status, a.DeclineReason, a.Held, a.Spent = StatusDeclined, reason, 0, 0
 		return
 	}
-	a.Status, a.Held, a.Spent = StatusApproved, a.Amount, a.Amount
+	a.Status, a.DeclineReason, a.Held, a.Spent = StatusApproved, "", a.Amount, a.Amount
 }
 
 // authorize is the general path: the steps of Store.Decide one by one in a
@@ -281,45 +303,13 @@ func (a *Authorization) decided(reason string) {
 func (s *Service) authorize(ctx context.Context, partnerID uuid.UUID, r Request, id uuid.UUID, amt card.Amount, now time.Time) (Authorization, error) {
 	var out Authorization
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		sub, err := s.store.LockSubject(ctx, partnerID, r.CardID, WindowsAt(now))
-		if errors.Is(err, card.ErrNotFound) {
-			return &FieldError{Field: "card_id", Reason: "no such card"}
-		}
+		sub, err := s.lockSubject(ctx, partnerID, r.CardID, now)
 		if err != nil {
 			return err
 		}
-		var (
-			reason string
-			v      Verification
-		)
-		if r.Card != nil {
-			if reason, v, err = s.checkCardData(ctx, &sub.Card, r.Card, now); err != nil {
-				return err
-			}
-		}
-		a := newAuthorization(id, partnerID, sub.Card, amt, r, now)
-		a.NetworkReference = r.NetworkReference
-		if r.Card != nil {
-			a.EntryMode, a.Verification = r.Card.EntryMode, &v
-		}
-		if r.TokenID != uuid.Nil {
-			t, err := s.store.Token(ctx, partnerID, r.TokenID) // under the lock
-			if err != nil {
-				return err
-			}
-			a.TokenID, a.EntryMode = t.ID, r.TokenEntry
-			a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
-			switch t.Status {
-			case card.TokenSuspended:
-				reason = DeclineTokenSuspended
-			case card.TokenDeleted:
-				reason = DeclineTokenDeleted
-			}
-		}
-		if reason == "" {
-			if reason, err = s.decide(ctx, sub, a, now); err != nil {
-				return err
-			}
+		a, reason, err := s.examine(ctx, partnerID, &sub, r, id, amt, now)
+		if err != nil {
+			return err
 		}
 		a.decided(reason)
 		if a.Status == StatusApproved {
@@ -338,6 +328,41 @@ func (s *Service) authorize(ctx context.Context, partnerID uuid.UUID, r Request,
 		return nil
 	})
 	return out, err
+}
+
+// examine makes vaultpage's own checks of r under the account's lock: the
+// card data (its tries counted on sub.Card), the token's status, then the
+// card's status, controls, limits and the balance. It returns the
+// authorisation, not yet decided, and the decline reason it earns ("" to
+// approve).
+func (s *Service) examine(ctx context.Context, partnerID uuid.UUID, sub *Subject, r Request, id uuid.UUID, amt card.Amount, now time.Time) (Authorization, string, error) {
+	var (
+		reason string
+		v      Verification
+		err    error
+	)
+	if r.Card != nil {
+		if reason, v, err = s.checkCardData(ctx, &sub.Card, r.Card, now); err != nil {
+			return Authorization{}, "", err
+		}
+	}
+	a := newAuthorization(id, partnerID, sub.Card, amt, r, now)
+	if r.Card != nil {
+		a.EntryMode, a.Verification = r.Card.EntryMode, &v
+	}
+	if r.TokenID != uuid.Nil {
+		a.TokenID, a.EntryMode = r.TokenID, r.TokenEntry
+		a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
+		if reason, err = s.tokenDecline(ctx, partnerID, r.TokenID); err != nil {
+			return Authorization{}, "", err
+		}
+	}
+	if reason == "" {
+		if reason, err = s.decide(ctx, *sub, a, now); err != nil {
+			return Authorization{}, "", err
+		}
+	}
+	return a, reason, nil
 }
 
 // decide returns the first control the authorisation fails, "" to approve.
@@ -549,26 +574,37 @@ func (s *Service) Fund(ctx context.Context, partnerID, accountID uuid.UUID, amou
 		if _, err := s.store.LockAccount(ctx, partnerID, accountID); err != nil {
 			return err
 		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return err
-		}
-		f = Funding{ID: id, PartnerID: partnerID, AccountID: accountID, Amount: amt, CreatedAt: s.now().UTC()}
-		if err := s.store.InsertFunding(ctx, f); err != nil {
-			return err
-		}
-		if acct, err = s.store.AdjustAccount(ctx, accountID, amt, amt); err != nil {
-			return err
-		}
-		eid, err := uuid.NewV7()
-		if err != nil {
-			return err
-		}
-		return s.outbox.Emit(ctx, events.Event{ID: eid, PartnerID: partnerID, Type: "account.funded", ResourceID: accountID,
-			Data:      map[string]string{"funding_id": f.ID.String(), "amount": amt.String(), "balance": acct.Balance.String(), "available": acct.Available.String()},
-			CreatedAt: f.CreatedAt})
+		f, acct, err = s.credit(ctx, partnerID, accountID, amt, s.now().UTC(), uuid.Nil)
+		return err
 	})
 	return f, acct, err
+}
+
+// credit adds amt to the locked account, in the transaction in ctx, with
+// its account.funded event; for is the authorisation a real-time decision
+// funded (uuid.Nil for none).
+func (s *Service) credit(ctx context.Context, partnerID, accountID uuid.UUID, amt card.Amount, now time.Time, forID uuid.UUID) (Funding, card.Account, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Funding{}, card.Account{}, err
+	}
+	f := Funding{ID: id, PartnerID: partnerID, AccountID: accountID, Amount: amt, CreatedAt: now}
+	if err := s.store.InsertFunding(ctx, f); err != nil {
+		return Funding{}, card.Account{}, err
+	}
+	acct, err := s.store.AdjustAccount(ctx, accountID, amt, amt)
+	if err != nil {
+		return Funding{}, card.Account{}, err
+	}
+	eid, err := uuid.NewV7()
+	if err != nil {
+		return Funding{}, card.Account{}, err
+	}
+	data := map[string]string{"funding_id": f.ID.String(), "amount": amt.String(), "balance": acct.Balance.String(), "available": acct.Available.String()}
+	if forID != uuid.Nil {
+		data["authorization_id"] = forID.String()
+	}
+	return f, acct, s.outbox.Emit(ctx, events.Event{ID: eid, PartnerID: partnerID, Type: "account.funded", ResourceID: accountID, Data: data, CreatedAt: now})
 }
 
 // Authorizations lists authorisations, newest first, optionally for one
@@ -639,5 +675,6 @@ func event(a Authorization, typ string) (events.Event, error) {
 	if a.Cleared != nil {
 		data["cleared_amount"] = a.Cleared.String()
 	}
+	decisionData(a.Decision, data)
 	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.UpdatedAt}, nil
 }

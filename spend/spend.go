@@ -165,8 +165,11 @@ type Authorization struct {
 	// NetworkReference is the network's own name for the authorisation
 	// request, unique among them ("" for the sandbox's).
 	NetworkReference string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// Decision is how the partner's real-time decision endpoint took part
+	// (nil when it was not asked).
+	Decision  *Decision
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Funding is money added to an account.

@@ -96,6 +96,14 @@ func (s *IdempotencyStore) Attempt(ctx context.Context, fn func(ctx context.Cont
 	return err
 }
 
+// Answered implements idempotency.Store.
+func (s *IdempotencyStore) Answered(ctx context.Context, partnerID, key string, notBefore time.Time) (bool, error) {
+	var n int
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM idempotency_keys WHERE partner_id = $1 AND key = $2 AND state = 'done'
+		AND created_at >= $3`, partnerID, key, notBefore.UTC()).Scan(&n)
+	return n > 0, err
+}
+
 // Complete implements idempotency.Store.
 func (s *IdempotencyStore) Complete(ctx context.Context, partnerID, key string, status int, contentType string, body []byte) error {
 	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE idempotency_keys SET state = 'done', status = $1, headers = $2, body = $3

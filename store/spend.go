@@ -197,6 +197,33 @@ func (s *SpendStore) withChecks(ctx context.Context, list []spend.Authorization)
 			a.TokenID = tid
 		}
 	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return s.withDecisions(ctx, list, at, marks, args)
+}
+
+// withDecisions fills in how the partner's real-time decision endpoint took
+// part in the authorisations, in one query.
+func (s *SpendStore) withDecisions(ctx context.Context, list []spend.Authorization, at map[string]int, marks []string, args []any) error {
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT authorization_id, decided_by, stand_in_cause, latency_us, partner_reason, requested, funded
+		FROM authorization_decisions WHERE authorization_id IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var (
+			id                  string
+			d                   spend.Decision
+			latency, req, funds int64
+		)
+		if err := rows.Scan(&id, &d.By, &d.Cause, &latency, &d.Reason, &req, &funds); err != nil {
+			return err
+		}
+		d.Latency, d.Requested, d.Funded = time.Duration(latency)*time.Microsecond, card.Amount(req), card.Amount(funds)
+		list[at[id]].Decision = &d
+	}
 	return rows.Err()
 }
 
@@ -324,14 +351,22 @@ func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 // statement (each statement is a round trip to the server); SQLite runs
 // the same steps in turn.
 func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorization, e events.Event) error {
-	if a.Verification != nil {
-		// Card data was checked: the authorisation and what it checked,
-		// together.
+	if a.Verification != nil || a.Decision != nil {
+		// Card data was checked, or the partner asked: the authorisation
+		// and what it checked and answered, together.
 		return s.db.InTx(ctx, func(ctx context.Context) error {
 			if err := s.recordAuthorization(ctx, a, e); err != nil {
 				return err
 			}
+			if a.Decision != nil {
+				if err := s.recordDecision(ctx, a); err != nil {
+					return err
+				}
+			}
 			v := a.Verification
+			if v == nil {
+				return nil
+			}
 			token := ""
 			if a.TokenID != uuid.Nil {
 				token = a.TokenID.String()
@@ -456,9 +491,10 @@ func (s *SpendStore) Decide(ctx context.Context, partnerID, cardID uuid.UUID, w 
 	unchecked := decide
 	decide = func(sub spend.Subject) (spend.Authorization, events.Event, error) {
 		a, e, err := unchecked(sub)
-		if err == nil && a.Verification != nil {
-			// Decisions here write no authorization_checks row.
-			err = errors.New("store: an authorisation with checked card data is recorded by RecordAuthorization, not Decide")
+		if err == nil && (a.Verification != nil || a.Decision != nil) {
+			// Decisions here write no authorization_checks or
+			// authorization_decisions row.
+			err = errors.New("store: an authorisation with checked card data or a real-time decision is recorded by RecordAuthorization, not Decide")
 		}
 		return a, e, err
 	}

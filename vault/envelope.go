@@ -40,6 +40,9 @@ const (
 	// PurposeWebhookSecret: a webhook endpoint's signing secret (the
 	// current one, or the previous one during a rotation).
 	PurposeWebhookSecret Purpose = "webhook.secret.v1"
+	// PurposeDecisionSecret: the secret that signs what vaultpage asks a
+	// partner's real-time decision endpoint.
+	PurposeDecisionSecret Purpose = "decision.secret.v1"
 )
 
 // AAD is the additional data every ciphertext is bound to. A ciphertext

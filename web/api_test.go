@@ -26,6 +26,7 @@ import (
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/decision"
 	"github.com/vaultpage/vaultpage/docs"
 	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/idempotency"
@@ -127,7 +128,9 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	if o.demo {
 		demo = newDemo(t, partners, cards)
 	}
-	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents, Vault: ring, ZonePINKey: testZonePINKey}, o.now)
+	decisions := decision.NewService(o.db.Decisions(), ring, decision.Config{AllowPrivate: !o.production, AllowHTTP: !o.production}, logger, o.now)
+	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents, Vault: ring, ZonePINKey: testZonePINKey,
+		RealTime: decisions}, o.now)
 	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
 	var feed events.Feed = o.db.Consents()
 	if o.feed != nil {
@@ -137,7 +140,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	if o.idem != nil {
 		idem = o.idem(idem)
 	}
-	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Events: feed, Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: idem,
+	h := web.New(web.Deps{Logger: logger, Demo: demo, Spend: spends, Decisions: decisions, Events: feed, Webhooks: hooks, Version: "test", Partners: partners, Cards: cards, Consents: consents, Idempotency: idem,
 		Ready: o.db.Ready, RateLimit: o.rateLimit, Burst: int(o.rateLimit), Now: o.now, SessionKeys: sk, PublicURL: o.publicURL,
 		SCA: sca, DevOutbox: outbox, TrustedProxies: o.proxies,
 		PublicMetrics: !o.privateMetrics, MetricsToken: o.metricsToken, Programme: o.programme})

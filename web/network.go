@@ -51,6 +51,7 @@ type networkView struct {
 	ID               string        `json:"id"`
 	NetworkReference string        `json:"network_reference,omitempty"`
 	Status           string        `json:"status"`
+	DecidedBy        string        `json:"decided_by"`
 	DeclineReason    *string       `json:"decline_reason"`
 	Amount           string        `json:"amount"`
 	Currency         string        `json:"currency"`
@@ -64,7 +65,7 @@ type networkView struct {
 
 func viewNetwork(a spend.Authorization) networkView {
 	v := viewAuthorization(a)
-	return networkView{ID: v.ID, NetworkReference: a.NetworkReference, Status: v.Status, DeclineReason: v.DeclineReason, Amount: v.Amount, Currency: v.Currency,
+	return networkView{ID: v.ID, NetworkReference: a.NetworkReference, Status: v.Status, DecidedBy: v.DecidedBy, DeclineReason: v.DeclineReason, Amount: v.Amount, Currency: v.Currency,
 		HeldAmount: v.HeldAmount, ClearedAmount: v.ClearedAmount, EntryMode: v.EntryMode, TokenID: v.TokenID, Verification: v.Verification, CreatedAt: v.CreatedAt}
 }
 

@@ -399,3 +399,42 @@ func TestNetworkFieldErrorsNameTheField(t *testing.T) {
 		})
 	}
 }
+
+// The card's partner decides network authorisations in real time too, and
+// a resend is not asked about again.
+func TestTheNetworkAsksThePartner(t *testing.T) {
+	e := newEnv(t)
+	ca := testkit.NewCA(t, "card network CA")
+	srv := e.networkServer(t, ca)
+	contract = networkContract(t, srv.URL)
+	cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	hc := networkClient(ca, &cert)
+	var asked atomic.Int32
+	partnerApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"approved": false, "reason": "merchant not allowed by the app"}`)
+	}))
+	defer partnerApp.Close()
+	b, _ := json.Marshal(map[string]any{"url": partnerApp.URL, "fallback": "approve"})
+	if r := e.do(http.MethodPut, "/v3/decision_endpoint", e.tokA, "application/json", b); r.status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	c := e.virtualCard(e.tokA)
+	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "100.00"})
+	pan, err := e.ring.LoadPAN(context.Background(), vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := map[string]any{"network_reference": nextReference(), "pan": string(pan.Reveal()), "exp_month": c["exp_month"], "exp_year": c["exp_year"],
+		"entry_mode": "contactless", "amount": "10.00", "currency": "EUR", "merchant": shop}
+	for i, want := range []int{http.StatusCreated, http.StatusOK} {
+		status, m, err := networkPost(t, hc, srv.URL+"/network/v1/authorizations", body)
+		if err != nil || status != want || m["decline_reason"] != "partner_declined" || m["decided_by"] != "partner" {
+			t.Fatalf("sending %d: %d %v %v", i+1, status, m, err)
+		}
+	}
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the partner was asked %d times for one request sent twice", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/decision"
 	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
@@ -83,6 +84,7 @@ var sentinels = []struct {
 	{consent.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
 	{spend.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
 	{webhook.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
+	{decision.ErrNotFound, http.StatusNotFound, "not_found", "no decision endpoint is registered"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found", "no such resource"},
 	{card.ErrConflict, http.StatusConflict, "conflict", "the resource changed meanwhile; retry"},
 	{consent.ErrConflict, http.StatusConflict, "conflict", "the consent changed meanwhile; retry"},

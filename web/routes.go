@@ -76,8 +76,12 @@ func (s *Server) routes() {
 	oauth.POST("/token", s.token, s.rateLimit(s.tokenLimits, func(c echo.Context) string { return addressKey(c.RealIP()) })).Name = "oauth-token"
 
 	// Partner API: bearer token, per-partner rate limit, idempotency keys.
-	api := v3.Group("", s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
-		s.query.check, s.verifySignature, s.idempotent)
+	partnerOnly := []echo.MiddlewareFunc{s.authenticate, s.rateLimit(s.limiter, func(c echo.Context) string { return partnerOf(c).ID.String() }),
+		s.query.check, s.verifySignature}
+	api := v3.Group("", append(partnerOnly, s.idempotent)...)
+	// Authorisations may ask the partner in real time: the handler claims
+	// its Idempotency-Key itself, once the partner has answered.
+	asking := v3.Group("", partnerOnly...)
 	api.GET("/branding", s.getBranding).Name = "branding-get"
 	api.PUT("/branding", s.putBranding).Name = "branding-put"
 	api.POST("/individuals", s.createIndividual).Name = "individuals-create"
@@ -116,11 +120,14 @@ func (s *Server) routes() {
 	q.takes(api.GET("/consents", s.listConsents), "limit", "cursor", "status").Name = "consents-list"
 	api.POST("/consents/:id/cancel", s.cancelConsent).Name = "consents-cancel"
 	api.POST("/simulations/consents/:id", s.simulateConsent).Name = "simulations-consent"
-	api.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
+	asking.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
 	api.POST("/simulations/cards/:id/fulfilment", s.simulateFulfilment).Name = "simulations-fulfilment"
 	api.POST("/simulations/authorizations/:id/:step", s.followAuthorization).Name = "simulations-authorization-step"
 	q.takes(api.GET("/authorizations", s.listAuthorizations), "limit", "cursor", "card_id").Name = "authorizations-list"
 	api.GET("/authorizations/:id", s.getAuthorization).Name = "authorizations-get"
+	api.PUT("/decision_endpoint", s.putDecisionEndpoint).Name = "decision-endpoint-put"
+	api.GET("/decision_endpoint", s.getDecisionEndpoint).Name = "decision-endpoint-get"
+	api.DELETE("/decision_endpoint", s.deleteDecisionEndpoint).Name = "decision-endpoint-delete"
 	api.POST("/webhook_endpoints", s.createEndpoint).Name = "webhook-endpoints-create"
 	api.GET("/webhook_endpoints", s.listEndpoints).Name = "webhook-endpoints-list"
 	api.GET("/webhook_endpoints/:id", s.getEndpoint).Name = "webhook-endpoints-get"

@@ -20,6 +20,8 @@ type merchantJSON struct {
 
 type authorizationView struct {
 	ID            string        `json:"id"`
+	DecidedBy     string        `json:"decided_by"`
+	Decision      *decisionView `json:"decision,omitempty"`
 	CardID        *string       `json:"card_id"`
 	AccountID     *string       `json:"account_id"`
 	EntryMode     string        `json:"entry_mode,omitempty"`
@@ -53,7 +55,32 @@ func viewAuthorization(a spend.Authorization) authorizationView {
 		c := a.Cleared.String()
 		v.ClearedAmount = &c
 	}
+	v.DecidedBy = string(spend.DecidedByVaultpage)
+	if d := a.Decision; d != nil {
+		v.DecidedBy = string(d.By)
+		v.Decision = &decisionView{LatencyMS: float64(d.Latency.Microseconds()) / 1000, RequestedAmount: d.Requested.String()}
+		if d.Cause != "" {
+			v.Decision.StandInCause = &d.Cause
+		}
+		if d.Reason != "" {
+			v.Decision.Reason = &d.Reason
+		}
+		if d.Funded > 0 {
+			f := d.Funded.String()
+			v.Decision.FundedAmount = &f
+		}
+	}
 	return v
+}
+
+// decisionView is how the partner's real-time decision endpoint took part
+// in an authorisation.
+type decisionView struct {
+	LatencyMS       float64 `json:"latency_ms"`
+	StandInCause    *string `json:"stand_in_cause"`
+	Reason          *string `json:"reason"`
+	RequestedAmount string  `json:"requested_amount"`
+	FundedAmount    *string `json:"funded_amount"`
 }
 
 // verification is what presented card data checked: each match, mismatch
@@ -180,11 +207,33 @@ func (s *Server) simulateAuthorization(c echo.Context) error {
 		}
 		sr.TokenEntry = spend.EntryMode(req.EntryMode)
 	}
-	a, err := s.deps.Spend.Authorize(c.Request().Context(), partnerOf(c).ID, sr)
+	defer sr.Card.Wipe()
+	// The partner may be asked in real time, which no transaction may wait
+	// for: the request is prepared (checked, the partner asked) before its
+	// Idempotency-Key is claimed, and decided in the keyed transaction. A
+	// key that holds a response already is replayed without preparing.
+	var p *spend.Prepared
+	answered, err := s.keyAnswered(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewAuthorization(a))
+	if !answered {
+		if p, err = s.deps.Spend.Prepare(c.Request().Context(), partnerOf(c).ID, sr); err != nil {
+			return err
+		}
+	}
+	return s.keyed(c, func(c echo.Context) error {
+		if p == nil { // answered, yet not replayed: the key expired meanwhile
+			if p, err = s.deps.Spend.Prepare(c.Request().Context(), partnerOf(c).ID, sr); err != nil {
+				return err
+			}
+		}
+		a, err := p.Commit(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, viewAuthorization(a))
+	})
 }
 
 type clearRequest struct {

@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,5 +239,72 @@ func TestIdempotencyDigestsAreKeyed(t *testing.T) {
 		if bytes.Equal(h, plain[:]) {
 			t.Fatal("the stored digest is a plain SHA-256 of a body that holds a card number")
 		}
+	}
+}
+
+// The real-time decision endpoint over the API: registered with its
+// limits named, its secret shown once; an authorisation shows who decided;
+// a keyed authorisation asks the partner once, however often it is sent.
+func TestTheDecisionEndpointOverTheAPI(t *testing.T) {
+	e := newEnv(t)
+	var asked atomic.Int32
+	partnerApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"approved": true, "amount": "7.50", "reason": "within budget"}`)
+	}))
+	defer partnerApp.Close()
+	put := func(body any) response {
+		b, _ := json.Marshal(body)
+		return e.do(http.MethodPut, "/v3/decision_endpoint", e.tokA, "application/json", b)
+	}
+	expectProblem(t, e.do(http.MethodGet, "/v3/decision_endpoint", e.tokA, "", nil), http.StatusNotFound, "not_found", "")
+	expectProblem(t, put(map[string]any{"url": partnerApp.URL, "timeout_ms": 50, "fallback": "approve"}), http.StatusUnprocessableEntity, "invalid_field", "timeout_ms")
+	expectProblem(t, put(map[string]any{"url": partnerApp.URL, "fallback": "sometimes"}), http.StatusUnprocessableEntity, "invalid_field", "fallback")
+	expectProblem(t, put(map[string]any{"url": partnerApp.URL}), http.StatusUnprocessableEntity, "invalid_field", "fallback")
+	expectProblem(t, put(map[string]any{"url": partnerApp.URL, "fallback": "approve", "retries": 3}), http.StatusUnprocessableEntity, "unknown_field", "retries")
+	created := put(map[string]any{"url": partnerApp.URL, "timeout_ms": 1500, "fallback": "decline"})
+	if created.status != http.StatusCreated || !strings.HasPrefix(created.json(t)["secret"].(string), "whsec_") {
+		t.Fatalf("register: %d %s", created.status, created.body)
+	}
+	changed := put(map[string]any{"url": partnerApp.URL, "timeout_ms": 1000, "fallback": "decline"})
+	if changed.status != http.StatusOK || changed.json(t)["secret"] != nil || changed.json(t)["timeout_ms"] != float64(1000) {
+		t.Fatalf("change: %d %s", changed.status, changed.body)
+	}
+	if got := e.do(http.MethodGet, "/v3/decision_endpoint", e.tokB, "", nil); got.status != http.StatusNotFound {
+		t.Fatalf("another partner's endpoint: %d", got.status)
+	}
+
+	c := e.virtualCard(e.tokA)
+	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "100.00"})
+	pay := map[string]any{"card_id": c["id"], "amount": "10.00", "currency": "EUR", "merchant": map[string]string{"name": "Shop", "mcc": "5411", "country": "SE", "id": "m-1"}}
+	var first map[string]any
+	for i := range 3 {
+		r := e.post("/v3/simulations/authorizations", e.tokA, pay, "Idempotency-Key", "pay-once")
+		if r.status != http.StatusCreated {
+			t.Fatalf("keyed authorisation %d: %d %s", i, r.status, r.body)
+		}
+		m := r.json(t)
+		d, _ := m["decision"].(map[string]any)
+		if m["decided_by"] != "partner" || m["amount"] != "7.50" || d["requested_amount"] != "10.00" || d["reason"] != "within budget" {
+			t.Fatalf("keyed authorisation %d: %s", i, r.body)
+		}
+		if first == nil {
+			first = m
+		} else if m["id"] != first["id"] {
+			t.Fatalf("a replay answered another authorisation: %v against %v", m["id"], first["id"])
+		}
+	}
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the partner was asked %d times for one keyed authorisation", n)
+	}
+	if got := e.do(http.MethodGet, "/v3/accounts/"+c["account_id"].(string), e.tokA, "", nil).json(t); got["available"] != "92.50" {
+		t.Fatalf("after a partial approval of 7.50: %v available", got["available"])
+	}
+	if r := e.do(http.MethodDelete, "/v3/decision_endpoint", e.tokA, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if m := e.post("/v3/simulations/authorizations", e.tokA, pay).json(t); m["decided_by"] != "vaultpage" || m["decision"] != nil || m["amount"] != "10.00" {
+		t.Fatalf("after the deletion: %v", m)
 	}
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/decision"
 	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/partner"
@@ -69,6 +70,8 @@ type Deps struct {
 	Events events.Feed
 	// Webhooks manages partners' webhook endpoints.
 	Webhooks *webhook.Service
+	// Decisions manages partners' real-time decision endpoints.
+	Decisions *decision.Service
 	// Collectors are more Prometheus collectors for /metrics (the store's,
 	// say).
 	Collectors []prometheus.Collector

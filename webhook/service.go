@@ -114,7 +114,7 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout}
 	if !cfg.AllowPrivate {
-		dialer.Control = refusePrivate
+		dialer.Control = RefusePrivate
 	}
 	client := &http.Client{
 		Timeout:       cfg.Timeout,
@@ -129,10 +129,11 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 // is not allowed, never what its host name resolves to inside our network.
 var errAddressRefused = errors.New("the endpoint's host name does not resolve to an address webhooks may reach")
 
-// refusePrivate runs at connect time, on the address DNS resolved to, so
-// that a name that resolves (or re-resolves) to an internal address is
-// refused too.
-func refusePrivate(_, address string, _ syscall.RawConn) error {
+// RefusePrivate is a net.Dialer's Control that runs at connect time, on the
+// address DNS resolved to, so that a name that resolves (or re-resolves) to
+// an internal address is refused too: the SSRF guard of every request
+// vaultpage sends to a partner's URL. Its error names no address.
+func RefusePrivate(_, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return errAddressRefused

@@ -34,14 +34,14 @@ func TestRefusePrivateAddresses(t *testing.T) {
 		{"[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443", false},
 	}
 	for _, tc := range testCases {
-		if got := refusePrivate("tcp", tc.address, nil) != nil; got != tc.expected {
+		if got := RefusePrivate("tcp", tc.address, nil) != nil; got != tc.expected {
 			t.Errorf("%s: refused %v, want %v", tc.address, got, tc.expected)
 		}
 	}
 }
 
 func TestUndeliverableWebhooksNameNoAddress(t *testing.T) {
-	err := refusePrivate("tcp", "10.1.2.3:443", nil)
+	err := RefusePrivate("tcp", "10.1.2.3:443", nil)
 	if got := describe(&net.OpError{Op: "dial", Net: "tcp", Err: err}); strings.Contains(got, "10.1.2.3") || !strings.Contains(got, "may reach") {
 		t.Fatalf("a refused address is described as %q", got)
 	}

@@ -3,13 +3,16 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -134,5 +137,30 @@ func TestTwoProcessesOnOnePostgresNeverApproveTooMuch(t *testing.T) {
 	}
 	if recorded != 400 {
 		t.Fatalf("/metrics counted %v decisions in batches, want 400", recorded)
+	}
+
+	// The partner decides in real time, answering in 0 to 50 ms: no lock
+	// is held while it answers, and the balance, decided again once it has,
+	// still approves exactly 100.
+	var asked atomic.Int32
+	partnerApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		asked.Add(1)
+		time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"approved": true}`)
+	}))
+	defer partnerApp.Close()
+	a.call(http.MethodPut, "/v3/decision_endpoint", map[string]any{"url": partnerApp.URL, "timeout_ms": 3000, "fallback": "decline"}, 201)
+	time.Sleep(1100 * time.Millisecond) // both processes read the registration anew (they keep it for a second)
+	decided, acct := newCard("1000.00", nil)
+	if n := burst(decided); n != 100 {
+		t.Fatalf("against a 1,000.00 balance, the partner asked: %d approved, want 100", n)
+	}
+	if n := asked.Load(); n != 200 {
+		t.Fatalf("the partner was asked %d times, want 200", n)
+	}
+	got = clients[1].call(http.MethodGet, "/v3/accounts/"+acct, nil, 200)
+	if got["available"] != "0.00" || got["balance"] != "1000.00" {
+		t.Fatalf("account after the partner's decisions: %v", got)
 	}
 }

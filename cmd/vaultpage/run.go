@@ -30,6 +30,7 @@ import (
 	"github.com/vaultpage/vaultpage/bureau"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
+	"github.com/vaultpage/vaultpage/decision"
 	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/internal/logmask"
 	"github.com/vaultpage/vaultpage/notify"
@@ -470,10 +471,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		}
 		logger.Info("the demo partner app is at " + web.DemoReturnURL(cfg.PublicURL))
 	}
+	decisions := decision.NewService(d.db.Decisions(), d.ring, decision.Config{AllowPrivate: dev, AllowHTTP: dev}, logger, nil)
 	handler := web.New(web.Deps{
-		Collectors: storeMetrics(d.db),
-		Logger:     logger, Version: version(), Ready: d.db.Ready, Demo: demo, Events: d.db.Consents(), Webhooks: webhooks,
-		Spend:    spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents, Vault: d.ring, ZonePINKey: zpk}, nil),
+		Collectors: append(storeMetrics(d.db), decisionMetrics(decisions)...), Decisions: decisions,
+		Logger: logger, Version: version(), Ready: d.db.Ready, Demo: demo, Events: d.db.Consents(), Webhooks: webhooks,
+		Spend: spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents, Vault: d.ring, ZonePINKey: zpk,
+			RealTime: decisions}, nil),
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys, Programme: cfg.Programme,
 		SCA: sca, DevOutbox: outbox, TrustedProxies: cfg.TrustedProxies,
@@ -665,6 +668,26 @@ func storeMetrics(db *store.DB) []prometheus.Collector {
 	return []prometheus.Collector{took, size,
 		resets("done", func() int64 { done, _ := db.WALResets(); return done }),
 		resets("busy", func() int64 { _, busy := db.WALResets(); return busy })}
+}
+
+// decisionMetrics are the real-time decision endpoints' collectors: how
+// long partners took to answer, by who decided, and the stand-ins by cause.
+func decisionMetrics(d *decision.Service) []prometheus.Collector {
+	took := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vaultpage_decision_endpoint_seconds",
+		Help:    "Questions to partners' real-time decision endpoints, from asking to the answer or the stand-in, by who decided.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 3}}, []string{"decided_by"})
+	standIns := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaultpage_decision_stand_ins_total",
+		Help: "Authorisations the partner's fallback decided, by cause: timeout, connection, status, malformed, busy."}, []string{"cause"})
+	for _, c := range []string{spend.CauseTimeout, spend.CauseConnection, spend.CauseStatus, spend.CauseMalformed, spend.CauseBusy} {
+		standIns.WithLabelValues(c)
+	}
+	d.Observe(func(a decision.Asked) {
+		took.WithLabelValues(string(a.By)).Observe(a.Latency.Seconds())
+		if a.By == spend.DecidedByStandIn {
+			standIns.WithLabelValues(a.Cause).Inc()
+		}
+	})
+	return []prometheus.Collector{took, standIns}
 }
 
 // sharedWork makes the two histograms of work that callers share: how long

@@ -1,0 +1,437 @@
+// Package decision asks partners' real-time authorisation decision
+// endpoints (just-in-time funding): a partner registers one URL, with a
+// timeout and a fallback; vaultpage POSTs each authorisation its own checks
+// approve there, signed per Standard Webhooks, and takes the answer, or the
+// fallback when none comes in time. It implements spend.RealTime.
+package decision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/spend"
+	"github.com/vaultpage/vaultpage/vault"
+	"github.com/vaultpage/vaultpage/webhook"
+)
+
+// Fallback is what an unanswered question decides. Stored values.
+type Fallback string
+
+// Fallbacks.
+const (
+	FallbackApprove Fallback = "approve"
+	FallbackDecline Fallback = "decline"
+)
+
+// Limits of an endpoint.
+const (
+	MinTimeout = 100 * time.Millisecond
+	MaxTimeout = 3000 * time.Millisecond
+	// MaxInFlight bounds the questions to one partner in flight in one
+	// process; past it an authorisation gets the fallback at once (cause
+	// busy), so a slow endpoint holds no more goroutines and connections
+	// than that.
+	MaxInFlight = 256
+	// maxAnswer bounds the body of an answer read.
+	maxAnswer = 16 << 10
+	// cacheFor is how long a process keeps what it read of a partner's
+	// registration: a change takes effect within it everywhere.
+	cacheFor = time.Second
+)
+
+// Endpoint is a partner's decision endpoint.
+type Endpoint struct {
+	PartnerID uuid.UUID
+	URL       string
+	Timeout   time.Duration
+	Fallback  Fallback
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Errors.
+var (
+	// ErrNotFound: the partner has no decision endpoint.
+	ErrNotFound = errors.New("decision: no decision endpoint")
+)
+
+// FieldError names the input field that is not acceptable.
+type FieldError struct{ Field, Reason string }
+
+func (e *FieldError) Error() string { return "decision: " + e.Field + " " + e.Reason }
+
+// InvalidField names the request field and says, safely for the partner,
+// what is wrong with it.
+func (e *FieldError) InvalidField() (field, reason string) { return e.Field, e.Reason }
+
+// Store keeps the endpoints, one a partner.
+type Store interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// PutDecisionEndpoint creates or replaces the partner's endpoint.
+	PutDecisionEndpoint(ctx context.Context, e Endpoint) error
+	// DecisionEndpoint reads it; ErrNotFound if there is none.
+	DecisionEndpoint(ctx context.Context, partnerID uuid.UUID) (Endpoint, error)
+	// DeleteDecisionEndpoint removes it; ErrNotFound if there is none.
+	DeleteDecisionEndpoint(ctx context.Context, partnerID uuid.UUID) error
+}
+
+// Secrets keeps the signing secrets sealed in the vault.
+type Secrets interface {
+	PutSecret(ctx context.Context, o vault.Owner, field string, p vault.Purpose, s vault.Secret) error
+	GetSecret(ctx context.Context, o vault.Owner, field string) (vault.Secret, error)
+}
+
+// Config configures the service.
+type Config struct {
+	// AllowPrivate lets questions reach loopback and private addresses
+	// (development only; production refuses them: SSRF).
+	AllowPrivate bool
+	// AllowHTTP accepts http:// URLs (development only).
+	AllowHTTP bool
+}
+
+// Asked is one question's outcome, for metrics.
+type Asked struct {
+	By      spend.DecidedBy
+	Cause   string
+	Latency time.Duration
+}
+
+// Service registers endpoints and asks them.
+type Service struct {
+	store    Store
+	secrets  Secrets
+	cfg      Config
+	client   *http.Client
+	log      *slog.Logger
+	now      func() time.Time
+	observe  func(Asked)
+	mu       sync.Mutex
+	cache    map[uuid.UUID]cached
+	inFlight map[uuid.UUID]int
+}
+
+// cached is what the process last read of a partner's registration.
+type cached struct {
+	at     time.Time
+	ep     *Endpoint
+	secret string
+}
+
+// NewService builds the service; now defaults to time.Now.
+func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	clock := now
+	now = func() time.Time { return clock().UTC().Truncate(time.Microsecond) }
+	dialer := &net.Dialer{Timeout: MaxTimeout}
+	if !cfg.AllowPrivate {
+		dialer.Control = webhook.RefusePrivate
+	}
+	client := &http.Client{
+		Transport: &http.Transport{DialContext: dialer.DialContext, Proxy: nil, MaxIdleConnsPerHost: 64,
+			IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: MaxTimeout},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &Service{store: s, secrets: sec, cfg: cfg, client: client, log: log, now: now, observe: func(Asked) {},
+		cache: map[uuid.UUID]cached{}, inFlight: map[uuid.UUID]int{}}
+}
+
+// Observe calls fn with each question's outcome (for /metrics).
+func (s *Service) Observe(fn func(Asked)) { s.observe = fn }
+
+func owner(partnerID uuid.UUID) vault.Owner {
+	return vault.Owner{PartnerID: partnerID.String(), Table: "decision_endpoints", RecordID: partnerID.String()}
+}
+
+const fieldSecret = "secret"
+
+// Input is a registration as the partner gives it.
+type Input struct {
+	URL       string
+	TimeoutMS int // 0 for the default, 2,000
+	Fallback  Fallback
+}
+
+// Put registers the partner's endpoint, or replaces it. A new endpoint gets
+// a new signing secret, returned once; a replaced one keeps its secret ("").
+// Errors: *FieldError.
+func (s *Service) Put(ctx context.Context, partnerID uuid.UUID, in Input) (Endpoint, string, error) {
+	if err := webhook.ValidateURL(in.URL, s.cfg.AllowHTTP); err != nil {
+		return Endpoint{}, "", &FieldError{Field: "url", Reason: strings.TrimPrefix(err.Error(), "webhook: url ")}
+	}
+	if in.TimeoutMS == 0 {
+		in.TimeoutMS = 2000
+	}
+	if in.TimeoutMS < int(MinTimeout/time.Millisecond) || in.TimeoutMS > int(MaxTimeout/time.Millisecond) {
+		return Endpoint{}, "", &FieldError{Field: "timeout_ms", Reason: "must be 100 to 3000"}
+	}
+	if in.Fallback != FallbackApprove && in.Fallback != FallbackDecline {
+		return Endpoint{}, "", &FieldError{Field: "fallback", Reason: "must be approve or decline"}
+	}
+	now := s.now()
+	e := Endpoint{PartnerID: partnerID, URL: in.URL, Timeout: time.Duration(in.TimeoutMS) * time.Millisecond, Fallback: in.Fallback,
+		CreatedAt: now, UpdatedAt: now}
+	var secret string
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		old, err := s.store.DecisionEndpoint(ctx, partnerID)
+		switch {
+		case err == nil:
+			e.CreatedAt = old.CreatedAt
+		case errors.Is(err, ErrNotFound):
+			if secret, err = webhook.NewSecret(); err != nil {
+				return err
+			}
+			if err := s.secrets.PutSecret(ctx, owner(partnerID), fieldSecret, vault.PurposeDecisionSecret, vault.NewSecret([]byte(secret))); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		return s.store.PutDecisionEndpoint(ctx, e)
+	})
+	s.forget(partnerID)
+	return e, secret, err
+}
+
+// Endpoint returns the partner's endpoint. Errors: ErrNotFound.
+func (s *Service) Endpoint(ctx context.Context, partnerID uuid.UUID) (Endpoint, error) {
+	return s.store.DecisionEndpoint(ctx, partnerID)
+}
+
+// Delete removes the partner's endpoint: its authorisations are decided
+// by vaultpage alone again. Errors: ErrNotFound.
+func (s *Service) Delete(ctx context.Context, partnerID uuid.UUID) error {
+	err := s.store.DeleteDecisionEndpoint(ctx, partnerID)
+	s.forget(partnerID)
+	return err
+}
+
+func (s *Service) forget(partnerID uuid.UUID) {
+	s.mu.Lock()
+	delete(s.cache, partnerID)
+	s.mu.Unlock()
+}
+
+// registration is the partner's endpoint and secret, read at most every
+// cacheFor (nil when it has none).
+func (s *Service) registration(ctx context.Context, partnerID uuid.UUID) (cached, error) {
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.cache[partnerID]
+	s.mu.Unlock()
+	if ok && now.Sub(c.at) < cacheFor {
+		return c, nil
+	}
+	c = cached{at: now}
+	ep, err := s.store.DecisionEndpoint(ctx, partnerID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return c, err
+	default:
+		sec, err := s.secrets.GetSecret(ctx, owner(partnerID), fieldSecret)
+		if err != nil {
+			return c, err
+		}
+		c.ep, c.secret = &ep, string(sec.Reveal())
+		sec.Wipe()
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10_000 {
+		clear(s.cache) // bounded: partners are few, but a map never grows without end
+	}
+	s.cache[partnerID] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+// Registered implements spend.RealTime.
+func (s *Service) Registered(ctx context.Context, partnerID uuid.UUID) (bool, error) {
+	c, err := s.registration(ctx, partnerID)
+	return c.ep != nil, err
+}
+
+// question is the body of a question: the authorisation as the partner
+// API shows it, and what the account has available.
+type question struct {
+	Type      string       `json:"type"`
+	Timestamp string       `json:"timestamp"`
+	Data      questionData `json:"data"`
+}
+
+type questionData struct {
+	ID               string            `json:"id"`
+	CardID           string            `json:"card_id"`
+	AccountID        string            `json:"account_id"`
+	Amount           string            `json:"amount"`
+	Currency         string            `json:"currency"`
+	Merchant         map[string]string `json:"merchant"`
+	EntryMode        string            `json:"entry_mode,omitempty"`
+	TokenID          string            `json:"token_id,omitempty"`
+	Verification     map[string]string `json:"verification,omitempty"`
+	AccountAvailable string            `json:"account_available"`
+	CreatedAt        string            `json:"created_at"`
+}
+
+// answer is the body of an answer.
+type answer struct {
+	Approved *bool   `json:"approved"`
+	Amount   *string `json:"amount"`
+	Fund     *string `json:"fund"`
+	Reason   *string `json:"reason"`
+}
+
+// Ask implements spend.RealTime: one POST to the partner's endpoint,
+// within its timeout.
+func (s *Service) Ask(ctx context.Context, partnerID uuid.UUID, q spend.Question) spend.Answer {
+	start := time.Now()
+	c, err := s.registration(ctx, partnerID)
+	if err != nil || c.ep == nil {
+		// Deleted since, or unreadable: vaultpage's approval stands.
+		return s.done(spend.Answer{By: spend.DecidedByVaultpage, Approved: true, Latency: time.Since(start)})
+	}
+	ep := *c.ep
+	standIn := func(cause string) spend.Answer {
+		return s.done(spend.Answer{By: spend.DecidedByStandIn, Approved: ep.Fallback == FallbackApprove, Cause: cause, Latency: time.Since(start)})
+	}
+	if !s.enter(partnerID) {
+		return standIn(spend.CauseBusy)
+	}
+	defer s.leave(partnerID)
+	body, err := json.Marshal(questionOf(q, s.now()))
+	if err != nil {
+		return standIn(spend.CauseMalformed)
+	}
+	at := s.now()
+	sig, err := webhook.Sign(q.Authorization.ID.String(), at, body, c.secret)
+	if err != nil {
+		return standIn(spend.CauseConnection)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ep.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return standIn(spend.CauseConnection)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "vaultpage-decisions/1")
+	req.Header.Set("webhook-id", q.Authorization.ID.String())
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set("webhook-signature", sig)
+	res, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return standIn(spend.CauseTimeout)
+		}
+		return standIn(spend.CauseConnection)
+	}
+	defer func() { _ = res.Body.Close() }()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer+1))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return standIn(spend.CauseTimeout)
+	case err != nil:
+		return standIn(spend.CauseConnection)
+	case res.StatusCode != http.StatusOK:
+		return standIn(spend.CauseStatus)
+	case len(raw) > maxAnswer:
+		return standIn(spend.CauseMalformed)
+	}
+	a, ok := parseAnswer(raw, q.Authorization.Amount)
+	if !ok {
+		return standIn(spend.CauseMalformed)
+	}
+	a.By, a.Latency = spend.DecidedByPartner, time.Since(start)
+	return s.done(a)
+}
+
+func (s *Service) done(a spend.Answer) spend.Answer {
+	s.observe(Asked{By: a.By, Cause: a.Cause, Latency: a.Latency})
+	return a
+}
+
+func (s *Service) enter(partnerID uuid.UUID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[partnerID] >= MaxInFlight {
+		return false
+	}
+	s.inFlight[partnerID]++
+	return true
+}
+
+func (s *Service) leave(partnerID uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[partnerID]--; s.inFlight[partnerID] <= 0 {
+		delete(s.inFlight, partnerID)
+	}
+}
+
+func questionOf(q spend.Question, now time.Time) question {
+	a := q.Authorization
+	d := questionData{ID: a.ID.String(), CardID: a.CardID.String(), AccountID: a.AccountID.String(), Amount: a.Amount.String(), Currency: a.Currency,
+		Merchant:  map[string]string{"name": a.Merchant.Name, "mcc": a.Merchant.MCC, "country": a.Merchant.Country, "id": a.Merchant.ID},
+		EntryMode: string(a.EntryMode), AccountAvailable: q.Available.String(), CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339Nano)}
+	if a.TokenID != uuid.Nil {
+		d.TokenID = a.TokenID.String()
+	}
+	if v := a.Verification; v != nil {
+		d.Verification = map[string]string{"cvv": string(v.CVV), "expiry": string(v.Expiry), "pin": string(v.PIN)}
+	}
+	return question{Type: "authorization.request", Timestamp: now.Format(time.RFC3339Nano), Data: d}
+}
+
+// parseAnswer reads an answer: approved is required; amount, when given
+// with an approval, is a partial approval of at most what was asked; fund
+// is a positive amount of at most what is approved; reason is at most 100
+// printable characters.
+func parseAnswer(raw []byte, asked card.Amount) (spend.Answer, bool) {
+	var in answer
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&in); err != nil || in.Approved == nil || dec.More() {
+		return spend.Answer{}, false
+	}
+	a := spend.Answer{Approved: *in.Approved}
+	if in.Reason != nil {
+		if len(*in.Reason) > 100 || strings.ContainsFunc(*in.Reason, func(r rune) bool { return !unicode.IsPrint(r) }) {
+			return spend.Answer{}, false
+		}
+		a.Reason = *in.Reason
+	}
+	if !a.Approved {
+		return a, true
+	}
+	approved := asked
+	if in.Amount != nil {
+		amt, err := card.ParseAmount(*in.Amount)
+		if err != nil || amt <= 0 || amt > asked {
+			return spend.Answer{}, false
+		}
+		a.Amount, approved = &amt, amt
+	}
+	if in.Fund != nil {
+		f, err := card.ParseAmount(*in.Fund)
+		if err != nil || f <= 0 || f > approved {
+			return spend.Answer{}, false
+		}
+		a.Fund = f
+	}
+	return a, true
+}

@@ -1,0 +1,302 @@
+package spend
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/card"
+)
+
+// DecidedBy names who made an authorisation's decision. Stored values.
+type DecidedBy string
+
+// Who decides.
+const (
+	// DecidedByVaultpage: vaultpage's own checks and controls, the partner
+	// not asked or its approval overruled by them.
+	DecidedByVaultpage DecidedBy = "vaultpage"
+	// DecidedByPartner: the partner's real-time decision endpoint answered.
+	DecidedByPartner DecidedBy = "partner"
+	// DecidedByStandIn: the endpoint did not answer in time or answered
+	// something that is no answer; the partner's fallback decided.
+	DecidedByStandIn DecidedBy = "stand_in"
+)
+
+// Stand-in causes: why the endpoint's answer was not taken.
+const (
+	CauseTimeout    = "timeout"    // no answer within the endpoint's timeout
+	CauseConnection = "connection" // no connection, or it broke
+	CauseStatus     = "status"     // an HTTP status other than 200
+	CauseMalformed  = "malformed"  // a body that is not a valid answer
+	CauseBusy       = "busy"       // too many questions to the partner in flight
+)
+
+// Decision is how a partner's real-time decision endpoint took part in an
+// authorisation: nil on one it was not asked about.
+type Decision struct {
+	By DecidedBy
+	// Latency is the time from asking to the answer, or to giving up.
+	Latency time.Duration
+	// Cause is the stand-in's (Cause*), "" when the partner answered.
+	Cause string
+	// Reason is the partner's own reason, as it gave it.
+	Reason string
+	// Requested is the amount the merchant asked for; the authorisation's
+	// Amount is the amount approved (less, for a partial approval).
+	Requested card.Amount
+	// Funded is what the partner's answer credited to the account with the
+	// hold (just-in-time funding).
+	Funded card.Amount
+}
+
+// Question is what a partner's decision endpoint is asked: an
+// authorisation vaultpage's checks and controls approve, but for a balance
+// the partner may fund, and what the account has available.
+type Question struct {
+	Authorization Authorization
+	Available     card.Amount
+}
+
+// Answer is the endpoint's answer, or its fallback's.
+type Answer struct {
+	By       DecidedBy // DecidedByPartner or DecidedByStandIn
+	Approved bool
+	// Amount, when set, approves that much of the amount asked (at most
+	// all of it): a partial approval.
+	Amount *card.Amount
+	// Fund is credited to the account in the transaction that holds the
+	// amount.
+	Fund    card.Amount
+	Reason  string
+	Cause   string
+	Latency time.Duration
+}
+
+// RealTime is the partners' real-time decision endpoints.
+type RealTime interface {
+	// Registered tells whether the partner has an endpoint to ask.
+	Registered(ctx context.Context, partnerID uuid.UUID) (bool, error)
+	// Ask asks the partner's endpoint about q and returns its answer, or
+	// the partner's fallback with its cause: it never fails, and it returns
+	// within the endpoint's timeout and a little.
+	Ask(ctx context.Context, partnerID uuid.UUID, q Question) Answer
+}
+
+// Decline reasons of the real-time decision.
+const (
+	// DeclinePartnerDeclined: the partner's endpoint declined.
+	DeclinePartnerDeclined = "partner_declined"
+	// DeclinePartnerUnavailable: the endpoint gave no answer and the
+	// partner's fallback is to decline.
+	DeclinePartnerUnavailable = "partner_unavailable"
+)
+
+// Prepared is an authorisation request made ready to be decided: the card
+// found and, when its partner decides in real time, vaultpage's own checks
+// made (and the card data's tries counted) and the partner asked, with no
+// transaction or lock held while it answered. Commit decides it.
+type Prepared struct {
+	s         *Service
+	partnerID uuid.UUID
+	r         Request
+	id        uuid.UUID
+	amt       card.Amount
+	now       time.Time
+	// done is the answer already made: a number no card carries, or a
+	// decline by vaultpage's checks, recorded before the partner was asked.
+	done *Authorization
+	// checked and answer are set when the partner was asked.
+	checked *Authorization
+	answer  *Answer
+}
+
+// Prepare makes a request ready to be decided (see Prepared), so that a
+// caller can commit the decision in a transaction of its own (a request
+// with an Idempotency-Key) without holding it while the partner answers.
+// The card data stays in r until Commit; the caller wipes it. Errors: as
+// Authorize.
+func (s *Service) Prepare(ctx context.Context, partnerID uuid.UUID, r Request) (*Prepared, error) {
+	if !s.cfg.Sandbox {
+		return nil, ErrSandboxOnly
+	}
+	return s.prepare(ctx, &partnerID, r)
+}
+
+// asks tells whether the partner decides in real time.
+func (s *Service) asks(ctx context.Context, partnerID uuid.UUID) (bool, error) {
+	if s.cfg.RealTime == nil {
+		return false, nil
+	}
+	return s.cfg.RealTime.Registered(ctx, partnerID)
+}
+
+// ask makes vaultpage's own checks of p, in a transaction of their own
+// that counts the card data's tries and records a decline, and then, with
+// no transaction held, asks the partner about an authorisation they
+// approve.
+func (p *Prepared) ask(ctx context.Context) error {
+	s := p.s
+	var available card.Amount
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		sub, err := s.lockSubject(ctx, p.partnerID, p.r.CardID, p.now)
+		if err != nil {
+			return err
+		}
+		a, reason, err := s.examine(ctx, p.partnerID, &sub, p.r, p.id, p.amt, p.now)
+		if err != nil {
+			return err
+		}
+		if reason == "" || reason == DeclineInsufficientFunds {
+			// The partner may fund what the account lacks.
+			p.checked, available = &a, sub.Account.Available
+			return nil
+		}
+		a.decided(reason)
+		e, err := event(a, "authorization."+string(a.Status))
+		if err != nil {
+			return err
+		}
+		p.done = &a
+		return s.store.RecordAuthorization(ctx, a, e)
+	})
+	if err != nil || p.checked == nil {
+		return err
+	}
+	ans := s.cfg.RealTime.Ask(ctx, p.partnerID, Question{Authorization: *p.checked, Available: available})
+	p.answer = &ans
+	return nil
+}
+
+// Commit decides the prepared request exactly once, in one transaction
+// (the caller's, when ctx carries one), and records it. Errors: as
+// Authorize.
+func (p *Prepared) Commit(ctx context.Context) (Authorization, error) {
+	switch {
+	case p.done != nil:
+		return *p.done, nil
+	case p.answer != nil:
+		return p.s.settle(ctx, p)
+	case p.r.TokenID != uuid.Nil || p.r.Card != nil:
+		return p.s.authorize(ctx, p.partnerID, p.r, p.id, p.amt, p.now)
+	}
+	return p.s.decideByID(ctx, p.partnerID, p.r, p.id, p.amt, p.now)
+}
+
+// settle makes the decision after the partner's answer: under the
+// account's lock, from what it holds now, the partner's answer applied
+// (its partial amount, its funding) and vaultpage's checks and controls
+// made again, so that what the partner approved while others spent is
+// still decided exactly once.
+func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error) {
+	a, ans := *p.checked, *p.answer
+	var out Authorization
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		sub, err := s.lockSubject(ctx, p.partnerID, p.r.CardID, p.now)
+		if err != nil {
+			return err
+		}
+		// The latency is kept to the microsecond, as it is stored.
+		d := &Decision{By: ans.By, Latency: ans.Latency.Truncate(time.Microsecond), Cause: ans.Cause, Reason: ans.Reason, Requested: a.Amount}
+		a.Decision = d
+		var reason string
+		switch {
+		case !ans.Approved && ans.By == DecidedByStandIn:
+			reason = DeclinePartnerUnavailable
+		case !ans.Approved:
+			reason = DeclinePartnerDeclined
+		default:
+			if ans.Amount != nil {
+				a.Amount = *ans.Amount
+			}
+			if reason, err = s.tokenDecline(ctx, p.partnerID, a.TokenID); err != nil {
+				return err
+			}
+			if reason == "" {
+				sub.Account.Available += ans.Fund
+				if reason, err = s.decide(ctx, sub, a, p.now); err != nil {
+					return err
+				}
+			}
+			if reason != "" {
+				d.By = DecidedByVaultpage // its checks overrule the approval
+			}
+		}
+		a.decided(reason)
+		a.UpdatedAt = s.now().UTC()
+		if a.Status == StatusApproved {
+			if ans.Fund > 0 {
+				if _, _, err := s.credit(ctx, p.partnerID, a.AccountID, ans.Fund, a.UpdatedAt, a.ID); err != nil {
+					return err
+				}
+				d.Funded = ans.Fund
+			}
+			if err := s.afterApproval(ctx, sub.Card, a.Merchant, p.now); err != nil {
+				return err
+			}
+		}
+		e, err := event(a, "authorization."+string(a.Status))
+		if err != nil {
+			return err
+		}
+		if err := s.store.RecordAuthorization(ctx, a, e); err != nil {
+			return err
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}
+
+// lockSubject is Store.LockSubject, its not-found the request's card_id.
+func (s *Service) lockSubject(ctx context.Context, partnerID, cardID uuid.UUID, now time.Time) (Subject, error) {
+	sub, err := s.store.LockSubject(ctx, partnerID, cardID, WindowsAt(now))
+	if errors.Is(err, card.ErrNotFound) {
+		return sub, &FieldError{Field: "card_id", Reason: "no such card"}
+	}
+	return sub, err
+}
+
+// tokenDecline is the decline a payment by the token earns by its status,
+// read under the lock ("" for none, or no token).
+func (s *Service) tokenDecline(ctx context.Context, partnerID, tokenID uuid.UUID) (string, error) {
+	if tokenID == uuid.Nil {
+		return "", nil
+	}
+	t, err := s.store.Token(ctx, partnerID, tokenID)
+	if err != nil {
+		return "", err
+	}
+	switch t.Status {
+	case card.TokenSuspended:
+		return DeclineTokenSuspended, nil
+	case card.TokenDeleted:
+		return DeclineTokenDeleted, nil
+	}
+	return "", nil
+}
+
+// decisionData is what an authorisation's event says of its real-time
+// decision.
+func decisionData(d *Decision, data map[string]string) {
+	if d == nil {
+		return
+	}
+	data["decided_by"] = string(d.By)
+	data["requested_amount"] = d.Requested.String()
+	data["partner_latency_ms"] = formatMillis(d.Latency)
+	if d.Cause != "" {
+		data["stand_in_cause"] = d.Cause
+	}
+	if d.Funded > 0 {
+		data["funded_amount"] = d.Funded.String()
+	}
+}
+
+// formatMillis is d in milliseconds, to the microsecond.
+func formatMillis(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
+}
