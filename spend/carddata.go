@@ -23,7 +23,7 @@ type Vault interface {
 	FindPAN(ctx context.Context, pan vault.PAN) (vault.IndexEntry, error)
 	CVV(ctx context.Context, o vault.Owner, e vault.Expiry, serviceCode string) (vault.Secret, error)
 	VerifyPIN(ctx context.Context, o vault.Owner, candidate vault.Secret) (bool, error)
-	VerifyPINBlock(ctx context.Context, o vault.Owner, zpk, block []byte) (bool, error)
+	VerifyPINBlock(ctx context.Context, o vault.Owner, zpk *vault.ZonePINKey, block []byte) (bool, error)
 }
 
 // validate checks the presented card data's form. Errors: *FieldError.
@@ -169,7 +169,7 @@ func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, 
 		err error
 	)
 	if d.PINBlock != nil {
-		if len(s.cfg.ZonePINKey) == 0 {
+		if s.cfg.ZonePINKey == nil {
 			return "", v, &FieldError{Field: "pin_block", Reason: "is not taken here: no zone PIN key is configured"}
 		}
 		ok, err = s.cfg.Vault.VerifyPINBlock(ctx, o, s.cfg.ZonePINKey, d.PINBlock)

@@ -14,6 +14,7 @@ import (
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/events"
+	"github.com/vaultpage/vaultpage/vault"
 )
 
 // Store persists authorisations, fundings and balances. Every method runs
@@ -93,9 +94,10 @@ type Config struct {
 	// Vault checks presented card data; without it, an authorisation by
 	// card data is refused.
 	Vault Vault
-	// ZonePINKey is the TDES key card networks encipher PIN blocks under
-	// (the network door's; none refuses pin_block).
-	ZonePINKey []byte
+	// ZonePINKey is the TDES key card networks encipher PIN blocks under,
+	// configured or in the HSM (the network door's; none refuses
+	// pin_block).
+	ZonePINKey *vault.ZonePINKey
 	// RealTime asks the partners that registered a decision endpoint;
 	// without it no partner is asked.
 	RealTime RealTime

@@ -113,3 +113,79 @@ func TestHSMBackedKEKWorksAgainstSoftHSM2(t *testing.T) {
 		t.Fatalf("software kek: want ErrKEK, got %v", err)
 	}
 }
+
+// The zone PIN key can live in the HSM: a PIN block the network enciphered
+// under it is deciphered there and compared with the card's PIN, and the
+// key never leaves the token.
+func TestZonePINKeyInTheHSM(t *testing.T) {
+	ctx := context.Background()
+	p := softHSM(t, "kek-2026")
+	hsm, err := crypto11.Configure(&crypto11.Config{Path: p.Module, TokenLabel: p.TokenLabel, Pin: p.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = hsm.Close() }()
+	network, err := hsm.GenerateSecretKeyWithLabel([]byte{0x21}, []byte("zpk-2026"), 0, crypto11.CipherDES3) // no CKA_VALUE_LEN: a DES3 key has one length
+	if err != nil {
+		t.Fatalf("generate a TDES key: %v", err)
+	}
+	zpk, err := vault.OpenZonePINKey(p, "zpk-2026")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = zpk.Close() }()
+	if zpk.ID() != "pkcs11:vaultpage-test/zpk-2026" {
+		t.Fatalf("zone PIN key id %q", zpk.ID())
+	}
+
+	db := storetest.SQLite(t)
+	r := openRing(t, db, vault.NewKEKSet(newKEK(t)))
+	o := vault.Owner{PartnerID: "p1", Table: "cards", RecordID: "c1"}
+	if _, err := r.IssuePAN(ctx, o, vault.BINRange{Prefix: "489537", Length: 16}); err != nil {
+		t.Fatal(err)
+	}
+	pan, err := r.LoadPAN(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetPIN(ctx, o, vault.SecretString("8203")); err != nil {
+		t.Fatal(err)
+	}
+	// The network's side: the clear format 0 block enciphered under the
+	// key in the token (one CBC block with a zero IV is ECB).
+	block := func(pin string) []byte {
+		clear, err := vault.EncodeISO0(vault.SecretString(pin), pan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := network.NewCBCEncrypterCloser(make([]byte, 8))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		out := make([]byte, 8)
+		m.CryptBlocks(out, clear)
+		return out
+	}
+	if ok, err := r.VerifyPINBlock(ctx, o, zpk, block("8203")); err != nil || !ok {
+		t.Fatalf("the right PIN under the HSM's key: %v %v", ok, err)
+	}
+	if ok, err := r.VerifyPINBlock(ctx, o, zpk, block("8204")); err != nil || ok {
+		t.Fatalf("a wrong PIN under the HSM's key: %v %v", ok, err)
+	}
+	// A block under another key does not decipher to this card's block.
+	other, err := vault.NewZonePINKey([]byte("0123456789ABCDEFFEDCBA98"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.VerifyPINBlock(ctx, o, other, block("8203")); ok || !errors.Is(err, vault.ErrMalformed) {
+		t.Fatalf("the HSM's block under another key: %v %v", ok, err)
+	}
+	// The KEK's label names an AES key: not a zone PIN key.
+	if _, err := vault.OpenZonePINKey(p, "kek-2026"); !errors.Is(err, vault.ErrKEK) {
+		t.Fatalf("an AES key as the zone PIN key: %v", err)
+	}
+	if _, err := vault.OpenZonePINKey(p, "no-such-key"); !errors.Is(err, vault.ErrKEK) {
+		t.Fatalf("a missing zone PIN key: %v", err)
+	}
+}

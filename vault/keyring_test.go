@@ -662,9 +662,13 @@ func TestPINBlocksFromTheNetworkAreCheckedAgainstTheStoredPIN(t *testing.T) {
 		if err := r.SetPIN(ctx, o, vault.SecretString("8203")); err != nil {
 			t.Fatal(err)
 		}
-		zpk, _ := hex.DecodeString("AB9292288227277226252525224665FE")
+		zpkBytes, _ := hex.DecodeString("AB9292288227277226252525224665FE")
+		zpk, err := vault.NewZonePINKey(zpkBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
 		block := func(pin string, p vault.PAN) []byte {
-			b, err := vault.EncipherISO0(zpk, vault.SecretString(pin), p)
+			b, err := vault.EncipherISO0(zpkBytes, vault.SecretString(pin), p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -687,7 +691,11 @@ func TestPINBlocksFromTheNetworkAreCheckedAgainstTheStoredPIN(t *testing.T) {
 		if ok, err := r.VerifyPINBlock(ctx, o, zpk, block("8203", other)); ok || !errors.Is(err, vault.ErrMalformed) {
 			t.Fatalf("a block for another card's number: %v %v", ok, err)
 		}
-		wrongKey, _ := hex.DecodeString("0123456789ABCDEFFEDCBA9876543210")
+		wrongBytes, _ := hex.DecodeString("0123456789ABCDEFFEDCBA9876543210")
+		wrongKey, err := vault.NewZonePINKey(wrongBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if ok, _ := r.VerifyPINBlock(ctx, o, wrongKey, block("8203", pan)); ok {
 			t.Fatal("a block under another zone key matched")
 		}

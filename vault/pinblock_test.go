@@ -240,3 +240,16 @@ func TestPINPolicy(t *testing.T) {
 		t.Fatalf("seven digits under a 4-6 policy: %v", err)
 	}
 }
+
+// A configured zone PIN key must be TDES with distinct parts: equal halves
+// (or neighbouring thirds) are single DES.
+func TestAZonePINKeyOfEqualPartsIsRefused(t *testing.T) {
+	for _, hexKey := range []string{"0123456789ABCDEF0123456789ABCDEF", "0123456789ABCDEFFEDCBA9876543210FEDCBA9876543210", "0123456789ABCDEF"} {
+		if _, err := NewZonePINKey(mustHex(t, hexKey)); err == nil {
+			t.Fatalf("%s was taken as a zone PIN key", hexKey)
+		}
+	}
+	if _, err := NewZonePINKey(mustHex(t, "AB9292288227277226252525224665FE")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -318,13 +318,13 @@ func (r *Keyring) VerifyPIN(ctx context.Context, o Owner, candidate Secret) (boo
 // o's own PAN, and no clear PIN leaves the vault. A block that does not
 // decipher to a well-formed format 0 block for this PAN (another key,
 // another PAN, corruption) is ErrMalformed, which is not a wrong PIN.
-func (r *Keyring) VerifyPINBlock(ctx context.Context, o Owner, zpk, block []byte) (bool, error) {
+func (r *Keyring) VerifyPINBlock(ctx context.Context, o Owner, zpk *ZonePINKey, block []byte) (bool, error) {
 	pan, err := r.LoadPAN(ctx, o)
 	if err != nil {
 		return false, err
 	}
 	defer pan.Wipe()
-	candidate, err := DecipherISO0(zpk, block, pan)
+	candidate, err := zpk.DecipherISO0(block, pan)
 	if err != nil {
 		return false, err
 	}

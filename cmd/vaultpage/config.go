@@ -75,8 +75,9 @@ type networkConfig struct {
 	// ClientNames, when set, are the only names (a certificate's common
 	// name or a DNS name) a client certificate may carry.
 	ClientNames []string
-	// ZonePINKey is hex, a double- or triple-length TDES key (a secret).
-	ZonePINKey string
+	// ZonePINKey is hex, a double- or triple-length TDES key (a secret);
+	// ZonePINKeyLabel, instead, names it in the PKCS#11 token.
+	ZonePINKey, ZonePINKeyLabel string
 }
 
 // tls reads the listener's TLS configuration.
@@ -110,20 +111,35 @@ func (n networkConfig) tls() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// zonePINKey decodes the zone PIN key (nil when none is set).
-func (n networkConfig) zonePINKey() ([]byte, error) {
-	if n.ZonePINKey == "" {
+// zonePINKey opens the zone PIN key: from VAULTPAGE_NETWORK_ZONE_PIN_KEY,
+// or by its label in the PKCS#11 token the KEK's settings name (nil when
+// neither is set).
+func (n networkConfig) zonePINKey(hsm vault.PKCS11Config) (*vault.ZonePINKey, error) {
+	switch {
+	case n.ZonePINKey != "" && n.ZonePINKeyLabel != "":
+		return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY and VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL: set one of the two")
+	case n.ZonePINKeyLabel != "":
+		if hsm.Module == "" || hsm.TokenLabel == "" {
+			return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL: needs VAULTPAGE_PKCS11_MODULE, VAULTPAGE_PKCS11_TOKEN_LABEL and VAULTPAGE_PKCS11_PIN")
+		}
+		k, err := vault.OpenZonePINKey(hsm, n.ZonePINKeyLabel)
+		if err != nil {
+			return nil, fmt.Errorf("VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL: %w", err)
+		}
+		return k, nil
+	case n.ZonePINKey == "":
 		return nil, nil
 	}
 	k, err := hex.DecodeString(n.ZonePINKey)
 	if err != nil || (len(k) != 16 && len(k) != 24) {
 		return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY: must be a double- or triple-length TDES key, 32 or 48 hexadecimal digits")
 	}
-	// Two equal halves (or neighbouring thirds) make TDES single DES.
-	if bytes.Equal(k[:8], k[8:16]) || (len(k) == 24 && bytes.Equal(k[8:16], k[16:])) {
+	zpk, err := vault.NewZonePINKey(k)
+	if err != nil {
+		// Two equal halves (or neighbouring thirds) make TDES single DES.
 		return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY: its 8-byte parts must differ, or TDES is single DES")
 	}
-	return k, nil
+	return zpk, nil
 }
 
 // bureauConfig is where card bureau files go, the keys they are made with
@@ -236,6 +252,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	str(&c.Network.Cert, "VAULTPAGE_NETWORK_CERT")
 	str(&c.Network.Key, "VAULTPAGE_NETWORK_KEY")
 	str(&c.Network.ClientCA, "VAULTPAGE_NETWORK_CLIENT_CA")
+	str(&c.Network.ZonePINKeyLabel, "VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL")
 	if v := getenv("VAULTPAGE_NETWORK_CLIENT_NAMES"); v != "" {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
@@ -363,8 +380,15 @@ func (c config) validate() []error {
 			p = append(p, err)
 		}
 	}
-	if _, err := c.Network.zonePINKey(); err != nil {
-		p = append(p, err)
+	switch n, hsm := c.Network, c.KEK.PKCS11; {
+	case n.ZonePINKeyLabel == "" || n.ZonePINKey != "":
+		// A configured key, checked here; a key in the HSM is opened, and
+		// so checked, when the service starts.
+		if _, err := n.zonePINKey(hsm); err != nil {
+			p = append(p, err)
+		}
+	case hsm.Module == "" || hsm.TokenLabel == "":
+		p = append(p, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL: needs VAULTPAGE_PKCS11_MODULE, VAULTPAGE_PKCS11_TOKEN_LABEL and VAULTPAGE_PKCS11_PIN"))
 	}
 	if c.DataDir == "" && c.DatabaseURL == "" {
 		p = append(p, errors.New("VAULTPAGE_DATA_DIR: needed when no database URL is set"))

@@ -38,6 +38,20 @@ func TestServeOpensTheNetworkListener(t *testing.T) {
 		!strings.Contains(err.Error(), "VAULTPAGE_NETWORK_ZONE_PIN_KEY") {
 		t.Fatalf("a double-length zone PIN key of two equal halves: %v", err)
 	}
+	// A key in the HSM instead: not both, and not without the token's
+	// settings.
+	environ["VAULTPAGE_NETWORK_ZONE_PIN_KEY"] = "AB9292288227277226252525224665FE"
+	environ["VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL"] = "zpk-2026"
+	if err := run(context.Background(), []string{"vaultpage", "serve", "--addr", addr}, env(environ), &stdout, &stderr); err == nil ||
+		!strings.Contains(err.Error(), "set one of the two") {
+		t.Fatalf("a configured zone PIN key and one in the HSM: %v", err)
+	}
+	delete(environ, "VAULTPAGE_NETWORK_ZONE_PIN_KEY")
+	if err := run(context.Background(), []string{"vaultpage", "serve", "--addr", addr}, env(environ), &stdout, &stderr); err == nil ||
+		!strings.Contains(err.Error(), "VAULTPAGE_PKCS11_MODULE") {
+		t.Fatalf("a zone PIN key label without the HSM's settings: %v", err)
+	}
+	delete(environ, "VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL")
 	environ["VAULTPAGE_NETWORK_ZONE_PIN_KEY"] = "AB9292288227277226252525224665FE"
 	environ["VAULTPAGE_NETWORK_CLIENT_NAMES"] = "iso8583-adapter, iso8583-standby"
 	ctx, cancel := context.WithCancel(context.Background())

@@ -443,9 +443,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		stopDispatch()
 		<-dispatched // attempts in flight finish and are recorded
 	}()
-	zpk, err := cfg.Network.zonePINKey()
+	zpk, err := cfg.Network.zonePINKey(cfg.KEK.PKCS11)
 	if err != nil {
 		return err
+	}
+	if zpk != nil {
+		defer func() { _ = zpk.Close() }()
+		logger.Info("PIN blocks are taken under the zone PIN key", "key", zpk.ID())
 	}
 	if cfg.Bureau.on() && cfg.Bureau.Every > 0 {
 		x, err := newExporter(cfg, d)

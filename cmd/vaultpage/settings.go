@@ -49,6 +49,7 @@ var settings = []setting{
 	{env: "VAULTPAGE_NETWORK_CLIENT_CA", help: "the CA (PEM file) whose certificates the network's clients must present"},
 	{env: "VAULTPAGE_NETWORK_CLIENT_NAMES", help: "comma-separated names (common name or DNS name) a client certificate must carry one of; empty: any from the CA"},
 	{env: "VAULTPAGE_NETWORK_ZONE_PIN_KEY", file: true, help: "the zone PIN key PIN blocks arrive under: 32 or 48 hex digits (TDES)"},
+	{env: "VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL", help: "instead, the label of the zone PIN key (TDES) in the PKCS#11 token of VAULTPAGE_PKCS11_*"},
 	{env: "VAULTPAGE_KEK_SOURCE", def: "dev in development", help: "key, components, pkcs11 or dev"},
 	{env: "VAULTPAGE_KEK", file: true, help: "base64 32-byte key-encrypting key (source key)"},
 	{env: "VAULTPAGE_KEK_COMPONENT_1..9", file: true, help: "full-length key components, combined by XOR (source components)"},

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -107,6 +108,70 @@ func (s *service) post(t *testing.T, path, body string) string {
 		t.Fatalf("POST %s: %d %s", path, r.StatusCode, b)
 	}
 	return m["id"].(string)
+}
+
+// decideInRealTime registers a decision endpoint for the service's
+// partner, a local server that approves at once, and returns what removes
+// it again.
+func (s *service) decideInRealTime(t *testing.T) (stop func()) {
+	t.Helper()
+	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"approved": true}`)
+	}))
+	s.call(t, http.MethodPut, "/v3/decision_endpoint", `{"url":"`+partner.URL+`","timeout_ms":2000,"fallback":"decline"}`, http.StatusCreated)
+	time.Sleep(1100 * time.Millisecond) // the service reads a registration anew each second
+	return func() {
+		s.call(t, http.MethodDelete, "/v3/decision_endpoint", "", http.StatusNoContent)
+		time.Sleep(1100 * time.Millisecond)
+		partner.Close()
+	}
+}
+
+// call sends one request and wants its status.
+func (s *service) call(t *testing.T, method, path, body string, want int) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), method, s.base+path, strings.NewReader(body))
+	req.Header = s.header()
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if r.StatusCode != want {
+		t.Fatalf("%s %s: %d %s", method, path, r.StatusCode, b)
+	}
+}
+
+// decisionLatency is what /metrics says of the partner's answers: how many,
+// their mean, and the share within 1 and 2.5 ms.
+func (s *service) decisionLatency(t *testing.T) string {
+	t.Helper()
+	r, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	vals := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{`vaultpage_decision_endpoint_seconds_bucket{decided_by="partner",le="0.001"}`, `vaultpage_decision_endpoint_seconds_bucket{decided_by="partner",le="0.0025"}`,
+			`vaultpage_decision_endpoint_seconds_sum{decided_by="partner"}`, `vaultpage_decision_endpoint_seconds_count{decided_by="partner"}`} {
+			if v, ok := strings.CutPrefix(line, k+" "); ok {
+				vals[k], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	n := vals[`vaultpage_decision_endpoint_seconds_count{decided_by="partner"}`]
+	if n == 0 {
+		return "no answers"
+	}
+	return fmt.Sprintf("%.0f answers, mean %.2f ms, %.1f%% within 1 ms, %.1f%% within 2.5 ms", n,
+		1000*vals[`vaultpage_decision_endpoint_seconds_sum{decided_by="partner"}`]/n,
+		100*vals[`vaultpage_decision_endpoint_seconds_bucket{decided_by="partner",le="0.001"}`]/n,
+		100*vals[`vaultpage_decision_endpoint_seconds_bucket{decided_by="partner",le="0.0025"}`]/n)
 }
 
 // attack runs one scenario, round-robin over its targets. rate 0 means as
@@ -484,10 +549,22 @@ func run(t *testing.T, s *service, name string, seconds time.Duration, cards int
 		floorAt := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, rate, seconds)
 		id := attack(byID[0], rate, 2*seconds, byID[1:]...)
 		data := attack(byData[0], rate, 2*seconds, byData[1:]...)
+		dataMax := attack(byData[0], 0, seconds, byData[1:]...)
+		// The same with the partner deciding in real time, its endpoint on
+		// loopback answering at once.
+		stop := s.decideInRealTime(t)
+		asked := attack(byData[0], rate, 2*seconds, byData[1:]...)
+		askedMax := attack(byData[0], 0, seconds, byData[1:]...)
+		partner := s.decisionLatency(t)
+		stop()
 		rows = append(rows,
 			row{fmt.Sprintf("GET /healthz at a constant %d/s (latency floor at this rate)", rate), floorAt, base},
 			row{fmt.Sprintf("POST /v3/simulations/authorizations by card id at a constant %d/s", rate), id, base},
-			row{fmt.Sprintf("POST /v3/simulations/authorizations by card data (pan, expiry, CVV2) at a constant %d/s", rate), data, base})
+			row{fmt.Sprintf("POST /v3/simulations/authorizations by card data (pan, expiry, CVV2) at a constant %d/s", rate), data, base},
+			row{fmt.Sprintf("the same, the partner's decision endpoint asked, at a constant %d/s", rate), asked, base},
+			row{"by card data as fast as 16 workers go (capacity)", dataMax, base},
+			row{"by card data, the partner asked, as fast as 16 workers go (capacity)", askedMax, base})
+		fmt.Fprintf(&out, "the partner's endpoint as vaultpage saw it (vaultpage_decision_endpoint_seconds): %s\n", partner)
 		var approved, checked int
 		if err := s.db.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE a.status IN ('approved', 'cleared')) FROM authorization_checks c
 			JOIN authorizations a ON a.id = c.authorization_id WHERE c.cvv = 'match' AND c.expiry = 'match'`).Scan(&checked, &approved); err != nil {
