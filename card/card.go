@@ -137,6 +137,11 @@ const MaxPINTries = 3
 // guesses a day, against the 1,000 CVV2s a card can have.
 const MaxCardDataTries = 5
 
+// MaxCardDataTriesPerDay is how many wrong expiry dates or CVV2s in one
+// UTC day lock a card's data, however many right ones came between: the
+// cardholder's own payments do not buy a guesser more tries.
+const MaxCardDataTriesPerDay = 10
+
 // CardDataLockout is how long a card's data stays locked after
 // MaxCardDataTries wrong tries.
 const CardDataLockout = 24 * time.Hour
@@ -214,6 +219,10 @@ type Card struct {
 	// starts the count again.
 	CardDataTries       int
 	CardDataLockedUntil *time.Time
+	// CardDataWrongDay (days since 1970, UTC) and CardDataWrongToday count
+	// the wrong ones of a day, which nothing sets back: at
+	// MaxCardDataTriesPerDay the data locks too.
+	CardDataWrongDay, CardDataWrongToday int
 	Controls
 	// LineageID is the first card of a reissue chain: spend limits count
 	// everything spent under it.

@@ -148,6 +148,9 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 			IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: MaxTimeout},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Service{store: s, secrets: sec, cfg: cfg, client: client, log: log, now: now, observe: func(Asked) {},
 		cache: map[uuid.UUID]cached{}, inFlight: map[uuid.UUID]int{}}
 }
@@ -238,16 +241,19 @@ func (s *Service) registration(ctx context.Context, partnerID uuid.UUID) (cached
 	if ok && now.Sub(c.at) < cacheFor {
 		return c, nil
 	}
+	stale := c
 	c = cached{at: now}
 	ep, err := s.store.DecisionEndpoint(ctx, partnerID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
-		return c, err
+		// What was read before, if anything, with the error: the caller
+		// knows the fallback.
+		return cached{ep: stale.ep}, err
 	default:
 		sec, err := s.secrets.GetSecret(ctx, owner(partnerID), fieldSecret)
 		if err != nil {
-			return c, err
+			return cached{ep: &ep}, err
 		}
 		c.ep, c.secret = &ep, string(sec.Reveal())
 		sec.Wipe()
@@ -302,13 +308,23 @@ type answer struct {
 func (s *Service) Ask(ctx context.Context, partnerID uuid.UUID, q spend.Question) spend.Answer {
 	start := time.Now()
 	c, err := s.registration(ctx, partnerID)
-	if err != nil || c.ep == nil {
-		// Deleted since, or unreadable: vaultpage's approval stands.
+	switch {
+	case err != nil && c.ep == nil:
+		// Nothing known of the endpoint, not even its fallback: declined.
+		s.log.Error("a decision endpoint could not be read", "partner_id", partnerID, "err", err)
+		return s.done(spend.Answer{By: spend.DecidedByStandIn, Cause: spend.CauseConnection, Latency: time.Since(start)})
+	case err == nil && c.ep == nil:
+		// Deleted since it was found: vaultpage's approval stands.
 		return s.done(spend.Answer{By: spend.DecidedByVaultpage, Approved: true, Latency: time.Since(start)})
 	}
 	ep := *c.ep
 	standIn := func(cause string) spend.Answer {
 		return s.done(spend.Answer{By: spend.DecidedByStandIn, Approved: ep.Fallback == FallbackApprove, Cause: cause, Latency: time.Since(start)})
+	}
+	if err != nil {
+		// The endpoint or its secret could not be read: its fallback.
+		s.log.Error("a decision endpoint could not be read", "partner_id", partnerID, "err", err)
+		return standIn(spend.CauseConnection)
 	}
 	if !s.enter(partnerID) {
 		return standIn(spend.CauseBusy)

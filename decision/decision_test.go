@@ -455,3 +455,101 @@ func TestRegistrationNamesItsFields(t *testing.T) {
 		t.Fatalf("after the deletion: %s %+v", a.Status, a.Decision)
 	}
 }
+
+func (f *fixture) panOf(t *testing.T, h holder) string {
+	t.Helper()
+	pan, err := f.ring.LoadPAN(context.Background(), vault.Owner{PartnerID: h.actor.PartnerID.String(), Table: "cards", RecordID: h.card.ID.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pan.Reveal())
+}
+
+// networkRequest is what the network sends for h's card, contactless.
+func (f *fixture) networkRequest(t *testing.T, h holder, ref, amount string) spend.Request {
+	t.Helper()
+	return spend.Request{Card: &spend.CardData{PAN: []byte(f.panOf(t, h)), ExpMonth: h.card.ExpMonth, ExpYear: h.card.ExpYear, EntryMode: spend.EntryContactless},
+		NetworkReference: ref, Amount: amount, Currency: "EUR", Merchant: shop}
+}
+
+// A resend of a request the partner approved in part is the same request:
+// it is answered with the partial approval, not refused.
+func TestAResendOfAPartialApprovalIsAnswered(t *testing.T) {
+	eachBackend(t, dev, func(t *testing.T, f *fixture) {
+		h := f.holder(t, "Partial", "100.00")
+		e := newEndpoint(t, reply(`{"approved": true, "amount": "6.00"}`))
+		f.register(t, h, e.URL, 1000, decision.FallbackDecline)
+		n := f.svc.Network()
+		a, replayed, err := n.Authorize(context.Background(), f.networkRequest(t, h, "acq:1", "10.00"))
+		if err != nil || replayed || a.Status != spend.StatusApproved || a.Amount.String() != "6.00" {
+			t.Fatalf("first: %s %s %v %v", a.Status, a.Amount, replayed, err)
+		}
+		b, replayed, err := n.Authorize(context.Background(), f.networkRequest(t, h, "acq:1", "10.00"))
+		if err != nil || !replayed || b.ID != a.ID {
+			t.Fatalf("the resend: %v %v, want the first answered", replayed, err)
+		}
+	})
+}
+
+type failingSecrets struct{ decision.Secrets }
+
+func (failingSecrets) GetSecret(context.Context, vault.Owner, string) (vault.Secret, error) {
+	return vault.Secret{}, errors.New("vault unavailable")
+}
+
+// A registration that cannot be read is no approval: the endpoint's own
+// fallback decides, as a stand-in.
+func TestAnUnreadableRegistrationTakesTheFallback(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := newFixture(t, db, dev)
+	h := f.holder(t, "Unreadable", "100.00")
+	e := newEndpoint(t, reply(`{"approved": true}`))
+	f.register(t, h, e.URL, 1000, decision.FallbackDecline)
+	broken := decision.NewService(db.Decisions(), failingSecrets{f.ring}, dev, nil, nil)
+	ans := broken.Ask(context.Background(), h.actor.PartnerID, spend.Question{Authorization: spend.Authorization{Amount: 1000}})
+	if ans.Approved || ans.By != spend.DecidedByStandIn || ans.Cause != spend.CauseConnection || len(e.asked) != 0 {
+		t.Fatalf("%+v, asked %d times", ans, len(e.asked))
+	}
+}
+
+// A resend that arrives while the partner is still answering the first
+// sending waits for that answer: the partner is asked once, under one
+// webhook-id, and both sendings hear the one decision.
+func TestAResendWhileThePartnerAnswersWaitsForIt(t *testing.T) {
+	eachBackend(t, dev, func(t *testing.T, f *fixture) {
+		h := f.holder(t, "Resent", "100.00")
+		var asking, release = make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		e := newEndpoint(t, func(w http.ResponseWriter, _ map[string]any) {
+			once.Do(func() { close(asking) })
+			<-release
+			reply(`{"approved": true}`)(w, nil)
+		})
+		f.register(t, h, e.URL, 3000, decision.FallbackDecline)
+		type answer struct {
+			a        spend.Authorization
+			replayed bool
+			err      error
+		}
+		answers := make(chan answer, 2)
+		send := func() {
+			a, replayed, err := f.svc.Network().Authorize(context.Background(), f.networkRequest(t, h, "acq:2", "10.00"))
+			answers <- answer{a, replayed, err}
+		}
+		go send()
+		<-asking // the first sending's question is with the partner
+		go send()
+		time.Sleep(50 * time.Millisecond) // the resend reaches its wait (if it asked instead, the count below says so)
+		close(release)
+		first, second := <-answers, <-answers
+		if first.err != nil || second.err != nil || first.a.ID != second.a.ID || first.replayed == second.replayed {
+			t.Fatalf("answers %+v and %+v", first, second)
+		}
+		if len(e.asked) != 1 {
+			t.Fatalf("one request sent twice asked the partner %d times", len(e.asked))
+		}
+		if acct := f.account(t, h); acct.Available.String() != "90.00" {
+			t.Fatalf("%s available after one approval of 10.00", acct.Available)
+		}
+	})
+}

@@ -113,8 +113,8 @@ func notFound(id, partnerID uuid.UUID, amt card.Amount, r Request, now time.Time
 // checkCardData checks the presented expiry, CVV2 and PIN against c, under
 // its lock, and counts tries on c (stored in the same transaction): a wrong
 // PIN counts towards MaxPINTries, which block the PIN; a wrong expiry or
-// CVV2 towards MaxCardDataTries, which lock the card's data for
-// CardDataLockout. A right PIN starts its count again; a right CVV2 or PIN
+// CVV2 towards MaxCardDataTries in a row or MaxCardDataTriesPerDay in a
+// day, which lock the card's data for CardDataLockout. A right PIN starts its count again; a right CVV2 or PIN
 // the card data's. It returns the decline reason the card data earns (""
 // when it checks out) and what was checked.
 //
@@ -204,13 +204,18 @@ func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, 
 
 // countCardDataTry counts one wrong expiry or CVV2 on c and stores c. A
 // count whose lock has ended starts again first; the MaxCardDataTries-th
-// wrong one locks the card's data.
+// wrong one in a row, or the MaxCardDataTriesPerDay-th of the UTC day,
+// locks the card's data.
 func (s *Service) countCardDataTry(ctx context.Context, c *card.Card, now time.Time) error {
 	if c.CardDataLockedUntil != nil { // ended: CardDataLocked is checked first
 		c.CardDataTries, c.CardDataLockedUntil = 0, nil
 	}
+	if today := int(now.Unix() / 86400); c.CardDataWrongDay != today {
+		c.CardDataWrongDay, c.CardDataWrongToday = today, 0
+	}
 	c.CardDataTries = min(c.CardDataTries+1, card.MaxCardDataTries)
-	locks := c.CardDataTries == card.MaxCardDataTries
+	c.CardDataWrongToday = min(c.CardDataWrongToday+1, card.MaxCardDataTriesPerDay)
+	locks := c.CardDataTries == card.MaxCardDataTries || c.CardDataWrongToday == card.MaxCardDataTriesPerDay
 	if locks {
 		until := now.Add(card.CardDataLockout)
 		c.CardDataLockedUntil = &until

@@ -435,6 +435,28 @@ func TestFiveWrongCardDataTriesLockTheCardData(t *testing.T) {
 		if got := tries(); got.CardDataTries != 0 {
 			t.Fatalf("after the lock and a right CVV2: %d tries", got.CardDataTries)
 		}
+
+		// The cardholder's own payments between the guesses buy no more
+		// than ten wrong ones a day: four, a right one, four, a right
+		// one, and the second of the next two locks.
+		f.now = f.now.Add(card.CardDataLockout) // a new day
+		for round := range 3 {
+			for i := range 4 {
+				a := f.present(t, wrongCVV(10*round+i))
+				if round == 2 && i == 1 {
+					expectDecision(t, a, spend.DeclineIncorrectCVV)
+					break
+				}
+				expectDecision(t, a, spend.DeclineIncorrectCVV)
+			}
+			if round < 2 {
+				expectDecision(t, f.present(t, right), "")
+			}
+		}
+		if got := tries(); got.CardDataWrongToday != card.MaxCardDataTriesPerDay || got.CardDataLockedUntil == nil {
+			t.Fatalf("after ten wrong tries in a day between right ones: %d today, locked until %v", got.CardDataWrongToday, got.CardDataLockedUntil)
+		}
+		expectDecision(t, f.present(t, right), spend.DeclineCardDataTriesExceeded)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -31,9 +32,17 @@ func (s *Service) Network() *Network { return &Network{s: s} }
 // of ISO 8583 fields, never card data.
 var referenceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$`)
 
+// longDigitsRE is a run of digits a card number could hide in.
+var longDigitsRE = regexp.MustCompile(`[0-9]{13,}`)
+
 func validReference(ref string) error {
 	if !referenceRE.MatchString(ref) {
 		return &FieldError{Field: "network_reference", Reason: "must be 1 to 64 letters, digits and : . _ / -"}
+	}
+	if longDigitsRE.MatchString(ref) {
+		// It is stored and answered in clear: it must not be able to
+		// carry a card number.
+		return &FieldError{Field: "network_reference", Reason: "must not hold 13 or more digits in a row; separate its parts"}
 	}
 	return nil
 }
@@ -64,6 +73,18 @@ func (n *Network) Authorize(ctx context.Context, r Request) (a Authorization, re
 		return Authorization{}, false, err
 	}
 	a, err = n.s.authorizeFor(ctx, nil, r)
+	for errors.Is(err, errReferenceInFlight) {
+		// The first sending is being decided, its partner asked: wait for
+		// its answer, or for its reservation to go stale.
+		if first, err = n.await(ctx, r.NetworkReference); err == nil {
+			a, err := n.resent(ctx, first, r)
+			return a, err == nil, err
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return Authorization{}, false, err
+		}
+		a, err = n.s.authorizeFor(ctx, nil, r)
+	}
 	if errors.Is(err, ErrReferenceTaken) {
 		// A resend of a request still being decided, which won.
 		if first, err = n.s.store.ReferencedAuthorization(ctx, r.NetworkReference); err != nil {
@@ -75,6 +96,26 @@ func (n *Network) Authorize(ctx context.Context, r Request) (a Authorization, re
 	return a, false, err
 }
 
+// await waits, a lease at most, for the authorisation the reference will
+// name; ErrNotFound when none came (the reservation went stale).
+func (n *Network) await(ctx context.Context, reference string) (Authorization, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(ReservationLease)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return Authorization{}, ctx.Err()
+		case <-tick.C:
+		}
+		a, err := n.s.store.ReferencedAuthorization(ctx, reference)
+		if !errors.Is(err, ErrNotFound) {
+			return a, err
+		}
+	}
+	return Authorization{}, ErrNotFound
+}
+
 // resent answers r, a resend of the request that made first: first, if r
 // asks for what first was asked. The card data is not checked again (the
 // decision was made on the first sending); only which card it names.
@@ -83,7 +124,11 @@ func (n *Network) resent(ctx context.Context, first Authorization, r Request) (A
 	if err != nil {
 		return Authorization{}, err
 	}
-	same := amt == first.Amount && r.Currency == first.Currency && r.Merchant == first.Merchant
+	asked := first.Amount
+	if first.Decision != nil {
+		asked = first.Decision.Requested // the amount approved may be less
+	}
+	same := amt == asked && r.Currency == first.Currency && r.Merchant == first.Merchant
 	if same && r.TokenID != uuid.Nil {
 		same = r.TokenID == first.TokenID
 	} else if same {

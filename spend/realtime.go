@@ -109,6 +109,10 @@ type Prepared struct {
 	// done is the answer already made: a number no card carries, or a
 	// decline by vaultpage's checks, recorded before the partner was asked.
 	done *Authorization
+	// deferred, set by Prepare, keeps such a decline for Commit to record
+	// in the caller's transaction; declined is that decline.
+	deferred bool
+	declined *Authorization
 	// checked and answer are set when the partner was asked.
 	checked *Authorization
 	answer  *Answer
@@ -116,14 +120,15 @@ type Prepared struct {
 
 // Prepare makes a request ready to be decided (see Prepared), so that a
 // caller can commit the decision in a transaction of its own (a request
-// with an Idempotency-Key) without holding it while the partner answers.
+// with an Idempotency-Key) without holding it while the partner answers; a
+// decline of vaultpage's checks is recorded by Commit, in that transaction.
 // The card data stays in r until Commit; the caller wipes it. Errors: as
 // Authorize.
 func (s *Service) Prepare(ctx context.Context, partnerID uuid.UUID, r Request) (*Prepared, error) {
 	if !s.cfg.Sandbox {
 		return nil, ErrSandboxOnly
 	}
-	return s.prepare(ctx, &partnerID, r)
+	return s.prepare(ctx, &partnerID, r, true)
 }
 
 // asks tells whether the partner decides in real time.
@@ -146,6 +151,18 @@ func (p *Prepared) ask(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if ref := p.r.NetworkReference; ref != "" {
+			// Reserved while the partner answers: a resend meanwhile
+			// waits for this answer rather than asking again.
+			holder, reserved, err := s.store.ReserveReference(ctx, ref, p.id, p.now, p.now.Add(-ReservationLease))
+			if err != nil {
+				return err
+			}
+			if !reserved {
+				return errReferenceInFlight
+			}
+			p.id = holder // a taken-over reservation keeps its id: the partner sees one webhook-id
+		}
 		a, reason, err := s.examine(ctx, p.partnerID, &sub, p.r, p.id, p.amt, p.now)
 		if err != nil {
 			return err
@@ -156,12 +173,22 @@ func (p *Prepared) ask(ctx context.Context) error {
 			return nil
 		}
 		a.decided(reason)
+		if p.deferred {
+			p.declined = &a // recorded by Commit
+			return nil
+		}
 		e, err := event(a, "authorization."+string(a.Status))
 		if err != nil {
 			return err
 		}
 		p.done = &a
-		return s.store.RecordAuthorization(ctx, a, e)
+		if err := s.store.RecordAuthorization(ctx, a, e); err != nil {
+			return err
+		}
+		if a.NetworkReference != "" {
+			return s.store.ReleaseReference(ctx, a.NetworkReference)
+		}
+		return nil
 	})
 	if err != nil || p.checked == nil {
 		return err
@@ -178,6 +205,13 @@ func (p *Prepared) Commit(ctx context.Context) (Authorization, error) {
 	switch {
 	case p.done != nil:
 		return *p.done, nil
+	case p.declined != nil:
+		a := *p.declined
+		e, err := event(a, "authorization."+string(a.Status))
+		if err != nil {
+			return Authorization{}, err
+		}
+		return a, p.s.store.RecordAuthorization(ctx, a, e)
 	case p.answer != nil:
 		return p.s.settle(ctx, p)
 	case p.r.TokenID != uuid.Nil || p.r.Card != nil:
@@ -245,11 +279,26 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 		if err := s.store.RecordAuthorization(ctx, a, e); err != nil {
 			return err
 		}
+		if a.NetworkReference != "" {
+			if err := s.store.ReleaseReference(ctx, a.NetworkReference); err != nil {
+				return err
+			}
+		}
 		out = a
 		return nil
 	})
 	return out, err
 }
+
+// ReservationLease is how long a network reference stays reserved for an
+// authorisation whose partner is being asked: past the longest timeout,
+// with room for the decision after it. A reservation older than that was
+// left by a process that died, and a resend takes it over.
+const ReservationLease = 10 * time.Second
+
+// errReferenceInFlight: a resend found its reference reserved by a sending
+// still being decided.
+var errReferenceInFlight = errors.New("spend: the network reference is being decided")
 
 // lockSubject is Store.LockSubject, its not-found the request's card_id.
 func (s *Service) lockSubject(ctx context.Context, partnerID, cardID uuid.UUID, now time.Time) (Subject, error) {

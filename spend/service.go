@@ -41,6 +41,13 @@ type Store interface {
 	// ReferencedAuthorization reads the authorisation, of any partner, that
 	// the network reference names; ErrNotFound if none.
 	ReferencedAuthorization(ctx context.Context, reference string) (Authorization, error)
+	// ReserveReference reserves a network reference for the authorisation
+	// id, or takes over a reservation made before staleBefore: reserved is
+	// true and holder the id to decide under (the taken-over one's). A
+	// reservation another holds answers false.
+	ReserveReference(ctx context.Context, reference string, id uuid.UUID, now, staleBefore time.Time) (holder uuid.UUID, reserved bool, err error)
+	// ReleaseReference removes a reservation.
+	ReleaseReference(ctx context.Context, reference string) error
 	// LockSubject locks the account of the partner's card until the
 	// transaction ends and then reads what a decision needs, under that
 	// lock; card.ErrNotFound if there is no such card.
@@ -181,7 +188,7 @@ func (s *Service) Authorize(ctx context.Context, partnerID uuid.UUID, r Request)
 // authorizeFor decides r for the partner, or, with partnerID nil (the card
 // network's door), for the partner whose card carries the presented data.
 func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Request) (Authorization, error) {
-	p, err := s.prepare(ctx, partnerID, r)
+	p, err := s.prepare(ctx, partnerID, r, false)
 	if err != nil {
 		return Authorization{}, err
 	}
@@ -190,8 +197,8 @@ func (s *Service) authorizeFor(ctx context.Context, partnerID *uuid.UUID, r Requ
 
 // prepare validates r, finds its card and, when the card's partner decides
 // in real time, makes vaultpage's checks and asks the partner (see
-// Prepared).
-func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request) (*Prepared, error) {
+// Prepared); deferred keeps a decline of those checks for Commit to record.
+func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request, deferred bool) (*Prepared, error) {
 	if partnerID == nil && r.Card == nil && r.TokenID == uuid.Nil {
 		return nil, &FieldError{Field: "pan", Reason: "is required"}
 	}
@@ -204,7 +211,7 @@ func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request) 
 	if err != nil {
 		return nil, err
 	}
-	p := &Prepared{s: s, id: id, amt: amt, now: now}
+	p := &Prepared{s: s, id: id, amt: amt, now: now, deferred: deferred}
 	switch {
 	case r.TokenID != uuid.Nil:
 		if r.TokenEntry == "" {

@@ -140,7 +140,7 @@ const cardColumns = `id, partner_id, account_id, individual_id, display_name, ty
 	exp_month, exp_year, status, spend_limit, spend_limit_duration, replaces_id, replaced_by_id, created_at, updated_at, version,
 	usage, locked_merchant, allowed_mccs, blocked_mccs, allowed_countries, blocked_countries, lineage_id,
 	shipping_address, billing_address, fulfilment_status, fulfilment_carrier, fulfilment_tracking, bureau_batch, fulfilment_updated_at,
-	pin_tries, pin_blocked, card_data_tries, card_data_locked_until`
+	pin_tries, pin_blocked, card_data_tries, card_data_locked_until, card_data_wrong_day, card_data_wrong_today`
 
 // storedAddress is a card.Address as the cards table keeps it (JSON; the
 // names are stored, never renamed).
@@ -218,7 +218,7 @@ func scanCard(row interface{ Scan(...any) error }) (card.Card, error) {
 		&c.ExpMonth, &c.ExpYear, &c.Status, &limit, &c.SpendLimitDuration, &replaces, &replaced, &c.CreatedAt, &c.UpdatedAt, &c.Version,
 		&c.Usage, &c.LockedMerchant, &allowMCC, &blockMCC, &allowCC, &blockCC, &lineage, &ship, &bill,
 		&f.Status, &f.Carrier, &f.TrackingNumber, &f.Batch, &fUpdated, &c.PINTries, &c.PINBlocked,
-		&c.CardDataTries, &locked)
+		&c.CardDataTries, &locked, &c.CardDataWrongDay, &c.CardDataWrongToday)
 	if err != nil {
 		return c, notFound(err)
 	}
@@ -276,13 +276,13 @@ func (s *CardStore) CreateCard(ctx context.Context, c card.Card) error {
 	fs := fulfilmentOf(c)
 	_, err = s.db.w(ctx).ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,
-		$30, $31, $32, $33, $34, $35, $36, $37, $38)`,
+		$30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)`,
 		c.ID.String(), c.PartnerID.String(), c.AccountID.String(), c.IndividualID.String(), c.DisplayName, string(c.Type), c.Brand, c.Region,
 		c.Currency, c.Last4, c.ExpMonth, c.ExpYear, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration),
 		nullID(c.ReplacesID), nullID(c.ReplacedByID), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version,
 		string(c.Usage), c.LockedMerchant, joinList(c.AllowedMCCs), joinList(c.BlockedMCCs), joinList(c.AllowedCountries), joinList(c.BlockedCountries),
 		c.LineageID.String(), ship, bill, fs.status, fs.carrier, fs.tracking, fs.batch, fs.updatedAt, c.PINTries, c.PINBlocked,
-		c.CardDataTries, nullTimePtr(c.CardDataLockedUntil))
+		c.CardDataTries, nullTimePtr(c.CardDataLockedUntil), c.CardDataWrongDay, c.CardDataWrongToday)
 	return err
 }
 
@@ -350,13 +350,13 @@ func (s *CardStore) UpdateCard(ctx context.Context, c card.Card) (card.Card, err
 		replaced_by_id = $5, updated_at = $6, version = version + 1, locked_merchant = $10, allowed_mccs = $11, blocked_mccs = $12,
 		allowed_countries = $13, blocked_countries = $14, fulfilment_status = $15, fulfilment_carrier = $16, fulfilment_tracking = $17,
 		bureau_batch = $18, fulfilment_updated_at = $19, pin_tries = $20, pin_blocked = $21,
-		card_data_tries = $22, card_data_locked_until = $23
+		card_data_tries = $22, card_data_locked_until = $23, card_data_wrong_day = $24, card_data_wrong_today = $25
 		WHERE partner_id = $7 AND id = $8 AND version = $9`,
 		c.DisplayName, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration), nullID(c.ReplacedByID), c.UpdatedAt.UTC(),
 		c.PartnerID.String(), c.ID.String(), c.Version,
 		c.LockedMerchant, joinList(c.AllowedMCCs), joinList(c.BlockedMCCs), joinList(c.AllowedCountries), joinList(c.BlockedCountries),
 		fs.status, fs.carrier, fs.tracking, fs.batch, fs.updatedAt, c.PINTries, c.PINBlocked,
-		c.CardDataTries, nullTimePtr(c.CardDataLockedUntil))
+		c.CardDataTries, nullTimePtr(c.CardDataLockedUntil), c.CardDataWrongDay, c.CardDataWrongToday)
 	if err != nil {
 		return c, err
 	}

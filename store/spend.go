@@ -351,6 +351,16 @@ func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 // statement (each statement is a round trip to the server); SQLite runs
 // the same steps in turn.
 func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorization, e events.Event) error {
+	err := s.record(ctx, a, e)
+	if a.NetworkReference != "" && isUniqueViolation(err) {
+		// Its reference, or the id a resend took over with it, is
+		// another's: the resend lost the race to its first sending.
+		return spend.ErrReferenceTaken
+	}
+	return err
+}
+
+func (s *SpendStore) record(ctx context.Context, a spend.Authorization, e events.Event) error {
 	if a.Verification != nil || a.Decision != nil {
 		// Card data was checked, or the partner asked: the authorisation
 		// and what it checked and answered, together.
@@ -374,9 +384,6 @@ func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorizat
 			_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin, token_id,
 				network_reference) VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token,
 				a.NetworkReference)
-			if a.NetworkReference != "" && isUniqueViolation(err) {
-				return spend.ErrReferenceTaken
-			}
 			return err
 		})
 	}
@@ -598,6 +605,30 @@ func (s *SpendStore) ReferencedAuthorization(ctx context.Context, reference stri
 		return spend.Authorization{}, err
 	}
 	return s.Authorization(ctx, pid, id)
+}
+
+// ReserveReference implements spend.Store: one upsert, which inserts the
+// reservation, takes over one made before staleBefore (keeping its
+// authorisation id), or leaves another's alone.
+func (s *SpendStore) ReserveReference(ctx context.Context, reference string, id uuid.UUID, now, staleBefore time.Time) (uuid.UUID, bool, error) {
+	var got string
+	err := s.db.w(ctx).QueryRowContext(ctx, `INSERT INTO network_reservations (reference, authorization_id, reserved_at) VALUES ($1, $2, $3)
+		ON CONFLICT (reference) DO UPDATE SET reserved_at = excluded.reserved_at WHERE network_reservations.reserved_at < $4
+		RETURNING authorization_id`, reference, id.String(), now.UTC(), staleBefore.UTC()).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return uuid.Nil, false, nil
+	}
+	if err != nil {
+		return uuid.Nil, false, err
+	}
+	holder, err := uuid.Parse(got)
+	return holder, err == nil, err
+}
+
+// ReleaseReference implements spend.Store.
+func (s *SpendStore) ReleaseReference(ctx context.Context, reference string) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `DELETE FROM network_reservations WHERE reference = $1`, reference)
+	return err
 }
 
 // AuthorizationPartner implements spend.Store.

@@ -244,7 +244,9 @@ func TestPINPolicy(t *testing.T) {
 // A configured zone PIN key must be TDES with distinct parts: equal halves
 // (or neighbouring thirds) are single DES.
 func TestAZonePINKeyOfEqualPartsIsRefused(t *testing.T) {
-	for _, hexKey := range []string{"0123456789ABCDEF0123456789ABCDEF", "0123456789ABCDEFFEDCBA9876543210FEDCBA9876543210", "0123456789ABCDEF"} {
+	for _, hexKey := range []string{"0123456789ABCDEF0123456789ABCDEF", "0123456789ABCDEFFEDCBA9876543210FEDCBA9876543210", "0123456789ABCDEF",
+		"0123456789ABCDEF0022446688AACCEE", // the same DES key but for its parity bits
+	} {
 		if _, err := NewZonePINKey(mustHex(t, hexKey)); err == nil {
 			t.Fatalf("%s was taken as a zone PIN key", hexKey)
 		}

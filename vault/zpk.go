@@ -1,9 +1,6 @@
 package vault
 
-import (
-	"bytes"
-	"fmt"
-)
+import "fmt"
 
 // ZonePINKey is the zone PIN key (ZPK) a card network enciphers PIN blocks
 // under: from configuration (NewZonePINKey), or kept in a PKCS#11 HSM
@@ -22,7 +19,7 @@ func NewZonePINKey(key []byte) (*ZonePINKey, error) {
 	if len(key) != 16 && len(key) != 24 {
 		return nil, invalid("zone_pin_key", "must be a double- or triple-length TDES key, 16 or 24 bytes")
 	}
-	if bytes.Equal(key[:8], key[8:16]) || (len(key) == 24 && bytes.Equal(key[8:16], key[16:])) {
+	if sameDESKey(key[:8], key[8:16]) || (len(key) == 24 && sameDESKey(key[8:16], key[16:])) {
 		return nil, invalid("zone_pin_key", "its 8-byte parts must differ, or TDES is single DES")
 	}
 	c, err := tdes(key)
@@ -30,6 +27,17 @@ func NewZonePINKey(key []byte) (*ZonePINKey, error) {
 		return nil, err
 	}
 	return &ZonePINKey{id: "configured", decipher: func(dst, src []byte) error { c.Decrypt(dst, src); return nil }, close: func() error { return nil }}, nil
+}
+
+// sameDESKey tells whether two 8-byte DES keys are one: DES ignores each
+// byte's lowest bit (parity).
+func sameDESKey(a, b []byte) bool {
+	for i := range a {
+		if a[i]&0xFE != b[i]&0xFE {
+			return false
+		}
+	}
+	return true
 }
 
 // ID names the key: "configured", or the HSM's token and label.

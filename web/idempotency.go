@@ -68,8 +68,8 @@ func (s *Server) keyed(c echo.Context, next echo.HandlerFunc) error {
 	if key == "" || (m != http.MethodPost && m != http.MethodPatch && m != http.MethodDelete) {
 		return next(c)
 	}
-	if len(key) > 255 || hasControl(key) {
-		return fieldProblem(http.StatusBadRequest, "invalid_header", "Idempotency-Key", "must be at most 255 characters, none a control character")
+	if err := keyProblem(key); err != nil {
+		return err
 	}
 	body, err := bodyOf(c)
 	if err != nil {
@@ -148,6 +148,14 @@ func (s *Server) keyed(c echo.Context, next echo.HandlerFunc) error {
 	}
 	res.Header().Set("Idempotent-Replayed", "true")
 	return c.Blob(prev.Status, prev.ContentType, prev.Body)
+}
+
+// keyProblem is the problem with an Idempotency-Key, nil for none.
+func keyProblem(key string) error {
+	if len(key) > 255 || hasControl(key) {
+		return fieldProblem(http.StatusBadRequest, "invalid_header", "Idempotency-Key", "must be at most 255 characters, none a control character")
+	}
+	return nil
 }
 
 // keyAnswered tells whether the request's Idempotency-Key holds a response

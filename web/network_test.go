@@ -298,6 +298,9 @@ func TestANetworkResendHoldsOnce(t *testing.T) {
 		if status, m, _ := networkPost(t, hc, url, contactless("acq1 4000000000000002", "10.00")); status != http.StatusUnprocessableEntity || m["field"] != "network_reference" {
 			t.Fatalf("a reference with a space: %d %v", status, m)
 		}
+		if status, m, _ := networkPost(t, hc, url, contactless("acq1:"+string(pan.Reveal()), "10.00")); status != http.StatusUnprocessableEntity || m["field"] != "network_reference" {
+			t.Fatalf("a reference holding a card number: %d %v", status, m)
+		}
 
 		// Reversed by its reference, twice: released once.
 		for range 2 {

@@ -208,25 +208,45 @@ func (s *Server) simulateAuthorization(c echo.Context) error {
 		sr.TokenEntry = spend.EntryMode(req.EntryMode)
 	}
 	defer sr.Card.Wipe()
+	ctx, pid := c.Request().Context(), partnerOf(c).ID
+	key := c.Request().Header.Get("Idempotency-Key")
+	if key == "" {
+		a, err := s.deps.Spend.Authorize(ctx, pid, sr)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, viewAuthorization(a))
+	}
 	// The partner may be asked in real time, which no transaction may wait
 	// for: the request is prepared (checked, the partner asked) before its
-	// Idempotency-Key is claimed, and decided in the keyed transaction. A
-	// key that holds a response already is replayed without preparing.
-	var p *spend.Prepared
+	// Idempotency-Key is claimed, and decided, a decline of vaultpage's
+	// checks recorded, in the keyed transaction. A key that holds a
+	// response already is replayed without preparing; one this process is
+	// preparing already is in use.
+	if err := keyProblem(key); err != nil {
+		return err
+	}
 	answered, err := s.keyAnswered(c)
 	if err != nil {
 		return err
 	}
+	var p *spend.Prepared
 	if !answered {
-		if p, err = s.deps.Spend.Prepare(c.Request().Context(), partnerOf(c).ID, sr); err != nil {
+		k := [2]string{pid.String(), key}
+		if !s.preparing.enter(k) {
+			return problem(http.StatusConflict, "idempotency_key_in_use", "a request with this Idempotency-Key is still running")
+		}
+		defer s.preparing.leave(k)
+		if p, err = s.deps.Spend.Prepare(ctx, pid, sr); err != nil {
 			return err
 		}
 	}
 	return s.keyed(c, func(c echo.Context) error {
-		if p == nil { // answered, yet not replayed: the key expired meanwhile
-			if p, err = s.deps.Spend.Prepare(c.Request().Context(), partnerOf(c).ID, sr); err != nil {
-				return err
-			}
+		if p == nil {
+			// Answered when peeked at, yet claimed now: it expired in
+			// between. Preparing here would ask the partner inside the
+			// transaction; the partner retries instead.
+			return problem(http.StatusConflict, "idempotency_key_in_use", "the Idempotency-Key changed meanwhile; retry")
 		}
 		a, err := p.Commit(c.Request().Context())
 		if err != nil {

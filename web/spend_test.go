@@ -308,3 +308,62 @@ func TestTheDecisionEndpointOverTheAPI(t *testing.T) {
 		t.Fatalf("after the deletion: %v", m)
 	}
 }
+
+// Two sendings of one keyed authorisation at once ask the partner once,
+// and a decline of vaultpage's checks made while preparing is recorded
+// once, with the key's response.
+func TestAKeyedAuthorizationIsPreparedOnce(t *testing.T) {
+	onEachStore(t, func(t *testing.T, e *env) {
+		var asked atomic.Int32
+		release := make(chan struct{})
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			asked.Add(1)
+			<-release
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"approved": true, "fund": "10.00"}`)
+		}))
+		defer app.Close()
+		b, _ := json.Marshal(map[string]any{"url": app.URL, "timeout_ms": 3000, "fallback": "decline"})
+		if r := e.do(http.MethodPut, "/v3/decision_endpoint", e.tokA, "application/json", b); r.status != http.StatusCreated {
+			t.Fatalf("register: %d %s", r.status, r.body)
+		}
+		c := e.virtualCard(e.tokA)
+		pay := map[string]any{"card_id": c["id"], "amount": "10.00", "currency": "EUR", "merchant": map[string]string{"name": "Shop", "mcc": "5411", "country": "SE", "id": "m-1"}}
+		first := make(chan response, 1)
+		go func() { first <- e.post("/v3/simulations/authorizations", e.tokA, pay, "Idempotency-Key", "k-1") }()
+		for asked.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		// The first is with the partner: the second is refused at once.
+		expectProblem(t, e.post("/v3/simulations/authorizations", e.tokA, pay, "Idempotency-Key", "k-1"), http.StatusConflict, "idempotency_key_in_use", "")
+		close(release)
+		if r := <-first; r.status != http.StatusCreated || r.json(t)["status"] != "approved" {
+			t.Fatalf("the first: %d %s", r.status, r.body)
+		}
+		if r := e.post("/v3/simulations/authorizations", e.tokA, pay, "Idempotency-Key", "k-1"); r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("the replay: %d %s", r.status, r.body)
+		}
+		if n := asked.Load(); n != 1 {
+			t.Fatalf("one keyed authorisation asked the partner %d times", n)
+		}
+		expectProblem(t, e.post("/v3/simulations/authorizations", e.tokA, pay, "Idempotency-Key", strings.Repeat("k", 256)), http.StatusBadRequest, "invalid_header", "Idempotency-Key")
+
+		// A frozen card declines while preparing: recorded once, with the
+		// key's response, however often the request is sent.
+		if r := e.patch("/v3/cards/"+c["id"].(string), e.tokA, map[string]string{"status": "frozen"}); r.status != http.StatusOK {
+			t.Fatalf("freeze: %d %s", r.status, r.body)
+		}
+		count := func() int {
+			return len(e.do(http.MethodGet, "/v3/authorizations?card_id="+c["id"].(string), e.tokA, "", nil).json(t)["data"].([]any))
+		}
+		before := count()
+		for range 3 {
+			if r := e.post("/v3/simulations/authorizations", e.tokA, pay, "Idempotency-Key", "k-3"); r.status != http.StatusCreated || r.json(t)["decline_reason"] != "card_frozen" {
+				t.Fatalf("a keyed payment on a frozen card: %d %s", r.status, r.body)
+			}
+		}
+		if n := count() - before; n != 1 {
+			t.Fatalf("one keyed decline was recorded %d times", n)
+		}
+	})
+}

@@ -107,6 +107,35 @@ type Server struct {
 	// idemKey keys the digests of idempotent requests (derived from the
 	// session keys' hash key).
 	idemKey []byte
+	// preparing is the Idempotency-Keys whose authorisations this process
+	// is preparing (the partner asked) before claiming them.
+	preparing keysInFlight
+}
+
+// keysInFlight is a set of partner and key pairs.
+type keysInFlight struct {
+	mu   sync.Mutex
+	keys map[[2]string]bool
+}
+
+// enter adds k unless it is there already.
+func (f *keysInFlight) enter(k [2]string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.keys[k] {
+		return false
+	}
+	if f.keys == nil {
+		f.keys = map[[2]string]bool{}
+	}
+	f.keys[k] = true
+	return true
+}
+
+func (f *keysInFlight) leave(k [2]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.keys, k)
 }
 
 // New builds the HTTP edge with every route registered.
