@@ -45,7 +45,7 @@ type holder struct {
 	card  card.Card
 }
 
-func newFixture(t *testing.T, db *store.DB, cfg decision.Config) *fixture {
+func newFixture(t testing.TB, db *store.DB, cfg decision.Config) *fixture {
 	t.Helper()
 	ring := storetest.Keyring(t, db)
 	log := audit.NewLog(db.Audit(), nil)
@@ -57,7 +57,7 @@ func newFixture(t *testing.T, db *store.DB, cfg decision.Config) *fixture {
 }
 
 // holder makes a partner with a funded account and an active card.
-func (f *fixture) holder(t *testing.T, name, funds string) holder {
+func (f *fixture) holder(t testing.TB, name, funds string) holder {
 	t.Helper()
 	ctx := context.Background()
 	creds, err := partner.NewService(f.db.Partners(), partner.Config{}, nil).Create(ctx, name, nil)
