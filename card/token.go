@@ -162,6 +162,14 @@ func (s *Service) moveToken(ctx context.Context, actor string, c Card, t Token, 
 	return t, s.emit(ctx, c, "card.token_updated", map[string]string{"token_id": t.ID.String(), "token_status": string(to), "token_from": string(from)})
 }
 
+// StatusChanged moves c's wallet tokens after a change of its status made
+// outside this service (an authorisation that closed a single-use card),
+// in the transaction in ctx, as a change here would; actor names who made
+// it in the audit trail.
+func (s *Service) StatusChanged(ctx context.Context, actor string, c Card) error {
+	return s.tokensFollow(ctx, actor, c)
+}
+
 // tokensFollow moves c's tokens after a change of its status: frozen
 // suspends the active ones, active again resumes those its freeze
 // suspended, a terminal status deletes them all.

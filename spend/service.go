@@ -98,6 +98,11 @@ type Config struct {
 	// Consents, when set, cancels a single-use card's open consents when
 	// its one payment closes it, as closing it any other way does.
 	Consents card.ConsentEnder
+	// Cards, when set, deletes the wallet tokens of a single-use card its
+	// one payment closes, as closing it any other way does.
+	Cards interface {
+		StatusChanged(ctx context.Context, actor string, c card.Card) error
+	}
 	// Vault checks presented card data; without it, an authorisation by
 	// card data is refused.
 	Vault Vault
@@ -448,6 +453,11 @@ func (s *Service) afterApproval(ctx context.Context, c card.Card, m Merchant, no
 		if err := s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.status_changed", ResourceID: c.ID, CreatedAt: now,
 			Data: map[string]string{"status": string(card.StatusClosed), "from": string(card.StatusActive), "reason": "single_use_consumed", "last4": c.Last4}}); err != nil {
 			return err
+		}
+		if s.cfg.Cards != nil {
+			if err := s.cfg.Cards.StatusChanged(ctx, "system:authorizations", c); err != nil {
+				return err
+			}
 		}
 		if s.cfg.Consents != nil {
 			return s.cfg.Consents.EndForCard(ctx, c.PartnerID, c.ID, func(string) bool { return true }) // closed: every one ends

@@ -129,7 +129,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 		demo = newDemo(t, partners, cards)
 	}
 	decisions := decision.NewService(o.db.Decisions(), ring, decision.Config{AllowPrivate: !o.production, AllowHTTP: !o.production}, logger, o.now)
-	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents, Vault: ring, ZonePINKey: zonePINKey(t),
+	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents, Cards: cards, Vault: ring, ZonePINKey: zonePINKey(t),
 		RealTime: decisions}, o.now)
 	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
 	var feed events.Feed = o.db.Consents()

@@ -112,3 +112,23 @@ func TestApplePayLeavesATokenBehind(t *testing.T) {
 			http.StatusUnprocessableEntity, "invalid_field", "token_id")
 	})
 }
+
+// A single-use card its one payment closes loses its wallet tokens, as a
+// card closed any other way does.
+func TestASingleUseCardsPaymentDeletesItsTokens(t *testing.T) {
+	e := newEnv(t)
+	c := e.orderCard(t, map[string]any{"usage": "single_use"}).json(t)
+	id := c["id"].(string)
+	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "50.00"})
+	cs := consentOf(t, e.post("/v3/cards/"+id+"/apple_pay/tokenize", e.tokA, nil))
+	e.post("/v3/simulations/consents/"+cs["id"].(string), e.tokA, map[string]string{"outcome": "approved"})
+	pay := map[string]any{"card_id": id, "amount": "5.00", "currency": "EUR", "merchant": map[string]string{"name": "Shop", "mcc": "5411", "country": "SE", "id": "m-1"}}
+	if r := e.post("/v3/simulations/authorizations", e.tokA, pay); r.json(t)["status"] != "approved" {
+		t.Fatalf("the one payment: %d %s", r.status, r.body)
+	}
+	for _, x := range e.do(http.MethodGet, "/v3/cards/"+id+"/tokens", e.tokA, "", nil).json(t)["data"].([]any) {
+		if tk := x.(map[string]any); tk["status"] != "deleted" {
+			t.Fatalf("a token of the closed single-use card is %s", tk["status"])
+		}
+	}
+}
