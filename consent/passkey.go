@@ -224,7 +224,7 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 					if err := a.passkeys.UsePasskey(ctx, cred.ID, cred.Authenticator.SignCount, cred.Flags.BackupState, now); err != nil {
 						return err
 					}
-					return a.store.ResetFailures(ctx, c.IndividualID)
+					return a.succeeded(ctx, c, "passkey")
 				}
 			}
 		}

@@ -155,6 +155,9 @@ func TestPasskeyLoginChecksSignatureCounterAndUserVerification(t *testing.T) {
 		if keys[0].SignCount != 1 || keys[0].LastUsedAt.IsZero() {
 			t.Fatalf("after login: sign count %d, last used %v", keys[0].SignCount, keys[0].LastUsedAt)
 		}
+		if n := countAudit(t, f.db, "sca.succeeded"); n != 1 {
+			t.Fatalf("%d sca.succeeded entries after a passkey login, want 1", n)
+		}
 
 		testCases := []struct {
 			name   string

@@ -279,7 +279,11 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 		if !set { // another attempt enrolled a passcode meanwhile
 			return a.fail(ctx, c, n, "code_passcode")
 		}
-		return a.store.ResetFailures(ctx, c.IndividualID)
+		if err := a.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "passcode.enrolled",
+			Target: "consent:" + c.ID.String(), Result: "ok"}); err != nil {
+			return err
+		}
+		return a.succeeded(ctx, c, "code_passcode")
 	}
 	ok, err := a.hashing.verify(ctx, p.Hash, passcode)
 	if err != nil {
@@ -288,7 +292,17 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 	if !ok {
 		return a.fail(ctx, c, n, "code_passcode")
 	}
-	return a.store.ResetFailures(ctx, c.IndividualID)
+	return a.succeeded(ctx, c, "code_passcode")
+}
+
+// succeeded records a passed SCA: the failures in a row start again, and
+// the audit trail says who passed, for which consent, by which method.
+func (a *SCA) succeeded(ctx context.Context, c Consent, method string) error {
+	if err := a.store.ResetFailures(ctx, c.IndividualID); err != nil {
+		return err
+	}
+	return a.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "sca.succeeded",
+		Target: "consent:" + c.ID.String(), Result: "ok", Details: map[string]string{"action": string(c.Action), "method": method}})
 }
 
 // fail records a counted attempt that failed: it audits it (method says

@@ -110,6 +110,11 @@ func TestEnrolThenAuthenticateWithCodeAndPasscode(t *testing.T) {
 			if err := sca.Authenticate(ctx, c2, box.lastCode(t), "correct horse"); err != nil {
 				t.Fatalf("both right: %v", err)
 			}
+			// The audit trail has the enrolment and both passes, with the
+			// method, as it has every failure.
+			if n, m := countAudit(t, db, "passcode.enrolled"), countAudit(t, db, "sca.succeeded"); n != 1 || m != 2 {
+				t.Fatalf("%d passcode.enrolled and %d sca.succeeded entries, want 1 and 2", n, m)
+			}
 		})
 	}
 }

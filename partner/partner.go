@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/internal/httpsig"
 )
 
@@ -124,6 +125,14 @@ type Config struct {
 	// Production refuses plain-http origins and return URLs, which
 	// development allows for localhost.
 	Production bool
+	// Audit, when set, records every token issued and every failed
+	// authentication with client credentials.
+	Audit Auditor
+}
+
+// Auditor records audit entries.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) error
 }
 
 // NewService builds the service; now defaults to time.Now.
@@ -188,13 +197,15 @@ func (s *Service) IssueToken(ctx context.Context, clientID, secret string) (Toke
 	if errors.Is(err, ErrNotFound) {
 		// Compare anyway so that unknown and known clients take equal time.
 		subtle.ConstantTimeCompare(digest(secret), make([]byte, sha256.Size))
-		return Token{}, ErrInvalidClient
+		return Token{}, errors.Join(ErrInvalidClient, s.audited(ctx, audit.Entry{Actor: "client:" + auditable(clientID),
+			Action: "partner.authentication_failed", Target: "client:" + auditable(clientID), Result: "failed"}))
 	}
 	if err != nil {
 		return Token{}, err
 	}
 	if subtle.ConstantTimeCompare(digest(secret), c.SecretDigest) != 1 {
-		return Token{}, ErrInvalidClient
+		return Token{}, errors.Join(ErrInvalidClient, s.audited(ctx, audit.Entry{Actor: "client:" + auditable(clientID),
+			Action: "partner.authentication_failed", Target: "partner:" + c.PartnerID.String(), Result: "failed"}))
 	}
 	tok, err := randomToken("vpt_")
 	if err != nil {
@@ -203,7 +214,32 @@ func (s *Service) IssueToken(ctx context.Context, clientID, secret string) (Toke
 	if err := s.store.InsertToken(ctx, digest(tok), c.PartnerID, s.now().UTC().Add(TokenTTL)); err != nil {
 		return Token{}, err
 	}
+	if err := s.audited(ctx, audit.Entry{Actor: "partner:" + c.PartnerID.String(), Action: "partner.token_issued",
+		Target: "partner:" + c.PartnerID.String(), Result: "ok"}); err != nil {
+		return Token{}, err
+	}
 	return Token{AccessToken: tok, ExpiresIn: TokenTTL, PartnerID: c.PartnerID}, nil
+}
+
+// audited appends e when the service has an auditor.
+func (s *Service) audited(ctx context.Context, e audit.Entry) error {
+	if s.cfg.Audit == nil {
+		return nil
+	}
+	return s.cfg.Audit.Append(ctx, e)
+}
+
+// auditable is a client id as the audit trail keeps it: at most 64
+// printable ASCII characters, the rest cut (whatever a client sends is
+// kept, never a secret: the id is not one).
+func auditable(clientID string) string {
+	out := []byte{}
+	for i := 0; i < len(clientID) && len(out) < 64; i++ {
+		if c := clientID[i]; c > ' ' && c < 0x7f {
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 // Authenticate returns the partner a bearer token belongs to. Errors:

@@ -108,7 +108,7 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(ring.Close)
-	partners := partner.NewService(o.db.Partners(), partner.Config{}, nil)
+	partners := partner.NewService(o.db.Partners(), partner.Config{Audit: audit.NewLog(o.db.Audit(), nil)}, nil)
 	cards := card.NewService(o.db.Cards(), ring, audit.NewLog(o.db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}, Outbox: o.db.Consents(), Sandbox: !o.production}, nil)
 	if o.now == nil {
 		o.now = time.Now

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -142,5 +143,41 @@ func TestTokenEndpointFollowsRFC6749(t *testing.T) {
 	})
 	if strings.Contains(e.logs.String(), e.a.ClientSecret) {
 		t.Fatal("the client secret reached the logs")
+	}
+}
+
+// Every token issued and every failed authentication with client
+// credentials is in the audit trail, with the client's address; the
+// secret never is.
+func TestClientAuthenticationIsAudited(t *testing.T) {
+	e := newEnv(t)
+	form := "application/x-www-form-urlencoded"
+	body := func(id, secret string) []byte {
+		return []byte(url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}.Encode())
+	}
+	if r := e.do(http.MethodPost, "/v3/oauth/token", "", form, body(e.a.ClientID, e.a.ClientSecret)); r.status != http.StatusOK {
+		t.Fatalf("the right credentials: %d %s", r.status, r.body)
+	}
+	for _, b := range [][]byte{body(e.a.ClientID, "vps_wrong"), body("vpc_nobody", "vps_wrong")} {
+		if r := e.do(http.MethodPost, "/v3/oauth/token", "", form, b); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong credentials: %d %s", r.status, r.body)
+		}
+	}
+	entries, err := e.db.Audit().AuditEntries(context.Background(), 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, en := range entries {
+		count[en.Action]++
+		if strings.Contains(fmt.Sprint(en), e.a.ClientSecret) || strings.Contains(fmt.Sprint(en), "vps_wrong") {
+			t.Fatalf("a secret in the audit trail: %+v", en)
+		}
+		if en.Action == "partner.authentication_failed" && (en.Source == "" || en.Result != "failed") {
+			t.Fatalf("a failed authentication without its address: %+v", en)
+		}
+	}
+	if count["partner.token_issued"] < 1 || count["partner.authentication_failed"] != 2 {
+		t.Fatalf("audit entries %v", count)
 	}
 }

@@ -430,7 +430,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 			logger.Warn("passkeys are off; cardholders use one-time codes and passcodes", "public_url", cfg.PublicURL, "err", err)
 		}
 	}
-	partners := partner.NewService(d.db.Partners(), partner.Config{Production: cfg.Env == envProduction}, nil)
+	partners := partner.NewService(d.db.Partners(), partner.Config{Production: cfg.Env == envProduction, Audit: auditLog}, nil)
 	dev := cfg.Env == envDevelopment
 	webhooks := webhook.NewService(d.db.Webhooks(), d.ring, webhook.Config{AllowPrivate: dev, AllowHTTP: dev}, logger, nil)
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
