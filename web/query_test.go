@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -100,6 +101,46 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 	}
 }
 
+// HEAD is GET without the body (RFC 9110), but for a hosted link, whose
+// token a HEAD must not use up.
+func TestHeadIsGetWithoutTheBody(t *testing.T) {
+	e := newEnv(t)
+	cd := e.card(e.tokA)
+	// Sent as a client sends it, beside the contract (which lists GETs).
+	head := func(path, token string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodHead, e.srv.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = res.Body.Close() }()
+		b, _ := io.ReadAll(res.Body)
+		return res, b
+	}
+	for _, path := range []string{"/healthz", "/v3/cards/" + cd["id"].(string)} {
+		get := e.do(http.MethodGet, path, e.tokA, "", nil)
+		res, body := head(path, e.tokA)
+		if res.StatusCode != http.StatusOK || get.status != http.StatusOK || len(body) != 0 || res.Header.Get("Content-Type") != get.header.Get("Content-Type") {
+			t.Fatalf("HEAD %s: %d %q %q, GET %d %q", path, res.StatusCode, body, res.Header.Get("Content-Type"), get.status, get.header.Get("Content-Type"))
+		}
+	}
+	if res, _ := head("/v3/cards/"+cd["id"].(string), ""); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("HEAD without a token: %d", res.StatusCode)
+	}
+	// A hosted link: a HEAD (a link preview's) does not use its token up.
+	_, _, tok := e.startConsent(t, nil)
+	if res, _ := head("/c/"+tok, ""); res.StatusCode/100 == 2 || res.StatusCode/100 == 3 {
+		t.Fatalf("HEAD on a hosted link: %d", res.StatusCode)
+	}
+	if res, _ := get(t, browser(t), e.srv.URL+"/c/"+tok); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/consent" {
+		t.Fatalf("the link after a HEAD: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
 // A path the API serves under other methods answers 405 with Allow; a path
 // it does not serve answers 404.
 func TestWrongMethodIs405(t *testing.T) {
@@ -109,9 +150,9 @@ func TestWrongMethodIs405(t *testing.T) {
 		name, method, path, allow string
 		status                    int
 	}{
-		{"PUT on the card list", http.MethodPut, "/v3/cards", "GET, POST", http.StatusMethodNotAllowed},
-		{"POST on a card", http.MethodPost, "/v3/cards/" + cd["id"].(string), "GET, PATCH, DELETE", http.StatusMethodNotAllowed},
-		{"DELETE on the event feed", http.MethodDelete, "/v3/events", "GET", http.StatusMethodNotAllowed},
+		{"PUT on the card list", http.MethodPut, "/v3/cards", "GET, HEAD, POST", http.StatusMethodNotAllowed},
+		{"POST on a card", http.MethodPost, "/v3/cards/" + cd["id"].(string), "GET, HEAD, PATCH, DELETE", http.StatusMethodNotAllowed},
+		{"DELETE on the event feed", http.MethodDelete, "/v3/events", "GET, HEAD", http.StatusMethodNotAllowed},
 		{"a path the API does not serve", http.MethodGet, "/v3/customers", "", http.StatusNotFound},
 	}
 	for _, tc := range testCases {

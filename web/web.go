@@ -156,9 +156,36 @@ func New(d Deps) *Server {
 		hostedSessions: newLimiter(hostedSessionRate, hostedSessionBurst, d.Now), hostedAddrs: newLimiter(hostedAddrRate, hostedAddrBurst, d.Now),
 		streams: newStreamHub(d.Events), query: queries{}, idemKey: derivedKey(d.SessionKeys.Hash, "vaultpage/idempotency-digest/v1")}
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(headAsGet)
 	s.routes()
 	return s
 }
+
+// headAsGet answers HEAD as GET without the body (RFC 9110, 9.3.2): the
+// route sees a GET, and what it writes after the headers is dropped. Not
+// for a hosted link's token (/c/…), which a HEAD, as a link preview sends,
+// must not use up, nor for the live event feed, which never ends.
+func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method != http.MethodHead || !headServes(r.URL.Path) {
+			return next(c)
+		}
+		r.Method = http.MethodGet // as Echo's method override does: the router reads it
+		c.Response().Writer = headWriter{c.Response().Writer}
+		return next(c)
+	}
+}
+
+// headServes tells whether HEAD is GET on path.
+func headServes(path string) bool {
+	return !strings.HasPrefix(path, "/c/") && path != "/v3/events/stream"
+}
+
+// headWriter drops the body of a HEAD's answer.
+type headWriter struct{ http.ResponseWriter }
+
+func (w headWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // clientAddress is where a request comes from: its connection's address,
 // or, from a trusted proxy, the nearest address in X-Forwarded-For that is
@@ -320,6 +347,9 @@ func (s *Server) unrouted(c echo.Context) error {
 	}
 	if len(allow) == 0 {
 		return echo.ErrNotFound
+	}
+	if allow[0] == http.MethodGet && headServes(c.Request().URL.Path) {
+		allow = append([]string{http.MethodGet, http.MethodHead}, allow[1:]...)
 	}
 	c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
 	return echo.ErrMethodNotAllowed
