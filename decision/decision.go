@@ -270,6 +270,9 @@ func (s *Service) registration(ctx context.Context, partnerID uuid.UUID) (cached
 // Registered implements spend.RealTime.
 func (s *Service) Registered(ctx context.Context, partnerID uuid.UUID) (bool, error) {
 	c, err := s.registration(ctx, partnerID)
+	if err != nil && c.ep != nil {
+		return true, nil // known, its secret unreadable: Ask takes its fallback
+	}
 	return c.ep != nil, err
 }
 

@@ -553,3 +553,53 @@ func TestAResendWhileThePartnerAnswersWaitsForIt(t *testing.T) {
 		}
 	})
 }
+
+// A first sending the network gives up on while the partner answers is
+// decided all the same, so that the resend finds its decision at once; and
+// a registration whose secret cannot be read takes its fallback through the
+// whole engine, not an error.
+func TestADecisionOnceBegunIsMade(t *testing.T) {
+	eachBackend(t, dev, func(t *testing.T, f *fixture) {
+		h := f.holder(t, "Abandoned", "100.00")
+		asking := make(chan struct{}, 4)
+		release := make(chan struct{})
+		e := newEndpoint(t, func(w http.ResponseWriter, _ map[string]any) {
+			asking <- struct{}{}
+			<-release
+			reply(`{"approved": true}`)(w, nil)
+		})
+		f.register(t, h, e.URL, 3000, decision.FallbackDecline)
+		ctx, cancel := context.WithCancel(context.Background())
+		type answer struct {
+			a   spend.Authorization
+			err error
+		}
+		done := make(chan answer, 1)
+		go func() {
+			a, _, err := f.svc.Network().Authorize(ctx, f.networkRequest(t, h, "acq:9", "10.00"))
+			done <- answer{a, err}
+		}()
+		<-asking
+		cancel() // the adapter's connection closes
+		close(release)
+		first := <-done
+		if first.err != nil || first.a.Status != spend.StatusApproved {
+			t.Fatalf("the abandoned sending: %s %v", first.a.Status, first.err)
+		}
+		a, replayed, err := f.svc.Network().Authorize(context.Background(), f.networkRequest(t, h, "acq:9", "10.00"))
+		if err != nil || !replayed || a.ID != first.a.ID || len(e.asked) != 1 {
+			t.Fatalf("the resend: %v %v, asked %d times", replayed, err, len(e.asked))
+		}
+	})
+	db := storetest.SQLite(t)
+	f := newFixture(t, db, dev)
+	h := f.holder(t, "Unreadable", "100.00")
+	e := newEndpoint(t, reply(`{"approved": true}`))
+	f.register(t, h, e.URL, 1000, decision.FallbackDecline)
+	broken := decision.NewService(db.Decisions(), failingSecrets{f.ring}, dev, nil, nil)
+	svc := spend.NewService(db.Spend(), db.Consents(), audit.NewLog(db.Audit(), nil), spend.Config{Sandbox: true, Vault: f.ring, RealTime: broken}, nil)
+	a, err := svc.Authorize(context.Background(), h.actor.PartnerID, spend.Request{CardID: h.card.ID, Amount: "1.00", Currency: "EUR", Merchant: shop})
+	if err != nil || a.Decision == nil || a.Decision.By != spend.DecidedByStandIn || a.DeclineReason != spend.DeclinePartnerUnavailable {
+		t.Fatalf("an unreadable secret through the engine: %s %s %+v %v", a.Status, a.DeclineReason, a.Decision, err)
+	}
+}

@@ -55,6 +55,11 @@ func validReference(ref string) error {
 // or merchant). The card data is wiped when it returns.
 func (n *Network) Authorize(ctx context.Context, r Request) (a Authorization, replayed bool, err error) {
 	defer r.Card.Wipe()
+	// A decision once begun is made, whether or not the adapter still
+	// waits: its resend then finds it, instead of a reservation left for
+	// the lease.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decideWithin)
+	defer cancel()
 	if r.CardID != uuid.Nil || (r.Card == nil) == (r.TokenID == uuid.Nil) {
 		return Authorization{}, false, &FieldError{Field: "pan", Reason: "give the card's data or a token_id, one of the two"}
 	}
@@ -95,6 +100,10 @@ func (n *Network) Authorize(ctx context.Context, r Request) (a Authorization, re
 	}
 	return a, false, err
 }
+
+// decideWithin bounds a decision on the network's door, the partner's
+// longest timeout and the transactions around it included.
+const decideWithin = 30 * time.Second
 
 // await waits, a lease at most, for the authorisation the reference will
 // name; ErrNotFound when none came (the reservation went stale).

@@ -152,6 +152,14 @@ func (p *Prepared) ask(ctx context.Context) error {
 			return err
 		}
 		if ref := p.r.NetworkReference; ref != "" {
+			// Decided while this waited for the lock (its reservation
+			// released): answered as a resend, never asked again.
+			if _, err := s.store.ReferencedAuthorization(ctx, ref); !errors.Is(err, ErrNotFound) {
+				if err == nil {
+					err = errReferenceInFlight
+				}
+				return err
+			}
 			// Reserved while the partner answers: a resend meanwhile
 			// waits for this answer rather than asking again.
 			holder, reserved, err := s.store.ReserveReference(ctx, ref, p.id, p.now, p.now.Add(-ReservationLease))
@@ -213,7 +221,15 @@ func (p *Prepared) Commit(ctx context.Context) (Authorization, error) {
 		}
 		return a, p.s.store.RecordAuthorization(ctx, a, e)
 	case p.answer != nil:
-		return p.s.settle(ctx, p)
+		a, err := p.s.settle(ctx, p)
+		if ref := p.r.NetworkReference; err != nil && ref != "" && !errors.Is(err, ErrReferenceTaken) {
+			// Nothing was decided: the reservation goes, and a resend
+			// decides afresh at once rather than after the lease.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			err = errors.Join(err, p.s.store.ReleaseReference(rctx, ref))
+		}
+		return a, err
 	case p.r.TokenID != uuid.Nil || p.r.Card != nil:
 		return p.s.authorize(ctx, p.partnerID, p.r, p.id, p.amt, p.now)
 	}

@@ -14,6 +14,26 @@ import (
 // needs cgo).
 const PKCS11Available = true
 
+// keptInside refuses a key the token would let out: it must be sensitive,
+// not extractable, and allowed to decrypt.
+func keptInside(ctx *crypto11.Context, key *crypto11.SecretKey) error {
+	attrs, err := ctx.GetAttributes(key, []crypto11.AttributeType{crypto11.CkaSensitive, crypto11.CkaExtractable, crypto11.CkaDecrypt})
+	if err != nil {
+		return err
+	}
+	flag := func(t crypto11.AttributeType) bool {
+		a := attrs[t]
+		return a != nil && len(a.Value) == 1 && a.Value[0] != 0
+	}
+	switch {
+	case !flag(crypto11.CkaSensitive) || flag(crypto11.CkaExtractable):
+		return errors.New("may leave the token (it must be CKA_SENSITIVE and not CKA_EXTRACTABLE)")
+	case !flag(crypto11.CkaDecrypt):
+		return errors.New("may not decrypt (CKA_DECRYPT)")
+	}
+	return nil
+}
+
 // openPKCS11 logs in to the token and finds the current and previous KEKs by
 // label. Wrapping runs AES-GCM inside the HSM; the KEK never leaves it.
 func openPKCS11(_ context.Context, c PKCS11Config, previous []KEK) (*KEKSet, error) {
@@ -56,7 +76,9 @@ func openPKCS11(_ context.Context, c PKCS11Config, previous []KEK) (*KEKSet, err
 }
 
 // OpenZonePINKey finds the zone PIN key by label in the token c names (a
-// TDES key, CKK_DES3 or CKK_DES2): PIN blocks are deciphered inside the HSM
+// triple-length TDES key, CKK_DES3: crypto11 cannot use a CKK_DES2 key, so a
+// double-length ZPK is imported as K1 K2 K1), one that may decrypt and is
+// sensitive and not extractable: PIN blocks are deciphered inside the HSM
 // (one block of CKM_DES3_CBC with a zero IV, which is ECB), and the key
 // never leaves it. c.KeyLabel and c.Previous are not used. Errors: ErrKEK
 // wraps what the token answered.
@@ -70,12 +92,21 @@ func OpenZonePINKey(c PKCS11Config, label string) (*ZonePINKey, error) {
 		err = fmt.Errorf("not found in token %q", c.TokenLabel)
 	}
 	if err == nil && key.Cipher != crypto11.CipherDES3 {
-		err = errors.New("is not a TDES key")
+		err = errors.New("is not a triple-length TDES key (CKK_DES3)")
+	}
+	if err == nil {
+		err = keptInside(ctx, key)
 	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("%w: pkcs11 zone pin key %q: %w", ErrKEK, label, err), ctx.Close())
 	}
-	decipher := func(dst, src []byte) error {
+	decipher := func(dst, src []byte) (err error) {
+		// crypto11 panics when the token fails mid-operation.
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("vault: hsm zone pin key: %v", r)
+			}
+		}()
 		m, err := key.NewCBCDecrypterCloser(make([]byte, 8))
 		if err != nil {
 			return fmt.Errorf("vault: hsm zone pin key: %w", err)

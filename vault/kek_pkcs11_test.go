@@ -188,4 +188,20 @@ func TestZonePINKeyInTheHSM(t *testing.T) {
 	if _, err := vault.OpenZonePINKey(p, "no-such-key"); !errors.Is(err, vault.ErrKEK) {
 		t.Fatalf("a missing zone PIN key: %v", err)
 	}
+	// A TDES key the token would let out is no zone PIN key.
+	attrs, err := crypto11.NewAttributeSetWithIDAndLabel([]byte{0x22}, []byte("zpk-extractable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for typ, v := range map[crypto11.AttributeType]bool{crypto11.CkaExtractable: true, crypto11.CkaSensitive: false} {
+		if err := attrs.Set(typ, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := hsm.GenerateSecretKeyWithAttributes(attrs, 0, crypto11.CipherDES3); err != nil {
+		t.Fatalf("generate an extractable TDES key: %v", err)
+	}
+	if _, err := vault.OpenZonePINKey(p, "zpk-extractable"); !errors.Is(err, vault.ErrKEK) {
+		t.Fatalf("an extractable zone PIN key: %v", err)
+	}
 }

@@ -441,3 +441,66 @@ func TestTheNetworkAsksThePartner(t *testing.T) {
 		t.Fatalf("the partner was asked %d times for one request sent twice", n)
 	}
 }
+
+// A flood of resends of one request, some arriving while the first sending
+// is deciding after the partner's answer, asks the partner once: none
+// reserves the reference again once it is decided.
+func TestAFloodOfResendsAsksThePartnerOnce(t *testing.T) {
+	onEachStore(t, func(t *testing.T, e *env) {
+		ca := testkit.NewCA(t, "card network CA")
+		srv := e.networkServer(t, ca)
+		contract = networkContract(t, srv.URL)
+		cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		hc := networkClient(ca, &cert)
+		var asked atomic.Int32
+		partnerApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			asked.Add(1)
+			time.Sleep(100 * time.Millisecond)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"approved": true}`)
+		}))
+		defer partnerApp.Close()
+		b, _ := json.Marshal(map[string]any{"url": partnerApp.URL, "fallback": "approve", "timeout_ms": 2000})
+		if r := e.do(http.MethodPut, "/v3/decision_endpoint", e.tokA, "application/json", b); r.status != http.StatusCreated {
+			t.Fatalf("register: %d %s", r.status, r.body)
+		}
+		c := e.virtualCard(e.tokA)
+		e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "100.00"})
+		pan, err := e.ring.LoadPAN(context.Background(), vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := range 3 {
+			asked.Store(0)
+			body := map[string]any{"network_reference": nextReference(), "pan": string(pan.Reveal()), "exp_month": c["exp_month"], "exp_year": c["exp_year"],
+				"entry_mode": "contactless", "amount": "1.00", "currency": "EUR", "merchant": shop}
+			var (
+				wg  sync.WaitGroup
+				mu  sync.Mutex
+				ids = map[any]int{}
+			)
+			for range 100 { // one every 3 ms, through the question and the decision after it
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					status, m, err := networkPost(t, hc, srv.URL+"/network/v1/authorizations", body)
+					if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
+						t.Errorf("%d %v %v", status, m, err)
+						return
+					}
+					mu.Lock()
+					ids[m["id"]]++
+					mu.Unlock()
+				}()
+				time.Sleep(3 * time.Millisecond)
+			}
+			wg.Wait()
+			if n := asked.Load(); n != 1 || len(ids) != 1 {
+				t.Fatalf("round %d: the partner was asked %d times, %d authorisations answered", round, n, len(ids))
+			}
+		}
+		if got := e.do(http.MethodGet, "/v3/accounts/"+c["account_id"].(string), e.tokA, "", nil).json(t); got["available"] != "97.00" {
+			t.Fatalf("after three payments of 1.00: %v available", got["available"])
+		}
+	})
+}
