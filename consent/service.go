@@ -462,8 +462,12 @@ func (s *Service) Simulate(ctx context.Context, partnerID, id uuid.UUID, outcome
 			if err != nil {
 				return err
 			}
-			if _, err := s.cards.ActionAllowed(ctx, partnerID, c.CardID, string(c.Action)); err != nil {
+			allowed, err := s.cards.ActionAllowed(ctx, partnerID, c.CardID, string(c.Action))
+			if err != nil {
 				return err
+			}
+			if !allowed && !c.Status.Final() {
+				return ErrActionNotAllowed // the card's status no longer allows it
 			}
 		}
 		c, err := s.change(ctx, partnerID, id, func(_ context.Context, c *Consent) error { return fn(c) })

@@ -386,3 +386,34 @@ func TestPendingConsentsDoNotPileUp(t *testing.T) {
 		}
 	})
 }
+
+// A simulated approval carries out nothing the card's status no longer
+// allows: a card blocked behind the consent's back (its consents not ended)
+// is not activated by approving its activation.
+func TestASimulatedApprovalChecksTheCardStillAllowsIt(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
+			f := setup(t, db)
+			ctx := context.Background()
+			c, err := f.svc.Require(ctx, f.actor.PartnerID, f.card.ID, f.card.IndividualID, consent.ActionActivate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blocked, err := db.Cards().Card(ctx, f.actor.PartnerID, f.card.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blocked.Status = card.StatusBlocked
+			if _, err := db.Cards().UpdateCard(ctx, blocked); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.Simulate(ctx, f.actor.PartnerID, c.ID, "approved"); !errors.Is(err, consent.ErrActionNotAllowed) {
+				t.Fatalf("approving the activation of a blocked card: %v", err)
+			}
+			if got, _ := f.cards.Card(ctx, f.actor, f.card.ID); got.Status != card.StatusBlocked {
+				t.Fatalf("the blocked card is %s", got.Status)
+			}
+		})
+	}
+}

@@ -61,6 +61,8 @@ type Endpoint struct {
 	Fallback  Fallback
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// PreviousUntil is until when the secret rotated out signs too.
+	PreviousUntil time.Time
 }
 
 // Errors.
@@ -127,9 +129,9 @@ type Service struct {
 
 // cached is what the process last read of a partner's registration.
 type cached struct {
-	at     time.Time
-	ep     *Endpoint
-	secret string
+	at      time.Time
+	ep      *Endpoint
+	secrets []string // the current one, and during a rotation the previous one
 }
 
 // NewService builds the service; now defaults to time.Now.
@@ -162,17 +164,25 @@ func owner(partnerID uuid.UUID) vault.Owner {
 	return vault.Owner{PartnerID: partnerID.String(), Table: "decision_endpoints", RecordID: partnerID.String()}
 }
 
-const fieldSecret = "secret"
+const (
+	fieldSecret   = "secret"
+	fieldPrevious = "previous_secret"
+)
 
 // Input is a registration as the partner gives it.
 type Input struct {
 	URL       string
 	TimeoutMS int // 0 for the default, 2,000
 	Fallback  Fallback
+	// RotateSecret makes a new signing secret; the one it replaces signs
+	// beside it for webhook.RotationOverlap.
+	RotateSecret bool
 }
 
 // Put registers the partner's endpoint, or replaces it. A new endpoint gets
-// a new signing secret, returned once; a replaced one keeps its secret ("").
+// a new signing secret, returned once; a replaced one keeps its secret
+// (""), unless in.RotateSecret, which returns a new one and signs with the
+// old one too for webhook.RotationOverlap.
 // Errors: *FieldError.
 func (s *Service) Put(ctx context.Context, partnerID uuid.UUID, in Input) (Endpoint, string, error) {
 	if err := webhook.ValidateURL(in.URL, s.cfg.AllowHTTP); err != nil {
@@ -194,8 +204,25 @@ func (s *Service) Put(ctx context.Context, partnerID uuid.UUID, in Input) (Endpo
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		old, err := s.store.DecisionEndpoint(ctx, partnerID)
 		switch {
+		case err == nil && in.RotateSecret:
+			e.CreatedAt, e.PreviousUntil = old.CreatedAt, now.Add(webhook.RotationOverlap)
+			cur, err := s.secrets.GetSecret(ctx, owner(partnerID), fieldSecret)
+			if err != nil {
+				return err
+			}
+			err = s.secrets.PutSecret(ctx, owner(partnerID), fieldPrevious, vault.PurposeDecisionSecret, cur)
+			cur.Wipe()
+			if err != nil {
+				return err
+			}
+			if secret, err = webhook.NewSecret(); err != nil {
+				return err
+			}
+			if err := s.secrets.PutSecret(ctx, owner(partnerID), fieldSecret, vault.PurposeDecisionSecret, vault.NewSecret([]byte(secret))); err != nil {
+				return err
+			}
 		case err == nil:
-			e.CreatedAt = old.CreatedAt
+			e.CreatedAt, e.PreviousUntil = old.CreatedAt, old.PreviousUntil
 		case errors.Is(err, ErrNotFound):
 			if secret, err = webhook.NewSecret(); err != nil {
 				return err
@@ -251,12 +278,19 @@ func (s *Service) registration(ctx context.Context, partnerID uuid.UUID) (cached
 		// knows the fallback.
 		return cached{ep: stale.ep}, err
 	default:
-		sec, err := s.secrets.GetSecret(ctx, owner(partnerID), fieldSecret)
-		if err != nil {
-			return cached{ep: &ep}, err
+		fields := []string{fieldSecret}
+		if time.Now().Before(ep.PreviousUntil) {
+			fields = append(fields, fieldPrevious)
 		}
-		c.ep, c.secret = &ep, string(sec.Reveal())
-		sec.Wipe()
+		for _, f := range fields {
+			sec, err := s.secrets.GetSecret(ctx, owner(partnerID), f)
+			if err != nil {
+				return cached{ep: &ep}, err
+			}
+			c.secrets = append(c.secrets, string(sec.Reveal()))
+			sec.Wipe()
+		}
+		c.ep = &ep
 	}
 	s.mu.Lock()
 	if len(s.cache) > 10_000 {
@@ -338,7 +372,7 @@ func (s *Service) Ask(ctx context.Context, partnerID uuid.UUID, q spend.Question
 		return standIn(spend.CauseMalformed)
 	}
 	at := s.now()
-	sig, err := webhook.Sign(q.Authorization.ID.String(), at, body, c.secret)
+	sig, err := webhook.Sign(q.Authorization.ID.String(), at, body, c.secrets...)
 	if err != nil {
 		return standIn(spend.CauseConnection)
 	}

@@ -603,3 +603,35 @@ func TestADecisionOnceBegunIsMade(t *testing.T) {
 		t.Fatalf("an unreadable secret through the engine: %s %s %+v %v", a.Status, a.DeclineReason, a.Decision, err)
 	}
 }
+
+// A rotated secret signs at once, and the one it replaced signs beside it
+// for the overlap: the partner's check passes with either while it
+// switches.
+func TestARotatedSecretSignsBesideTheOldOne(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t), dev)
+	ctx := context.Background()
+	h := f.holder(t, "Rotating", "100.00")
+	e := newEndpoint(t, reply(`{"approved": true}`))
+	old := f.register(t, h, e.URL, 1000, decision.FallbackDecline)
+	ep, fresh, err := f.decisions.Put(ctx, h.actor.PartnerID, decision.Input{URL: e.URL, TimeoutMS: 1000, Fallback: decision.FallbackDecline, RotateSecret: true})
+	if err != nil || fresh == "" || fresh == old || ep.PreviousUntil.IsZero() {
+		t.Fatalf("rotate: %+v %q %v", ep, fresh, err)
+	}
+	f.pay(t, h, "1.00") // Put forgets what this process had read
+	if len(e.asked) != 1 {
+		t.Fatalf("asked %d times", len(e.asked))
+	}
+	q := e.asked[0]
+	if n := len(strings.Fields(q.headers.Get("webhook-signature"))); n != 2 {
+		t.Fatalf("%d signatures during the overlap, want 2", n)
+	}
+	for name, secret := range map[string]string{"old": old, "new": fresh} {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.Verify(q.body, q.headers); err != nil {
+			t.Fatalf("the %s secret does not verify: %v", name, err)
+		}
+	}
+}

@@ -27,24 +27,30 @@ func (s *DecisionStore) InTx(ctx context.Context, fn func(ctx context.Context) e
 
 // PutDecisionEndpoint implements realtime.Store.
 func (s *DecisionStore) PutDecisionEndpoint(ctx context.Context, e realtime.Endpoint) error {
-	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO decision_endpoints (partner_id, url, timeout_ms, fallback, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO decision_endpoints (partner_id, url, timeout_ms, fallback, created_at, updated_at, previous_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (partner_id) DO UPDATE SET url = excluded.url, timeout_ms = excluded.timeout_ms, fallback = excluded.fallback,
-		updated_at = excluded.updated_at`,
-		e.PartnerID.String(), e.URL, e.Timeout.Milliseconds(), string(e.Fallback), e.CreatedAt.UTC(), e.UpdatedAt.UTC())
+		updated_at = excluded.updated_at, previous_until = excluded.previous_until`,
+		e.PartnerID.String(), e.URL, e.Timeout.Milliseconds(), string(e.Fallback), e.CreatedAt.UTC(), e.UpdatedAt.UTC(), nullTime(e.PreviousUntil))
 	return err
 }
 
 // DecisionEndpoint implements realtime.Store.
 func (s *DecisionStore) DecisionEndpoint(ctx context.Context, partnerID uuid.UUID) (realtime.Endpoint, error) {
 	e := realtime.Endpoint{PartnerID: partnerID}
-	var ms int64
-	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT url, timeout_ms, fallback, created_at, updated_at FROM decision_endpoints WHERE partner_id = $1`,
-		partnerID.String()).Scan(&e.URL, &ms, &e.Fallback, &e.CreatedAt, &e.UpdatedAt)
+	var (
+		ms   int64
+		prev sql.NullTime
+	)
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT url, timeout_ms, fallback, created_at, updated_at, previous_until FROM decision_endpoints
+		WHERE partner_id = $1`, partnerID.String()).Scan(&e.URL, &ms, &e.Fallback, &e.CreatedAt, &e.UpdatedAt, &prev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, realtime.ErrNotFound
 	}
 	e.Timeout, e.CreatedAt, e.UpdatedAt = time.Duration(ms)*time.Millisecond, e.CreatedAt.UTC(), e.UpdatedAt.UTC()
+	if prev.Valid {
+		e.PreviousUntil = prev.Time.UTC()
+	}
 	return e, err
 }
 

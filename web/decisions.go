@@ -16,23 +16,32 @@ type decisionEndpointView struct {
 	TimeoutMS int64  `json:"timeout_ms"`
 	Fallback  string `json:"fallback"`
 	Secret    string `json:"secret,omitempty"`
-	CreatedAt string `json:"created_at"`
-	UpdatedAt string `json:"updated_at"`
+	// PreviousSecretUntil is until when the rotated-out secret signs too.
+	PreviousSecretUntil *string `json:"previous_secret_until,omitempty"`
+	CreatedAt           string  `json:"created_at"`
+	UpdatedAt           string  `json:"updated_at"`
 }
 
 func viewDecisionEndpoint(e decision.Endpoint, secret string) decisionEndpointView {
-	return decisionEndpointView{URL: e.URL, TimeoutMS: e.Timeout.Milliseconds(), Fallback: string(e.Fallback), Secret: secret,
+	v := decisionEndpointView{URL: e.URL, TimeoutMS: e.Timeout.Milliseconds(), Fallback: string(e.Fallback), Secret: secret,
 		CreatedAt: ts(e.CreatedAt), UpdatedAt: ts(e.UpdatedAt)}
+	if !e.PreviousUntil.IsZero() {
+		p := ts(e.PreviousUntil)
+		v.PreviousSecretUntil = &p
+	}
+	return v
 }
 
 type decisionEndpointRequest struct {
-	URL       *string `json:"url"`
-	TimeoutMS *int    `json:"timeout_ms"`
-	Fallback  *string `json:"fallback"`
+	URL          *string `json:"url"`
+	TimeoutMS    *int    `json:"timeout_ms"`
+	Fallback     *string `json:"fallback"`
+	RotateSecret bool    `json:"rotate_secret"`
 }
 
 // putDecisionEndpoint is PUT /v3/decision_endpoint: 201 with the signing
-// secret when it is new, 200 when it replaces one (the secret kept).
+// secret when it is new, 200 when it replaces one (the secret kept, or with
+// rotate_secret a new one, the old one signing beside it for a day).
 func (s *Server) putDecisionEndpoint(c echo.Context) error {
 	var req decisionEndpointRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -43,7 +52,7 @@ func (s *Server) putDecisionEndpoint(c echo.Context) error {
 			return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", name, "is required")
 		}
 	}
-	in := decision.Input{URL: *req.URL, Fallback: decision.Fallback(*req.Fallback)}
+	in := decision.Input{URL: *req.URL, Fallback: decision.Fallback(*req.Fallback), RotateSecret: req.RotateSecret}
 	if req.TimeoutMS != nil {
 		if in.TimeoutMS = *req.TimeoutMS; in.TimeoutMS == 0 {
 			return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "timeout_ms", "must be 100 to 3000")
@@ -61,7 +70,11 @@ func (s *Server) putDecisionEndpoint(c echo.Context) error {
 		return err
 	}
 	c.Set(ctxReplayBody, append(redacted, '\n'))
-	return c.JSON(http.StatusCreated, viewDecisionEndpoint(e, secret))
+	status := http.StatusCreated
+	if req.RotateSecret && !e.CreatedAt.Equal(e.UpdatedAt) {
+		status = http.StatusOK // an endpoint there already, its secret rotated
+	}
+	return c.JSON(status, viewDecisionEndpoint(e, secret))
 }
 
 // getDecisionEndpoint is GET /v3/decision_endpoint.

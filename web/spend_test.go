@@ -271,6 +271,10 @@ func TestTheDecisionEndpointOverTheAPI(t *testing.T) {
 	if changed.status != http.StatusOK || changed.json(t)["secret"] != nil || changed.json(t)["timeout_ms"] != float64(1000) {
 		t.Fatalf("change: %d %s", changed.status, changed.body)
 	}
+	rotated := put(map[string]any{"url": partnerApp.URL, "timeout_ms": 1000, "fallback": "decline", "rotate_secret": true})
+	if m := rotated.json(t); rotated.status != http.StatusOK || m["secret"] == nil || m["secret"] == created.json(t)["secret"] || m["previous_secret_until"] == nil {
+		t.Fatalf("rotate: %d %s", rotated.status, rotated.body)
+	}
 	if got := e.do(http.MethodGet, "/v3/decision_endpoint", e.tokB, "", nil); got.status != http.StatusNotFound {
 		t.Fatalf("another partner's endpoint: %d", got.status)
 	}
