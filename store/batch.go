@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -482,25 +481,24 @@ func holds(held map[string]bool, sub spend.Subject) bool {
 // subject was the same (1 or 0), and what recordPG returns (0 when nothing
 // was written).
 func guardedRecordPG(d *decision, k knownSubject, a spend.Authorization, e events.Event) (string, []any, error) {
-	args, err := recordArgs(a, e)
+	var st pgStatement
+	same := `same AS (SELECT 1 ` + subjectFrom + ` WHERE c.partner_id = ` + st.arg(d.partnerID.String()) + ` AND c.id = ` + st.arg(d.cardID.String()) +
+		` AND ` + subjectDigestPG + ` = ` + st.arg(k.digest) + ` AND a.available = ` + st.arg(int64(k.sub.Account.Available)) +
+		` AND a.balance = ` + st.arg(int64(k.sub.Account.Balance))
+	spent := st.arg(int64(k.sub.Spent))
+	same += ` AND ` + spentSQL(st.arg(day(d.w.Daily)), st.arg(day(d.w.Monthly)), st.arg(day(d.w.Annually))) + ` = ` + spent + `)`
+	if !holdsMoney(a) {
+		body, err := recordBodyPG(&st, a, e, "", `FROM same`)
+		if err != nil {
+			return "", nil, err
+		}
+		return `WITH ` + same + `, ` + body + ` SELECT (SELECT COUNT(*) FROM same), 1`, st.args, nil
+	}
+	body, err := recordBodyPG(&st, a, e, ` AND EXISTS (SELECT FROM same)`, "")
 	if err != nil {
 		return "", nil, err
 	}
-	n := len(args)
-	if a.Held == 0 && a.Spent == 0 {
-		n = 23 // recordDeclinePG uses $1 to $23
-		args = args[:n]
-	}
-	p := func(i int) string { return "$" + strconv.Itoa(n+i) }
-	args = append(args, d.partnerID.String(), d.cardID.String(), k.digest, int64(k.sub.Account.Available), int64(k.sub.Account.Balance),
-		int64(k.sub.Spent), day(d.w.Daily), day(d.w.Monthly), day(d.w.Annually))
-	same := `same AS (SELECT 1 ` + subjectFrom + ` WHERE c.partner_id = ` + p(1) + ` AND c.id = ` + p(2) + ` AND ` + subjectDigestPG + ` = ` + p(3) +
-		` AND a.available = ` + p(4) + ` AND a.balance = ` + p(5) + ` AND ` + spentSQL(p(7), p(8), p(9)) + ` = ` + p(6) + `)`
-	if a.Held == 0 && a.Spent == 0 {
-		return `WITH ` + same + `, ` + recordDeclinePG(`FROM same`) + ` SELECT (SELECT COUNT(*) FROM same), 1`, args, nil
-	}
-	return `WITH ` + same + `, ` + recordApprovalPG(` AND EXISTS (SELECT FROM same)`) +
-		` SELECT (SELECT COUNT(*) FROM same), (SELECT COUNT(*) FROM acct)`, args, nil
+	return `WITH ` + same + `, ` + body + ` SELECT (SELECT COUNT(*) FROM same), (SELECT COUNT(*) FROM acct)`, st.args, nil
 }
 
 // readLocks reads beginBatch's statements and the locks.

@@ -430,55 +430,65 @@ func (s *SpendStore) recordAuthorizationPG(ctx context.Context, a spend.Authoriz
 // It returns one row: 1, or 0 when the account would go below zero and
 // nothing was written (every insert selects from the account update).
 func recordPG(a spend.Authorization, e events.Event) (string, []any, error) {
-	args, err := recordArgs(a, e)
+	var st pgStatement
+	body, err := recordBodyPG(&st, a, e, "", "")
 	if err != nil {
 		return "", nil, err
 	}
-	if a.Held == 0 && a.Spent == 0 {
-		return `WITH ` + recordDeclinePG(``) + ` SELECT 1`, args[:23], nil
+	if !holdsMoney(a) {
+		return `WITH ` + body + ` SELECT 1`, st.args, nil
 	}
-	return `WITH ` + recordApprovalPG(``) + ` SELECT COUNT(*) FROM acct`, args, nil
+	return `WITH ` + body + ` SELECT COUNT(*) FROM acct`, st.args, nil
 }
 
-// recordArgs are recordPG's arguments, $1 to $24.
-func recordArgs(a spend.Authorization, e events.Event) ([]any, error) {
+// pgStatement is a PostgreSQL statement's arguments as its text is built:
+// each is numbered where the text takes it, so no list of $n is kept apart
+// from the text that uses it.
+type pgStatement struct{ args []any }
+
+// arg adds v and returns its placeholder.
+func (st *pgStatement) arg(v any) string {
+	st.args = append(st.args, v)
+	return "$" + strconv.Itoa(len(st.args))
+}
+
+// holdsMoney tells whether a's record takes from the account.
+func holdsMoney(a spend.Authorization) bool { return a.Held != 0 || a.Spent != 0 }
+
+// recordBodyPG is the common table expressions that record a and its
+// event. One that holds money updates the account first (CTE acct) and
+// every insert selects from that update, with guard added to its
+// condition; a decline inserts unconditionally, or, with from set (a FROM
+// clause), only when from has a row.
+func recordBodyPG(st *pgStatement, a spend.Authorization, e events.Event, guard, from string) (string, error) {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return []any{a.ID.String(), a.PartnerID.String(), a.CardID.String(), a.LineageID.String(), a.AccountID.String(), int64(a.Amount), a.Currency,
-		a.Merchant.Name, a.Merchant.MCC, a.Merchant.Country, a.Merchant.ID, string(a.Status), a.DeclineReason, int64(a.Held), int64(a.Spent),
-		nullAmount(a.Cleared), a.CreatedAt.UTC(), a.UpdatedAt.UTC(),
-		e.ID.String(), e.Type, e.ResourceID.String(), string(data), e.CreatedAt.UTC(), day(a.CreatedAt)}, nil
-}
-
-// recordApprovalPG is the body of the statement that records an
-// authorisation holding money: the account's update first, every insert
-// selecting from it. With guard set, the update also needs a row in the
-// CTE ok.
-func recordApprovalPG(guard string) string {
-	return `acct AS (
-			UPDATE accounts SET available = available - $14 WHERE id = $5 AND available - $14 >= 0` + guard + ` RETURNING id),
-		auth AS (INSERT INTO authorizations (` + authorizationColumns + `)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM acct),
-		days AS (INSERT INTO spend_days (lineage_id, day, spent) SELECT $4, $24, $15 FROM acct
-			ON CONFLICT (lineage_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent),
-		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) SELECT $19, $2, $20, $21, $22, $23 FROM acct)`
-}
-
-// recordDeclinePG is the body of the statement that records an
-// authorisation holding nothing (a decline): from is "" to record it
-// unconditionally, or a FROM clause that the inserts need a row of.
-func recordDeclinePG(from string) string {
-	values := func(v string) string {
-		if from == "" {
-			return `VALUES (` + v + `)`
+	partner, lineage, account := st.arg(a.PartnerID.String()), st.arg(a.LineageID.String()), st.arg(a.AccountID.String())
+	held, spent := st.arg(int64(a.Held)), st.arg(int64(a.Spent))
+	auth := strings.Join([]string{st.arg(a.ID.String()), partner, st.arg(a.CardID.String()), lineage, account, st.arg(int64(a.Amount)),
+		st.arg(a.Currency), st.arg(a.Merchant.Name), st.arg(a.Merchant.MCC), st.arg(a.Merchant.Country), st.arg(a.Merchant.ID),
+		st.arg(string(a.Status)), st.arg(a.DeclineReason), held, spent, st.arg(nullAmount(a.Cleared)), st.arg(a.CreatedAt.UTC()),
+		st.arg(a.UpdatedAt.UTC())}, ", ")
+	ev := strings.Join([]string{st.arg(e.ID.String()), partner, st.arg(e.Type), st.arg(e.ResourceID.String()), st.arg(string(data)),
+		st.arg(e.CreatedAt.UTC())}, ", ")
+	if !holdsMoney(a) {
+		values := func(v string) string {
+			if from == "" {
+				return `VALUES (` + v + `)`
+			}
+			return `SELECT ` + v + ` ` + from
 		}
-		return `SELECT ` + v + ` ` + from
+		return `auth AS (INSERT INTO authorizations (` + authorizationColumns + `) ` + values(auth) + `),
+		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) ` + values(ev) + `)`, nil
 	}
-	return `auth AS (INSERT INTO authorizations (` + authorizationColumns + `)
-			` + values(`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18`) + `),
-		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) ` + values(`$19, $2, $20, $21, $22, $23`) + `)`
+	return `acct AS (
+			UPDATE accounts SET available = available - ` + held + ` WHERE id = ` + account + ` AND available - ` + held + ` >= 0` + guard + ` RETURNING id),
+		auth AS (INSERT INTO authorizations (` + authorizationColumns + `) SELECT ` + auth + ` FROM acct),
+		days AS (INSERT INTO spend_days (lineage_id, day, spent) SELECT ` + lineage + `, ` + st.arg(day(a.CreatedAt)) + `, ` + spent + ` FROM acct
+			ON CONFLICT (lineage_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent),
+		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) SELECT ` + ev + ` FROM acct)`, nil
 }
 
 // lockPG locks the partner's card and its account (see LockSubject): the
