@@ -12,7 +12,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -141,15 +140,8 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 	}
 	clock := now
 	now = func() time.Time { return clock().UTC().Truncate(time.Microsecond) }
-	dialer := &net.Dialer{Timeout: MaxTimeout}
-	if !cfg.AllowPrivate {
-		dialer.Control = webhook.RefusePrivate
-	}
-	client := &http.Client{
-		Transport: &http.Transport{DialContext: dialer.DialContext, Proxy: nil, MaxIdleConnsPerHost: 64,
-			IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: MaxTimeout},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// Each question bounds itself with its endpoint's timeout.
+	client := webhook.PartnerClient(cfg.AllowPrivate, MaxTimeout, 64)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -156,21 +156,6 @@ func EncipherISO0(key []byte, pin Secret, pan PAN) ([]byte, error) {
 	return block, nil
 }
 
-// DecipherISO0 reverses EncipherISO0.
-func DecipherISO0(key, enciphered []byte, pan PAN) (Secret, error) {
-	c, err := tdes(key)
-	if err != nil {
-		return Secret{}, err
-	}
-	if len(enciphered) != ISO0BlockSize {
-		return Secret{}, fmt.Errorf("%w: format 0 pin block must be 8 bytes", ErrMalformed)
-	}
-	block := make([]byte, ISO0BlockSize)
-	defer wipe(block)
-	c.Decrypt(block, enciphered)
-	return DecodeISO0(block, pan)
-}
-
 func tdes(key []byte) (cipher.Block, error) {
 	var k []byte
 	switch len(key) {

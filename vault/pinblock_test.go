@@ -69,12 +69,12 @@ func TestISO0EncipheredRoundTripAndWrongKey(t *testing.T) {
 	if bytes.Equal(enc, clear) {
 		t.Fatal("enciphered block equals the clear block")
 	}
-	pin, err := DecipherISO0(key, enc, pan)
+	pin, err := mustZPK(t, key).DecipherISO0(enc, pan)
 	if err != nil || string(pin.Reveal()) != "2468" {
 		t.Fatalf("round trip: %v", err)
 	}
 	other := mustHex(t, "FEDCBA98765432100123456789ABCDEF")
-	if pin, err := DecipherISO0(other, enc, pan); err == nil && string(pin.Reveal()) == "2468" {
+	if pin, err := mustZPK(t, other).DecipherISO0(enc, pan); err == nil && string(pin.Reveal()) == "2468" {
 		t.Fatal("wrong key recovered the pin")
 	}
 }
@@ -92,7 +92,7 @@ func TestISO0EncipheredMatchesAPublishedVector(t *testing.T) {
 	if want := mustHex(t, "B4BF8522DFFB6FFB"); !bytes.Equal(enc, want) {
 		t.Fatalf("enciphered block %X, want %X", enc, want)
 	}
-	pin, err := DecipherISO0(key, mustHex(t, "B4BF8522DFFB6FFB"), pan)
+	pin, err := mustZPK(t, key).DecipherISO0(mustHex(t, "B4BF8522DFFB6FFB"), pan)
 	if err != nil || string(pin.Reveal()) != "1234" {
 		t.Fatalf("decipher the vector: %v", err)
 	}
@@ -254,4 +254,13 @@ func TestAZonePINKeyOfEqualPartsIsRefused(t *testing.T) {
 	if _, err := NewZonePINKey(mustHex(t, "AB9292288227277226252525224665FE")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func mustZPK(t *testing.T, key []byte) *ZonePINKey {
+	t.Helper()
+	k, err := NewZonePINKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -112,16 +112,26 @@ func NewService(s Store, sec Secrets, cfg Config, log *slog.Logger, now func() t
 	if cfg.PerEndpoint == 0 {
 		cfg.PerEndpoint = 4
 	}
-	dialer := &net.Dialer{Timeout: cfg.Timeout}
-	if !cfg.AllowPrivate {
+	client := PartnerClient(cfg.AllowPrivate, cfg.Timeout, cfg.PerEndpoint)
+	client.Timeout = cfg.Timeout
+	return &Service{store: s, secrets: sec, cfg: cfg, client: client, log: log, now: now, jitter: rand.Float64, finished: make(chan struct{}, 1)}
+}
+
+// PartnerClient is the client for every request vaultpage sends to a URL
+// a partner gave (webhooks, real-time decisions): the SSRF guard on every
+// connection unless allowPrivate (development), no proxy, no redirect
+// followed, timeout bounding the connection and the response's headers,
+// idle connections kept per host.
+func PartnerClient(allowPrivate bool, timeout time.Duration, idlePerHost int) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout}
+	if !allowPrivate {
 		dialer.Control = RefusePrivate
 	}
-	client := &http.Client{
-		Timeout:       cfg.Timeout,
-		Transport:     &http.Transport{DialContext: dialer.DialContext, Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second},
+	return &http.Client{
+		Transport: &http.Transport{DialContext: dialer.DialContext, Proxy: nil, MaxIdleConnsPerHost: idlePerHost,
+			IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: timeout},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Service{store: s, secrets: sec, cfg: cfg, client: client, log: log, now: now, jitter: rand.Float64, finished: make(chan struct{}, 1)}
 }
 
 // errAddressRefused: the endpoint's host resolved to an address no webhook
