@@ -43,6 +43,16 @@ func (f *fixture) terminal(t *testing.T, c card.Card) presented {
 	return presented{pan: string(pan.Reveal()), cvv: string(cvv.Reveal()), month: c.ExpMonth, year: c.ExpYear, mode: spend.EntryEcommerce}
 }
 
+// cardWithPIN orders an active card whose PIN is pin.
+func (f *fixture) cardWithPIN(t *testing.T, pin string) card.Card {
+	t.Helper()
+	c := f.activeCard(t, card.Input{})
+	if err := f.ring.SetPIN(context.Background(), vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}, vault.SecretString(pin)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func (p presented) data() *spend.CardData {
 	d := &spend.CardData{PAN: []byte(p.pan), ExpMonth: p.month, ExpYear: p.year, EntryMode: p.mode}
 	if !p.noCVV && p.mode == spend.EntryEcommerce {
@@ -77,10 +87,7 @@ func TestCardDataIsCheckedByTheVault(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		f.fund(t, "100.00")
-		c := f.activeCard(t, card.Input{})
-		if err := f.ring.SetPIN(ctx, vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}, vault.SecretString("8203")); err != nil {
-			t.Fatal(err)
-		}
+		c := f.cardWithPIN(t, "8203")
 		ok := f.terminal(t, c)
 		wrongDigit := func(s string) string { b := []byte(s); b[len(b)-1] = '0' + (b[len(b)-1]-'0'+1)%10; return string(b) }
 		testCases := []struct {
@@ -214,11 +221,7 @@ func TestThreeWrongPINsBlockThePIN(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		f.fund(t, "100.00")
-		c := f.activeCard(t, card.Input{})
-		o := vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}
-		if err := f.ring.SetPIN(ctx, o, vault.SecretString("8203")); err != nil {
-			t.Fatal(err)
-		}
+		c := f.cardWithPIN(t, "8203")
 		chip := f.terminal(t, c)
 		chip.mode, chip.withPIN = spend.EntryChip, true
 		withPIN := func(pin string) presented { p := chip; p.pin = pin; return p }
@@ -326,11 +329,7 @@ func TestFiveWrongCardDataTriesLockTheCardData(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		f.fund(t, "100.00")
-		c := f.activeCard(t, card.Input{})
-		o := vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}
-		if err := f.ring.SetPIN(ctx, o, vault.SecretString("8203")); err != nil {
-			t.Fatal(err)
-		}
+		c := f.cardWithPIN(t, "8203")
 		right := f.terminal(t, c)
 		wrongCVV := func(i int) presented {
 			p := right

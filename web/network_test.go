@@ -65,6 +65,37 @@ func networkContract(t *testing.T, base string) routers.Router {
 
 var contract routers.Router
 
+// networkAdapter is a network listener on its own CA and an adapter's
+// client with a certificate from it; the listener's answers are held to
+// docs/network.yaml.
+func (e *env) networkAdapter(t *testing.T) (*httptest.Server, *http.Client) {
+	t.Helper()
+	ca := testkit.NewCA(t, "card network CA")
+	srv := e.networkServer(t, ca)
+	contract = networkContract(t, srv.URL)
+	cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	return srv, networkClient(ca, &cert)
+}
+
+// decideWith registers partner A's real-time decision endpoint.
+func (e *env) decideWith(t *testing.T, endpoint map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(endpoint)
+	if r := e.do(http.MethodPut, "/v3/decision_endpoint", e.tokA, "application/json", b); r.status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+}
+
+// panOf reads partner A's card's number, as the card carries it.
+func (e *env) panOf(t *testing.T, c map[string]any) vault.PAN {
+	t.Helper()
+	pan, err := e.ring.LoadPAN(context.Background(), vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pan
+}
+
 var references atomic.Int64
 
 // nextReference is a network reference no request of the test run has.
@@ -226,18 +257,10 @@ func TestTheNetworkListenerTakesMutualTLSAndCardData(t *testing.T) {
 // a follow-up resent answers what the first did.
 func TestANetworkResendHoldsOnce(t *testing.T) {
 	onEachStore(t, func(t *testing.T, e *env) {
-		ca := testkit.NewCA(t, "card network CA")
-		srv := e.networkServer(t, ca)
-		contract = networkContract(t, srv.URL)
-		cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-		hc := networkClient(ca, &cert)
+		srv, hc := e.networkAdapter(t)
 		c := e.virtualCard(e.tokA)
 		e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "100.00"})
-		o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)}
-		pan, err := e.ring.LoadPAN(context.Background(), o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pan := e.panOf(t, c)
 		url := srv.URL + "/network/v1/authorizations"
 		contactless := func(ref, amount string) map[string]any {
 			return map[string]any{"network_reference": ref, "pan": string(pan.Reveal()), "exp_month": c["exp_month"], "exp_year": c["exp_year"],
@@ -370,11 +393,7 @@ func TestANetworkResendHoldsOnce(t *testing.T) {
 // Field errors on the network listener name its own fields.
 func TestNetworkFieldErrorsNameTheField(t *testing.T) {
 	e := newEnv(t)
-	ca := testkit.NewCA(t, "card network CA")
-	srv := e.networkServer(t, ca)
-	contract = networkContract(t, srv.URL)
-	cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	hc := networkClient(ca, &cert)
+	srv, hc := e.networkAdapter(t)
 	url := srv.URL + "/network/v1/authorizations"
 	base := func() map[string]any {
 		return map[string]any{"network_reference": nextReference(), "pan": "4000000000000002", "exp_month": "12", "exp_year": "2029",
@@ -407,11 +426,7 @@ func TestNetworkFieldErrorsNameTheField(t *testing.T) {
 // a resend is not asked about again.
 func TestTheNetworkAsksThePartner(t *testing.T) {
 	e := newEnv(t)
-	ca := testkit.NewCA(t, "card network CA")
-	srv := e.networkServer(t, ca)
-	contract = networkContract(t, srv.URL)
-	cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	hc := networkClient(ca, &cert)
+	srv, hc := e.networkAdapter(t)
 	var asked atomic.Int32
 	partnerApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		asked.Add(1)
@@ -419,16 +434,10 @@ func TestTheNetworkAsksThePartner(t *testing.T) {
 		_, _ = io.WriteString(w, `{"approved": false, "reason": "merchant not allowed by the app"}`)
 	}))
 	defer partnerApp.Close()
-	b, _ := json.Marshal(map[string]any{"url": partnerApp.URL, "fallback": "approve"})
-	if r := e.do(http.MethodPut, "/v3/decision_endpoint", e.tokA, "application/json", b); r.status != http.StatusCreated {
-		t.Fatalf("register: %d %s", r.status, r.body)
-	}
+	e.decideWith(t, map[string]any{"url": partnerApp.URL, "fallback": "approve"})
 	c := e.virtualCard(e.tokA)
 	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "100.00"})
-	pan, err := e.ring.LoadPAN(context.Background(), vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pan := e.panOf(t, c)
 	body := map[string]any{"network_reference": nextReference(), "pan": string(pan.Reveal()), "exp_month": c["exp_month"], "exp_year": c["exp_year"],
 		"entry_mode": "contactless", "amount": "10.00", "currency": "EUR", "merchant": shop}
 	for i, want := range []int{http.StatusCreated, http.StatusOK} {
@@ -447,11 +456,7 @@ func TestTheNetworkAsksThePartner(t *testing.T) {
 // reserves the reference again once it is decided.
 func TestAFloodOfResendsAsksThePartnerOnce(t *testing.T) {
 	onEachStore(t, func(t *testing.T, e *env) {
-		ca := testkit.NewCA(t, "card network CA")
-		srv := e.networkServer(t, ca)
-		contract = networkContract(t, srv.URL)
-		cert := ca.Issue(t, "iso8583-adapter", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-		hc := networkClient(ca, &cert)
+		srv, hc := e.networkAdapter(t)
 		var asked atomic.Int32
 		partnerApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			asked.Add(1)
@@ -460,16 +465,10 @@ func TestAFloodOfResendsAsksThePartnerOnce(t *testing.T) {
 			_, _ = io.WriteString(w, `{"approved": true}`)
 		}))
 		defer partnerApp.Close()
-		b, _ := json.Marshal(map[string]any{"url": partnerApp.URL, "fallback": "approve", "timeout_ms": 2000})
-		if r := e.do(http.MethodPut, "/v3/decision_endpoint", e.tokA, "application/json", b); r.status != http.StatusCreated {
-			t.Fatalf("register: %d %s", r.status, r.body)
-		}
+		e.decideWith(t, map[string]any{"url": partnerApp.URL, "fallback": "approve", "timeout_ms": 2000})
 		c := e.virtualCard(e.tokA)
 		e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "100.00"})
-		pan, err := e.ring.LoadPAN(context.Background(), vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		pan := e.panOf(t, c)
 		for round := range 3 {
 			asked.Store(0)
 			body := map[string]any{"network_reference": nextReference(), "pan": string(pan.Reveal()), "exp_month": c["exp_month"], "exp_year": c["exp_year"],

@@ -327,10 +327,7 @@ func TestAKeyedAuthorizationIsPreparedOnce(t *testing.T) {
 			_, _ = io.WriteString(w, `{"approved": true, "fund": "10.00"}`)
 		}))
 		defer app.Close()
-		b, _ := json.Marshal(map[string]any{"url": app.URL, "timeout_ms": 3000, "fallback": "decline"})
-		if r := e.do(http.MethodPut, "/v3/decision_endpoint", e.tokA, "application/json", b); r.status != http.StatusCreated {
-			t.Fatalf("register: %d %s", r.status, r.body)
-		}
+		e.decideWith(t, map[string]any{"url": app.URL, "timeout_ms": 3000, "fallback": "decline"})
 		c := e.virtualCard(e.tokA)
 		pay := map[string]any{"card_id": c["id"], "amount": "10.00", "currency": "EUR", "merchant": map[string]string{"name": "Shop", "mcc": "5411", "country": "SE", "id": "m-1"}}
 		first := make(chan response, 1)

@@ -113,14 +113,18 @@ func (n networkConfig) tls() (*tls.Config, error) {
 
 // zonePINKey opens the zone PIN key: from VAULTPAGE_NETWORK_ZONE_PIN_KEY,
 // or by its label in the PKCS#11 token the KEK's settings name (nil when
-// neither is set).
-func (n networkConfig) zonePINKey(hsm vault.PKCS11Config) (*vault.ZonePINKey, error) {
+// neither is set). With open false a key in the HSM is only checked for
+// its settings (validation; the service opens it when it starts).
+func (n networkConfig) zonePINKey(hsm vault.PKCS11Config, open bool) (*vault.ZonePINKey, error) {
 	switch {
 	case n.ZonePINKey != "" && n.ZonePINKeyLabel != "":
 		return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY and VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL: set one of the two")
 	case n.ZonePINKeyLabel != "":
 		if hsm.Module == "" || hsm.TokenLabel == "" {
 			return nil, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL: needs VAULTPAGE_PKCS11_MODULE, VAULTPAGE_PKCS11_TOKEN_LABEL and VAULTPAGE_PKCS11_PIN")
+		}
+		if !open {
+			return nil, nil
 		}
 		k, err := vault.OpenZonePINKey(hsm, n.ZonePINKeyLabel)
 		if err != nil {
@@ -380,15 +384,8 @@ func (c config) validate() []error {
 			p = append(p, err)
 		}
 	}
-	switch n, hsm := c.Network, c.KEK.PKCS11; {
-	case n.ZonePINKeyLabel == "" || n.ZonePINKey != "":
-		// A configured key, checked here; a key in the HSM is opened, and
-		// so checked, when the service starts.
-		if _, err := n.zonePINKey(hsm); err != nil {
-			p = append(p, err)
-		}
-	case hsm.Module == "" || hsm.TokenLabel == "":
-		p = append(p, errors.New("VAULTPAGE_NETWORK_ZONE_PIN_KEY_LABEL: needs VAULTPAGE_PKCS11_MODULE, VAULTPAGE_PKCS11_TOKEN_LABEL and VAULTPAGE_PKCS11_PIN"))
+	if _, err := c.Network.zonePINKey(c.KEK.PKCS11, false); err != nil {
+		p = append(p, err)
 	}
 	if c.DataDir == "" && c.DatabaseURL == "" {
 		p = append(p, errors.New("VAULTPAGE_DATA_DIR: needed when no database URL is set"))

@@ -443,7 +443,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		stopDispatch()
 		<-dispatched // attempts in flight finish and are recorded
 	}()
-	zpk, err := cfg.Network.zonePINKey(cfg.KEK.PKCS11)
+	zpk, err := cfg.Network.zonePINKey(cfg.KEK.PKCS11, true)
 	if err != nil {
 		return err
 	}
