@@ -91,8 +91,10 @@ func (n *Network) Authorize(ctx context.Context, r Request) (a Authorization, re
 		a, err = n.s.authorizeFor(ctx, nil, r)
 	}
 	if errors.Is(err, ErrReferenceTaken) {
-		// A resend of a request still being decided, which won.
-		if first, err = n.s.store.ReferencedAuthorization(ctx, r.NetworkReference); err != nil {
+		// A resend of a request still being decided, which won: its
+		// record may not be visible yet (on SQLite the two may share a
+		// group commit), so it is waited for.
+		if first, err = n.await(ctx, r.NetworkReference); err != nil {
 			return Authorization{}, false, err
 		}
 		a, err := n.resent(ctx, first, r)
@@ -111,18 +113,17 @@ func (n *Network) await(ctx context.Context, reference string) (Authorization, e
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.Now().Add(ReservationLease)
-	for time.Now().Before(deadline) {
+	for {
+		a, err := n.s.store.ReferencedAuthorization(ctx, reference)
+		if !errors.Is(err, ErrNotFound) || !time.Now().Before(deadline) {
+			return a, err
+		}
 		select {
 		case <-ctx.Done():
 			return Authorization{}, ctx.Err()
 		case <-tick.C:
 		}
-		a, err := n.s.store.ReferencedAuthorization(ctx, reference)
-		if !errors.Is(err, ErrNotFound) {
-			return a, err
-		}
 	}
-	return Authorization{}, ErrNotFound
 }
 
 // resent answers r, a resend of the request that made first: first, if r
