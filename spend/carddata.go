@@ -11,7 +11,6 @@ import (
 
 	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
-	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/vault"
 )
 
@@ -110,21 +109,69 @@ func notFound(id, partnerID uuid.UUID, amt card.Amount, r Request, now time.Time
 		Verification: &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}, CreatedAt: now, UpdatedAt: now}
 }
 
-// checkCardData checks the presented expiry, CVV2 and PIN against c, under
-// its lock, and counts tries on c (stored in the same transaction): a wrong
-// PIN counts towards MaxPINTries, which block the PIN; a wrong expiry or
-// CVV2 towards MaxCardDataTries in a row or MaxCardDataTriesPerDay in a
-// day, which lock the card's data for CardDataLockout. A right PIN starts its count again; a right CVV2 or PIN
+// presented is what the vault made of the presented CVV2 and PIN, before
+// any lock is taken (the vault reads and deciphers; nothing of that may
+// wait under a lock others wait for). It is only what the values compare
+// to: checkCardData decides, under the lock, whether each comparison may
+// count.
+type presented struct {
+	cvv, pin bool
+	// pinErr is why the PIN block cannot be compared at all (a
+	// *FieldError), raised only where the PIN would be checked.
+	pinErr error
+}
+
+// present compares the presented CVV2 (derived for the presented expiry:
+// it counts only when that is the card's) and PIN with the card's.
+func (s *Service) present(ctx context.Context, partnerID, cardID uuid.UUID, d *CardData) (presented, error) {
+	var p presented
+	o := vault.Owner{PartnerID: partnerID.String(), Table: "cards", RecordID: cardID.String()}
+	if d.CVV != nil {
+		want, err := s.cfg.Vault.CVV(ctx, o, vault.Expiry{Year: d.ExpYear, Month: d.ExpMonth}, vault.ServiceCodeCVV2)
+		if err != nil {
+			return p, err
+		}
+		p.cvv = subtle.ConstantTimeCompare(want.Reveal(), d.CVV) == 1
+		want.Wipe()
+	}
+	var err error
+	switch {
+	case d.PINBlock != nil && s.cfg.ZonePINKey == nil:
+		p.pinErr = &FieldError{Field: "pin_block", Reason: "is not taken here: no zone PIN key is configured"}
+	case d.PINBlock != nil:
+		p.pin, err = s.cfg.Vault.VerifyPINBlock(ctx, o, s.cfg.ZonePINKey, d.PINBlock)
+		if errors.Is(err, vault.ErrMalformed) {
+			// Another key or another card's block: a key problem, not a
+			// wrong PIN, so no try is counted.
+			p.pinErr, err = &FieldError{Field: "pin_block", Reason: "does not decipher to a format 0 block for this card under the zone PIN key"}, nil
+		}
+	case d.PIN != nil:
+		candidate := vault.NewSecret(append([]byte(nil), d.PIN...))
+		p.pin, err = s.cfg.Vault.VerifyPIN(ctx, o, candidate)
+		candidate.Wipe()
+	}
+	if errors.Is(err, vault.ErrNotFound) { // no PIN set: none matches
+		p.pin, err = false, nil
+	}
+	return p, err
+}
+
+// checkCardData checks the presented expiry, and counts the CVV2 and PIN
+// as present compared them, against c under its lock, and counts tries on
+// c (its new state in o): a wrong PIN counts towards MaxPINTries, which
+// block the PIN; a wrong expiry or CVV2 towards MaxCardDataTries in a row
+// or MaxCardDataTriesPerDay in a day, which lock the card's data for
+// CardDataLockout. A right PIN starts its count again; a right CVV2 or PIN
 // the card data's. It returns the decline reason the card data earns (""
 // when it checks out) and what was checked.
 //
-// Each answer is an oracle for the value it checks, so nothing is checked
-// that could not change the outcome: no card data at all for a card that is
-// not active (its status declines it) or whose data is locked, nothing
-// after the first mismatch (the CVV2 of a wrong expiry, the PIN of a wrong
-// CVV2), and never a blocked PIN. What was not checked is not_provided.
-func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, now time.Time) (string, Verification, error) {
-	o := vault.Owner{PartnerID: c.PartnerID.String(), Table: "cards", RecordID: c.ID.String()}
+// Each answer is an oracle for the value it checks, so nothing counts or
+// shows that could not change the outcome: no card data at all for a card
+// that is not active (its status declines it) or whose data is locked,
+// nothing after the first mismatch (the CVV2 of a wrong expiry, the PIN of
+// a wrong CVV2), and never a blocked PIN. What was not checked is
+// not_provided.
+func (s *Service) checkCardData(o *Outcome, c *card.Card, d *CardData, p presented, now time.Time) (string, Verification, error) {
 	v := Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
 	if c.Status != card.StatusActive {
 		return "", v, nil
@@ -134,19 +181,13 @@ func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, 
 	}
 	if d.ExpMonth != c.ExpMonth || d.ExpYear != c.ExpYear {
 		v.Expiry = CheckMismatch
-		return DeclineIncorrectExpiry, v, s.countCardDataTry(ctx, c, now)
+		return DeclineIncorrectExpiry, v, s.countCardDataTry(o, c, now)
 	}
 	v.Expiry = CheckMatch
 	if d.CVV != nil {
-		want, err := s.cfg.Vault.CVV(ctx, o, vault.Expiry{Year: c.ExpYear, Month: c.ExpMonth}, vault.ServiceCodeCVV2)
-		if err != nil {
-			return "", v, err
-		}
-		matched := subtle.ConstantTimeCompare(want.Reveal(), d.CVV) == 1
-		want.Wipe()
-		if !matched {
+		if !p.cvv {
 			v.CVV = CheckMismatch
-			return DeclineIncorrectCVV, v, s.countCardDataTry(ctx, c, now)
+			return DeclineIncorrectCVV, v, s.countCardDataTry(o, c, now)
 		}
 		v.CVV = CheckMatch
 	}
@@ -154,9 +195,7 @@ func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, 
 	// expiry alone is no proof, and would let wrong CVV2s be tried without
 	// end between right expiry dates.
 	if v.CVV == CheckMatch {
-		if err := s.provedCardData(ctx, c, now); err != nil {
-			return "", v, err
-		}
+		provedCardData(o, c, now)
 	}
 	if d.PIN == nil && d.PINBlock == nil {
 		return "", v, nil
@@ -164,49 +203,23 @@ func (s *Service) checkCardData(ctx context.Context, c *card.Card, d *CardData, 
 	if c.PINBlocked {
 		return DeclinePINTriesExceeded, v, nil
 	}
-	var (
-		ok  bool
-		err error
-	)
-	if d.PINBlock != nil {
-		if s.cfg.ZonePINKey == nil {
-			return "", v, &FieldError{Field: "pin_block", Reason: "is not taken here: no zone PIN key is configured"}
-		}
-		ok, err = s.cfg.Vault.VerifyPINBlock(ctx, o, s.cfg.ZonePINKey, d.PINBlock)
-		if errors.Is(err, vault.ErrMalformed) {
-			// Another key or another card's block: a key problem, not a
-			// wrong PIN, so no try is counted.
-			return "", v, &FieldError{Field: "pin_block", Reason: "does not decipher to a format 0 block for this card under the zone PIN key"}
-		}
-	} else {
-		candidate := vault.NewSecret(append([]byte(nil), d.PIN...))
-		ok, err = s.cfg.Vault.VerifyPIN(ctx, o, candidate)
-		candidate.Wipe()
-	}
-	if errors.Is(err, vault.ErrNotFound) { // no PIN set: none matches
-		ok, err = false, nil
-	}
-	if err != nil {
-		return "", v, err
+	if p.pinErr != nil {
+		return "", v, p.pinErr
 	}
 	v.PIN = CheckMismatch
-	if ok {
+	if p.pin {
 		v.PIN = CheckMatch
+		provedCardData(o, c, now)
 	}
-	if ok {
-		if err := s.provedCardData(ctx, c, now); err != nil {
-			return "", v, err
-		}
-	}
-	reason, err := s.countPINTry(ctx, c, ok, now)
+	reason, err := s.countPINTry(o, c, p.pin, now)
 	return reason, v, err
 }
 
-// countCardDataTry counts one wrong expiry or CVV2 on c and stores c. A
-// count whose lock has ended starts again first; the MaxCardDataTries-th
-// wrong one in a row, or the MaxCardDataTriesPerDay-th of the UTC day,
-// locks the card's data.
-func (s *Service) countCardDataTry(ctx context.Context, c *card.Card, now time.Time) error {
+// countCardDataTry counts one wrong expiry or CVV2 on c. A count whose lock
+// has ended starts again first; the MaxCardDataTries-th wrong one in a
+// row, or the MaxCardDataTriesPerDay-th of the UTC day, locks the card's
+// data.
+func (s *Service) countCardDataTry(o *Outcome, c *card.Card, now time.Time) error {
 	if c.CardDataLockedUntil != nil { // ended: CardDataLocked is checked first
 		c.CardDataTries, c.CardDataLockedUntil = 0, nil
 	}
@@ -220,40 +233,27 @@ func (s *Service) countCardDataTry(ctx context.Context, c *card.Card, now time.T
 		until := now.Add(card.CardDataLockout)
 		c.CardDataLockedUntil = &until
 	}
-	if err := s.storeTries(ctx, c, now); err != nil {
-		return err
-	}
+	o.changed(*c, now)
 	if locks {
-		return s.cardDataLocked(ctx, *c, now)
+		return s.cardDataLocked(o, *c, now)
 	}
 	return nil
 }
 
 // provedCardData starts c's card data try count again, for card data a
-// matching CVV2 or PIN proved, and stores c when that changes it.
-func (s *Service) provedCardData(ctx context.Context, c *card.Card, now time.Time) error {
+// matching CVV2 or PIN proved.
+func provedCardData(o *Outcome, c *card.Card, now time.Time) {
 	if c.CardDataTries == 0 && c.CardDataLockedUntil == nil {
-		return nil
+		return
 	}
 	c.CardDataTries, c.CardDataLockedUntil = 0, nil
-	return s.storeTries(ctx, c, now)
-}
-
-// storeTries stores c with its try counts moved.
-func (s *Service) storeTries(ctx context.Context, c *card.Card, now time.Time) error {
-	c.UpdatedAt = now
-	updated, err := s.store.UpdateCard(ctx, *c)
-	if err != nil {
-		return err
-	}
-	*c = updated
-	return nil
+	o.changed(*c, now)
 }
 
 // countPINTry moves c's PIN try count, the PIN not blocked, for one PIN
 // that matched or not, and returns the decline it earns: incorrect_pin for
 // a wrong one.
-func (s *Service) countPINTry(ctx context.Context, c *card.Card, matched bool, now time.Time) (string, error) {
+func (s *Service) countPINTry(o *Outcome, c *card.Card, matched bool, now time.Time) (string, error) {
 	switch {
 	case matched && c.PINTries == 0:
 		return "", nil
@@ -263,48 +263,33 @@ func (s *Service) countPINTry(ctx context.Context, c *card.Card, matched bool, n
 		c.PINTries++
 		c.PINBlocked = c.PINTries >= card.MaxPINTries
 	}
-	if err := s.storeTries(ctx, c, now); err != nil {
-		return "", err
-	}
+	o.changed(*c, now)
 	if matched {
 		return "", nil
 	}
 	if c.PINBlocked {
-		if err := s.pinBlocked(ctx, *c, now); err != nil {
+		if err := s.pinBlocked(o, *c, now); err != nil {
 			return "", err
 		}
 	}
 	return DeclineIncorrectPIN, nil
 }
 
-// cardDataLocked records that c's card data is locked: an audit entry, and
-// a card.card_data_locked event (and so a webhook).
-func (s *Service) cardDataLocked(ctx context.Context, c card.Card, now time.Time) error {
+// cardDataLocked records in o that c's card data is locked: an audit
+// entry, and a card.card_data_locked event (and so a webhook).
+func (s *Service) cardDataLocked(o *Outcome, c card.Card, now time.Time) error {
 	tries, until := strconv.Itoa(c.CardDataTries), c.CardDataLockedUntil.UTC().Format(time.RFC3339)
-	if err := s.audit.Append(ctx, audit.Entry{Actor: "system:authorizations", Action: "card.card_data_locked", Target: "card:" + c.ID.String(),
-		Details: map[string]string{"tries": tries, "locked_until": until}}); err != nil {
-		return err
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return err
-	}
-	return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.card_data_locked", ResourceID: c.ID, CreatedAt: now,
-		Data: map[string]string{"status": string(c.Status), "last4": c.Last4, "card_data_tries": tries, "locked_until": until}})
+	s.audited(o, audit.Entry{Actor: "system:authorizations", Action: "card.card_data_locked", Target: "card:" + c.ID.String(),
+		Details: map[string]string{"tries": tries, "locked_until": until}})
+	return o.emit(c, "card.card_data_locked", now, map[string]string{"status": string(c.Status), "last4": c.Last4, "card_data_tries": tries,
+		"locked_until": until})
 }
 
-// pinBlocked records that c's PIN is blocked: an audit entry, and a
+// pinBlocked records in o that c's PIN is blocked: an audit entry, and a
 // card.pin_blocked event (and so a webhook).
-func (s *Service) pinBlocked(ctx context.Context, c card.Card, now time.Time) error {
+func (s *Service) pinBlocked(o *Outcome, c card.Card, now time.Time) error {
 	tries := strconv.Itoa(c.PINTries)
-	if err := s.audit.Append(ctx, audit.Entry{Actor: "system:authorizations", Action: "card.pin_blocked", Target: "card:" + c.ID.String(),
-		Details: map[string]string{"tries": tries}}); err != nil {
-		return err
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return err
-	}
-	return s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.pin_blocked", ResourceID: c.ID, CreatedAt: now,
-		Data: map[string]string{"status": string(c.Status), "last4": c.Last4, "pin_tries": tries}})
+	s.audited(o, audit.Entry{Actor: "system:authorizations", Action: "card.pin_blocked", Target: "card:" + c.ID.String(),
+		Details: map[string]string{"tries": tries}})
+	return o.emit(c, "card.pin_blocked", now, map[string]string{"status": string(c.Status), "last4": c.Last4, "pin_tries": tries})
 }

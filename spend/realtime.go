@@ -106,6 +106,8 @@ type Prepared struct {
 	id        uuid.UUID
 	amt       card.Amount
 	now       time.Time
+	// presented is what the vault made of the presented card data.
+	presented presented
 	// done is the answer already made: a number no card carries, or a
 	// decline by vaultpage's checks, recorded before the partner was asked.
 	done *Authorization
@@ -142,68 +144,80 @@ func (s *Service) asks(ctx context.Context, partnerID uuid.UUID) (bool, error) {
 // ask makes vaultpage's own checks of p, in a transaction of their own
 // that counts the card data's tries and records a decline, and then, with
 // no transaction held, asks the partner about an authorisation they
-// approve.
+// approve. On the network's door the reference is reserved first, so that
+// a resend meanwhile waits for this answer rather than asking again.
 func (p *Prepared) ask(ctx context.Context) error {
 	s := p.s
+	ref := p.r.NetworkReference
+	if ref != "" {
+		if err := p.reserve(ctx); err != nil {
+			return err
+		}
+	}
 	var available card.Amount
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		sub, err := s.lockSubject(ctx, p.partnerID, p.r.CardID, p.now)
+	err := s.decideOn(ctx, p, func(sub Subject) (Outcome, error) {
+		p.checked, p.declined, p.done = nil, nil, nil // from an earlier run
+		var o Outcome
+		a, reason, err := s.examine(&o, &sub, p)
 		if err != nil {
-			return err
-		}
-		if ref := p.r.NetworkReference; ref != "" {
-			// Decided while this waited for the lock (its reservation
-			// released): answered as a resend, never asked again.
-			if _, err := s.store.ReferencedAuthorization(ctx, ref); !errors.Is(err, ErrNotFound) {
-				if err == nil {
-					err = errReferenceInFlight
-				}
-				return err
-			}
-			// Reserved while the partner answers: a resend meanwhile
-			// waits for this answer rather than asking again.
-			holder, reserved, err := s.store.ReserveReference(ctx, ref, p.id, p.now, p.now.Add(-ReservationLease))
-			if err != nil {
-				return err
-			}
-			if !reserved {
-				return errReferenceInFlight
-			}
-			p.id = holder // a taken-over reservation keeps its id: the partner sees one webhook-id
-		}
-		a, reason, err := s.examine(ctx, p.partnerID, &sub, p.r, p.id, p.amt, p.now)
-		if err != nil {
-			return err
+			return Outcome{}, err
 		}
 		if reason == "" || reason == DeclineInsufficientFunds {
 			// The partner may fund what the account lacks.
 			p.checked, available = &a, sub.Account.Available
-			return nil
+			return o, nil
 		}
 		a.decided(reason)
 		if p.deferred {
 			p.declined = &a // recorded by Commit
-			return nil
+			return o, nil
 		}
-		e, err := event(a, "authorization."+string(a.Status))
-		if err != nil {
-			return err
-		}
-		p.done = &a
-		if err := s.store.RecordAuthorization(ctx, a, e); err != nil {
-			return err
-		}
-		if a.NetworkReference != "" {
-			return s.store.ReleaseReference(ctx, a.NetworkReference)
-		}
-		return nil
+		p.done, o.Release = &a, ref
+		return o, o.record(a)
 	})
+	if err != nil && ref != "" {
+		err = errors.Join(err, p.release(ctx))
+	}
 	if err != nil || p.checked == nil {
 		return err
 	}
 	ans := s.cfg.RealTime.Ask(ctx, p.partnerID, Question{Authorization: *p.checked, Available: available})
 	p.answer = &ans
 	return nil
+}
+
+// reserve reserves p's network reference for its authorisation, or takes
+// over a reservation whose process died (and its id: the partner sees one
+// webhook-id). A sending that was decided or is being decided answers
+// errReferenceInFlight. The reservation is made before the decision's
+// transaction and the look for a decided sending after it: a sending
+// decided before the reservation is found, and one decided after it had
+// to hold the reservation.
+func (p *Prepared) reserve(ctx context.Context) error {
+	s, ref := p.s, p.r.NetworkReference
+	holder, reserved, err := s.store.ReserveReference(ctx, ref, p.id, p.now, p.now.Add(-ReservationLease))
+	if err != nil {
+		return err
+	}
+	if !reserved {
+		return errReferenceInFlight
+	}
+	p.id = holder
+	if _, err := s.store.ReferencedAuthorization(ctx, ref); !errors.Is(err, ErrNotFound) {
+		if err == nil {
+			err = errReferenceInFlight
+		}
+		return errors.Join(err, p.release(ctx))
+	}
+	return nil
+}
+
+// release ends the reservation of p's network reference, when nothing was
+// decided: a resend decides afresh at once rather than after the lease.
+func (p *Prepared) release(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return p.s.store.ReleaseReference(rctx, p.r.NetworkReference)
 }
 
 // Commit decides the prepared request exactly once, in one transaction
@@ -215,40 +229,30 @@ func (p *Prepared) Commit(ctx context.Context) (Authorization, error) {
 		return *p.done, nil
 	case p.declined != nil:
 		a := *p.declined
-		e, err := event(a, "authorization."+string(a.Status))
-		if err != nil {
-			return Authorization{}, err
-		}
-		return a, p.s.store.RecordAuthorization(ctx, a, e)
+		return a, p.s.decideOn(ctx, p, func(Subject) (Outcome, error) {
+			o := Outcome{Release: p.r.NetworkReference}
+			return o, o.record(a)
+		})
 	case p.answer != nil:
 		a, err := p.s.settle(ctx, p)
-		if ref := p.r.NetworkReference; err != nil && ref != "" && !errors.Is(err, ErrReferenceTaken) {
-			// Nothing was decided: the reservation goes, and a resend
-			// decides afresh at once rather than after the lease.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			err = errors.Join(err, p.s.store.ReleaseReference(rctx, ref))
+		if p.r.NetworkReference != "" && err != nil && !errors.Is(err, ErrReferenceTaken) {
+			err = errors.Join(err, p.release(ctx))
 		}
 		return a, err
-	case p.r.TokenID != uuid.Nil || p.r.Card != nil:
-		return p.s.authorize(ctx, p.partnerID, p.r, p.id, p.amt, p.now)
 	}
-	return p.s.decideByID(ctx, p.partnerID, p.r, p.id, p.amt, p.now)
+	return p.s.decideNow(ctx, p)
 }
 
-// settle makes the decision after the partner's answer: under the
-// account's lock, from what it holds now, the partner's answer applied
-// (its partial amount, its funding) and vaultpage's checks and controls
-// made again, so that what the partner approved while others spent is
-// still decided exactly once.
+// settle makes the decision after the partner's answer: under the lock,
+// from what the subject holds now, the partner's answer applied (its
+// partial amount, its funding) and vaultpage's checks and controls made
+// again, so that what the partner approved while others spent is still
+// decided exactly once.
 func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error) {
-	a, ans := *p.checked, *p.answer
 	var out Authorization
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		sub, err := s.lockSubject(ctx, p.partnerID, p.r.CardID, p.now)
-		if err != nil {
-			return err
-		}
+	err := s.decideOn(ctx, p, func(sub Subject) (Outcome, error) {
+		a, ans := *p.checked, *p.answer
+		var o Outcome
 		// The latency is kept to the microsecond, as it is stored.
 		d := &Decision{By: ans.By, Latency: ans.Latency.Truncate(time.Microsecond), Cause: ans.Cause, Reason: ans.Reason, Requested: a.Amount}
 		a.Decision = d
@@ -262,14 +266,10 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 			if ans.Amount != nil {
 				a.Amount = *ans.Amount
 			}
-			if reason, err = s.tokenDecline(ctx, p.partnerID, a.TokenID); err != nil {
-				return err
-			}
-			if reason == "" {
-				sub.Account.Available += ans.Fund
-				if reason, err = s.decide(ctx, sub, a, p.now); err != nil {
-					return err
-				}
+			if reason = tokenDecline(sub.Token); reason == "" {
+				funds := sub
+				funds.Account.Available += ans.Fund
+				reason = decline(funds, a, p.now)
 			}
 			if reason != "" {
 				d.By = DecidedByVaultpage // its checks overrule the approval
@@ -279,29 +279,17 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 		a.UpdatedAt = s.now().UTC()
 		if a.Status == StatusApproved {
 			if ans.Fund > 0 {
-				if _, _, err := s.credit(ctx, p.partnerID, a.AccountID, ans.Fund, a.UpdatedAt, a.ID); err != nil {
-					return err
+				if err := funded(&o, sub, ans.Fund, a.UpdatedAt, a.ID); err != nil {
+					return Outcome{}, err
 				}
 				d.Funded = ans.Fund
 			}
-			if err := s.afterApproval(ctx, sub.Card, a.Merchant, p.now); err != nil {
-				return err
+			if err := s.afterApproval(&o, sub.Card, a.Merchant, p.now); err != nil {
+				return Outcome{}, err
 			}
 		}
-		e, err := event(a, "authorization."+string(a.Status))
-		if err != nil {
-			return err
-		}
-		if err := s.store.RecordAuthorization(ctx, a, e); err != nil {
-			return err
-		}
-		if a.NetworkReference != "" {
-			if err := s.store.ReleaseReference(ctx, a.NetworkReference); err != nil {
-				return err
-			}
-		}
-		out = a
-		return nil
+		o.Release, out = p.r.NetworkReference, a
+		return o, o.record(a)
 	})
 	return out, err
 }
@@ -315,34 +303,6 @@ const ReservationLease = 10 * time.Second
 // errReferenceInFlight: a resend found its reference reserved by a sending
 // still being decided.
 var errReferenceInFlight = errors.New("spend: the network reference is being decided")
-
-// lockSubject is Store.LockSubject, its not-found the request's card_id.
-func (s *Service) lockSubject(ctx context.Context, partnerID, cardID uuid.UUID, now time.Time) (Subject, error) {
-	sub, err := s.store.LockSubject(ctx, partnerID, cardID, WindowsAt(now))
-	if errors.Is(err, card.ErrNotFound) {
-		return sub, &FieldError{Field: "card_id", Reason: "no such card"}
-	}
-	return sub, err
-}
-
-// tokenDecline is the decline a payment by the token earns by its status,
-// read under the lock ("" for none, or no token).
-func (s *Service) tokenDecline(ctx context.Context, partnerID, tokenID uuid.UUID) (string, error) {
-	if tokenID == uuid.Nil {
-		return "", nil
-	}
-	t, err := s.store.Token(ctx, partnerID, tokenID)
-	if err != nil {
-		return "", err
-	}
-	switch t.Status {
-	case card.TokenSuspended:
-		return DeclineTokenSuspended, nil
-	case card.TokenDeleted:
-		return DeclineTokenDeleted, nil
-	}
-	return "", nil
-}
 
 // decisionData is what an authorisation's event says of its real-time
 // decision.

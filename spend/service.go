@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +27,6 @@ type Store interface {
 	// returns the account; ErrInsufficientFunds if either would go below 0.
 	AdjustAccount(ctx context.Context, id uuid.UUID, balance, available card.Amount) (card.Account, error)
 	Card(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error)
-	UpdateCard(ctx context.Context, c card.Card) (card.Card, error)
 	// AuthorizationPartner names the partner of an authorisation, for the
 	// network's follow-ups, which name no partner; ErrNotFound if none.
 	AuthorizationPartner(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
@@ -48,26 +46,21 @@ type Store interface {
 	ReserveReference(ctx context.Context, reference string, id uuid.UUID, now, staleBefore time.Time) (holder uuid.UUID, reserved bool, err error)
 	// ReleaseReference removes a reservation.
 	ReleaseReference(ctx context.Context, reference string) error
-	// LockSubject locks the account of the partner's card until the
-	// transaction ends and then reads what a decision needs, under that
-	// lock; card.ErrNotFound if there is no such card.
-	LockSubject(ctx context.Context, partnerID, cardID uuid.UUID, w Windows) (Subject, error)
 	// Spent sums what the lineage's authorisations count towards limits
 	// since a time (the zero time: ever).
 	Spent(ctx context.Context, lineageID uuid.UUID, since time.Time) (card.Amount, error)
-	// Approvals counts the lineage's approved or cleared authorisations.
-	Approvals(ctx context.Context, lineageID uuid.UUID) (int, error)
-	// RecordAuthorization stores a new authorisation, takes what it holds
-	// from its account's available amount (ErrInsufficientFunds if that
-	// would go below zero), counts what it spends and emits e, together;
-	// ErrReferenceTaken if another authorisation has its network reference.
-	RecordAuthorization(ctx context.Context, a Authorization, e events.Event) error
-	// Decide runs a whole decision in one transaction (the caller's, when
-	// ctx carries one, else its own): LockSubject, then decide, then
-	// RecordAuthorization of what decide returns. When
-	// decide fails nothing is written and its error is returned. A store
-	// may send it in fewer round trips than the steps apart would take.
-	Decide(ctx context.Context, partnerID, cardID uuid.UUID, w Windows, decide func(Subject) (Authorization, events.Event, error)) error
+	// Decide makes a decision in one transaction (the caller's, when ctx
+	// carries one, else one the store chooses, which other decisions may
+	// share): it locks the card the Lookup names and its account, reads
+	// the Subject under that lock, calls decide and writes the Outcome it
+	// returns, all of it or nothing. decide may be called more than once,
+	// each time from a fresh read; the outcome written is its last. When
+	// decide fails nothing is written and its error is returned;
+	// card.ErrNotFound if the partner has no such card; ErrReferenceTaken
+	// if another authorisation has the recorded one's network reference;
+	// ErrInsufficientFunds if the hold would take the available amount
+	// below zero.
+	Decide(ctx context.Context, l Lookup, decide func(Subject) (Outcome, error)) error
 	Authorization(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error)
 	// Authorizations lists the partner's authorisations, newest first,
 	// optionally for one card.
@@ -252,6 +245,9 @@ func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request, 
 			return p, nil
 		}
 		p.partnerID, r.CardID = owner, cardID
+		if p.presented, err = s.present(ctx, owner, cardID, r.Card); err != nil {
+			return nil, err
+		}
 	default:
 		p.partnerID = *partnerID
 	}
@@ -262,40 +258,6 @@ func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request, 
 	}
 	return p, p.ask(ctx)
 }
-
-// decideByID decides an authorisation by card id through Store.Decide,
-// which may send it in fewer round trips: most decisions write nothing but
-// the authorisation, its hold and its event. Those that also change the
-// card (a single-use card closes, a merchant-locked one locks) or need more
-// than the subject to pick a decline reason take the general path.
-func (s *Service) decideByID(ctx context.Context, pid uuid.UUID, r Request, id uuid.UUID, amt card.Amount, now time.Time) (Authorization, error) {
-	var out Authorization
-	err := s.store.Decide(ctx, pid, r.CardID, WindowsAt(now), func(sub Subject) (Authorization, events.Event, error) {
-		c := sub.Card
-		if c.Usage == card.UsageSingleUse || (c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "") {
-			return Authorization{}, events.Event{}, errGeneralPath
-		}
-		a := newAuthorization(id, pid, c, amt, r, now)
-		reason, err := s.decide(ctx, sub, a, now)
-		if err != nil {
-			return Authorization{}, events.Event{}, err
-		}
-		a.decided(reason)
-		e, err := event(a, "authorization."+string(a.Status))
-		out = a
-		return a, e, err
-	})
-	if errors.Is(err, errGeneralPath) {
-		return s.authorize(ctx, pid, r, id, amt, now)
-	}
-	if errors.Is(err, card.ErrNotFound) {
-		return Authorization{}, &FieldError{Field: "card_id", Reason: "no such card"}
-	}
-	return out, err
-}
-
-// errGeneralPath sends a decision from Store.Decide to Service.authorize.
-var errGeneralPath = errors.New("spend: the decision changes the card")
 
 func newAuthorization(id, partnerID uuid.UUID, c card.Card, amt card.Amount, r Request, now time.Time) Authorization {
 	return Authorization{ID: id, PartnerID: partnerID, CardID: c.ID, LineageID: c.LineageID, AccountID: c.AccountID, Amount: amt,
@@ -310,165 +272,6 @@ func (a *Authorization) decided(reason string) {
 		return
 	}
 	a.Status, a.DeclineReason, a.Held, a.Spent = StatusApproved, "", a.Amount, a.Amount
-}
-
-// authorize is the general path: the steps of Store.Decide one by one in a
-// transaction that can also change the card and read more.
-func (s *Service) authorize(ctx context.Context, partnerID uuid.UUID, r Request, id uuid.UUID, amt card.Amount, now time.Time) (Authorization, error) {
-	var out Authorization
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		sub, err := s.lockSubject(ctx, partnerID, r.CardID, now)
-		if err != nil {
-			return err
-		}
-		a, reason, err := s.examine(ctx, partnerID, &sub, r, id, amt, now)
-		if err != nil {
-			return err
-		}
-		a.decided(reason)
-		if a.Status == StatusApproved {
-			if err := s.afterApproval(ctx, sub.Card, r.Merchant, now); err != nil {
-				return err
-			}
-		}
-		e, err := event(a, "authorization."+string(a.Status))
-		if err != nil {
-			return err
-		}
-		if err := s.store.RecordAuthorization(ctx, a, e); err != nil {
-			return err
-		}
-		out = a
-		return nil
-	})
-	return out, err
-}
-
-// examine makes vaultpage's own checks of r under the account's lock: the
-// card data (its tries counted on sub.Card), the token's status, then the
-// card's status, controls, limits and the balance. It returns the
-// authorisation, not yet decided, and the decline reason it earns ("" to
-// approve).
-func (s *Service) examine(ctx context.Context, partnerID uuid.UUID, sub *Subject, r Request, id uuid.UUID, amt card.Amount, now time.Time) (Authorization, string, error) {
-	var (
-		reason string
-		v      Verification
-		err    error
-	)
-	if r.Card != nil {
-		if reason, v, err = s.checkCardData(ctx, &sub.Card, r.Card, now); err != nil {
-			return Authorization{}, "", err
-		}
-	}
-	a := newAuthorization(id, partnerID, sub.Card, amt, r, now)
-	if r.Card != nil {
-		a.EntryMode, a.Verification = r.Card.EntryMode, &v
-	}
-	if r.TokenID != uuid.Nil {
-		a.TokenID, a.EntryMode = r.TokenID, r.TokenEntry
-		a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
-		if reason, err = s.tokenDecline(ctx, partnerID, r.TokenID); err != nil {
-			return Authorization{}, "", err
-		}
-	}
-	if reason == "" {
-		if reason, err = s.decide(ctx, *sub, a, now); err != nil {
-			return Authorization{}, "", err
-		}
-	}
-	return a, reason, nil
-}
-
-// decide returns the first control the authorisation fails, "" to approve.
-func (s *Service) decide(ctx context.Context, sub Subject, a Authorization, now time.Time) (string, error) {
-	c, acct := sub.Card, sub.Account
-	switch c.Status {
-	case card.StatusActive:
-	case card.StatusFrozen:
-		return DeclineCardFrozen, nil
-	case card.StatusExpired:
-		return DeclineCardExpired, nil
-	default:
-		if c.Usage == card.UsageSingleUse && c.Status == card.StatusClosed {
-			n, err := s.store.Approvals(ctx, c.LineageID)
-			if err != nil {
-				return "", err
-			}
-			if n > 0 {
-				return DeclineSingleUseConsumed, nil
-			}
-		}
-		return DeclineCardNotActive, nil
-	}
-	// The card works up to the last moment of its expiry month.
-	if !now.Before(time.Date(c.ExpYear, time.Month(c.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC)) {
-		return DeclineCardExpired, nil
-	}
-	if a.Currency != c.Currency || a.Currency != acct.Currency {
-		return DeclineCurrencyNotSupported, nil
-	}
-	if c.Usage == card.UsageMerchantLocked && c.LockedMerchant != "" && c.LockedMerchant != a.Merchant.ID {
-		return DeclineMerchantLocked, nil
-	}
-	if (len(c.AllowedMCCs) > 0 && !slices.Contains(c.AllowedMCCs, a.Merchant.MCC)) || slices.Contains(c.BlockedMCCs, a.Merchant.MCC) {
-		return DeclineMCCBlocked, nil
-	}
-	if (len(c.AllowedCountries) > 0 && !slices.Contains(c.AllowedCountries, a.Merchant.Country)) || slices.Contains(c.BlockedCountries, a.Merchant.Country) {
-		return DeclineCountryBlocked, nil
-	}
-	if sub.Restriction != nil && a.Amount > *sub.Restriction {
-		return DeclineRestrictionExceeded, nil
-	}
-	if c.SpendLimit != nil {
-		if c.SpendLimitDuration == card.DurationTransaction {
-			if a.Amount > *c.SpendLimit {
-				return DeclineSpendLimitExceeded, nil
-			}
-		} else if sub.Spent+a.Amount > *c.SpendLimit {
-			return DeclineSpendLimitExceeded, nil
-		}
-	}
-	if acct.Available < a.Amount {
-		return DeclineInsufficientFunds, nil
-	}
-	return "", nil
-}
-
-// afterApproval closes a single-use card and locks a merchant-locked one.
-func (s *Service) afterApproval(ctx context.Context, c card.Card, m Merchant, now time.Time) error {
-	switch {
-	case c.Usage == card.UsageSingleUse:
-		c.Status, c.UpdatedAt = card.StatusClosed, now
-		if _, err := s.store.UpdateCard(ctx, c); err != nil {
-			return err
-		}
-		if err := s.audit.Append(ctx, audit.Entry{Actor: "system:authorizations", Action: "card.status_changed", Target: "card:" + c.ID.String(),
-			Details: map[string]string{"from": string(card.StatusActive), "to": string(card.StatusClosed), "reason": "single_use_consumed"}}); err != nil {
-			return err
-		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return err
-		}
-		if err := s.outbox.Emit(ctx, events.Event{ID: id, PartnerID: c.PartnerID, Type: "card.status_changed", ResourceID: c.ID, CreatedAt: now,
-			Data: map[string]string{"status": string(card.StatusClosed), "from": string(card.StatusActive), "reason": "single_use_consumed", "last4": c.Last4}}); err != nil {
-			return err
-		}
-		if s.cfg.Cards != nil {
-			if err := s.cfg.Cards.StatusChanged(ctx, "system:authorizations", c); err != nil {
-				return err
-			}
-		}
-		if s.cfg.Consents != nil {
-			return s.cfg.Consents.EndForCard(ctx, c.PartnerID, c.ID, func(string) bool { return true }) // closed: every one ends
-		}
-		return nil
-	case c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "":
-		c.LockedMerchant, c.UpdatedAt = m.ID, now
-		_, err := s.store.UpdateCard(ctx, c)
-		return err
-	}
-	return nil
 }
 
 // Reverse releases an approved authorisation's hold. Errors: ErrNotFound,
@@ -593,37 +396,24 @@ func (s *Service) Fund(ctx context.Context, partnerID, accountID uuid.UUID, amou
 		if _, err := s.store.LockAccount(ctx, partnerID, accountID); err != nil {
 			return err
 		}
-		f, acct, err = s.credit(ctx, partnerID, accountID, amt, s.now().UTC(), uuid.Nil)
-		return err
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		f = Funding{ID: id, PartnerID: partnerID, AccountID: accountID, Amount: amt, CreatedAt: s.now().UTC()}
+		if err := s.store.InsertFunding(ctx, f); err != nil {
+			return err
+		}
+		if acct, err = s.store.AdjustAccount(ctx, accountID, amt, amt); err != nil {
+			return err
+		}
+		e, err := fundedEvent(f, acct.Balance, acct.Available, uuid.Nil)
+		if err != nil {
+			return err
+		}
+		return s.outbox.Emit(ctx, e)
 	})
 	return f, acct, err
-}
-
-// credit adds amt to the locked account, in the transaction in ctx, with
-// its account.funded event; for is the authorisation a real-time decision
-// funded (uuid.Nil for none).
-func (s *Service) credit(ctx context.Context, partnerID, accountID uuid.UUID, amt card.Amount, now time.Time, forID uuid.UUID) (Funding, card.Account, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return Funding{}, card.Account{}, err
-	}
-	f := Funding{ID: id, PartnerID: partnerID, AccountID: accountID, Amount: amt, CreatedAt: now}
-	if err := s.store.InsertFunding(ctx, f); err != nil {
-		return Funding{}, card.Account{}, err
-	}
-	acct, err := s.store.AdjustAccount(ctx, accountID, amt, amt)
-	if err != nil {
-		return Funding{}, card.Account{}, err
-	}
-	eid, err := uuid.NewV7()
-	if err != nil {
-		return Funding{}, card.Account{}, err
-	}
-	data := map[string]string{"funding_id": f.ID.String(), "amount": amt.String(), "balance": acct.Balance.String(), "available": acct.Available.String()}
-	if forID != uuid.Nil {
-		data["authorization_id"] = forID.String()
-	}
-	return f, acct, s.outbox.Emit(ctx, events.Event{ID: eid, PartnerID: partnerID, Type: "account.funded", ResourceID: accountID, Data: data, CreatedAt: now})
 }
 
 // Authorizations lists authorisations, newest first, optionally for one

@@ -191,7 +191,7 @@ var (
 	// ErrReferenceReused: a network reference already names an
 	// authorisation of another card, amount, currency or merchant.
 	ErrReferenceReused = errors.New("spend: the network reference names another authorisation")
-	// ErrReferenceTaken is what Store.RecordAuthorization answers for an
+	// ErrReferenceTaken is what Store.Decide answers for an
 	// authorisation whose network reference another one has: a resend that
 	// lost the race to its first sending.
 	ErrReferenceTaken = errors.New("spend: the network reference is taken")
@@ -223,15 +223,20 @@ func (e *StateError) InvalidState() string {
 	return "the authorization is " + string(e.From) + "; it cannot become " + string(e.To)
 }
 
-// Subject is what an authorisation is decided on, read under its account's
-// lock: the account, the card, the card's amount restriction (nil when it
-// has none) and what the card's lineage spent in the window of its spend
-// limit (0 when the limit has no window or there is none).
+// Subject is what an authorisation is decided on, read under the lock of
+// its card and account: the account, the card, the card's amount
+// restriction (nil when it has none), what the card's lineage spent in the
+// window of its spend limit (0 when the limit has no window or there is
+// none), how many approved or cleared authorisations a single-use card's
+// lineage has (0 for other cards), and the wallet token the Lookup named
+// (nil for none).
 type Subject struct {
 	Account     card.Account
 	Card        card.Card
 	Restriction *card.Amount
 	Spent       card.Amount
+	Approvals   int
+	Token       *card.Token
 }
 
 // Windows are where the spend-limit windows start at one moment.

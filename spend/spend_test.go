@@ -84,7 +84,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	f := &fixture{db: db, ring: ring, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	log := audit.NewLog(db.Audit(), nil)
 	f.cards = card.NewService(db.Cards(), ring, log, card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, f.clock)
-	f.svc = spend.NewService(db.Spend(), db.Consents(), log, spend.Config{Sandbox: true, Vault: ring}, f.clock)
+	f.svc = spend.NewService(db.Spend(), db.Consents(), log, spend.Config{Sandbox: true, Vault: ring, Cards: f.cards}, f.clock)
 	creds, err := partner.NewService(db.Partners(), partner.Config{}, nil).Create(ctx, "Alpha", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -603,13 +603,13 @@ func TestADecisionThatFailsLeavesNoTransactionOpen(t *testing.T) {
 	boom := errors.New("the decision failed")
 	w := spend.WindowsAt(f.now)
 	for range 30 { // more than the pool holds
-		err := f.db.Spend().Decide(ctx, f.actor.PartnerID, c.ID, w, func(sub spend.Subject) (spend.Authorization, events.Event, error) {
-			return spend.Authorization{}, events.Event{}, boom
+		err := f.db.Spend().Decide(ctx, spend.Lookup{PartnerID: f.actor.PartnerID, CardID: c.ID, Windows: w}, func(sub spend.Subject) (spend.Outcome, error) {
+			return spend.Outcome{}, boom
 		})
 		if !errors.Is(err, boom) {
 			t.Fatalf("failing decision: %v", err)
 		}
-		if err := f.db.Spend().Decide(ctx, f.actor.PartnerID, uuid.New(), w, nil); !errors.Is(err, card.ErrNotFound) {
+		if err := f.db.Spend().Decide(ctx, spend.Lookup{PartnerID: f.actor.PartnerID, CardID: uuid.New(), Windows: w}, nil); !errors.Is(err, card.ErrNotFound) {
 			t.Fatalf("no such card: %v", err)
 		}
 	}
@@ -804,10 +804,10 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 	hold := func() (release func()) {
 		started, done := make(chan struct{}), make(chan struct{})
 		go func() {
-			_ = db.Spend().Decide(ctx, f.actor.PartnerID, gate.ID, w, func(spend.Subject) (spend.Authorization, events.Event, error) {
+			_ = db.Spend().Decide(ctx, spend.Lookup{PartnerID: f.actor.PartnerID, CardID: gate.ID, Windows: w}, func(spend.Subject) (spend.Outcome, error) {
 				close(started)
 				<-done
-				return spend.Authorization{}, events.Event{}, errHeld
+				return spend.Outcome{}, errHeld
 			})
 		}()
 		<-started
@@ -822,13 +822,13 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 	}
 	queue := func(fn func() (spend.Authorization, error)) chan outcome {
 		t.Helper()
-		n := db.QueuedDecisionsForTest()
+		n := db.QueuedDecisions()
 		out := make(chan outcome, 1)
 		go func() {
 			a, err := fn()
 			out <- outcome{a, err}
 		}()
-		for deadline := time.Now().Add(10 * time.Second); db.QueuedDecisionsForTest() != n+1; time.Sleep(time.Millisecond) {
+		for deadline := time.Now().Add(10 * time.Second); db.QueuedDecisions() != n+1; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the decision was not queued")
 			}
@@ -840,9 +840,9 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 			return f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{CardID: id, Amount: amount, Currency: "EUR", Merchant: grocer})
 		})
 	}
-	decide := func(id uuid.UUID, fn func(spend.Subject) (spend.Authorization, events.Event, error)) chan outcome {
+	decide := func(id uuid.UUID, fn func(spend.Subject) (spend.Outcome, error)) chan outcome {
 		return queue(func() (spend.Authorization, error) {
-			return spend.Authorization{}, db.Spend().Decide(ctx, f.actor.PartnerID, id, w, fn)
+			return spend.Authorization{}, db.Spend().Decide(ctx, spend.Lookup{PartnerID: f.actor.PartnerID, CardID: id, Windows: w}, fn)
 		})
 	}
 	xmin := func(a spend.Authorization) string {
@@ -856,8 +856,8 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 
 	release := hold()
 	r1, r2, r1b := authorize(k1.ID, "10.00"), authorize(k2.ID, "10.00"), authorize(k1b.ID, "10.00")
-	rBoom := decide(k3.ID, func(spend.Subject) (spend.Authorization, events.Event, error) {
-		return spend.Authorization{}, events.Event{}, boom
+	rBoom := decide(k3.ID, func(spend.Subject) (spend.Outcome, error) {
+		return spend.Outcome{}, boom
 	})
 	rMissing := authorize(uuid.New(), "10.00")
 	rPanic := queue(func() (_ spend.Authorization, err error) {
@@ -866,7 +866,7 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 				err = fmt.Errorf("panicked: %v", v)
 			}
 		}()
-		return spend.Authorization{}, db.Spend().Decide(ctx, f.actor.PartnerID, k4.ID, w, func(spend.Subject) (spend.Authorization, events.Event, error) {
+		return spend.Authorization{}, db.Spend().Decide(ctx, spend.Lookup{PartnerID: f.actor.PartnerID, CardID: k4.ID, Windows: w}, func(spend.Subject) (spend.Outcome, error) {
 			panic("the decision panicked")
 		})
 	})
@@ -904,10 +904,11 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 
 	release = hold()
 	r3 := authorize(k2.ID, "1.00")
-	rDup := decide(k3.ID, func(sub spend.Subject) (spend.Authorization, events.Event, error) {
+	rDup := decide(k3.ID, func(sub spend.Subject) (spend.Outcome, error) {
 		dup := o1.a // an id that is taken
 		dup.CardID, dup.LineageID, dup.AccountID, dup.Held, dup.Spent = sub.Card.ID, sub.Card.ID, sub.Account.ID, 0, 0
-		return dup, events.Event{ID: uuid.New(), PartnerID: f.actor.PartnerID, Type: "authorization.declined", ResourceID: dup.ID, CreatedAt: f.now}, nil
+		return spend.Outcome{Authorization: &dup, Event: events.Event{ID: uuid.New(), PartnerID: f.actor.PartnerID, Type: "authorization.declined",
+			ResourceID: dup.ID, CreatedAt: f.now}}, nil
 	})
 	release()
 	o3, oDup := <-r3, <-rDup

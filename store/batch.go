@@ -13,37 +13,41 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vaultpage/vaultpage/card"
-	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/spend"
 )
 
 // On PostgreSQL, decisions that wait for one another share a transaction,
-// as SQLite transactions share a commit (group.go). A decision alone is
-// two round trips and a durable commit (decidePG); a batch of them is the
-// same two round trips and one commit:
+// as SQLite transactions share a commit (group.go). A batch is two
+// pipelined round trips and one durable commit:
 //
 //  1. BEGIN, with generic plans (beginBatch); one statement that locks
-//     the accounts of every card in the batch, in id order (batches lock
-//     in one order, so they never deadlock one another); then each card's
-//     subject.
-//  2. Each decision's record; COMMIT.
+//     every card in the batch and its account, in account id order
+//     (batches lock in one order, so they never deadlock one another);
+//     then each card's subject, and the wallet token a payment names.
+//  2. Each decision's outcome, one statement each (outcomePG); COMMIT.
 //
 // Each decision is made in Go between the two, from a subject read after
-// its account's lock, exactly as alone. A decision whose account or
-// lineage an earlier one in the same batch holds is not made in it: it
-// goes to the next batch, which reads what this one wrote. Callers hear of
-// their outcome only once the commit has happened; if the batch fails as a
-// whole (a lost connection, a deadlock with another kind of transaction),
-// its decisions are made again one by one.
+// its card's and account's lock, exactly as alone, and its outcome written
+// by the statement that writes it alone (outcomePG). A decision whose
+// account or lineage an earlier one in the same batch holds is not made in
+// it: it goes to the next batch, which reads what this one wrote. Callers
+// hear of their outcome only once the commit has happened. An outcome with
+// Then (a card closed, an audit entry: rare) is not written here: its
+// caller makes the decision again in a transaction of its own. If the
+// batch fails as a whole (a lost connection, a sending whose reference
+// another process took meanwhile), its decisions are made again that way.
 //
 // A batch of decisions on cards the runner knows is one round trip. The
 // runner keeps each subject it read under the lock, moved on by what its
 // own decisions then wrote (after), for the next decision on the card. That
 // one is made from what the runner knows before anything is sent, and its
-// record goes with BEGIN and the lock in one round trip, written only if,
-// under the lock, the subject is still the one it was made from
-// (guardedRecordPG): the same fixed part (subjectDigestPG), available
-// amount, balance and spend in its limit's window. A write by anyone else in
+// outcome goes with BEGIN and the lock in one round trip, written only if,
+// under the lock, the subject is still the one it was made from (guardPG):
+// the same fixed part (subjectDigestPG), available amount, balance and
+// spend in its limit's window. A decision that changes the card or funds
+// the account leaves the runner knowing nothing of the card, and the next
+// one reads it afresh; so does a payment by a wallet token, whose status
+// the runner does not keep. A write by anyone else in
 // between (another process, a funding, a change to the card or its
 // restriction) fails that condition; the record then writes nothing, and
 // the decision is made again in the next batch from a fresh read, in two
@@ -77,15 +81,26 @@ type knownSubject struct {
 }
 
 // knows tells whether what the runner knows of d's card was read for d's
-// windows.
+// windows, and is all d needs.
 func (k knownSubject) knows(d *decision) bool {
-	return k.digest != nil && k.w.Daily.Equal(d.w.Daily) && k.w.Monthly.Equal(d.w.Monthly) && k.w.Annually.Equal(d.w.Annually)
+	w := d.l.Windows
+	return k.digest != nil && d.l.TokenID == uuid.Nil && k.w.Daily.Equal(w.Daily) && k.w.Monthly.Equal(w.Monthly) && k.w.Annually.Equal(w.Annually)
 }
 
-// after is sub once a's record has committed: its hold taken from the
-// available amount and its spending counted in the window of the card's
-// limit (spentSQL counts nothing for a card without a windowed limit).
-func after(sub spend.Subject, a spend.Authorization) spend.Subject {
+// after is what the runner knows of k's card once o has committed: the
+// hold taken from the available amount and the spending counted in the
+// window of the card's limit (spentSQL counts nothing for a card without a
+// windowed limit); nil, nothing, once o changed the card or funded the
+// account.
+func after(k knownSubject, o spend.Outcome) *knownSubject {
+	if o.Card != nil || o.Funding != nil {
+		return nil
+	}
+	a := o.Authorization
+	if a == nil {
+		return &k
+	}
+	sub := k.sub
 	sub.Account.Available -= a.Held
 	if c := sub.Card; c.SpendLimit != nil {
 		switch c.SpendLimitDuration {
@@ -93,16 +108,23 @@ func after(sub spend.Subject, a spend.Authorization) spend.Subject {
 			sub.Spent += a.Spent
 		}
 	}
-	return sub
+	k.sub = sub
+	return &k
 }
 
 type decision struct {
-	ctx               context.Context
-	partnerID, cardID uuid.UUID
-	w                 spend.Windows
-	decide            func(spend.Subject) (spend.Authorization, events.Event, error)
-	res               chan error // buffered: the runner never waits for the caller
+	ctx    context.Context
+	l      spend.Lookup
+	decide func(spend.Subject) (spend.Outcome, error)
+	res    chan error // buffered: the runner never waits for the caller
 }
+
+// key names d's card.
+func (d *decision) key() knownKey { return knownKey{d.l.PartnerID, d.l.CardID} }
+
+// errAlone is what the runner answers a decision it did not write: its
+// caller makes it in a transaction of its own.
+var errAlone = errors.New("store: the decision is made in a transaction of its own")
 
 type batcher struct {
 	db *DB
@@ -143,11 +165,11 @@ func newBatcher(db *DB) *batcher {
 	return b
 }
 
-// do queues a decision and waits for its outcome. Once queued, it waits
-// for the real outcome even if ctx ends: the decision may be committed.
-func (b *batcher) do(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
-	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
-	d := &decision{ctx: ctx, partnerID: partnerID, cardID: cardID, w: w, decide: recovered(decide), res: make(chan error, 1)}
+// do queues a decision and waits for its outcome (errAlone: not written).
+// Once queued, it waits for the real outcome even if ctx ends: the
+// decision may be committed.
+func (b *batcher) do(ctx context.Context, l spend.Lookup, decide func(spend.Subject) (spend.Outcome, error)) error {
+	d := &decision{ctx: ctx, l: l, decide: recovered(decide), res: make(chan error, 1)}
 	if err := b.q.send(ctx, d); err != nil {
 		return err
 	}
@@ -156,8 +178,8 @@ func (b *batcher) do(ctx context.Context, partnerID, cardID uuid.UUID, w spend.W
 
 // recovered is decide with a panic turned into an error that do raises
 // again in the caller: a decision that panics in a batch fails alone.
-func recovered(decide func(spend.Subject) (spend.Authorization, events.Event, error)) func(spend.Subject) (spend.Authorization, events.Event, error) {
-	return func(sub spend.Subject) (a spend.Authorization, e events.Event, err error) {
+func recovered(decide func(spend.Subject) (spend.Outcome, error)) func(spend.Subject) (spend.Outcome, error) {
+	return func(sub spend.Subject) (o spend.Outcome, err error) {
 		defer recovering(&err)
 		return decide(sub)
 	}
@@ -230,12 +252,13 @@ func (b *batcher) runBatch(batch []*decision, conn *sql.Conn, known map[knownKey
 			_ = conn.Close() // the pool drops it if it is broken
 		}
 		// The transaction failed as a whole (or its outcome is unknown):
-		// the decisions are made again one by one. One that was committed
-		// after all fails on its taken id, as it would have alone. What
-		// the runner knew may have been written over: it starts again.
+		// each caller makes its decision again alone. One that was
+		// committed after all fails on its taken id, as it would have
+		// alone. What the runner knew may have been written over: it
+		// starts again.
 		clear(known)
 		for _, d := range live {
-			d.res <- b.db.decidePG(d.ctx, d.partnerID, d.cardID, d.w, d.decide)
+			d.res <- errAlone
 		}
 		return nil, nil
 	}
@@ -251,11 +274,7 @@ func (b *batcher) runBatch(batch []*decision, conn *sql.Conn, known map[knownKey
 	}
 	if fn := b.observe.Load(); fn != nil {
 		recorded := 0
-		for _, err := range out.results {
-			if err == nil {
-				recorded++
-			}
-		}
+		recorded = out.recorded
 		(*fn)(DecisionBatch{Decisions: recorded, Took: time.Since(start), RoundTrips: out.roundTrips, Stale: out.stale})
 	}
 	for d, err := range out.results {
@@ -270,24 +289,25 @@ type batchOutcome struct {
 	later   []*decision         // put off to the next batch
 	// learned is what the runner knows of each card the batch decided on
 	// once it has committed (nil: nothing).
-	learned           map[knownKey]*knownSubject
-	roundTrips, stale int
+	learned                     map[knownKey]*knownSubject
+	roundTrips, stale, recorded int
 }
 
-// QueuedDecisionsForTest is how many decisions wait for a batch, for
-// tests that hold the runner to make one. Production code never calls it.
-func (db *DB) QueuedDecisionsForTest() int {
+// QueuedDecisions is how many PostgreSQL decisions wait for a batch (0 on
+// SQLite), for /metrics.
+func (db *DB) QueuedDecisions() int {
 	if db.batch == nil {
 		return 0
 	}
 	return len(db.batch.q.in)
 }
 
-// lockAccountsPG locks the accounts of the cards named by the pairs of
-// partner and card ids in $1 and $2, in id order.
-const lockAccountsPG = `SELECT a.id FROM accounts a WHERE a.id IN (
-	SELECT c.account_id FROM cards c JOIN unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) AS k(partner_id, id)
-	ON c.partner_id = k.partner_id AND c.id = k.id) ORDER BY a.id FOR UPDATE`
+// lockAccountsPG locks the cards named by the pairs of partner and card
+// ids in $1 and $2 and their accounts, in account id order, each account
+// before its cards, as lockPG does for one card.
+const lockAccountsPG = `SELECT a.id FROM accounts a JOIN cards c ON a.id = c.account_id
+	JOIN unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) AS k(partner_id, id) ON c.partner_id = k.partner_id AND c.id = k.id
+	ORDER BY a.id, c.id FOR UPDATE OF a, c`
 
 // beginBatch queues the statements that open a batch's transaction. Its
 // statements read and write rows by key, and their generic plans suit
@@ -307,7 +327,7 @@ func beginBatch(q *pgx.Batch) {
 func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision, known map[knownKey]knownSubject) (batchOutcome, error) {
 	all := true
 	for _, d := range batch {
-		all = all && known[knownKey{d.partnerID, d.cardID}].knows(d)
+		all = all && known[d.key()].knows(d)
 	}
 	if all {
 		return db.decideKnown(ctx, conn, batch, known)
@@ -318,7 +338,10 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 		beginBatch(q)
 		q.Queue(lockAccountsPG, batchKeys(batch)...)
 		for _, d := range batch {
-			q.Queue(subjectQueryPG, subjectArgs(d.partnerID, d.cardID, d.w)...)
+			q.Queue(subjectQueryPG, subjectArgs(d.l)...)
+			if d.l.TokenID != uuid.Nil {
+				q.Queue(tokenQuery, d.l.PartnerID.String(), d.l.TokenID.String())
+			}
 		}
 		br := pc.SendBatch(ctx, q)
 		*open = true
@@ -331,7 +354,10 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 		}
 		held := map[string]bool{}
 		q = &pgx.Batch{}
-		var recorded []*decision
+		var (
+			recorded []*decision
+			next     []*knownSubject
+		)
 		for i, d := range batch {
 			k, ok := subjects[i]
 			if !ok {
@@ -341,33 +367,38 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 				out.later = append(out.later, d)
 				continue
 			}
-			key := knownKey{d.partnerID, d.cardID}
-			out.learned[key] = &k // nothing written, should it fail
-			a, e, err := d.decide(k.sub)
-			if err != nil {
-				out.results[d] = err
-				continue
+			out.learned[d.key()] = &k // nothing written, should it fail
+			o, err := d.decide(k.sub)
+			if err == nil && o.Then != nil {
+				err = errAlone
 			}
-			query, args, err := recordPG(a, e)
-			if err != nil {
-				out.results[d] = err
+			var query string
+			var args []any
+			if err == nil {
+				query, args, err = outcomePG(o, nil)
+			}
+			if errors.Is(err, errAlone) {
+				out.learned[d.key()] = nil // its caller writes the card
+			}
+			if err != nil || query == "" {
+				out.results[d] = err // an error, or nothing to write
 				continue
 			}
 			q.Queue(query, args...)
-			recorded = append(recorded, d)
-			out.learned[key] = &knownSubject{sub: after(k.sub, a), w: k.w, digest: k.digest}
+			recorded, next = append(recorded, d), append(next, after(k, o))
 		}
 		q.Queue(`COMMIT`)
 		br = pc.SendBatch(ctx, q)
-		for _, d := range recorded {
-			var n int
-			if err = br.QueryRow().Scan(&n); err != nil {
+		for i, d := range recorded {
+			var r outcomeRow
+			if err = br.QueryRow().Scan(r.dest()...); err != nil {
 				break
 			}
-			out.results[d] = nil
-			if n == 0 {
-				out.results[d] = spend.ErrInsufficientFunds
-				out.learned[knownKey{d.partnerID, d.cardID}] = nil
+			out.results[d], out.learned[d.key()] = nil, next[i]
+			out.recorded++
+			if r.written == 0 {
+				out.results[d], out.learned[d.key()] = r.err(), nil
+				out.recorded--
 			}
 		}
 		return committed(pc, br, err, open)
@@ -392,7 +423,7 @@ func committed(pc *pgx.Conn, br pgx.BatchResults, err error, open *bool) error {
 }
 
 // decideKnown runs a batch of decisions on cards the runner knows, in one
-// round trip: BEGIN, the lock, each decision's guarded record, COMMIT.
+// round trip: BEGIN, the lock, each decision's guarded outcome, COMMIT.
 func (db *DB) decideKnown(ctx context.Context, conn *sql.Conn, batch []*decision, known map[knownKey]knownSubject) (batchOutcome, error) {
 	out := batchOutcome{results: make(map[*decision]error, len(batch)), learned: map[knownKey]*knownSubject{}, roundTrips: 1}
 	err := onPgx(ctx, conn, func(pc *pgx.Conn, open *bool) error {
@@ -401,53 +432,60 @@ func (db *DB) decideKnown(ctx context.Context, conn *sql.Conn, batch []*decision
 		q.Queue(lockAccountsPG, batchKeys(batch)...)
 		held := map[string]bool{}
 		var (
-			recorded []*decision
-			next     []knownSubject
+			sent []*decision
+			outs []spend.Outcome
 		)
 		for _, d := range batch {
-			k := known[knownKey{d.partnerID, d.cardID}]
+			k := known[d.key()]
 			if holds(held, k.sub) {
 				out.later = append(out.later, d)
 				continue
 			}
-			a, e, err := d.decide(k.sub)
+			o, err := d.decide(k.sub)
+			if err == nil && o.Then != nil {
+				err = errAlone
+			}
+			var query string
+			var args []any
+			if err == nil {
+				query, args, err = outcomePG(o, &guardPG{partnerID: d.l.PartnerID, cardID: d.l.CardID, w: d.l.Windows, known: k})
+			}
 			if err != nil {
 				// Nothing is written; the caller hears of its error as
-				// it is (spend.Service's sends the decision to a path
-				// that reads the subject afresh).
+				// it is (errAlone: it writes the card itself).
 				out.results[d] = err
-				continue
-			}
-			query, args, err := guardedRecordPG(d, k, a, e)
-			if err != nil {
-				out.results[d] = err
+				if errors.Is(err, errAlone) {
+					out.learned[d.key()] = nil
+				}
 				continue
 			}
 			q.Queue(query, args...)
-			recorded = append(recorded, d)
-			next = append(next, knownSubject{sub: after(k.sub, a), w: k.w, digest: k.digest})
+			sent, outs = append(sent, d), append(outs, o)
 		}
 		q.Queue(`COMMIT`)
 		br := pc.SendBatch(ctx, q)
 		*open = true
 		err := readLocks(br)
-		for i := 0; err == nil && i < len(recorded); i++ {
-			d, key := recorded[i], knownKey{recorded[i].partnerID, recorded[i].cardID}
-			var same, n int
-			if err = br.QueryRow().Scan(&same, &n); err != nil {
+		for i := 0; err == nil && i < len(sent); i++ {
+			d := sent[i]
+			var r outcomeRow
+			if err = br.QueryRow().Scan(r.dest()...); err != nil {
 				break
 			}
 			switch {
-			case same == 0: // the subject changed: nothing was written
+			case r.same == 0: // the subject changed: nothing was written
 				out.later = append(out.later, d)
-				out.learned[key] = nil
+				out.learned[d.key()] = nil
 				out.stale++
-			case n == 0:
-				out.results[d] = spend.ErrInsufficientFunds
-				out.learned[key] = nil
+			case r.written == 0:
+				out.results[d] = r.err()
+				out.learned[d.key()] = nil
 			default:
 				out.results[d] = nil
-				out.learned[key] = &next[i]
+				out.learned[d.key()] = after(known[d.key()], outs[i])
+				if outs[i].Authorization != nil {
+					out.recorded++
+				}
 			}
 		}
 		return committed(pc, br, err, open)
@@ -459,7 +497,7 @@ func (db *DB) decideKnown(ctx context.Context, conn *sql.Conn, batch []*decision
 func batchKeys(batch []*decision) []any {
 	partners, cards := make([]string, len(batch)), make([]string, len(batch))
 	for i, d := range batch {
-		partners[i], cards[i] = d.partnerID.String(), d.cardID.String()
+		partners[i], cards[i] = d.l.PartnerID.String(), d.l.CardID.String()
 	}
 	return []any{partners, cards}
 }
@@ -473,32 +511,6 @@ func holds(held map[string]bool, sub spend.Subject) bool {
 	}
 	held[account], held[lineage] = true, true
 	return false
-}
-
-// guardedRecordPG is recordPG written only if the subject of d's card,
-// read under the lock, is still k's: the same digest, available amount,
-// balance and spend (for d's windows). It returns one row: whether the
-// subject was the same (1 or 0), and what recordPG returns (0 when nothing
-// was written).
-func guardedRecordPG(d *decision, k knownSubject, a spend.Authorization, e events.Event) (string, []any, error) {
-	var st pgStatement
-	same := `same AS (SELECT 1 ` + subjectFrom + ` WHERE c.partner_id = ` + st.arg(d.partnerID.String()) + ` AND c.id = ` + st.arg(d.cardID.String()) +
-		` AND ` + subjectDigestPG + ` = ` + st.arg(k.digest) + ` AND a.available = ` + st.arg(int64(k.sub.Account.Available)) +
-		` AND a.balance = ` + st.arg(int64(k.sub.Account.Balance))
-	spent := st.arg(int64(k.sub.Spent))
-	same += ` AND ` + spentSQL(st.arg(day(d.w.Daily)), st.arg(day(d.w.Monthly)), st.arg(day(d.w.Annually))) + ` = ` + spent + `)`
-	if !holdsMoney(a) {
-		body, err := recordBodyPG(&st, a, e, "", `FROM same`)
-		if err != nil {
-			return "", nil, err
-		}
-		return `WITH ` + same + `, ` + body + ` SELECT (SELECT COUNT(*) FROM same), 1`, st.args, nil
-	}
-	body, err := recordBodyPG(&st, a, e, ` AND EXISTS (SELECT FROM same)`, "")
-	if err != nil {
-		return "", nil, err
-	}
-	return `WITH ` + same + `, ` + body + ` SELECT (SELECT COUNT(*) FROM same), (SELECT COUNT(*) FROM acct)`, st.args, nil
 }
 
 // readLocks reads beginBatch's statements and the locks.
@@ -517,16 +529,24 @@ func readLocks(br pgx.BatchResults) error {
 }
 
 // readSubjects reads the first round trip of decideBatch: beginBatch's
-// statements, the locks, and a subject per decision, as what the runner
-// knows of it (a card not found sets its outcome in results).
+// statements, the locks, and a subject per decision (with its token, when
+// it names one), as what the runner knows of it (a card not found sets its
+// outcome in results).
 func readSubjects(br pgx.BatchResults, batch []*decision, results map[*decision]error) (map[int]knownSubject, error) {
 	if err := readLocks(br); err != nil {
 		return nil, err
 	}
 	subjects := make(map[int]knownSubject, len(batch))
 	for i, d := range batch {
-		k := knownSubject{w: d.w}
+		k := knownSubject{w: d.l.Windows}
 		sub, err := scanSubject(extraScan{row: br.QueryRow(), extra: []any{&k.digest}})
+		if err == nil && d.l.TokenID != uuid.Nil {
+			var t card.Token
+			t, err = scanToken(br.QueryRow())
+			sub.Token = &t
+		} else if d.l.TokenID != uuid.Nil {
+			_, _ = br.Exec() // the token's read, unused
+		}
 		switch {
 		case errors.Is(err, card.ErrNotFound):
 			results[d] = err

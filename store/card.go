@@ -345,18 +345,9 @@ func (s *CardStore) ListCards(ctx context.Context, partnerID uuid.UUID, f card.F
 
 // UpdateCard implements card.Store.
 func (s *CardStore) UpdateCard(ctx context.Context, c card.Card) (card.Card, error) {
-	fs := fulfilmentOf(c)
-	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE cards SET display_name = $1, status = $2, spend_limit = $3, spend_limit_duration = $4,
-		replaced_by_id = $5, updated_at = $6, version = version + 1, locked_merchant = $10, allowed_mccs = $11, blocked_mccs = $12,
-		allowed_countries = $13, blocked_countries = $14, fulfilment_status = $15, fulfilment_carrier = $16, fulfilment_tracking = $17,
-		bureau_batch = $18, fulfilment_updated_at = $19, pin_tries = $20, pin_blocked = $21,
-		card_data_tries = $22, card_data_locked_until = $23, card_data_wrong_day = $24, card_data_wrong_today = $25
-		WHERE partner_id = $7 AND id = $8 AND version = $9`,
-		c.DisplayName, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration), nullID(c.ReplacedByID), c.UpdatedAt.UTC(),
-		c.PartnerID.String(), c.ID.String(), c.Version,
-		c.LockedMerchant, joinList(c.AllowedMCCs), joinList(c.BlockedMCCs), joinList(c.AllowedCountries), joinList(c.BlockedCountries),
-		fs.status, fs.carrier, fs.tracking, fs.batch, fs.updatedAt, c.PINTries, c.PINBlocked,
-		c.CardDataTries, nullTimePtr(c.CardDataLockedUntil), c.CardDataWrongDay, c.CardDataWrongToday)
+	var st pgStatement
+	update, where := cardUpdate(&st, c)
+	res, err := s.db.w(ctx).ExecContext(ctx, update+` WHERE `+where, st.args...)
 	if err != nil {
 		return c, err
 	}
@@ -365,6 +356,24 @@ func (s *CardStore) UpdateCard(ctx context.Context, c card.Card) (card.Card, err
 	}
 	c.Version++
 	return c, nil
+}
+
+// cardUpdate is the statement that writes c, and its condition: the card
+// is still at c's version. Both stores take it.
+func cardUpdate(st *pgStatement, c card.Card) (update, where string) {
+	fs := fulfilmentOf(c)
+	set := func(column string, v any) string { return column + ` = ` + st.arg(v) }
+	update = `UPDATE cards SET ` + strings.Join([]string{set("display_name", c.DisplayName), set("status", string(c.Status)),
+		set("spend_limit", nullAmount(c.SpendLimit)), set("spend_limit_duration", string(c.SpendLimitDuration)),
+		set("replaced_by_id", nullID(c.ReplacedByID)), set("updated_at", c.UpdatedAt.UTC()), `version = version + 1`,
+		set("locked_merchant", c.LockedMerchant), set("allowed_mccs", joinList(c.AllowedMCCs)), set("blocked_mccs", joinList(c.BlockedMCCs)),
+		set("allowed_countries", joinList(c.AllowedCountries)), set("blocked_countries", joinList(c.BlockedCountries)),
+		set("fulfilment_status", fs.status), set("fulfilment_carrier", fs.carrier), set("fulfilment_tracking", fs.tracking),
+		set("bureau_batch", fs.batch), set("fulfilment_updated_at", fs.updatedAt), set("pin_tries", c.PINTries), set("pin_blocked", c.PINBlocked),
+		set("card_data_tries", c.CardDataTries), set("card_data_locked_until", nullTimePtr(c.CardDataLockedUntil)),
+		set("card_data_wrong_day", c.CardDataWrongDay), set("card_data_wrong_today", c.CardDataWrongToday)}, ", ")
+	where = `partner_id = ` + st.arg(c.PartnerID.String()) + ` AND id = ` + st.arg(c.ID.String()) + ` AND version = ` + st.arg(c.Version)
+	return update, where
 }
 
 const restrictionColumns = `id, card_id, partner_id, type, max_amount, created_at, updated_at`

@@ -3,17 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vaultpage/vaultpage/card"
-	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/spend"
 )
 
@@ -77,14 +74,6 @@ func (s *SpendStore) countSpent(ctx context.Context, lineageID uuid.UUID, at tim
 	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO spend_days (lineage_id, day, spent) VALUES ($1, $2, $3)
 		ON CONFLICT (lineage_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent`, lineageID.String(), day(at), int64(delta))
 	return err
-}
-
-// Approvals implements spend.Store.
-func (s *SpendStore) Approvals(ctx context.Context, lineageID uuid.UUID) (int, error) {
-	var n int
-	err := s.db.w(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM authorizations WHERE lineage_id = $1 AND status IN ('approved', 'cleared')`,
-		lineageID.String()).Scan(&n)
-	return n, err
 }
 
 const authorizationColumns = `id, partner_id, card_id, lineage_id, account_id, amount, currency, merchant_name, merchant_mcc,
@@ -281,7 +270,12 @@ var subjectQuery = `SELECT ` + subjectColumns + ` ` + subjectFrom + ` WHERE c.pa
 var subjectQueryPG = `SELECT ` + subjectColumns + `, ` + subjectDigestPG + ` ` + subjectFrom + ` WHERE c.partner_id = $1 AND c.id = $2`
 
 var subjectColumns = qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id, a.currency, a.balance,
-	a.available, a.created_at, ` + spentSQL("$3", "$4", "$5")
+	a.available, a.created_at, ` + spentSQL("$3", "$4", "$5") + `, ` + approvalsSQL
+
+// approvalsSQL counts the approved or cleared authorisations of the card
+// c's lineage, for a single-use card only (0 for others).
+const approvalsSQL = `CASE WHEN c.usage <> 'single_use' THEN 0 ELSE (SELECT COUNT(*) FROM authorizations x
+	WHERE x.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id) AND x.status IN ('approved', 'cleared')) END`
 
 const subjectFrom = `FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id`
 
@@ -302,16 +296,17 @@ func spentSQL(daily, monthly, annually string) string {
 var subjectDigestPG = `sha256(convert_to(CAST(ROW(` + qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id,
 	a.currency, a.created_at) AS TEXT), 'UTF8'))`
 
-// LockSubject implements spend.Store. On PostgreSQL the card's and the
-// account's rows are locked first, by a statement of its own: the read that follows then
-// starts after any transaction that held the lock has committed, and sees
-// what it wrote (a row lock taken by the reading statement itself would
-// leave the rest of that statement reading from before the wait). SQLite
-// transactions already exclude each other (one writer, BEGIN IMMEDIATE).
-func (s *SpendStore) LockSubject(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows) (spend.Subject, error) {
+// lockSubject locks the card the lookup names and its account, and reads
+// the subject under that lock. On PostgreSQL the rows are locked first, by
+// a statement of its own: the read that follows then starts after any
+// transaction that held the lock has committed, and sees what it wrote (a
+// row lock taken by the reading statement itself would leave the rest of
+// that statement reading from before the wait). SQLite transactions
+// already exclude each other (one writer, BEGIN IMMEDIATE).
+func (s *SpendStore) lockSubject(ctx context.Context, l spend.Lookup) (spend.Subject, error) {
 	if s.db.Dialect() == Postgres {
 		var one int
-		err := s.db.w(ctx).QueryRowContext(ctx, lockPG, partnerID.String(), cardID.String()).Scan(&one)
+		err := s.db.w(ctx).QueryRowContext(ctx, lockPG, l.PartnerID.String(), l.CardID.String()).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return spend.Subject{}, card.ErrNotFound
 		}
@@ -319,12 +314,22 @@ func (s *SpendStore) LockSubject(ctx context.Context, partnerID, cardID uuid.UUI
 			return spend.Subject{}, err
 		}
 	}
-	return scanSubject(s.db.w(ctx).QueryRowContext(ctx, subjectQuery, subjectArgs(partnerID, cardID, w)...))
+	sub, err := scanSubject(s.db.w(ctx).QueryRowContext(ctx, subjectQuery, subjectArgs(l)...))
+	if err != nil || l.TokenID == uuid.Nil {
+		return sub, err
+	}
+	t, err := scanToken(s.db.w(ctx).QueryRowContext(ctx, tokenQuery, l.PartnerID.String(), l.TokenID.String()))
+	sub.Token = &t
+	return sub, err
 }
 
+// tokenQuery reads a partner's wallet token.
+const tokenQuery = `SELECT ` + tokenColumns + ` FROM card_tokens WHERE partner_id = $1 AND id = $2`
+
 // subjectArgs are subjectQuery's arguments.
-func subjectArgs(partnerID, cardID uuid.UUID, w spend.Windows) []any {
-	return []any{partnerID.String(), cardID.String(), day(w.Daily), day(w.Monthly), day(w.Annually)}
+func subjectArgs(l spend.Lookup) []any {
+	w := l.Windows
+	return []any{l.PartnerID.String(), l.CardID.String(), day(w.Daily), day(w.Monthly), day(w.Annually)}
 }
 
 // scanSubject scans a row of subjectQuery.
@@ -335,7 +340,7 @@ func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 		spent int64
 	)
 	c, err := scanCard(extraScan{row: row, extra: []any{&max, &sub.Account.ID, &sub.Account.PartnerID, &sub.Account.IndividualID,
-		&sub.Account.Currency, &sub.Account.Balance, &sub.Account.Available, &sub.Account.CreatedAt, &spent}})
+		&sub.Account.Currency, &sub.Account.Balance, &sub.Account.Available, &sub.Account.CreatedAt, &spent, &sub.Approvals}})
 	if err != nil {
 		return sub, err
 	}
@@ -345,100 +350,6 @@ func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 		sub.Restriction = &m
 	}
 	return sub, nil
-}
-
-// RecordAuthorization implements spend.Store. On PostgreSQL it is one
-// statement (each statement is a round trip to the server); SQLite runs
-// the same steps in turn.
-func (s *SpendStore) RecordAuthorization(ctx context.Context, a spend.Authorization, e events.Event) error {
-	err := s.record(ctx, a, e)
-	if a.NetworkReference != "" && isUniqueViolation(err) {
-		// Its reference, or the id a resend took over with it, is
-		// another's: the resend lost the race to its first sending.
-		return spend.ErrReferenceTaken
-	}
-	return err
-}
-
-func (s *SpendStore) record(ctx context.Context, a spend.Authorization, e events.Event) error {
-	if a.Verification != nil || a.Decision != nil {
-		// Card data was checked, or the partner asked: the authorisation
-		// and what it checked and answered, together.
-		return s.db.InTx(ctx, func(ctx context.Context) error {
-			if err := s.recordAuthorization(ctx, a, e); err != nil {
-				return err
-			}
-			if a.Decision != nil {
-				if err := s.recordDecision(ctx, a); err != nil {
-					return err
-				}
-			}
-			v := a.Verification
-			if v == nil {
-				return nil
-			}
-			token := ""
-			if a.TokenID != uuid.Nil {
-				token = a.TokenID.String()
-			}
-			_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin, token_id,
-				network_reference) VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token,
-				a.NetworkReference)
-			return err
-		})
-	}
-	return s.recordAuthorization(ctx, a, e)
-}
-
-func (s *SpendStore) recordAuthorization(ctx context.Context, a spend.Authorization, e events.Event) error {
-	if s.db.Dialect() == Postgres {
-		return s.recordAuthorizationPG(ctx, a, e)
-	}
-	return s.db.InTx(ctx, func(ctx context.Context) error {
-		if a.Held > 0 {
-			if _, err := s.AdjustAccount(ctx, a.AccountID, 0, -a.Held); err != nil {
-				return err
-			}
-		}
-		if err := s.insertAuthorization(ctx, a); err != nil {
-			return err
-		}
-		if err := s.countSpent(ctx, a.LineageID, a.CreatedAt, a.Spent); err != nil {
-			return err
-		}
-		return emit(ctx, s.db, e)
-	})
-}
-
-func (s *SpendStore) recordAuthorizationPG(ctx context.Context, a spend.Authorization, e events.Event) error {
-	query, args, err := recordPG(a, e)
-	if err != nil {
-		return err
-	}
-	var n int
-	if err := s.db.w(ctx).QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		return spend.ErrInsufficientFunds
-	}
-	return nil
-}
-
-// recordPG is the one PostgreSQL statement that records an authorisation
-// and its event, and (when it holds money) the hold and its day's count.
-// It returns one row: 1, or 0 when the account would go below zero and
-// nothing was written (every insert selects from the account update).
-func recordPG(a spend.Authorization, e events.Event) (string, []any, error) {
-	var st pgStatement
-	body, err := recordBodyPG(&st, a, e, "", "")
-	if err != nil {
-		return "", nil, err
-	}
-	if !holdsMoney(a) {
-		return `WITH ` + body + ` SELECT 1`, st.args, nil
-	}
-	return `WITH ` + body + ` SELECT COUNT(*) FROM acct`, st.args, nil
 }
 
 // pgStatement is a PostgreSQL statement's arguments as its text is built:
@@ -452,155 +363,36 @@ func (st *pgStatement) arg(v any) string {
 	return "$" + strconv.Itoa(len(st.args))
 }
 
-// holdsMoney tells whether a's record takes from the account.
-func holdsMoney(a spend.Authorization) bool { return a.Held != 0 || a.Spent != 0 }
-
-// recordBodyPG is the common table expressions that record a and its
-// event. One that holds money updates the account first (CTE acct) and
-// every insert selects from that update, with guard added to its
-// condition; a decline inserts unconditionally, or, with from set (a FROM
-// clause), only when from has a row.
-func recordBodyPG(st *pgStatement, a spend.Authorization, e events.Event, guard, from string) (string, error) {
-	data, err := json.Marshal(e.Data)
-	if err != nil {
-		return "", err
-	}
-	partner, lineage, account := st.arg(a.PartnerID.String()), st.arg(a.LineageID.String()), st.arg(a.AccountID.String())
-	held, spent := st.arg(int64(a.Held)), st.arg(int64(a.Spent))
-	auth := strings.Join([]string{st.arg(a.ID.String()), partner, st.arg(a.CardID.String()), lineage, account, st.arg(int64(a.Amount)),
-		st.arg(a.Currency), st.arg(a.Merchant.Name), st.arg(a.Merchant.MCC), st.arg(a.Merchant.Country), st.arg(a.Merchant.ID),
-		st.arg(string(a.Status)), st.arg(a.DeclineReason), held, spent, st.arg(nullAmount(a.Cleared)), st.arg(a.CreatedAt.UTC()),
-		st.arg(a.UpdatedAt.UTC())}, ", ")
-	ev := strings.Join([]string{st.arg(e.ID.String()), partner, st.arg(e.Type), st.arg(e.ResourceID.String()), st.arg(string(data)),
-		st.arg(e.CreatedAt.UTC())}, ", ")
-	if !holdsMoney(a) {
-		values := func(v string) string {
-			if from == "" {
-				return `VALUES (` + v + `)`
-			}
-			return `SELECT ` + v + ` ` + from
-		}
-		return `auth AS (INSERT INTO authorizations (` + authorizationColumns + `) ` + values(auth) + `),
-		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) ` + values(ev) + `)`, nil
-	}
-	return `acct AS (
-			UPDATE accounts SET available = available - ` + held + ` WHERE id = ` + account + ` AND available - ` + held + ` >= 0` + guard + ` RETURNING id),
-		auth AS (INSERT INTO authorizations (` + authorizationColumns + `) SELECT ` + auth + ` FROM acct),
-		days AS (INSERT INTO spend_days (lineage_id, day, spent) SELECT ` + lineage + `, ` + st.arg(day(a.CreatedAt)) + `, ` + spent + ` FROM acct
-			ON CONFLICT (lineage_id, day) DO UPDATE SET spent = spend_days.spent + excluded.spent),
-		ev AS (INSERT INTO events (id, partner_id, type, resource_id, data, created_at) SELECT ` + ev + ` FROM acct)`, nil
-}
-
-// lockPG locks the partner's card and its account (see LockSubject): the
+// lockPG locks the partner's card and its account (see lockSubject): the
 // card too, because a decision may write it (PIN and card data tries, a
 // single-use card closing) and must not lose to a change made meanwhile.
 // Writers of a card alone lock no account, so the order cannot deadlock.
 const lockPG = `SELECT 1 FROM accounts a JOIN cards c ON a.id = c.account_id WHERE c.partner_id = $1 AND c.id = $2 FOR UPDATE`
 
-// Decide implements spend.Store. On SQLite it is the three steps in one
-// (group-committed) transaction. On PostgreSQL decisions waiting for one
-// another share a transaction of two pipelined round trips (batch.go),
-// unless the caller is in a transaction already (a request with an
-// Idempotency-Key): then the decision is made in it, so that it commits
-// with the request's claim and response.
-func (s *SpendStore) Decide(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
-	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
-	unchecked := decide
-	decide = func(sub spend.Subject) (spend.Authorization, events.Event, error) {
-		a, e, err := unchecked(sub)
-		if err == nil && (a.Verification != nil || a.Decision != nil) {
-			// Decisions here write no authorization_checks or
-			// authorization_decisions row.
-			err = errors.New("store: an authorisation with checked card data or a real-time decision is recorded by RecordAuthorization, not Decide")
-		}
-		return a, e, err
-	}
+// Decide implements spend.Store. On SQLite it is one (group-committed)
+// transaction. On PostgreSQL decisions waiting for one another share a
+// transaction of pipelined round trips (batch.go), unless the caller is in
+// a transaction already (a request with an Idempotency-Key), so that the
+// decision commits with the request's claim and response; an outcome the
+// batch does not write (one with Then, or all of a batch that failed) is
+// made again in a transaction of its own.
+func (s *SpendStore) Decide(ctx context.Context, l spend.Lookup, decide func(spend.Subject) (spend.Outcome, error)) error {
 	if _, inTx := ctx.Value(txKey{}).(*sql.Tx); s.db.batch != nil && !inTx {
-		return s.db.batch.do(ctx, partnerID, cardID, w, decide)
+		if err := s.db.batch.do(ctx, l, decide); !errors.Is(err, errAlone) {
+			return err
+		}
 	}
 	return s.db.InTx(ctx, func(ctx context.Context) error {
-		sub, err := s.LockSubject(ctx, partnerID, cardID, w)
+		sub, err := s.lockSubject(ctx, l)
 		if err != nil {
 			return err
 		}
-		a, e, err := decide(sub)
+		o, err := decide(sub)
 		if err != nil {
 			return err
 		}
-		return s.RecordAuthorization(ctx, a, e)
+		return s.writeOutcome(ctx, o)
 	})
-}
-
-// decidePG makes one decision on PostgreSQL in two round trips on one
-// connection, pipelined with pgx: BEGIN, the lock and the subject's read
-// in the first; the record and COMMIT in the second. The statements and
-// their order are those of the steps apart, so the lock is held from the
-// first round trip to the commit.
-func (db *DB) decidePG(ctx context.Context, partnerID, cardID uuid.UUID, w spend.Windows,
-	decide func(spend.Subject) (spend.Authorization, events.Event, error)) error {
-	var result error
-	err := db.withPgx(ctx, func(pc *pgx.Conn, open *bool) error {
-		b := &pgx.Batch{}
-		b.Queue(`BEGIN`)
-		b.Queue(lockPG, partnerID.String(), cardID.String())
-		b.Queue(subjectQuery, subjectArgs(partnerID, cardID, w)...)
-		br := pc.SendBatch(ctx, b)
-		*open = true
-		sub, err := readSubject(br)
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			result = err
-			return nil
-		}
-		a, e, err := decide(sub)
-		if err != nil {
-			result = err
-			return nil
-		}
-		query, args, err := recordPG(a, e)
-		if err != nil {
-			result = err
-			return nil
-		}
-		b = &pgx.Batch{}
-		b.Queue(query, args...)
-		b.Queue(`COMMIT`)
-		br = pc.SendBatch(ctx, b)
-		var n int
-		err = br.QueryRow().Scan(&n)
-		if _, cerr := br.Exec(); err == nil {
-			err = cerr
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		// COMMIT has been sent: after an error the server ended the
-		// transaction (a COMMIT after a failed statement rolls back).
-		*open = pc.PgConn().TxStatus() != 'I'
-		switch {
-		case err != nil:
-			result = err
-		case n == 0:
-			result = spend.ErrInsufficientFunds
-		}
-		return nil
-	})
-	return errors.Join(err, result)
-}
-
-// readSubject reads the lock's and the subject's results of decidePG's
-// first batch (its BEGIN first).
-func readSubject(br pgx.BatchResults) (spend.Subject, error) {
-	if _, err := br.Exec(); err != nil {
-		return spend.Subject{}, err
-	}
-	var one int
-	if err := br.QueryRow().Scan(&one); err != nil {
-		return spend.Subject{}, notFound(err)
-	}
-	return scanSubject(br.QueryRow())
 }
 
 // ReferencedAuthorization implements spend.Store.

@@ -656,7 +656,9 @@ func storeMetrics(db *store.DB) []prometheus.Collector {
 			trips.WithLabelValues(strconv.Itoa(b.RoundTrips)).Inc()
 			stale.Add(float64(b.Stale))
 		})
-		return []prometheus.Collector{took, size, trips, stale}
+		queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vaultpage_store_decisions_queued",
+			Help: "PostgreSQL decisions waiting for a batch."}, func() float64 { return float64(db.QueuedDecisions()) })
+		return []prometheus.Collector{took, size, trips, stale, queued}
 	}
 	took, size := sharedWork("vaultpage_store_commit", "SQLite group commits: the WAL write and its fsync.",
 		"transactions", "Transactions carried by each SQLite group commit.")

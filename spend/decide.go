@@ -1,0 +1,296 @@
+package spend
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/audit"
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/events"
+)
+
+// Every decision is made the same way, whichever door the request came
+// through and whatever it presented: Store.Decide locks the card and its
+// account, reads the Subject, and calls a function of this package that
+// decides from the subject alone and returns the Outcome: everything the
+// decision writes, as data. The store writes the outcome in the same
+// transaction, or nothing of it. Nothing here reads or writes the database
+// while the lock is held, so a store is free to group decisions into
+// transactions as it sees fit (store/batch.go) and to make a decision
+// again from a fresher read: the function may run more than once, and the
+// outcome written is that of its last run.
+
+// Lookup names what a decision is made on: the partner's card, the
+// windows of its spend limits, and the wallet token the payment came by
+// (uuid.Nil for none), which the store reads with the card.
+type Lookup struct {
+	PartnerID, CardID uuid.UUID
+	Windows           Windows
+	TokenID           uuid.UUID
+}
+
+// Outcome is what a decision writes, in one transaction with the lock its
+// subject was read under.
+type Outcome struct {
+	// Authorization, when set, is recorded with Event: its hold taken from
+	// the account's available amount, its spending counted, what its card
+	// data checked and how the partner answered.
+	Authorization *Authorization
+	Event         events.Event
+	// Card, when set, is the card's new state (its tries, its status, the
+	// merchant it locked to), written only if its version is still the
+	// subject's.
+	Card *card.Card
+	// Funding, when set, is credited to the account before the hold.
+	Funding *Funding
+	// Events are emitted before the authorisation's own (a funding's, the
+	// card's).
+	Events []events.Event
+	// Release ends the reservation of this network reference.
+	Release string
+	// Then runs in the transaction once the rest is written, for what the
+	// decision changes beyond the card and the account: audit entries, and
+	// the wallet tokens and consents of a card it closed. An outcome with
+	// Then is rare, and a store may make it in a transaction of its own.
+	Then func(ctx context.Context) error
+}
+
+// record sets a as the outcome's authorisation, with its event.
+func (o *Outcome) record(a Authorization) error {
+	e, err := event(a, "authorization."+string(a.Status))
+	if err != nil {
+		return err
+	}
+	o.Authorization, o.Event = &a, e
+	return nil
+}
+
+// changed sets c as the card's new state, updated at now.
+func (o *Outcome) changed(c card.Card, now time.Time) {
+	c.UpdatedAt = now
+	o.Card = &c
+}
+
+// emit adds an event of the card's.
+func (o *Outcome) emit(c card.Card, typ string, now time.Time, data map[string]string) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	o.Events = append(o.Events, events.Event{ID: id, PartnerID: c.PartnerID, Type: typ, ResourceID: c.ID, CreatedAt: now, Data: data})
+	return nil
+}
+
+// then adds fn to what runs once the rest is written.
+func (o *Outcome) then(fn func(ctx context.Context) error) {
+	prev := o.Then
+	if prev == nil {
+		o.Then = fn
+		return
+	}
+	o.Then = func(ctx context.Context) error {
+		if err := prev(ctx); err != nil {
+			return err
+		}
+		return fn(ctx)
+	}
+}
+
+// audited adds an audit entry, appended in the transaction.
+func (s *Service) audited(o *Outcome, e audit.Entry) {
+	o.then(func(ctx context.Context) error { return s.audit.Append(ctx, e) })
+}
+
+// decideOn runs decide under the lock of p's card (Store.Decide), its
+// not-found the request's card_id.
+func (s *Service) decideOn(ctx context.Context, p *Prepared, decide func(Subject) (Outcome, error)) error {
+	l := Lookup{PartnerID: p.partnerID, CardID: p.r.CardID, Windows: WindowsAt(p.now), TokenID: p.r.TokenID}
+	err := s.store.Decide(ctx, l, decide)
+	if errors.Is(err, card.ErrNotFound) {
+		return &FieldError{Field: "card_id", Reason: "no such card"}
+	}
+	return err
+}
+
+// decideNow decides p, whose partner is not asked, in one transaction.
+func (s *Service) decideNow(ctx context.Context, p *Prepared) (Authorization, error) {
+	var out Authorization
+	err := s.decideOn(ctx, p, func(sub Subject) (Outcome, error) {
+		var o Outcome
+		a, reason, err := s.examine(&o, &sub, p)
+		if err != nil {
+			return Outcome{}, err
+		}
+		a.decided(reason)
+		if a.Status == StatusApproved {
+			if err := s.afterApproval(&o, sub.Card, a.Merchant, p.now); err != nil {
+				return Outcome{}, err
+			}
+		}
+		out = a
+		return o, o.record(a)
+	})
+	return out, err
+}
+
+// examine makes vaultpage's own checks of p from sub: the card data (its
+// tries counted on sub.Card, and the card's new state in o), the token's
+// status, then the card's status, controls, limits and the balance. It
+// returns the authorisation, not yet decided, and the decline reason it
+// earns ("" to approve).
+func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization, string, error) {
+	var (
+		reason string
+		v      Verification
+		err    error
+	)
+	if p.r.Card != nil {
+		if reason, v, err = s.checkCardData(o, &sub.Card, p.r.Card, p.presented, p.now); err != nil {
+			return Authorization{}, "", err
+		}
+	}
+	a := newAuthorization(p.id, p.partnerID, sub.Card, p.amt, p.r, p.now)
+	if p.r.Card != nil {
+		a.EntryMode, a.Verification = p.r.Card.EntryMode, &v
+	}
+	if p.r.TokenID != uuid.Nil {
+		a.TokenID, a.EntryMode = p.r.TokenID, p.r.TokenEntry
+		a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
+		reason = tokenDecline(sub.Token)
+	}
+	if reason == "" {
+		reason = decline(*sub, a, p.now)
+	}
+	return a, reason, nil
+}
+
+// tokenDecline is the decline a payment by t earns by its status ("" for
+// none, or no token).
+func tokenDecline(t *card.Token) string {
+	if t == nil {
+		return ""
+	}
+	switch t.Status {
+	case card.TokenSuspended:
+		return DeclineTokenSuspended
+	case card.TokenDeleted:
+		return DeclineTokenDeleted
+	}
+	return ""
+}
+
+// decline returns the first control the authorisation fails, "" to approve.
+func decline(sub Subject, a Authorization, now time.Time) string {
+	c, acct := sub.Card, sub.Account
+	switch c.Status {
+	case card.StatusActive:
+	case card.StatusFrozen:
+		return DeclineCardFrozen
+	case card.StatusExpired:
+		return DeclineCardExpired
+	default:
+		if c.Usage == card.UsageSingleUse && c.Status == card.StatusClosed && sub.Approvals > 0 {
+			return DeclineSingleUseConsumed
+		}
+		return DeclineCardNotActive
+	}
+	// The card works up to the last moment of its expiry month.
+	if !now.Before(time.Date(c.ExpYear, time.Month(c.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC)) {
+		return DeclineCardExpired
+	}
+	if a.Currency != c.Currency || a.Currency != acct.Currency {
+		return DeclineCurrencyNotSupported
+	}
+	if c.Usage == card.UsageMerchantLocked && c.LockedMerchant != "" && c.LockedMerchant != a.Merchant.ID {
+		return DeclineMerchantLocked
+	}
+	if (len(c.AllowedMCCs) > 0 && !slices.Contains(c.AllowedMCCs, a.Merchant.MCC)) || slices.Contains(c.BlockedMCCs, a.Merchant.MCC) {
+		return DeclineMCCBlocked
+	}
+	if (len(c.AllowedCountries) > 0 && !slices.Contains(c.AllowedCountries, a.Merchant.Country)) || slices.Contains(c.BlockedCountries, a.Merchant.Country) {
+		return DeclineCountryBlocked
+	}
+	if sub.Restriction != nil && a.Amount > *sub.Restriction {
+		return DeclineRestrictionExceeded
+	}
+	if c.SpendLimit != nil {
+		if c.SpendLimitDuration == card.DurationTransaction {
+			if a.Amount > *c.SpendLimit {
+				return DeclineSpendLimitExceeded
+			}
+		} else if sub.Spent+a.Amount > *c.SpendLimit {
+			return DeclineSpendLimitExceeded
+		}
+	}
+	if acct.Available < a.Amount {
+		return DeclineInsufficientFunds
+	}
+	return ""
+}
+
+// afterApproval closes a single-use card and locks a merchant-locked one,
+// in o: c is the card as the decision left it.
+func (s *Service) afterApproval(o *Outcome, c card.Card, m Merchant, now time.Time) error {
+	switch {
+	case c.Usage == card.UsageSingleUse:
+		c.Status = card.StatusClosed
+		o.changed(c, now)
+		if err := o.emit(c, "card.status_changed", now, map[string]string{"status": string(card.StatusClosed), "from": string(card.StatusActive),
+			"reason": "single_use_consumed", "last4": c.Last4}); err != nil {
+			return err
+		}
+		s.audited(o, audit.Entry{Actor: "system:authorizations", Action: "card.status_changed", Target: "card:" + c.ID.String(),
+			Details: map[string]string{"from": string(card.StatusActive), "to": string(card.StatusClosed), "reason": "single_use_consumed"}})
+		closed := *o.Card
+		o.then(func(ctx context.Context) error {
+			if s.cfg.Cards != nil {
+				if err := s.cfg.Cards.StatusChanged(ctx, "system:authorizations", closed); err != nil {
+					return err
+				}
+			}
+			if s.cfg.Consents != nil {
+				return s.cfg.Consents.EndForCard(ctx, closed.PartnerID, closed.ID, func(string) bool { return true }) // closed: every one ends
+			}
+			return nil
+		})
+	case c.Usage == card.UsageMerchantLocked && c.LockedMerchant == "":
+		c.LockedMerchant = m.ID
+		o.changed(c, now)
+	}
+	return nil
+}
+
+// funded adds to o the funding of amt that a real-time decision credits to
+// the subject's account for the authorisation forID, with its
+// account.funded event.
+func funded(o *Outcome, sub Subject, amt card.Amount, now time.Time, forID uuid.UUID) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	f := Funding{ID: id, PartnerID: sub.Account.PartnerID, AccountID: sub.Account.ID, Amount: amt, CreatedAt: now}
+	e, err := fundedEvent(f, sub.Account.Balance+amt, sub.Account.Available+amt, forID)
+	if err != nil {
+		return err
+	}
+	o.Funding, o.Events = &f, append(o.Events, e)
+	return nil
+}
+
+// fundedEvent is a funding's account.funded event, with the account's
+// balance and available amount once credited.
+func fundedEvent(f Funding, balance, available card.Amount, forID uuid.UUID) (events.Event, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return events.Event{}, err
+	}
+	data := map[string]string{"funding_id": f.ID.String(), "amount": f.Amount.String(), "balance": balance.String(), "available": available.String()}
+	if forID != uuid.Nil {
+		data["authorization_id"] = forID.String()
+	}
+	return events.Event{ID: id, PartnerID: f.PartnerID, Type: "account.funded", ResourceID: f.AccountID, Data: data, CreatedAt: f.CreatedAt}, nil
+}

@@ -1,0 +1,233 @@
+package spend_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/events"
+	"github.com/vaultpage/vaultpage/spend"
+	"github.com/vaultpage/vaultpage/store"
+	"github.com/vaultpage/vaultpage/store/storetest"
+)
+
+// An outcome is written whole or not at all, on both stores: one whose
+// card changed since it was read (its version moved on), or whose hold
+// the account cannot take even with its funding, leaves no authorisation,
+// no funding, no event, and the card and the account as they were; a
+// whole one writes every part.
+func TestAnOutcomeIsWrittenWholeOrNotAtAll(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "10.00")
+		c := f.activeCard(t, card.Input{})
+		ref := "acq:whole-" + uuid.NewString()
+		if _, reserved, err := f.db.Spend().ReserveReference(ctx, ref, uuid.New(), f.now, f.now.Add(-spend.ReservationLease)); err != nil || !reserved {
+			t.Fatalf("reserving: %v %v", reserved, err)
+		}
+		// outcome builds what a decision on sub would write: the card with
+		// one wrong CVV2 more, a funding of fund, an approval of amount and
+		// its event, and the reservation's end.
+		outcome := func(sub spend.Subject, fund, amount card.Amount, version int64) spend.Outcome {
+			changed := sub.Card
+			changed.CardDataTries++
+			changed.Version = version
+			now := f.now
+			a := spend.Authorization{ID: uuid.New(), PartnerID: f.actor.PartnerID, CardID: c.ID, LineageID: sub.Card.LineageID, AccountID: sub.Account.ID,
+				Amount: amount, Currency: "EUR", Merchant: grocer, Status: spend.StatusApproved, Held: amount, Spent: amount, CreatedAt: now, UpdatedAt: now,
+				EntryMode: spend.EntryEcommerce, NetworkReference: ref,
+				Verification: &spend.Verification{CVV: spend.CheckMatch, Expiry: spend.CheckMatch, PIN: spend.CheckNotProvided}}
+			o := spend.Outcome{Authorization: &a, Card: &changed, Release: ref,
+				Event: events.Event{ID: uuid.New(), PartnerID: f.actor.PartnerID, Type: "authorization.approved", ResourceID: a.ID, CreatedAt: now}}
+			if fund > 0 {
+				o.Funding = &spend.Funding{ID: uuid.New(), PartnerID: f.actor.PartnerID, AccountID: sub.Account.ID, Amount: fund, CreatedAt: now}
+				o.Events = []events.Event{{ID: uuid.New(), PartnerID: f.actor.PartnerID, Type: "account.funded", ResourceID: sub.Account.ID, CreatedAt: now}}
+			}
+			return o
+		}
+		decide := func(build func(sub spend.Subject) spend.Outcome) (spend.Outcome, error) {
+			var o spend.Outcome
+			err := f.db.Spend().Decide(ctx, spend.Lookup{PartnerID: f.actor.PartnerID, CardID: c.ID, Windows: spend.WindowsAt(f.now)},
+				func(sub spend.Subject) (spend.Outcome, error) {
+					o = build(sub)
+					return o, nil
+				})
+			return o, err
+		}
+		expect := func(o spend.Outcome, written bool, available, balance string, tries int) {
+			t.Helper()
+			_, err := f.svc.Authorization(ctx, f.actor.PartnerID, o.Authorization.ID)
+			if written != (err == nil) {
+				t.Fatalf("authorisation written %v, want %v", err == nil, written)
+			}
+			acct, err := f.cards.Account(ctx, f.actor, f.acct.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if acct.Available.String() != available || acct.Balance.String() != balance {
+				t.Fatalf("account %s available of %s, want %s of %s", acct.Available, acct.Balance, available, balance)
+			}
+			got, err := f.cards.Card(ctx, f.actor, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.CardDataTries != tries {
+				t.Fatalf("card data tries %d, want %d", got.CardDataTries, tries)
+			}
+			types, err := f.db.Consents().EventTypes(ctx, f.acct.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if funded := slices.Contains(types, "account.funded") && o.Funding != nil && len(types) > 1; funded != written {
+				// the fixture's own funding is the first account.funded
+				t.Fatalf("account events %v after an outcome written %v", types, written)
+			}
+			_, reserved, err := f.db.Spend().ReserveReference(ctx, ref, uuid.New(), f.now, f.now.Add(-spend.ReservationLease))
+			if err != nil || reserved != written {
+				t.Fatalf("the reservation ended %v, want %v (%v)", reserved, written, err)
+			}
+			if reserved {
+				if err := f.db.Spend().ReleaseReference(ctx, ref); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
+		o, err := decide(func(sub spend.Subject) spend.Outcome { return outcome(sub, 5_00, 1_00, sub.Card.Version-1) })
+		if !errors.Is(err, card.ErrConflict) {
+			t.Fatalf("a card changed since it was read: %v", err)
+		}
+		expect(o, false, "10.00", "10.00", 0)
+
+		o, err = decide(func(sub spend.Subject) spend.Outcome { return outcome(sub, 5_00, 15_01, sub.Card.Version) })
+		if !errors.Is(err, spend.ErrInsufficientFunds) {
+			t.Fatalf("a hold past the available amount and the funding: %v", err)
+		}
+		expect(o, false, "10.00", "10.00", 0)
+
+		o, err = decide(func(sub spend.Subject) spend.Outcome { return outcome(sub, 5_00, 15_00, sub.Card.Version) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(o, true, "0.00", "15.00", 1)
+		a, err := f.svc.Authorization(ctx, f.actor.PartnerID, o.Authorization.ID)
+		if err != nil || a.Verification == nil || a.NetworkReference != ref || a.Held.String() != "15.00" {
+			t.Fatalf("the authorisation read back: %+v %v", a, err)
+		}
+	})
+}
+
+// On PostgreSQL every kind of decision is made in the decision runner's
+// batches, whatever was presented and whatever it changes: card data that
+// checks out (and then from what the runner knows, in one round trip), a
+// wrong CVV2 whose try is counted on the card, a payment by wallet token,
+// a merchant-locked card's first payment. Only a single-use card's one
+// payment, which closes the card and ends its tokens and consents (and
+// writes the audit trail), is made in a transaction of its own.
+func TestEveryKindOfDecisionIsBatchedOnPostgreSQL(t *testing.T) {
+	db, _ := postgresWithInspector(t, storetest.PostgresURL(t))
+	var (
+		mu      sync.Mutex
+		batches []string
+	)
+	db.ObserveBatches(func(b store.DecisionBatch) {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, fmt.Sprintf("%d round trip(s), %d recorded", b.RoundTrips, b.Decisions))
+	})
+	f := newFixture(t, db)
+	f.fund(t, "100.00")
+	ctx := context.Background()
+	took := func(what string, want ...string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(batches) != fmt.Sprint(want) {
+			t.Fatalf("%s took batches %q, want %q", what, batches, want)
+		}
+		batches = nil
+	}
+	const (
+		read  = "2 round trip(s), 1 recorded"
+		known = "1 round trip(s), 1 recorded"
+	)
+
+	c := f.activeCard(t, card.Input{})
+	p := f.terminal(t, c)
+	expectChecks(t, f.present(t, p), spend.CheckMatch, spend.CheckMatch, spend.CheckNotProvided)
+	took("card data", read)
+	expectChecks(t, f.present(t, p), spend.CheckMatch, spend.CheckMatch, spend.CheckNotProvided)
+	took("card data again", known)
+
+	wrong := p
+	wrong.cvv = fmt.Sprintf("%03d", (int(p.cvv[0]-'0')*100+1)%1000)
+	if wrong.cvv == p.cvv {
+		t.Fatal("the wrong CVV2 is the right one")
+	}
+	expectDecision(t, f.present(t, wrong), spend.DeclineIncorrectCVV)
+	took("a wrong CVV2", known)
+	if got, err := f.cards.Card(ctx, f.actor, c.ID); err != nil || got.CardDataTries != 1 {
+		t.Fatalf("card data tries after a wrong CVV2: %d %v", got.CardDataTries, err)
+	}
+	expectChecks(t, f.present(t, p), spend.CheckMatch, spend.CheckMatch, spend.CheckNotProvided)
+	took("card data after the card changed", read) // the runner forgot the card it changed
+	if got, err := f.cards.Card(ctx, f.actor, c.ID); err != nil || got.CardDataTries != 0 {
+		t.Fatalf("card data tries after a right CVV2: %d %v", got.CardDataTries, err)
+	}
+
+	if err := f.cards.Complete(ctx, f.actor.PartnerID, c.ID, card.ActionApplePay); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := f.cards.Tokens(ctx, f.actor, c.ID)
+	if err != nil || len(tokens) != 1 {
+		t.Fatalf("tokens: %v %v", tokens, err)
+	}
+	byToken := func() spend.Authorization {
+		t.Helper()
+		a, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{TokenID: tokens[0].ID, Amount: "1.00", Currency: "EUR", Merchant: grocer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	expectDecision(t, byToken(), "")
+	took("a payment by token", read)
+	if _, err := f.cards.SetTokenStatus(ctx, f.actor, c.ID, tokens[0].ID, card.TokenSuspended); err != nil {
+		t.Fatal(err)
+	}
+	expectDecision(t, byToken(), spend.DeclineTokenSuspended)
+	took("a payment by a suspended token", read)
+
+	locked := f.activeCard(t, card.Input{Usage: card.UsageMerchantLocked})
+	expectDecision(t, f.authorize(t, locked, "1.00", grocer), "")
+	took("a merchant-locked card's first payment", read)
+	if got, err := f.cards.Card(ctx, f.actor, locked.ID); err != nil || got.LockedMerchant != grocer.ID {
+		t.Fatalf("locked to %q (%v)", got.LockedMerchant, err)
+	}
+	other := grocer
+	other.ID = "m-2"
+	expectDecision(t, f.authorize(t, locked, "1.00", other), spend.DeclineMerchantLocked)
+	took("a merchant-locked card's payment elsewhere", read)
+
+	single := f.activeCard(t, card.Input{Usage: card.UsageSingleUse})
+	if err := f.cards.Complete(ctx, f.actor.PartnerID, single.ID, card.ActionApplePay); err != nil {
+		t.Fatal(err)
+	}
+	expectDecision(t, f.authorize(t, single, "1.00", grocer), "")
+	took("a single-use card's payment", "2 round trip(s), 0 recorded") // read, then made alone
+	got, err := f.cards.Card(ctx, f.actor, single.ID)
+	if err != nil || got.Status != card.StatusClosed {
+		t.Fatalf("the single-use card after its payment: %s %v", got.Status, err)
+	}
+	if ts, err := f.cards.Tokens(ctx, f.actor, single.ID); err != nil || len(ts) != 1 || ts[0].Status != card.TokenDeleted {
+		t.Fatalf("the closed card's tokens: %+v %v", ts, err)
+	}
+	expectDecision(t, f.authorize(t, single, "1.00", grocer), spend.DeclineSingleUseConsumed)
+	took("a consumed single-use card's payment", read)
+}
