@@ -212,6 +212,9 @@ type Card struct {
 	// cardholder changes the PIN on the hosted pages.
 	PINTries   int
 	PINBlocked bool
+	// PINGeneration counts the PINs the card has had: each one chosen
+	// moves it on.
+	PINGeneration int64
 	// CardDataTries counts consecutive wrong expiry dates and CVV2s
 	// presented in authorisations by card data; at MaxCardDataTries
 	// CardDataLocked is set to when the lock ends, and until then every

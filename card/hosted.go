@@ -183,11 +183,11 @@ func (s *Service) ChoosePIN(ctx context.Context, partnerID, cardID uuid.UUID, by
 		if err := s.audited(ctx, by, c.ID, action); err != nil {
 			return err
 		}
-		if c.PINTries == 0 && !c.PINBlocked {
-			return nil
-		}
-		// A new PIN starts the count of wrong ones again and unblocks it.
+		// A new PIN starts the count of wrong ones again and unblocks it;
+		// its generation tells an authorisation that compared a PIN before
+		// this one to compare it again.
 		blocked := c.PINBlocked
+		c.PINGeneration++
 		c.PINTries, c.PINBlocked, c.UpdatedAt = 0, false, s.now()
 		if _, err := s.store.UpdateCard(ctx, c); err != nil {
 			return err

@@ -116,6 +116,9 @@ func notFound(id, partnerID uuid.UUID, amt card.Amount, r Request, now time.Time
 // count.
 type presented struct {
 	cvv, pin bool
+	// pinGeneration is the card's PIN generation before the PIN was
+	// compared: a PIN chosen since makes the comparison void.
+	pinGeneration int64
 	// pinErr is why the PIN block cannot be compared at all (a
 	// *FieldError), raised only where the PIN would be checked.
 	pinErr error
@@ -128,11 +131,23 @@ func (s *Service) present(ctx context.Context, partnerID, cardID uuid.UUID, d *C
 	o := vault.Owner{PartnerID: partnerID.String(), Table: "cards", RecordID: cardID.String()}
 	if d.CVV != nil {
 		want, err := s.cfg.Vault.CVV(ctx, o, vault.Expiry{Year: d.ExpYear, Month: d.ExpMonth}, vault.ServiceCodeCVV2)
+		switch {
+		case errors.Is(err, vault.ErrNotFound):
+			// The number moved to a reissued card meanwhile: this card's
+			// status declines it under the lock.
+		case err != nil:
+			return p, err
+		default:
+			p.cvv = subtle.ConstantTimeCompare(want.Reveal(), d.CVV) == 1
+			want.Wipe()
+		}
+	}
+	if d.PIN != nil || d.PINBlock != nil {
+		c, err := s.store.Card(ctx, partnerID, cardID)
 		if err != nil {
 			return p, err
 		}
-		p.cvv = subtle.ConstantTimeCompare(want.Reveal(), d.CVV) == 1
-		want.Wipe()
+		p.pinGeneration = c.PINGeneration
 	}
 	var err error
 	switch {
@@ -155,6 +170,10 @@ func (s *Service) present(ctx context.Context, partnerID, cardID uuid.UUID, d *C
 	}
 	return p, err
 }
+
+// errPINChanged: a new PIN was chosen after the presented one was
+// compared; it is compared again (decideOn).
+var errPINChanged = errors.New("spend: the PIN changed while it was compared")
 
 // checkCardData checks the presented expiry, and counts the CVV2 and PIN
 // as present compared them, against c under its lock, and counts tries on
@@ -205,6 +224,9 @@ func (s *Service) checkCardData(o *Outcome, c *card.Card, d *CardData, p present
 	}
 	if p.pinErr != nil {
 		return "", v, p.pinErr
+	}
+	if p.pinGeneration != c.PINGeneration {
+		return "", v, errPINChanged
 	}
 	v.PIN = CheckMismatch
 	if p.pin {

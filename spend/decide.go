@@ -31,6 +31,9 @@ type Lookup struct {
 	PartnerID, CardID uuid.UUID
 	Windows           Windows
 	TokenID           uuid.UUID
+	// AuthenticationID, when set, names the payment's authentication,
+	// which the store reads with the card.
+	AuthenticationID uuid.UUID
 }
 
 // Outcome is what a decision writes, in one transaction with the lock its
@@ -40,7 +43,15 @@ type Outcome struct {
 	// the account's available amount, its spending counted, what its card
 	// data checked and how the partner answered.
 	Authorization *Authorization
-	Event         events.Event
+	// Authentication, when set, is recorded with Event instead.
+	Authentication *Authentication
+	Event          events.Event
+	// Counters, when set with an Authentication, are its card's low-value
+	// exemption counters now.
+	Counters *SCACounters
+	// Used, when set, is the authentication the authorisation used, its
+	// AuthorizationID set.
+	Used *Authentication
 	// Card, when set, is the card's new state (its tries, its status, the
 	// merchant it locked to), written only if its version is still the
 	// subject's.
@@ -105,11 +116,25 @@ func (s *Service) audited(o *Outcome, e audit.Entry) {
 	o.then(func(ctx context.Context) error { return s.audit.Append(ctx, e) })
 }
 
+// maxPINCompares bounds how often one authorisation compares its PIN, a
+// new one chosen each time meanwhile.
+const maxPINCompares = 3
+
 // decideOn runs decide under the lock of p's card (Store.Decide), its
-// not-found the request's card_id.
+// not-found the request's card_id. A PIN compared before a new one was
+// chosen is compared again.
 func (s *Service) decideOn(ctx context.Context, p *Prepared, decide func(Subject) (Outcome, error)) error {
-	l := Lookup{PartnerID: p.partnerID, CardID: p.r.CardID, Windows: WindowsAt(p.now), TokenID: p.r.TokenID}
+	l := Lookup{PartnerID: p.partnerID, CardID: p.r.CardID, Windows: WindowsAt(p.now), TokenID: p.r.TokenID, AuthenticationID: p.r.AuthenticationID}
 	err := s.store.Decide(ctx, l, decide)
+	for range maxPINCompares - 1 {
+		if !errors.Is(err, errPINChanged) {
+			break
+		}
+		if p.presented, err = s.present(ctx, p.partnerID, p.r.CardID, p.r.Card); err != nil {
+			return err
+		}
+		err = s.store.Decide(ctx, l, decide)
+	}
 	if errors.Is(err, card.ErrNotFound) {
 		return &FieldError{Field: "card_id", Reason: "no such card"}
 	}
@@ -130,6 +155,7 @@ func (s *Service) decideNow(ctx context.Context, p *Prepared) (Authorization, er
 			if err := s.afterApproval(&o, sub.Card, a.Merchant, p.now); err != nil {
 				return Outcome{}, err
 			}
+			used(&o, sub, a)
 		}
 		out = a
 		return o, o.record(a)
@@ -160,7 +186,12 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 	if p.r.TokenID != uuid.Nil {
 		a.TokenID, a.EntryMode = p.r.TokenID, p.r.TokenEntry
 		a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
-		reason = tokenDecline(sub.Token)
+		reason = p.tokenDecline(*sub)
+	}
+	if reason == "" && p.r.AuthenticationID != uuid.Nil {
+		if reason, err = authenticationDecline(sub.Authentication, a, p.now); err != nil {
+			return Authorization{}, "", err
+		}
 	}
 	if reason == "" {
 		reason = decline(*sub, a, p.now)
@@ -168,10 +199,40 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 	return a, reason, nil
 }
 
-// tokenDecline is the decline a payment by t earns by its status ("" for
-// none, or no token).
-func tokenDecline(t *card.Token) string {
-	if t == nil {
+// authenticationDecline is the decline an online payment a earns by the
+// authentication it names ("" when it holds). Errors: *FieldError when
+// the partner has no such authentication.
+func authenticationDecline(n *Authentication, a Authorization, now time.Time) (string, error) {
+	switch {
+	case n == nil:
+		return "", &FieldError{Field: "authentication_id", Reason: "no such authentication"}
+	case n.CardID != a.CardID || a.Amount > n.Amount || a.Currency != n.Currency || a.Merchant.Name != n.Payee.Name ||
+		a.Merchant.MCC != n.Payee.MCC || a.Merchant.Country != n.Payee.Country:
+		return DeclineAuthenticationMismatch, nil
+	case n.TransStatus != TransAuthenticated:
+		return DeclineAuthenticationIncomplete, nil
+	case n.AuthorizationID != uuid.Nil:
+		return DeclineAuthenticationUsed, nil
+	case !now.Before(n.ExpiresAt):
+		return DeclineAuthenticationExpired, nil
+	}
+	return "", nil
+}
+
+// used marks in o the authentication sub names as used by a, approved.
+func used(o *Outcome, sub Subject, a Authorization) {
+	if n := sub.Authentication; n != nil && a.Status == StatusApproved {
+		u := *n
+		u.AuthorizationID, u.UpdatedAt = a.ID, a.UpdatedAt
+		o.Used = &u
+	}
+}
+
+// tokenDecline is the decline a payment by p's wallet token earns by the
+// token's status in sub ("" for none, or a payment by no token).
+func (p *Prepared) tokenDecline(sub Subject) string {
+	t := sub.Token
+	if p.r.TokenID == uuid.Nil || t == nil {
 		return ""
 	}
 	switch t.Status {

@@ -7,14 +7,17 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/events"
 	"github.com/vaultpage/vaultpage/spend"
 	"github.com/vaultpage/vaultpage/store"
 	"github.com/vaultpage/vaultpage/store/storetest"
+	"github.com/vaultpage/vaultpage/vault"
 )
 
 // An outcome is written whole or not at all, on both stores: one whose
@@ -230,4 +233,201 @@ func TestEveryKindOfDecisionIsBatchedOnPostgreSQL(t *testing.T) {
 	}
 	expectDecision(t, f.authorize(t, single, "1.00", grocer), spend.DeclineSingleUseConsumed)
 	took("a consumed single-use card's payment", read)
+}
+
+// approveAll is a partner's real-time decision that approves everything,
+// for tests about what the engine does around it.
+type approveAll struct{}
+
+func (approveAll) Registered(context.Context, uuid.UUID) (bool, error) { return true, nil }
+
+func (approveAll) Ask(context.Context, uuid.UUID, spend.Question) spend.Answer {
+	return spend.Answer{By: spend.DecidedByPartner, Approved: true}
+}
+
+// A payment by a suspended wallet token declines, and the card's next
+// payment, by no token, is decided on the card alone: the token read for
+// the first is no part of what the PostgreSQL runner keeps of the card.
+func TestATokenDecidesOnlyThePaymentsMadeWithIt(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100.00")
+		svc := spend.NewService(f.db.Spend(), f.db.Consents(), audit.NewLog(f.db.Audit(), nil),
+			spend.Config{Sandbox: true, Vault: f.ring, Cards: f.cards, RealTime: approveAll{}}, f.clock)
+		c := f.activeCard(t, card.Input{})
+		if err := f.cards.Complete(ctx, f.actor.PartnerID, c.ID, card.ActionApplePay); err != nil {
+			t.Fatal(err)
+		}
+		tokens, err := f.cards.Tokens(ctx, f.actor, c.ID)
+		if err != nil || len(tokens) != 1 {
+			t.Fatalf("tokens: %v %v", tokens, err)
+		}
+		if _, err := f.cards.SetTokenStatus(ctx, f.actor, c.ID, tokens[0].ID, card.TokenSuspended); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name     string
+			r        spend.Request
+			expected string
+		}{
+			{"by the suspended token", spend.Request{TokenID: tokens[0].ID}, spend.DeclineTokenSuspended},
+			{"by card id", spend.Request{CardID: c.ID}, ""},
+			{"by card id again", spend.Request{CardID: c.ID}, ""},
+		} {
+			tc.r.Amount, tc.r.Currency, tc.r.Merchant = "1.00", "EUR", grocer
+			a, err := svc.Authorize(ctx, f.actor.PartnerID, tc.r)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			expectDecision(t, a, tc.expected)
+		}
+	})
+}
+
+// pinChanger is the vault, and a new PIN chosen for the card right after
+// the first presented PIN was compared.
+type pinChanger struct {
+	spend.Vault
+	once   sync.Once
+	change func()
+}
+
+func (v *pinChanger) VerifyPIN(ctx context.Context, o vault.Owner, candidate vault.Secret) (bool, error) {
+	ok, err := v.Vault.VerifyPIN(ctx, o, candidate)
+	v.once.Do(v.change)
+	return ok, err
+}
+
+// A PIN presented while the cardholder chooses a new one is decided
+// against the new one: the card's old PIN, compared just before the new
+// one was chosen, no longer approves once the new one is there.
+func TestAPINChosenWhileOneIsComparedIsComparedAgain(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100.00")
+		c := f.cardWithPIN(t, "8203")
+		v := &pinChanger{Vault: f.ring}
+		v.change = func() {
+			if err := f.cards.ChoosePIN(ctx, f.actor.PartnerID, c.ID, card.Cardholder{IndividualID: c.IndividualID}, []byte("5791"), true); err != nil {
+				t.Error(err)
+			}
+		}
+		svc := spend.NewService(f.db.Spend(), f.db.Consents(), audit.NewLog(f.db.Audit(), nil), spend.Config{Sandbox: true, Vault: v, Cards: f.cards}, f.clock)
+		chip := f.terminal(t, c)
+		chip.mode, chip.withPIN, chip.pin = spend.EntryChip, true, "8203"
+		a, err := svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: chip.data(), Amount: "1.00", Currency: "EUR", Merchant: shop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, a, spend.DeclineIncorrectPIN)
+		expectChecks(t, a, spend.CheckNotProvided, spend.CheckMatch, spend.CheckMismatch)
+		got, err := f.cards.Card(ctx, f.actor, c.ID)
+		if err != nil || got.PINTries != 1 {
+			t.Fatalf("PIN tries after the old PIN: %d %v", got.PINTries, err)
+		}
+	})
+}
+
+// reissuer is the vault, and the card reissued with its number right after
+// the number was found.
+type reissuer struct {
+	spend.Vault
+	once    sync.Once
+	reissue func()
+}
+
+func (v *reissuer) FindPAN(ctx context.Context, pan vault.PAN) (vault.IndexEntry, error) {
+	e, err := v.Vault.FindPAN(ctx, pan)
+	v.once.Do(v.reissue)
+	return e, err
+}
+
+// Card data of a card reissued with the same number while the payment is
+// being decided declines card_not_active, as for any card replaced: the
+// old card's CVV2 cannot be derived any more, and that is no error.
+func TestCardDataOfACardReissuedMeanwhileDeclines(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100.00")
+		c := f.activeCard(t, card.Input{})
+		p := f.terminal(t, c)
+		v := &reissuer{Vault: f.ring}
+		v.reissue = func() {
+			if _, err := f.cards.Reissue(ctx, f.actor, c.ID, card.ReissueSameNumber, nil); err != nil {
+				t.Error(err)
+			}
+		}
+		svc := spend.NewService(f.db.Spend(), f.db.Consents(), audit.NewLog(f.db.Audit(), nil), spend.Config{Sandbox: true, Vault: v, Cards: f.cards}, f.clock)
+		a, err := svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: p.data(), Amount: "1.00", Currency: "EUR", Merchant: shop})
+		if err != nil {
+			t.Fatalf("an error, not a decline: %v", err)
+		}
+		expectDecision(t, a, spend.DeclineCardNotActive)
+	})
+}
+
+// panIssuer is the card service's vault, and a payment on the card sent
+// while a reissue holds it, once the reissue is about to issue the new
+// number.
+type panIssuer struct {
+	card.Vault
+	once   sync.Once
+	before func()
+}
+
+func (v *panIssuer) IssuePAN(ctx context.Context, o vault.Owner, r vault.BINRange) (vault.PAN, error) {
+	v.once.Do(v.before)
+	return v.Vault.IssuePAN(ctx, o, r)
+}
+
+// A reissue and a payment on the card at the same moment do not deadlock
+// on PostgreSQL: the reissue takes the card's account before the card, as
+// a decision does, so the payment waits for it (once the reissue's new
+// card would have locked the account behind the payment's lock, and
+// PostgreSQL aborted one of the two).
+func TestAReissueAndAPaymentDoNotDeadlock(t *testing.T) {
+	db, inspect := postgresWithInspector(t, storetest.PostgresURL(t))
+	f := newFixture(t, db)
+	ctx := context.Background()
+	f.fund(t, "100.00")
+	c := f.activeCard(t, card.Input{})
+	deadlocks := func() int64 {
+		t.Helper()
+		var n int64
+		if err := inspect.QueryRowContext(ctx, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := deadlocks()
+	var (
+		wg      sync.WaitGroup
+		payment spend.Authorization
+		payErr  error
+	)
+	v := &panIssuer{Vault: f.ring}
+	v.before = func() { // the reissue holds the old card here
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			payment, payErr = f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{CardID: c.ID, Amount: "1.00", Currency: "EUR", Merchant: grocer})
+		}()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			var waiting int
+			if err := inspect.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_locks WHERE NOT granted`).Scan(&waiting); err == nil && waiting > 0 {
+				return // the payment waits for a lock the reissue holds
+			}
+		}
+		t.Error("the payment never waited for the reissue")
+	}
+	cards := card.NewService(db.Cards(), v, audit.NewLog(db.Audit(), nil), card.Config{BIN: vault.BINRange{Prefix: "489537", Length: 16}}, f.clock)
+	_, reissueErr := cards.Reissue(ctx, f.actor, c.ID, card.ReissueNewNumber, nil)
+	wg.Wait()
+	if reissueErr != nil || payErr != nil {
+		t.Fatalf("reissue: %v; payment: %v", reissueErr, payErr)
+	}
+	expectDecision(t, payment, spend.DeclineCardNotActive) // decided after the reissue replaced the card
+	if n := deadlocks(); n != before {
+		t.Fatalf("%d deadlocks", n-before)
+	}
 }

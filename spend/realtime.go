@@ -195,7 +195,8 @@ func (p *Prepared) ask(ctx context.Context) error {
 // to hold the reservation.
 func (p *Prepared) reserve(ctx context.Context) error {
 	s, ref := p.s, p.r.NetworkReference
-	holder, reserved, err := s.store.ReserveReference(ctx, ref, p.id, p.now, p.now.Add(-ReservationLease))
+	now := s.now() // the lease runs from now, after the card data was compared
+	holder, reserved, err := s.store.ReserveReference(ctx, ref, p.id, now, now.Add(-ReservationLease))
 	if err != nil {
 		return err
 	}
@@ -256,7 +257,10 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 		// The latency is kept to the microsecond, as it is stored.
 		d := &Decision{By: ans.By, Latency: ans.Latency.Truncate(time.Microsecond), Cause: ans.Cause, Reason: ans.Reason, Requested: a.Amount}
 		a.Decision = d
-		var reason string
+		var (
+			reason string
+			err    error
+		)
 		switch {
 		case !ans.Approved && ans.By == DecidedByStandIn:
 			reason = DeclinePartnerUnavailable
@@ -266,7 +270,15 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 			if ans.Amount != nil {
 				a.Amount = *ans.Amount
 			}
-			if reason = tokenDecline(sub.Token); reason == "" {
+			reason = p.tokenDecline(sub)
+			if reason == "" && p.r.AuthenticationID != uuid.Nil {
+				// Another payment may have used it while the partner
+				// answered.
+				if reason, err = authenticationDecline(sub.Authentication, a, p.now); err != nil {
+					return Outcome{}, err
+				}
+			}
+			if reason == "" {
 				funds := sub
 				funds.Account.Available += ans.Fund
 				reason = decline(funds, a, p.now)
@@ -287,6 +299,7 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 			if err := s.afterApproval(&o, sub.Card, a.Merchant, p.now); err != nil {
 				return Outcome{}, err
 			}
+			used(&o, sub, a)
 		}
 		o.Release, out = p.r.NetworkReference, a
 		return o, o.record(a)

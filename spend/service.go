@@ -62,6 +62,9 @@ type Store interface {
 	// below zero.
 	Decide(ctx context.Context, l Lookup, decide func(Subject) (Outcome, error)) error
 	Authorization(ctx context.Context, partnerID, id uuid.UUID) (Authorization, error)
+	// Authentication reads one of the partner's authentications;
+	// ErrNotFound if it has none with the id.
+	Authentication(ctx context.Context, partnerID, id uuid.UUID) (Authentication, error)
 	// Authorizations lists the partner's authorisations, newest first,
 	// optionally for one card.
 	Authorizations(ctx context.Context, partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) ([]Authorization, error)
@@ -136,6 +139,10 @@ type Request struct {
 	// NetworkReference names the request on the network's door (see
 	// Network.Authorize).
 	NetworkReference string
+	// AuthenticationID, when set, is the authentication of this online
+	// payment (Authenticate): it holds for its amount at most, its
+	// currency and its payee, once.
+	AuthenticationID uuid.UUID
 	Amount           string // decimal, two places at most
 	Currency         string
 	Merchant         Merchant

@@ -66,6 +66,15 @@ const (
 	// suspended, or that was deleted.
 	DeclineTokenSuspended = "token_suspended"
 	DeclineTokenDeleted   = "token_deleted"
+	// An online payment whose authentication does not hold for it: for
+	// another card, a larger amount, another currency or payee
+	// (authentication_mismatch), one the cardholder has not passed
+	// (authentication_incomplete), used already (authentication_used) or
+	// past AuthenticationTTL (authentication_expired).
+	DeclineAuthenticationMismatch   = "authentication_mismatch"
+	DeclineAuthenticationIncomplete = "authentication_incomplete"
+	DeclineAuthenticationUsed       = "authentication_used"
+	DeclineAuthenticationExpired    = "authentication_expired"
 )
 
 // EntryMode is how the card reached the terminal (stored values).
@@ -228,15 +237,19 @@ func (e *StateError) InvalidState() string {
 // restriction (nil when it has none), what the card's lineage spent in the
 // window of its spend limit (0 when the limit has no window or there is
 // none), how many approved or cleared authorisations a single-use card's
-// lineage has (0 for other cards), and the wallet token the Lookup named
-// (nil for none).
+// lineage has (0 for other cards), the card's low-value exemption
+// counters, and the wallet token the Lookup named (nil for none).
 type Subject struct {
 	Account     card.Account
 	Card        card.Card
 	Restriction *card.Amount
 	Spent       card.Amount
 	Approvals   int
+	Counters    SCACounters
 	Token       *card.Token
+	// Authentication is the one the Lookup named (nil for none, or none of
+	// the partner's with its id).
+	Authentication *Authentication
 }
 
 // Windows are where the spend-limit windows start at one moment.

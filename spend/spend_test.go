@@ -803,9 +803,10 @@ func TestDecisionsWaitingForOneAnotherShareATransaction(t *testing.T) {
 
 	hold := func() (release func()) {
 		started, done := make(chan struct{}), make(chan struct{})
+		var startOnce sync.Once
 		go func() {
 			_ = db.Spend().Decide(ctx, spend.Lookup{PartnerID: f.actor.PartnerID, CardID: gate.ID, Windows: w}, func(spend.Subject) (spend.Outcome, error) {
-				close(started)
+				startOnce.Do(func() { close(started) }) // a failed decision made from what the runner knew is made again
 				<-done
 				return spend.Outcome{}, errHeld
 			})

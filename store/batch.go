@@ -84,21 +84,21 @@ type knownSubject struct {
 // windows, and is all d needs.
 func (k knownSubject) knows(d *decision) bool {
 	w := d.l.Windows
-	return k.digest != nil && d.l.TokenID == uuid.Nil && k.w.Daily.Equal(w.Daily) && k.w.Monthly.Equal(w.Monthly) && k.w.Annually.Equal(w.Annually)
+	return k.digest != nil && d.l.TokenID == uuid.Nil && d.l.AuthenticationID == uuid.Nil && k.w.Daily.Equal(w.Daily) && k.w.Monthly.Equal(w.Monthly) && k.w.Annually.Equal(w.Annually)
 }
 
 // after is what the runner knows of k's card once o has committed: the
 // hold taken from the available amount and the spending counted in the
 // window of the card's limit (spentSQL counts nothing for a card without a
-// windowed limit); nil, nothing, once o changed the card or funded the
-// account.
+// windowed limit); nil, nothing, once o changed the card, its counters or
+// funded the account.
 func after(k knownSubject, o spend.Outcome) *knownSubject {
-	if o.Card != nil || o.Funding != nil {
+	if o.Card != nil || o.Funding != nil || o.Counters != nil {
 		return nil
 	}
 	a := o.Authorization
 	if a == nil {
-		return &k
+		return kept(k)
 	}
 	sub := k.sub
 	sub.Account.Available -= a.Held
@@ -109,6 +109,14 @@ func after(k knownSubject, o spend.Outcome) *knownSubject {
 		}
 	}
 	k.sub = sub
+	return kept(k)
+}
+
+// kept is k as the runner keeps it: without the wallet token and the
+// authentication one decision read, which are no part of the next one's
+// subject.
+func kept(k knownSubject) *knownSubject {
+	k.sub.Token, k.sub.Authentication = nil, nil
 	return &k
 }
 
@@ -342,6 +350,9 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 			if d.l.TokenID != uuid.Nil {
 				q.Queue(tokenQuery, d.l.PartnerID.String(), d.l.TokenID.String())
 			}
+			if d.l.AuthenticationID != uuid.Nil {
+				q.Queue(authenticationQuery, d.l.PartnerID.String(), d.l.AuthenticationID.String())
+			}
 		}
 		br := pc.SendBatch(ctx, q)
 		*open = true
@@ -367,7 +378,7 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 				out.later = append(out.later, d)
 				continue
 			}
-			out.learned[d.key()] = &k // nothing written, should it fail
+			out.learned[d.key()] = kept(k) // nothing written, should it fail
 			o, err := d.decide(k.sub)
 			if err == nil && o.Then != nil {
 				err = errAlone
@@ -450,13 +461,15 @@ func (db *DB) decideKnown(ctx context.Context, conn *sql.Conn, batch []*decision
 			if err == nil {
 				query, args, err = outcomePG(o, &guardPG{partnerID: d.l.PartnerID, cardID: d.l.CardID, w: d.l.Windows, known: k})
 			}
-			if err != nil {
-				// Nothing is written; the caller hears of its error as
-				// it is (errAlone: it writes the card itself).
-				out.results[d] = err
-				if errors.Is(err, errAlone) {
-					out.learned[d.key()] = nil
-				}
+			switch {
+			case errors.Is(err, errAlone):
+				out.results[d], out.learned[d.key()] = err, nil // its caller writes the card
+				continue
+			case err != nil:
+				// An error from what the runner knew is not confirmed
+				// under the lock (a fresh read may decline instead): the
+				// decision is made again from one.
+				out.later, out.learned[d.key()] = append(out.later, d), nil
 				continue
 			}
 			q.Queue(query, args...)
@@ -540,12 +553,20 @@ func readSubjects(br pgx.BatchResults, batch []*decision, results map[*decision]
 	for i, d := range batch {
 		k := knownSubject{w: d.l.Windows}
 		sub, err := scanSubject(extraScan{row: br.QueryRow(), extra: []any{&k.digest}})
-		if err == nil && d.l.TokenID != uuid.Nil {
-			var t card.Token
-			t, err = scanToken(br.QueryRow())
-			sub.Token = &t
-		} else if d.l.TokenID != uuid.Nil {
-			_, _ = br.Exec() // the token's read, unused
+		if d.l.TokenID != uuid.Nil {
+			t, terr := scanToken(br.QueryRow())
+			sub.Token, err = &t, errors.Join(err, terr)
+		}
+		if d.l.AuthenticationID != uuid.Nil {
+			n, nerr := scanAuthentication(br.QueryRow())
+			if nerr == nil {
+				sub.Authentication = &n
+			} else if !errors.Is(nerr, spend.ErrNotFound) {
+				err = errors.Join(err, nerr)
+			}
+		}
+		if errors.Is(err, card.ErrNotFound) {
+			err = card.ErrNotFound // the card's, or its token's
 		}
 		switch {
 		case errors.Is(err, card.ErrNotFound):

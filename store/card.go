@@ -140,7 +140,7 @@ const cardColumns = `id, partner_id, account_id, individual_id, display_name, ty
 	exp_month, exp_year, status, spend_limit, spend_limit_duration, replaces_id, replaced_by_id, created_at, updated_at, version,
 	usage, locked_merchant, allowed_mccs, blocked_mccs, allowed_countries, blocked_countries, lineage_id,
 	shipping_address, billing_address, fulfilment_status, fulfilment_carrier, fulfilment_tracking, bureau_batch, fulfilment_updated_at,
-	pin_tries, pin_blocked, card_data_tries, card_data_locked_until, card_data_wrong_day, card_data_wrong_today`
+	pin_tries, pin_blocked, card_data_tries, card_data_locked_until, card_data_wrong_day, card_data_wrong_today, pin_generation`
 
 // storedAddress is a card.Address as the cards table keeps it (JSON; the
 // names are stored, never renamed).
@@ -218,7 +218,7 @@ func scanCard(row interface{ Scan(...any) error }) (card.Card, error) {
 		&c.ExpMonth, &c.ExpYear, &c.Status, &limit, &c.SpendLimitDuration, &replaces, &replaced, &c.CreatedAt, &c.UpdatedAt, &c.Version,
 		&c.Usage, &c.LockedMerchant, &allowMCC, &blockMCC, &allowCC, &blockCC, &lineage, &ship, &bill,
 		&f.Status, &f.Carrier, &f.TrackingNumber, &f.Batch, &fUpdated, &c.PINTries, &c.PINBlocked,
-		&c.CardDataTries, &locked, &c.CardDataWrongDay, &c.CardDataWrongToday)
+		&c.CardDataTries, &locked, &c.CardDataWrongDay, &c.CardDataWrongToday, &c.PINGeneration)
 	if err != nil {
 		return c, notFound(err)
 	}
@@ -276,13 +276,13 @@ func (s *CardStore) CreateCard(ctx context.Context, c card.Card) error {
 	fs := fulfilmentOf(c)
 	_, err = s.db.w(ctx).ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,
-		$30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)`,
+		$30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41)`,
 		c.ID.String(), c.PartnerID.String(), c.AccountID.String(), c.IndividualID.String(), c.DisplayName, string(c.Type), c.Brand, c.Region,
 		c.Currency, c.Last4, c.ExpMonth, c.ExpYear, string(c.Status), nullAmount(c.SpendLimit), string(c.SpendLimitDuration),
 		nullID(c.ReplacesID), nullID(c.ReplacedByID), c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Version,
 		string(c.Usage), c.LockedMerchant, joinList(c.AllowedMCCs), joinList(c.BlockedMCCs), joinList(c.AllowedCountries), joinList(c.BlockedCountries),
 		c.LineageID.String(), ship, bill, fs.status, fs.carrier, fs.tracking, fs.batch, fs.updatedAt, c.PINTries, c.PINBlocked,
-		c.CardDataTries, nullTimePtr(c.CardDataLockedUntil), c.CardDataWrongDay, c.CardDataWrongToday)
+		c.CardDataTries, nullTimePtr(c.CardDataLockedUntil), c.CardDataWrongDay, c.CardDataWrongToday, c.PINGeneration)
 	return err
 }
 
@@ -308,10 +308,21 @@ func (s *CardStore) Card(ctx context.Context, partnerID, id uuid.UUID) (card.Car
 
 // LockCard implements card.Store: FOR UPDATE on PostgreSQL; SQLite's
 // single writer needs no row lock.
+//
+// On PostgreSQL the card's account is locked first, by the statement that
+// decisions lock both with (lockPG): everything that locks a card then
+// takes the two in one order. A card writer that locked the card alone
+// deadlocked with decisions once it wrote a row referring to the account
+// (a reissue's new card: its foreign key locks the account to share).
 func (s *CardStore) LockCard(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error) {
 	lock := ""
 	if s.db.Dialect() == Postgres {
 		lock = ` FOR UPDATE`
+		var one int
+		err := s.db.w(ctx).QueryRowContext(ctx, lockPG, partnerID.String(), id.String()).Scan(&one)
+		if err != nil {
+			return card.Card{}, notFound(err)
+		}
 	}
 	return scanCard(s.db.w(ctx).QueryRowContext(ctx, `SELECT `+cardColumns+` FROM cards WHERE partner_id = $1 AND id = $2`+lock,
 		partnerID.String(), id.String()))
@@ -371,7 +382,8 @@ func cardUpdate(st *pgStatement, c card.Card) (update, where string) {
 		set("fulfilment_status", fs.status), set("fulfilment_carrier", fs.carrier), set("fulfilment_tracking", fs.tracking),
 		set("bureau_batch", fs.batch), set("fulfilment_updated_at", fs.updatedAt), set("pin_tries", c.PINTries), set("pin_blocked", c.PINBlocked),
 		set("card_data_tries", c.CardDataTries), set("card_data_locked_until", nullTimePtr(c.CardDataLockedUntil)),
-		set("card_data_wrong_day", c.CardDataWrongDay), set("card_data_wrong_today", c.CardDataWrongToday)}, ", ")
+		set("card_data_wrong_day", c.CardDataWrongDay), set("card_data_wrong_today", c.CardDataWrongToday),
+		set("pin_generation", c.PINGeneration)}, ", ")
 	where = `partner_id = ` + st.arg(c.PartnerID.String()) + ` AND id = ` + st.arg(c.ID.String()) + ` AND version = ` + st.arg(c.Version)
 	return update, where
 }

@@ -98,6 +98,30 @@ func (s *SpendStore) writeOutcomeSQLite(ctx context.Context, o spend.Outcome) er
 				return err
 			}
 		}
+		if u := o.Used; u != nil {
+			if _, err := s.db.w(ctx).ExecContext(ctx, `UPDATE authentications SET authorization_id = $1, updated_at = $2
+				WHERE id = $3 AND authorization_id IS NULL`, u.AuthorizationID.String(), u.UpdatedAt.UTC(), u.ID.String()); err != nil {
+				return err
+			}
+		}
+		if n := o.Authentication; n != nil {
+			var st pgStatement
+			args := authenticationArgs(&st, *n)
+			if _, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authentications (`+authenticationColumns+`) VALUES (`+
+				strings.Join(args, ", ")+`)`, st.args...); err != nil {
+				return err
+			}
+			if err := emit(ctx, s.db, o.Event); err != nil {
+				return err
+			}
+		}
+		if n := o.Counters; n != nil && o.Authentication != nil {
+			if _, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO sca_exemption_counters (card_id, payments, amount, updated_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (card_id) DO UPDATE SET payments = excluded.payments, amount = excluded.amount, updated_at = excluded.updated_at`,
+				o.Authentication.CardID.String(), n.Payments, int64(n.Amount), o.Authentication.UpdatedAt.UTC()); err != nil {
+				return err
+			}
+		}
 		if a := o.Authorization; a != nil {
 			if err := s.recordSQLite(ctx, *a, o.Event); err != nil {
 				return err
@@ -235,7 +259,7 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 			st.arg(f.AccountID.String()), st.arg(int64(f.Amount)), st.arg(f.CreatedAt.UTC()))
 	}
 	evs := o.Events
-	if a != nil {
+	if a != nil || o.Authentication != nil {
 		evs = append(evs[:len(evs):len(evs)], o.Event)
 	}
 	for i, e := range evs {
@@ -268,6 +292,18 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 				st.arg(a.ID.String()), st.arg(string(d.By)), st.arg(d.Cause), st.arg(d.Latency.Microseconds()), st.arg(d.Reason),
 				st.arg(int64(d.Requested)), st.arg(int64(d.Funded)))
 		}
+	}
+	if u := o.Used; u != nil {
+		ctes = append(ctes, `used AS (UPDATE authentications SET authorization_id = `+st.arg(u.AuthorizationID.String())+`, updated_at = `+
+			st.arg(u.UpdatedAt.UTC())+` WHERE `+gated(`id = `+st.arg(u.ID.String())+` AND authorization_id IS NULL`)+`)`)
+	}
+	if n := o.Authentication; n != nil {
+		insert("authn", "authentications", authenticationColumns, authenticationArgs(&st, *n)...)
+	}
+	if n := o.Counters; n != nil && o.Authentication != nil {
+		ctes = append(ctes, `sca AS (INSERT INTO sca_exemption_counters (card_id, payments, amount, updated_at) `+rows(st.arg(o.Authentication.CardID.String()),
+			st.arg(n.Payments), st.arg(int64(n.Amount)), st.arg(o.Authentication.UpdatedAt.UTC()))+
+			` ON CONFLICT (card_id) DO UPDATE SET payments = excluded.payments, amount = excluded.amount, updated_at = excluded.updated_at)`)
 	}
 	if o.Release != "" {
 		ctes = append(ctes, `rel AS (DELETE FROM network_reservations WHERE `+gated(`reference = `+st.arg(o.Release))+`)`)

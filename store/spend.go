@@ -270,14 +270,15 @@ var subjectQuery = `SELECT ` + subjectColumns + ` ` + subjectFrom + ` WHERE c.pa
 var subjectQueryPG = `SELECT ` + subjectColumns + `, ` + subjectDigestPG + ` ` + subjectFrom + ` WHERE c.partner_id = $1 AND c.id = $2`
 
 var subjectColumns = qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id, a.currency, a.balance,
-	a.available, a.created_at, ` + spentSQL("$3", "$4", "$5") + `, ` + approvalsSQL
+	a.available, a.created_at, ` + spentSQL("$3", "$4", "$5") + `, ` + approvalsSQL + `, COALESCE(x.payments, 0), COALESCE(x.amount, 0)`
 
 // approvalsSQL counts the approved or cleared authorisations of the card
 // c's lineage, for a single-use card only (0 for others).
 const approvalsSQL = `CASE WHEN c.usage <> 'single_use' THEN 0 ELSE (SELECT COUNT(*) FROM authorizations x
 	WHERE x.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id) AND x.status IN ('approved', 'cleared')) END`
 
-const subjectFrom = `FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id`
+const subjectFrom = `FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id
+	LEFT JOIN sca_exemption_counters x ON x.card_id = c.id`
 
 // spentSQL is what the card c's lineage spent in the window of its limit,
 // given the first days of the daily, monthly and annual windows; 0 for a
@@ -290,11 +291,12 @@ func spentSQL(daily, monthly, annually string) string {
 }
 
 // subjectDigestPG is a SHA-256 digest, computed by PostgreSQL, of the part
-// of a subject that decisions do not change: every column of the card, its
-// restriction, and the account's columns but its balance and available
-// amount. Any write to those, by anyone, changes it.
+// of a subject that the batch runner does not move on itself: every column
+// of the card, its restriction, its low-value exemption counters, and the
+// account's columns but its balance and available amount. Any write to
+// those, by anyone, changes it.
 var subjectDigestPG = `sha256(convert_to(CAST(ROW(` + qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id,
-	a.currency, a.created_at) AS TEXT), 'UTF8'))`
+	a.currency, a.created_at, x.payments, x.amount) AS TEXT), 'UTF8'))`
 
 // lockSubject locks the card the lookup names and its account, and reads
 // the subject under that lock. On PostgreSQL the rows are locked first, by
@@ -315,12 +317,26 @@ func (s *SpendStore) lockSubject(ctx context.Context, l spend.Lookup) (spend.Sub
 		}
 	}
 	sub, err := scanSubject(s.db.w(ctx).QueryRowContext(ctx, subjectQuery, subjectArgs(l)...))
-	if err != nil || l.TokenID == uuid.Nil {
+	if err != nil {
 		return sub, err
 	}
-	t, err := scanToken(s.db.w(ctx).QueryRowContext(ctx, tokenQuery, l.PartnerID.String(), l.TokenID.String()))
-	sub.Token = &t
-	return sub, err
+	if l.TokenID != uuid.Nil {
+		t, err := scanToken(s.db.w(ctx).QueryRowContext(ctx, tokenQuery, l.PartnerID.String(), l.TokenID.String()))
+		if err != nil {
+			return sub, err
+		}
+		sub.Token = &t
+	}
+	if l.AuthenticationID != uuid.Nil {
+		n, err := scanAuthentication(s.db.w(ctx).QueryRowContext(ctx, authenticationQuery, l.PartnerID.String(), l.AuthenticationID.String()))
+		switch {
+		case err == nil:
+			sub.Authentication = &n
+		case !errors.Is(err, spend.ErrNotFound):
+			return sub, err
+		}
+	}
+	return sub, nil
 }
 
 // tokenQuery reads a partner's wallet token.
@@ -340,7 +356,8 @@ func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 		spent int64
 	)
 	c, err := scanCard(extraScan{row: row, extra: []any{&max, &sub.Account.ID, &sub.Account.PartnerID, &sub.Account.IndividualID,
-		&sub.Account.Currency, &sub.Account.Balance, &sub.Account.Available, &sub.Account.CreatedAt, &spent, &sub.Approvals}})
+		&sub.Account.Currency, &sub.Account.Balance, &sub.Account.Available, &sub.Account.CreatedAt, &spent, &sub.Approvals,
+		&sub.Counters.Payments, &sub.Counters.Amount}})
 	if err != nil {
 		return sub, err
 	}
@@ -366,7 +383,8 @@ func (st *pgStatement) arg(v any) string {
 // lockPG locks the partner's card and its account (see lockSubject): the
 // card too, because a decision may write it (PIN and card data tries, a
 // single-use card closing) and must not lose to a change made meanwhile.
-// Writers of a card alone lock no account, so the order cannot deadlock.
+// Card writers lock through it too (CardStore.LockCard), so every
+// transaction takes a card's account before the card.
 const lockPG = `SELECT 1 FROM accounts a JOIN cards c ON a.id = c.account_id WHERE c.partner_id = $1 AND c.id = $2 FOR UPDATE`
 
 // Decide implements spend.Store. On SQLite it is one (group-committed)

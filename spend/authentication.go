@@ -1,0 +1,323 @@
+package spend
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/events"
+)
+
+// Online payments need the cardholder's strong customer authentication
+// unless an exemption applies (PSD2 RTS). A merchant's 3-D Secure server
+// asks the issuer's access control server, before it sends the
+// authorisation, whether the cardholder must authenticate the payment;
+// vaultpage answers as that server, in EMV 3-D Secure's vocabulary, so
+// that a directory-server adapter maps onto it:
+//
+//	Y  authenticated without the cardholder: an exemption applied (named)
+//	C  challenge: the cardholder must authenticate the payment
+//	R  rejected: the card cannot pay online (the reason named)
+//
+// Authentications are decided like authorisations, under the card's and
+// the account's lock (Store.Decide), and the low-value exemption's
+// counters (RTS Article 16) are kept in the database with the card: two
+// payments racing the cumulative limit never both go without SCA past it.
+
+// TransStatus is EMV 3-D Secure's transaction status (stored values).
+type TransStatus string
+
+// Transaction statuses.
+const (
+	TransAuthenticated TransStatus = "Y"
+	TransChallenge     TransStatus = "C"
+	TransRejected      TransStatus = "R"
+)
+
+// MessageVersion is the EMV 3-D Secure protocol version the answers
+// follow.
+const MessageVersion = "2.2.0"
+
+// ChallengePreference is the merchant's preference (EMV 3-D Secure's
+// threeDSRequestorChallengeInd, simplified; stored values). It is a
+// preference: a payment past the exemptions is challenged whatever it
+// says.
+type ChallengePreference string
+
+// Challenge preferences.
+const (
+	PreferNothing     ChallengePreference = "no_preference"
+	PreferChallenge   ChallengePreference = "challenge_requested"
+	PreferNoChallenge ChallengePreference = "no_challenge_requested"
+)
+
+// ExemptionLowValue is the low-value exemption of RTS Article 16.
+const ExemptionLowValue = "low_value"
+
+// The low-value exemption's limits, in the card's currency: a payment of
+// at most LowValueMax goes without SCA while the card's payments since its
+// last SCA, this one counted, number at most LowValuePayments and add up to
+// at most LowValueCumulative. Article 16 lets an issuer keep either count;
+// vaultpage keeps both, so whichever is reached first calls for SCA.
+const (
+	LowValueMax        card.Amount = 30_00
+	LowValueCumulative card.Amount = 100_00
+	LowValuePayments               = 5
+)
+
+// AuthenticationTTL is how long an authentication's answer holds: an
+// authorisation must name it within this time.
+const AuthenticationTTL = 30 * time.Minute
+
+// SCACounters are what a card's online payments let through without SCA
+// under the low-value exemption since its last SCA.
+type SCACounters struct {
+	Payments int
+	Amount   card.Amount
+}
+
+// lowValue tells whether a payment of amt goes without SCA under the
+// low-value exemption, and the counters once it has.
+func (c SCACounters) lowValue(amt card.Amount) (SCACounters, bool) {
+	next := SCACounters{Payments: c.Payments + 1, Amount: c.Amount + amt}
+	if amt > LowValueMax || next.Payments > LowValuePayments || next.Amount > LowValueCumulative {
+		return c, false
+	}
+	return next, true
+}
+
+// Payee is the merchant an online payment goes to, as the cardholder is
+// shown it.
+type Payee struct {
+	Name    string
+	URL     string // the merchant's site, https
+	MCC     string
+	Country string
+}
+
+// Authentication is a merchant's request to authenticate one online
+// payment and vaultpage's answer.
+type Authentication struct {
+	ID, PartnerID, CardID uuid.UUID
+	Amount                card.Amount
+	Currency              string
+	Payee                 Payee
+	Preference            ChallengePreference
+	TransStatus           TransStatus
+	// Exemption is the exemption that let a Y through ("" for none);
+	// Reason says why an R was rejected.
+	Exemption, Reason string
+	// AuthorizationID is the authorisation it was used for (uuid.Nil:
+	// none yet).
+	AuthorizationID                 uuid.UUID
+	CreatedAt, UpdatedAt, ExpiresAt time.Time
+}
+
+// AuthenticationRequest is what a merchant's authentication request
+// carries: the card (its number and expiry, or a wallet token), the
+// amount and the payee.
+type AuthenticationRequest struct {
+	Card       *CardData // PAN and expiry; no CVV2 or PIN
+	TokenID    uuid.UUID
+	Amount     string
+	Currency   string
+	Payee      Payee
+	Preference ChallengePreference
+}
+
+// validate checks r's form and returns its amount. Errors: *FieldError.
+func (r *AuthenticationRequest) validate() (card.Amount, error) {
+	amt, err := card.ParseAmount(r.Amount)
+	if err != nil || amt <= 0 {
+		return 0, &FieldError{Field: "amount", Reason: "must be a positive decimal amount with at most two places"}
+	}
+	r.Currency = strings.ToUpper(strings.TrimSpace(r.Currency))
+	p := &r.Payee
+	p.Name, p.URL, p.Country = strings.TrimSpace(p.Name), strings.TrimSpace(p.URL), strings.ToUpper(strings.TrimSpace(p.Country))
+	if r.Preference == "" {
+		r.Preference = PreferNothing
+	}
+	switch {
+	case (r.Card == nil) == (r.TokenID == uuid.Nil):
+		return 0, &FieldError{Field: "pan", Reason: "give the card's data or a token_id, one of the two"}
+	case r.Card != nil && (r.Card.CVV != nil || r.Card.PIN != nil || r.Card.PINBlock != nil):
+		return 0, &FieldError{Field: "cvv", Reason: "is not part of an authentication request"}
+	case !currencyRE.MatchString(r.Currency):
+		return 0, &FieldError{Field: "currency", Reason: "must be an ISO 4217 code such as EUR"}
+	case p.Name == "" || len(p.Name) > 100:
+		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 characters"}
+	case !validPayeeURL(p.URL):
+		return 0, &FieldError{Field: "merchant.url", Reason: "must be an https URL of at most 2,048 characters"}
+	case !mccRE.MatchString(p.MCC):
+		return 0, &FieldError{Field: "merchant.mcc", Reason: "must be a four-digit merchant category code"}
+	case !countryRE.MatchString(p.Country):
+		return 0, &FieldError{Field: "merchant.country", Reason: "must be an ISO 3166-1 alpha-2 country code"}
+	}
+	switch r.Preference {
+	case PreferNothing, PreferChallenge, PreferNoChallenge:
+	default:
+		return 0, &FieldError{Field: "challenge_preference", Reason: "must be no_preference, challenge_requested or no_challenge_requested"}
+	}
+	if r.Card != nil {
+		r.Card.EntryMode = EntryEcommerce
+		if err := r.Card.validate(); err != nil {
+			return 0, err
+		}
+	}
+	return amt, nil
+}
+
+// validPayeeURL tells whether u is an absolute https URL with a host.
+func validPayeeURL(u string) bool {
+	if len(u) > 2048 {
+		return false
+	}
+	p, err := url.Parse(u)
+	return err == nil && p.Scheme == "https" && p.Host != "" && p.User == nil
+}
+
+// Authenticate answers a merchant's authentication request for the
+// partner's card (sandbox) or, with partnerID nil (the card network's
+// door), for whichever partner's card carries the presented data: Y with
+// the exemption applied, C when the cardholder must authenticate, R with
+// the reason when the card cannot pay online. A number no card carries is
+// rejected card_not_found and not recorded. A wrong expiry counts towards
+// the card data's tries, as it does in an authorisation. The card data is
+// wiped when it returns. Errors: *FieldError.
+func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r AuthenticationRequest) (Authentication, error) {
+	defer r.Card.Wipe()
+	amt, err := r.validate()
+	if err != nil {
+		return Authentication{}, err
+	}
+	now := s.now().UTC()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Authentication{}, err
+	}
+	a := Authentication{ID: id, Amount: amt, Currency: r.Currency, Payee: r.Payee, Preference: r.Preference, CreatedAt: now, UpdatedAt: now,
+		ExpiresAt: now.Add(AuthenticationTTL)}
+	var cardID uuid.UUID
+	if r.TokenID != uuid.Nil {
+		var t card.Token
+		if partnerID == nil {
+			t, err = s.store.AnyToken(ctx, r.TokenID)
+		} else {
+			t, err = s.store.Token(ctx, *partnerID, r.TokenID)
+		}
+		if errors.Is(err, card.ErrNotFound) {
+			return Authentication{}, &FieldError{Field: "token_id", Reason: "no such token"}
+		}
+		if err != nil {
+			return Authentication{}, err
+		}
+		a.PartnerID, cardID = t.PartnerID, t.CardID
+	} else {
+		owner, found, ok, err := s.findCard(ctx, partnerID, r.Card)
+		if err != nil {
+			return Authentication{}, err
+		}
+		if !ok {
+			a.PartnerID, a.TransStatus, a.Reason = owner, TransRejected, DeclineCardNotFound
+			return a, nil
+		}
+		a.PartnerID, cardID = owner, found
+	}
+	var out Authentication
+	err = s.store.Decide(ctx, Lookup{PartnerID: a.PartnerID, CardID: cardID, Windows: WindowsAt(now), TokenID: r.TokenID},
+		func(sub Subject) (Outcome, error) {
+			var o Outcome
+			b, counters, err := s.answer(&o, sub, a, r, now)
+			if err != nil {
+				return Outcome{}, err
+			}
+			e, err := authenticationEvent(b)
+			if err != nil {
+				return Outcome{}, err
+			}
+			o.Authentication, o.Event, o.Counters, out = &b, e, counters, b
+			return o, nil
+		})
+	if errors.Is(err, card.ErrNotFound) {
+		return Authentication{}, &FieldError{Field: "pan", Reason: "no such card"}
+	}
+	return out, err
+}
+
+// answer decides the authentication a of the subject's card, in o: the
+// card data's tries it counts, and the counters once a payment went
+// without SCA (nil when they stay).
+func (s *Service) answer(o *Outcome, sub Subject, a Authentication, r AuthenticationRequest, now time.Time) (Authentication, *SCACounters, error) {
+	c := sub.Card
+	a.CardID = c.ID
+	reject := func(reason string) (Authentication, *SCACounters, error) {
+		a.TransStatus, a.Reason = TransRejected, reason
+		return a, nil, nil
+	}
+	if r.TokenID != uuid.Nil {
+		if t := sub.Token; t != nil && t.Status == card.TokenSuspended {
+			return reject(DeclineTokenSuspended)
+		} else if t != nil && t.Status == card.TokenDeleted {
+			return reject(DeclineTokenDeleted)
+		}
+	}
+	if r.Card != nil && c.Status == card.StatusActive {
+		if c.CardDataLocked(now) {
+			return reject(DeclineCardDataTriesExceeded)
+		}
+		if r.Card.ExpMonth != c.ExpMonth || r.Card.ExpYear != c.ExpYear {
+			if err := s.countCardDataTry(o, &c, now); err != nil {
+				return Authentication{}, nil, err
+			}
+			return reject(DeclineIncorrectExpiry)
+		}
+	}
+	switch c.Status {
+	case card.StatusActive:
+	case card.StatusFrozen:
+		return reject(DeclineCardFrozen)
+	case card.StatusExpired:
+		return reject(DeclineCardExpired)
+	default:
+		return reject(DeclineCardNotActive)
+	}
+	if !now.Before(time.Date(c.ExpYear, time.Month(c.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC)) {
+		return reject(DeclineCardExpired)
+	}
+	if a.Currency != c.Currency {
+		return reject(DeclineCurrencyNotSupported)
+	}
+	if a.Preference != PreferChallenge {
+		if next, ok := sub.Counters.lowValue(a.Amount); ok {
+			a.TransStatus, a.Exemption = TransAuthenticated, ExemptionLowValue
+			return a, &next, nil
+		}
+	}
+	a.TransStatus = TransChallenge
+	return a, nil, nil
+}
+
+// authenticationEvent is the authentication's event:
+// authentication.frictionless, .challenge_required or .rejected.
+func authenticationEvent(a Authentication) (events.Event, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return events.Event{}, err
+	}
+	typ := map[TransStatus]string{TransAuthenticated: "authentication.frictionless", TransChallenge: "authentication.challenge_required",
+		TransRejected: "authentication.rejected"}[a.TransStatus]
+	data := map[string]string{"card_id": a.CardID.String(), "amount": a.Amount.String(), "currency": a.Currency, "trans_status": string(a.TransStatus),
+		"merchant_name": a.Payee.Name, "merchant_url": a.Payee.URL}
+	if a.Exemption != "" {
+		data["exemption"] = a.Exemption
+	}
+	if a.Reason != "" {
+		data["reason"] = a.Reason
+	}
+	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.CreatedAt}, nil
+}

@@ -1,0 +1,252 @@
+package spend_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/spend"
+)
+
+var webShop = spend.Payee{Name: "Web Shop", URL: "https://shop.example/checkout", MCC: "5732", Country: "SE"}
+
+// authenticate asks for the authentication of a payment of amount on the
+// card p presents.
+func (f *fixture) authenticate(t *testing.T, p presented, amount string, pref spend.ChallengePreference) (spend.Authentication, error) {
+	t.Helper()
+	pid := f.actor.PartnerID
+	return f.svc.Authenticate(context.Background(), &pid, spend.AuthenticationRequest{
+		Card:   &spend.CardData{PAN: []byte(p.pan), ExpMonth: p.month, ExpYear: p.year},
+		Amount: amount, Currency: "EUR", Payee: webShop, Preference: pref})
+}
+
+// The low-value exemption lets a payment of at most 30.00 through without
+// SCA while the card's payments since its last SCA, this one counted,
+// number at most five and add up to at most 100.00; past either, and when
+// the merchant asks for it, the cardholder is challenged, and a challenge
+// counts nothing. A card that cannot pay online is rejected with the
+// reason. Each answer is recorded and read back as it was given.
+func TestTheLowValueExemptionCountsInTheDatabase(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		c := f.activeCard(t, card.Input{})
+		p := f.terminal(t, c)
+		for _, tc := range []struct {
+			name       string
+			amount     string
+			preference spend.ChallengePreference
+			expected   spend.TransStatus
+		}{
+			{"a first small payment", "10.00", "", spend.TransAuthenticated},              // 1, 10.00
+			{"one past 30.00", "30.01", "", spend.TransChallenge},                         // counts nothing
+			{"30.00 exactly", "30.00", spend.PreferNoChallenge, spend.TransAuthenticated}, // 2, 40.00
+			{"the merchant asks for a challenge", "1.00", spend.PreferChallenge, spend.TransChallenge},
+			{"a third", "25.00", "", spend.TransAuthenticated},               // 3, 65.00
+			{"a fourth", "25.00", "", spend.TransAuthenticated},              // 4, 90.00
+			{"one past 100.00 in all", "10.01", "", spend.TransChallenge},    // would be 100.01
+			{"100.00 in all exactly", "10.00", "", spend.TransAuthenticated}, // 5, 100.00
+			{"a sixth, however small", "0.01", spend.PreferNothing, spend.TransChallenge},
+		} {
+			a, err := f.authenticate(t, p, tc.amount, tc.preference)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if a.TransStatus != tc.expected {
+				t.Fatalf("%s: trans_status %s, want %s", tc.name, a.TransStatus, tc.expected)
+			}
+			if want := map[bool]string{true: spend.ExemptionLowValue}[tc.expected == spend.TransAuthenticated]; a.Exemption != want || a.Reason != "" {
+				t.Fatalf("%s: exemption %q reason %q, want exemption %q", tc.name, a.Exemption, a.Reason, want)
+			}
+			got, err := f.db.Spend().Authentication(ctx, f.actor.PartnerID, a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != a {
+				t.Fatalf("%s: read back %+v, answered %+v", tc.name, got, a)
+			}
+		}
+
+		other := f.activeCard(t, card.Input{})
+		op := f.terminal(t, other)
+		wrongExpiry := op
+		wrongExpiry.year++
+		frozen := f.activeCard(t, card.Input{})
+		freeze := card.StatusFrozen
+		if _, err := f.cards.UpdateCard(ctx, f.actor, frozen.ID, card.Patch{Status: &freeze}); err != nil {
+			t.Fatal(err)
+		}
+		nobody := op
+		nobody.pan = "4000000000000002"
+		for _, tc := range []struct {
+			name   string
+			p      presented
+			reason string
+		}{
+			{"a wrong expiry", wrongExpiry, spend.DeclineIncorrectExpiry},
+			{"a frozen card", f.terminal(t, frozen), spend.DeclineCardFrozen},
+			{"a number no card carries", nobody, spend.DeclineCardNotFound},
+		} {
+			a, err := f.authenticate(t, tc.p, "1.00", "")
+			if err != nil || a.TransStatus != spend.TransRejected || a.Reason != tc.reason {
+				t.Fatalf("%s: %s %q %v, want R %s", tc.name, a.TransStatus, a.Reason, err, tc.reason)
+			}
+		}
+		if got, err := f.cards.Card(ctx, f.actor, other.ID); err != nil || got.CardDataTries != 1 {
+			t.Fatalf("card data tries after a wrong expiry: %d %v", got.CardDataTries, err)
+		}
+		if a, err := f.authenticate(t, op, "1.00", ""); err != nil || a.TransStatus != spend.TransAuthenticated {
+			t.Fatalf("the other card's own small payment: %s %v", a.TransStatus, err)
+		}
+	})
+}
+
+// Requests that are not well formed name their field.
+func TestAuthenticationRequestsNameTheirField(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		c := f.activeCard(t, card.Input{})
+		p := f.terminal(t, c)
+		pid := f.actor.PartnerID
+		for _, tc := range []struct {
+			name  string
+			edit  func(r *spend.AuthenticationRequest)
+			field string
+		}{
+			{"no card", func(r *spend.AuthenticationRequest) { r.Card = nil }, "pan"},
+			{"a CVV2", func(r *spend.AuthenticationRequest) { r.Card.CVV = []byte(p.cvv) }, "cvv"},
+			{"a plain http site", func(r *spend.AuthenticationRequest) { r.Payee.URL = "http://shop.example/" }, "merchant.url"},
+			{"a site with credentials", func(r *spend.AuthenticationRequest) { r.Payee.URL = "https://a:b@shop.example/" }, "merchant.url"},
+			{"no merchant name", func(r *spend.AuthenticationRequest) { r.Payee.Name = " " }, "merchant.name"},
+			{"a made-up preference", func(r *spend.AuthenticationRequest) { r.Preference = "whatever" }, "challenge_preference"},
+			{"no amount", func(r *spend.AuthenticationRequest) { r.Amount = "0" }, "amount"},
+			{"a month 13", func(r *spend.AuthenticationRequest) { r.Card.ExpMonth = 13 }, "exp_month"},
+		} {
+			r := spend.AuthenticationRequest{Card: &spend.CardData{PAN: []byte(p.pan), ExpMonth: p.month, ExpYear: p.year},
+				Amount: "1.00", Currency: "EUR", Payee: webShop}
+			tc.edit(&r)
+			_, err := f.svc.Authenticate(context.Background(), &pid, r)
+			var fe *spend.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("%s: %v, want a field error on %s", tc.name, err, tc.field)
+			}
+		}
+	})
+}
+
+// Payments racing the low-value exemption's limits never go past them
+// together: twelve concurrent 10.00 payments on one card, five without
+// SCA (the count); eight concurrent 25.00 on another, four (the 100.00).
+func TestConcurrentPaymentsNeverPassTheExemptionsLimits(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		for _, tc := range []struct {
+			name     string
+			n        int
+			amount   string
+			expected int
+		}{
+			{"the count", 12, "10.00", spend.LowValuePayments},
+			{"the cumulative amount", 8, "25.00", 4},
+		} {
+			p := f.terminal(t, f.activeCard(t, card.Input{}))
+			var (
+				wg                sync.WaitGroup
+				mu                sync.Mutex
+				frictionless, all int
+				ids               = map[uuid.UUID]bool{}
+			)
+			for range tc.n {
+				wg.Go(func() {
+					a, err := f.authenticate(t, p, tc.amount, "")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					all++
+					ids[a.ID] = true
+					if a.TransStatus == spend.TransAuthenticated {
+						frictionless++
+					} else if a.TransStatus != spend.TransChallenge {
+						t.Errorf("%s: trans_status %s", tc.name, a.TransStatus)
+					}
+				})
+			}
+			wg.Wait()
+			if frictionless != tc.expected || all != tc.n || len(ids) != tc.n {
+				t.Fatalf("%s: %d of %d without SCA (%d answers), want %d", tc.name, frictionless, tc.n, all, tc.expected)
+			}
+		}
+	})
+}
+
+// An online payment that names its authentication is accepted for the
+// authenticated card, currency and payee, at most the authenticated
+// amount, once: another amount, payee or card, a challenge not passed, a
+// second use or a late one decline with the reason, and a decline for
+// another cause leaves the authentication to be used.
+func TestAnAuthenticationHoldsForItsPaymentOnce(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "20.00")
+		c := f.activeCard(t, card.Input{})
+		p := f.terminal(t, c)
+		other := f.terminal(t, f.activeCard(t, card.Input{}))
+		shop := spend.Merchant{Name: webShop.Name, MCC: webShop.MCC, Country: webShop.Country, ID: "m-web"}
+		frictionless := func(amount string) spend.Authentication {
+			t.Helper()
+			a, err := f.authenticate(t, p, amount, "")
+			if err != nil || a.TransStatus != spend.TransAuthenticated {
+				t.Fatalf("authenticating %s: %s %v", amount, a.TransStatus, err)
+			}
+			return a
+		}
+		pay := func(on presented, n spend.Authentication, amount string, m spend.Merchant) spend.Authorization {
+			t.Helper()
+			a, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: on.data(), Amount: amount, Currency: "EUR", Merchant: m,
+				AuthenticationID: n.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		elsewhere := shop
+		elsewhere.Name = "Another Shop"
+
+		n := frictionless("10.00")
+		expectDecision(t, pay(p, n, "10.01", shop), spend.DeclineAuthenticationMismatch)
+		expectDecision(t, pay(p, n, "10.00", elsewhere), spend.DeclineAuthenticationMismatch)
+		expectDecision(t, pay(other, n, "10.00", shop), spend.DeclineAuthenticationMismatch)
+		a := pay(p, n, "9.50", shop) // a final amount below the authenticated one
+		expectDecision(t, a, "")
+		expectDecision(t, pay(p, n, "9.50", shop), spend.DeclineAuthenticationUsed)
+		if got, err := f.db.Spend().Authentication(ctx, f.actor.PartnerID, n.ID); err != nil || got.AuthorizationID != a.ID {
+			t.Fatalf("the authentication's authorisation: %v %v, want %v", got.AuthorizationID, err, a.ID)
+		}
+
+		big := frictionless("25.00") // more than the 10.50 left on the account
+		expectDecision(t, pay(p, big, "25.00", shop), spend.DeclineInsufficientFunds)
+		f.fund(t, "20.00")
+		expectDecision(t, pay(p, big, "25.00", shop), "") // the decline did not use it
+
+		challenged, err := f.authenticate(t, p, "1.00", spend.PreferChallenge)
+		if err != nil || challenged.TransStatus != spend.TransChallenge {
+			t.Fatalf("a challenge: %s %v", challenged.TransStatus, err)
+		}
+		expectDecision(t, pay(p, challenged, "1.00", shop), spend.DeclineAuthenticationIncomplete)
+
+		late := frictionless("1.00")
+		f.now = f.now.Add(spend.AuthenticationTTL)
+		expectDecision(t, pay(p, late, "1.00", shop), spend.DeclineAuthenticationExpired)
+
+		_, err = f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: p.data(), Amount: "1.00", Currency: "EUR", Merchant: shop,
+			AuthenticationID: uuid.New()})
+		var fe *spend.FieldError
+		if !errors.As(err, &fe) || fe.Field != "authentication_id" {
+			t.Fatalf("an authentication no one made: %v", err)
+		}
+	})
+}
