@@ -431,3 +431,51 @@ func TestAReissueAndAPaymentDoNotDeadlock(t *testing.T) {
 		t.Fatalf("%d deadlocks", n-before)
 	}
 }
+
+// A sending whose network reference an authorisation already has is
+// answered spend.ErrReferenceTaken by the PostgreSQL batch it is in, which
+// commits its other decisions: it does not fail the batch, whose
+// decisions would all be made again alone.
+func TestATakenReferenceDoesNotFailItsBatch(t *testing.T) {
+	db, _ := postgresWithInspector(t, storetest.PostgresURL(t))
+	var (
+		mu      sync.Mutex
+		batches []string
+	)
+	db.ObserveBatches(func(b store.DecisionBatch) {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, fmt.Sprintf("%d round trip(s), %d recorded", b.RoundTrips, b.Decisions))
+	})
+	f := newFixture(t, db)
+	f.fund(t, "100.00")
+	ctx := context.Background()
+	c := f.activeCard(t, card.Input{})
+	ref := "acq:taken-" + uuid.NewString()
+	sending := func() error {
+		return db.Spend().Decide(ctx, spend.Lookup{PartnerID: f.actor.PartnerID, CardID: c.ID, Windows: spend.WindowsAt(f.now)},
+			func(sub spend.Subject) (spend.Outcome, error) {
+				a := spend.Authorization{ID: uuid.New(), PartnerID: f.actor.PartnerID, CardID: c.ID, LineageID: sub.Card.LineageID,
+					AccountID: sub.Account.ID, Amount: 1_00, Currency: "EUR", Merchant: grocer, Status: spend.StatusApproved, Held: 1_00, Spent: 1_00,
+					CreatedAt: f.now, UpdatedAt: f.now, EntryMode: spend.EntryChip, NetworkReference: ref,
+					Verification: &spend.Verification{CVV: spend.CheckNotProvided, Expiry: spend.CheckMatch, PIN: spend.CheckNotProvided}}
+				return spend.Outcome{Authorization: &a, Event: events.Event{ID: uuid.New(), PartnerID: f.actor.PartnerID,
+					Type: "authorization.approved", ResourceID: a.ID, CreatedAt: f.now}}, nil
+			})
+	}
+	if err := sending(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sending(); !errors.Is(err, spend.ErrReferenceTaken) {
+		t.Fatalf("a second sending of the reference: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "[2 round trip(s), 1 recorded 1 round trip(s), 0 recorded]"; fmt.Sprint(batches) != want {
+		t.Fatalf("batches %q, want %s", batches, want)
+	}
+	acct, err := f.cards.Account(ctx, f.actor, f.acct.ID)
+	if err != nil || acct.Available.String() != "99.00" {
+		t.Fatalf("available %s (%v), want 99.00: one hold", acct.Available, err)
+	}
+}

@@ -59,19 +59,23 @@ func (s *SpendStore) writeOutcomePG(ctx context.Context, o spend.Outcome) error 
 }
 
 // outcomeRow is the row outcomePG returns: whether the guard held (1, or 0
-// when nothing was written for a stale subject), whether the card was at
-// its version, and whether the outcome was written.
-type outcomeRow struct{ same, card, written int }
+// when nothing was written for a stale subject), whether the
+// authorisation's network reference and id were still free, whether the
+// card was at its version, and whether the outcome was written.
+type outcomeRow struct{ same, free, card, written int }
 
-func (r *outcomeRow) dest() []any { return []any{&r.same, &r.card, &r.written} }
+func (r *outcomeRow) dest() []any { return []any{&r.same, &r.free, &r.card, &r.written} }
 
-// err is why an outcome whose guard held wrote nothing: the card is not the
-// version the decision was made from, or the hold would take the available
-// amount below zero.
+// err is why an outcome whose guard held wrote nothing: another
+// authorisation has its network reference (a resend that lost to its first
+// sending), the card is not the version the decision was made from, or
+// the hold would take the available amount below zero.
 func (r *outcomeRow) err() error {
 	switch {
 	case r.written != 0:
 		return nil
+	case r.free == 0:
+		return spend.ErrReferenceTaken
 	case r.card == 0:
 		return card.ErrConflict
 	}
@@ -198,12 +202,12 @@ func (g *guardPG) same(st *pgStatement) string {
 // state, the funding and the hold on the account, the authorisation with
 // its day's count, its checks and its partner's answer, the events, and
 // the reservation's end. Each write is gated on the one before it (a
-// common table expression's row): the guard's, then the card's version
-// (it must be the subject's), then the account's update (which must not go
-// below zero), so that the statement writes all or nothing. It returns
-// one row: whether the guard held (1, or 0 when nothing was written for a
-// stale subject), whether the card was at its version and whether the
-// outcome was written (outcomeRow). It is "" when o writes nothing and
+// common table expression's row): the guard's, then a network sending's
+// reference (no authorisation may have it, or the id, yet: a resend in the
+// same process is answered without failing the batch it is in), then the
+// card's version (it must be the subject's), then the account's update
+// (which must not go below zero), so that the statement writes all or
+// nothing. It returns an outcomeRow. It is "" when o writes nothing and
 // there is no guard.
 func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 	var (
@@ -229,12 +233,18 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 	if g != nil {
 		ctes, gate = append(ctes, g.same(&st)), "same"
 	}
+	a := o.Authorization
+	free := "1"
+	if a != nil && a.NetworkReference != "" {
+		ctes = append(ctes, `free AS (SELECT 1 WHERE `+gated(`NOT EXISTS (SELECT FROM authorization_checks WHERE network_reference = `+
+			st.arg(a.NetworkReference)+`) AND NOT EXISTS (SELECT FROM authorizations WHERE id = `+st.arg(a.ID.String())+`)`)+`)`)
+		gate, free = "free", `(SELECT COUNT(*) FROM free)`
+	}
 	var update, where string
 	if c := o.Card; c != nil {
 		update, where = cardUpdate(&st, *c)
 		ctes, gate = append(ctes, `ver AS (SELECT 1 FROM cards WHERE `+gated(where)+`)`), "ver"
 	}
-	a := o.Authorization
 	var fund, held card.Amount
 	account := ""
 	if f := o.Funding; f != nil {
@@ -321,5 +331,5 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 	if gate != "" {
 		written = `(SELECT COUNT(*) FROM ` + gate + `)`
 	}
-	return `WITH ` + strings.Join(ctes, ",\n") + ` SELECT ` + same + `, ` + cardOK + `, ` + written, st.args, nil
+	return `WITH ` + strings.Join(ctes, ",\n") + ` SELECT ` + same + `, ` + free + `, ` + cardOK + `, ` + written, st.args, nil
 }
