@@ -59,11 +59,15 @@ const (
 // ExemptionLowValue is the low-value exemption of RTS Article 16.
 const ExemptionLowValue = "low_value"
 
-// The low-value exemption's limits, in the card's currency: a payment of
-// at most LowValueMax goes without SCA while the card's payments since its
-// last SCA, this one counted, number at most LowValuePayments and add up to
-// at most LowValueCumulative. Article 16 lets an issuer keep either count;
-// vaultpage keeps both, so whichever is reached first calls for SCA.
+// The low-value exemption's limits, in euros: a payment of at most
+// LowValueMax goes without SCA while the card's payments since its last
+// SCA, this one counted, number at most LowValuePayments and add up to at
+// most LowValueCumulative. Article 16 lets an issuer keep either count;
+// vaultpage keeps both, so whichever is reached first calls for SCA. The
+// counts are the card's reissue lineage's, so a card reissued with its
+// number goes on counting. Article 16's limits are in euros and vaultpage
+// keeps no exchange rates: a payment in another currency is always
+// challenged.
 const (
 	LowValueMax        card.Amount = 30_00
 	LowValueCumulative card.Amount = 100_00
@@ -74,17 +78,18 @@ const (
 // authorisation must name it within this time.
 const AuthenticationTTL = 30 * time.Minute
 
-// SCACounters are what a card's online payments let through without SCA
-// under the low-value exemption since its last SCA.
+// SCACounters are what a card lineage's online payments let through
+// without SCA under the low-value exemption since its last SCA.
 type SCACounters struct {
-	Payments int
-	Amount   card.Amount
+	LineageID uuid.UUID
+	Payments  int
+	Amount    card.Amount
 }
 
 // lowValue tells whether a payment of amt goes without SCA under the
 // low-value exemption, and the counters once it has.
 func (c SCACounters) lowValue(amt card.Amount) (SCACounters, bool) {
-	next := SCACounters{Payments: c.Payments + 1, Amount: c.Amount + amt}
+	next := SCACounters{LineageID: c.LineageID, Payments: c.Payments + 1, Amount: c.Amount + amt}
 	if amt > LowValueMax || next.Payments > LowValuePayments || next.Amount > LowValueCumulative {
 		return c, false
 	}
@@ -92,12 +97,13 @@ func (c SCACounters) lowValue(amt card.Amount) (SCACounters, bool) {
 }
 
 // Payee is the merchant an online payment goes to, as the cardholder is
-// shown it.
+// shown it, and the acquirer's id for it.
 type Payee struct {
 	Name    string
 	URL     string // the merchant's site, https
 	MCC     string
 	Country string
+	ID      string // the acquirer's merchant id
 }
 
 // Authentication is a merchant's request to authenticate one online
@@ -138,7 +144,8 @@ func (r *AuthenticationRequest) validate() (card.Amount, error) {
 	}
 	r.Currency = strings.ToUpper(strings.TrimSpace(r.Currency))
 	p := &r.Payee
-	p.Name, p.URL, p.Country = strings.TrimSpace(p.Name), strings.TrimSpace(p.URL), strings.ToUpper(strings.TrimSpace(p.Country))
+	p.Name, p.URL, p.Country, p.ID = strings.TrimSpace(p.Name), strings.TrimSpace(p.URL), strings.ToUpper(strings.TrimSpace(p.Country)),
+		strings.TrimSpace(p.ID)
 	if r.Preference == "" {
 		r.Preference = PreferNothing
 	}
@@ -157,6 +164,8 @@ func (r *AuthenticationRequest) validate() (card.Amount, error) {
 		return 0, &FieldError{Field: "merchant.mcc", Reason: "must be a four-digit merchant category code"}
 	case !countryRE.MatchString(p.Country):
 		return 0, &FieldError{Field: "merchant.country", Reason: "must be an ISO 3166-1 alpha-2 country code"}
+	case p.ID == "" || len(p.ID) > 100:
+		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 characters"}
 	}
 	switch r.Preference {
 	case PreferNothing, PreferChallenge, PreferNoChallenge:
@@ -243,6 +252,9 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 			o.Authentication, o.Event, o.Counters, out = &b, e, counters, b
 			return o, nil
 		})
+	if errors.Is(err, card.ErrNotFound) && r.TokenID != uuid.Nil {
+		return Authentication{}, &FieldError{Field: "token_id", Reason: "no such token"}
+	}
 	if errors.Is(err, card.ErrNotFound) {
 		return Authentication{}, &FieldError{Field: "pan", Reason: "no such card"}
 	}
@@ -292,7 +304,7 @@ func (s *Service) answer(o *Outcome, sub Subject, a Authentication, r Authentica
 	if a.Currency != c.Currency {
 		return reject(DeclineCurrencyNotSupported)
 	}
-	if a.Preference != PreferChallenge {
+	if a.Preference != PreferChallenge && a.Currency == "EUR" {
 		if next, ok := sub.Counters.lowValue(a.Amount); ok {
 			a.TransStatus, a.Exemption = TransAuthenticated, ExemptionLowValue
 			return a, &next, nil

@@ -12,7 +12,7 @@ import (
 	"github.com/vaultpage/vaultpage/spend"
 )
 
-var webShop = spend.Payee{Name: "Web Shop", URL: "https://shop.example/checkout", MCC: "5732", Country: "SE"}
+var webShop = spend.Payee{Name: "Web Shop", URL: "https://shop.example/checkout", MCC: "5732", Country: "SE", ID: "m-web"}
 
 // authenticate asks for the authentication of a payment of amount on the
 // card p presents.
@@ -104,6 +104,56 @@ func TestTheLowValueExemptionCountsInTheDatabase(t *testing.T) {
 	})
 }
 
+// A card reissued with its number goes on counting towards the exemption
+// where the card it replaced left off: the counts are the lineage's.
+// Article 16's limits are in euros, and a payment in another currency is
+// challenged.
+func TestTheExemptionCountsAcrossAReissue(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		c := f.activeCard(t, card.Input{})
+		p := f.terminal(t, c)
+		count := func(q presented, n int) (frictionless int) {
+			t.Helper()
+			for range n {
+				a, err := f.authenticate(t, q, "10.00", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.TransStatus == spend.TransAuthenticated {
+					frictionless++
+				}
+			}
+			return frictionless
+		}
+		before := count(p, 3)
+		n, err := f.cards.Reissue(ctx, f.actor, c.ID, card.ReissueSameNumber, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := f.terminal(t, f.activated(t, n))
+		if q.pan != p.pan {
+			t.Fatal("the reissued card has another number")
+		}
+		if after := count(q, 4); before != 3 || after != spend.LowValuePayments-3 {
+			t.Fatalf("%d frictionless before the reissue and %d after, want 3 and %d", before, after, spend.LowValuePayments-3)
+		}
+
+		sekAccount, err := f.cards.CreateAccount(ctx, f.actor, f.ind.ID, "SEK")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sek := f.activeCardOn(t, card.Input{AccountID: sekAccount.ID})
+		pid := f.actor.PartnerID
+		sp := f.terminal(t, sek)
+		a, err := f.svc.Authenticate(ctx, &pid, spend.AuthenticationRequest{Card: &spend.CardData{PAN: []byte(sp.pan), ExpMonth: sp.month, ExpYear: sp.year},
+			Amount: "1.00", Currency: "SEK", Payee: webShop})
+		if err != nil || a.TransStatus != spend.TransChallenge {
+			t.Fatalf("1.00 SEK: %s %v, want a challenge", a.TransStatus, err)
+		}
+	})
+}
+
 // Requests that are not well formed name their field.
 func TestAuthenticationRequestsNameTheirField(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
@@ -120,6 +170,7 @@ func TestAuthenticationRequestsNameTheirField(t *testing.T) {
 			{"a plain http site", func(r *spend.AuthenticationRequest) { r.Payee.URL = "http://shop.example/" }, "merchant.url"},
 			{"a site with credentials", func(r *spend.AuthenticationRequest) { r.Payee.URL = "https://a:b@shop.example/" }, "merchant.url"},
 			{"no merchant name", func(r *spend.AuthenticationRequest) { r.Payee.Name = " " }, "merchant.name"},
+			{"no acquirer merchant id", func(r *spend.AuthenticationRequest) { r.Payee.ID = "" }, "merchant.id"},
 			{"a made-up preference", func(r *spend.AuthenticationRequest) { r.Preference = "whatever" }, "challenge_preference"},
 			{"no amount", func(r *spend.AuthenticationRequest) { r.Amount = "0" }, "amount"},
 			{"a month 13", func(r *spend.AuthenticationRequest) { r.Card.ExpMonth = 13 }, "exp_month"},
@@ -215,16 +266,28 @@ func TestAnAuthenticationHoldsForItsPaymentOnce(t *testing.T) {
 		}
 		elsewhere := shop
 		elsewhere.Name = "Another Shop"
+		otherAcquirer := shop
+		otherAcquirer.ID = "m-other"
 
 		n := frictionless("10.00")
 		expectDecision(t, pay(p, n, "10.01", shop), spend.DeclineAuthenticationMismatch)
 		expectDecision(t, pay(p, n, "10.00", elsewhere), spend.DeclineAuthenticationMismatch)
+		expectDecision(t, pay(p, n, "10.00", otherAcquirer), spend.DeclineAuthenticationMismatch)
 		expectDecision(t, pay(other, n, "10.00", shop), spend.DeclineAuthenticationMismatch)
 		a := pay(p, n, "9.50", shop) // a final amount below the authenticated one
 		expectDecision(t, a, "")
 		expectDecision(t, pay(p, n, "9.50", shop), spend.DeclineAuthenticationUsed)
 		if got, err := f.db.Spend().Authentication(ctx, f.actor.PartnerID, n.ID); err != nil || got.AuthorizationID != a.ID {
 			t.Fatalf("the authentication's authorisation: %v %v, want %v", got.AuthorizationID, err, a.ID)
+		}
+		// It clears for the authenticated amount at most, though 20% over
+		// the authorised 9.50 would be 11.40.
+		var fe *spend.FieldError
+		if _, err := f.svc.Clear(ctx, f.actor.PartnerID, a.ID, "10.01"); !errors.As(err, &fe) || fe.Field != "amount" {
+			t.Fatalf("clearing past the authenticated amount: %v", err)
+		}
+		if cl, err := f.svc.Clear(ctx, f.actor.PartnerID, a.ID, "10.00"); err != nil || cl.Cleared == nil || cl.Cleared.String() != "10.00" {
+			t.Fatalf("clearing the authenticated amount: %+v %v", cl.Cleared, err)
 		}
 
 		big := frictionless("25.00") // more than the 10.50 left on the account
@@ -244,7 +307,6 @@ func TestAnAuthenticationHoldsForItsPaymentOnce(t *testing.T) {
 
 		_, err = f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: p.data(), Amount: "1.00", Currency: "EUR", Merchant: shop,
 			AuthenticationID: uuid.New()})
-		var fe *spend.FieldError
 		if !errors.As(err, &fe) || fe.Field != "authentication_id" {
 			t.Fatalf("an authentication no one made: %v", err)
 		}

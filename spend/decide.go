@@ -206,8 +206,8 @@ func authenticationDecline(n *Authentication, a Authorization, now time.Time) (s
 	switch {
 	case n == nil:
 		return "", &FieldError{Field: "authentication_id", Reason: "no such authentication"}
-	case n.CardID != a.CardID || a.Amount > n.Amount || a.Currency != n.Currency || a.Merchant.Name != n.Payee.Name ||
-		a.Merchant.MCC != n.Payee.MCC || a.Merchant.Country != n.Payee.Country:
+	case n.CardID != a.CardID || a.Amount > n.Amount || a.Currency != n.Currency || a.Merchant.ID != n.Payee.ID ||
+		a.Merchant.Name != n.Payee.Name || a.Merchant.MCC != n.Payee.MCC || a.Merchant.Country != n.Payee.Country:
 		return DeclineAuthenticationMismatch, nil
 	case n.TransStatus != TransAuthenticated:
 		return DeclineAuthenticationIncomplete, nil

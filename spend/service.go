@@ -65,6 +65,9 @@ type Store interface {
 	// Authentication reads one of the partner's authentications;
 	// ErrNotFound if it has none with the id.
 	Authentication(ctx context.Context, partnerID, id uuid.UUID) (Authentication, error)
+	// AuthenticationOf reads the authentication the authorisation used;
+	// ErrNotFound if it used none.
+	AuthenticationOf(ctx context.Context, authorizationID uuid.UUID) (Authentication, error)
 	// Authorizations lists the partner's authorisations, newest first,
 	// optionally for one card.
 	Authorizations(ctx context.Context, partnerID uuid.UUID, cardID *uuid.UUID, p card.Page) ([]Authorization, error)
@@ -335,6 +338,14 @@ func (s *Service) clear(ctx context.Context, partnerID, id uuid.UUID, amount str
 		}
 		if cleared > a.Amount+a.Amount*MaxClearingOverage/100 {
 			return &FieldError{Field: "amount", Reason: "may be at most " + strconv.Itoa(MaxClearingOverage) + "% more than the authorised amount"}
+		}
+		// A payment the cardholder authenticated, or an exemption let
+		// through, is for that amount at most (dynamic linking).
+		switch n, err := s.store.AuthenticationOf(ctx, a.ID); {
+		case err == nil && cleared > n.Amount:
+			return &FieldError{Field: "amount", Reason: "may be at most the authenticated amount, " + n.Amount.String()}
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return err
 		}
 		if cleared > a.Held && cleared-a.Held > acct.Available {
 			return ErrInsufficientFunds

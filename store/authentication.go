@@ -10,7 +10,7 @@ import (
 	"github.com/vaultpage/vaultpage/spend"
 )
 
-const authenticationColumns = `id, partner_id, card_id, amount, currency, merchant_name, merchant_url, merchant_mcc, merchant_country,
+const authenticationColumns = `id, partner_id, card_id, amount, currency, merchant_name, merchant_url, merchant_mcc, merchant_country, merchant_id,
 	challenge_preference, trans_status, exemption, reason, authorization_id, created_at, updated_at, expires_at`
 
 // authenticationArgs are the placeholders of a's authenticationColumns, in
@@ -21,7 +21,7 @@ func authenticationArgs(st *pgStatement, a spend.Authentication) []string {
 		used = a.AuthorizationID.String()
 	}
 	return []string{st.arg(a.ID.String()), st.arg(a.PartnerID.String()), st.arg(a.CardID.String()), st.arg(int64(a.Amount)), st.arg(a.Currency),
-		st.arg(a.Payee.Name), st.arg(a.Payee.URL), st.arg(a.Payee.MCC), st.arg(a.Payee.Country), st.arg(string(a.Preference)),
+		st.arg(a.Payee.Name), st.arg(a.Payee.URL), st.arg(a.Payee.MCC), st.arg(a.Payee.Country), st.arg(a.Payee.ID), st.arg(string(a.Preference)),
 		st.arg(string(a.TransStatus)), st.arg(a.Exemption), st.arg(a.Reason), st.arg(used), st.arg(a.CreatedAt.UTC()), st.arg(a.UpdatedAt.UTC()),
 		st.arg(a.ExpiresAt.UTC())}
 }
@@ -34,6 +34,12 @@ func (s *SpendStore) Authentication(ctx context.Context, partnerID, id uuid.UUID
 	return scanAuthentication(s.db.q(ctx).QueryRowContext(ctx, authenticationQuery, partnerID.String(), id.String()))
 }
 
+// AuthenticationOf implements spend.Store.
+func (s *SpendStore) AuthenticationOf(ctx context.Context, authorizationID uuid.UUID) (spend.Authentication, error) {
+	return scanAuthentication(s.db.q(ctx).QueryRowContext(ctx, `SELECT `+authenticationColumns+` FROM authentications WHERE authorization_id = $1`,
+		authorizationID.String()))
+}
+
 // scanAuthentication scans a row of authenticationColumns; spend.ErrNotFound
 // for none.
 func scanAuthentication(row interface{ Scan(...any) error }) (spend.Authentication, error) {
@@ -42,7 +48,7 @@ func scanAuthentication(row interface{ Scan(...any) error }) (spend.Authenticati
 		used sql.NullString
 	)
 	err := row.Scan(&a.ID, &a.PartnerID, &a.CardID, &a.Amount, &a.Currency, &a.Payee.Name, &a.Payee.URL, &a.Payee.MCC,
-		&a.Payee.Country, &a.Preference, &a.TransStatus, &a.Exemption, &a.Reason, &used, &a.CreatedAt, &a.UpdatedAt, &a.ExpiresAt)
+		&a.Payee.Country, &a.Payee.ID, &a.Preference, &a.TransStatus, &a.Exemption, &a.Reason, &used, &a.CreatedAt, &a.UpdatedAt, &a.ExpiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, spend.ErrNotFound
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -36,6 +37,11 @@ func (s *SpendStore) writeOutcome(ctx context.Context, o spend.Outcome) error {
 	return nil
 }
 
+// errAuthenticationUsed: the authentication an approval uses was used
+// meanwhile. Decisions read it under the card's lock, so this is a
+// safeguard that keeps "once" a property of the write too.
+var errAuthenticationUsed = errors.New("store: the authentication was used meanwhile")
+
 // referenceTaken is err, or spend.ErrReferenceTaken when err is the unique
 // violation of a network sending's reference, or of the id a resend took
 // over with it: the resend lost the race to its first sending.
@@ -61,10 +67,11 @@ func (s *SpendStore) writeOutcomePG(ctx context.Context, o spend.Outcome) error 
 // outcomeRow is the row outcomePG returns: whether the guard held (1, or 0
 // when nothing was written for a stale subject), whether the
 // authorisation's network reference and id were still free, whether the
-// card was at its version, and whether the outcome was written.
-type outcomeRow struct{ same, free, card, written int }
+// authentication it uses was still unused, whether the card was at its
+// version, and whether the outcome was written.
+type outcomeRow struct{ same, free, unused, card, written int }
 
-func (r *outcomeRow) dest() []any { return []any{&r.same, &r.free, &r.card, &r.written} }
+func (r *outcomeRow) dest() []any { return []any{&r.same, &r.free, &r.unused, &r.card, &r.written} }
 
 // err is why an outcome whose guard held wrote nothing: another
 // authorisation has its network reference (a resend that lost to its first
@@ -76,6 +83,8 @@ func (r *outcomeRow) err() error {
 		return nil
 	case r.free == 0:
 		return spend.ErrReferenceTaken
+	case r.unused == 0:
+		return errAuthenticationUsed
 	case r.card == 0:
 		return card.ErrConflict
 	}
@@ -103,9 +112,13 @@ func (s *SpendStore) writeOutcomeSQLite(ctx context.Context, o spend.Outcome) er
 			}
 		}
 		if u := o.Used; u != nil {
-			if _, err := s.db.w(ctx).ExecContext(ctx, `UPDATE authentications SET authorization_id = $1, updated_at = $2
-				WHERE id = $3 AND authorization_id IS NULL`, u.AuthorizationID.String(), u.UpdatedAt.UTC(), u.ID.String()); err != nil {
+			res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE authentications SET authorization_id = $1, updated_at = $2
+				WHERE id = $3 AND authorization_id IS NULL`, u.AuthorizationID.String(), u.UpdatedAt.UTC(), u.ID.String())
+			if err != nil {
 				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return errors.Join(errAuthenticationUsed, err)
 			}
 		}
 		if n := o.Authentication; n != nil {
@@ -120,9 +133,9 @@ func (s *SpendStore) writeOutcomeSQLite(ctx context.Context, o spend.Outcome) er
 			}
 		}
 		if n := o.Counters; n != nil && o.Authentication != nil {
-			if _, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO sca_exemption_counters (card_id, payments, amount, updated_at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (card_id) DO UPDATE SET payments = excluded.payments, amount = excluded.amount, updated_at = excluded.updated_at`,
-				o.Authentication.CardID.String(), n.Payments, int64(n.Amount), o.Authentication.UpdatedAt.UTC()); err != nil {
+			if _, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO sca_exemption_counters (lineage_id, payments, amount, updated_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (lineage_id) DO UPDATE SET payments = excluded.payments, amount = excluded.amount, updated_at = excluded.updated_at`,
+				n.LineageID.String(), n.Payments, int64(n.Amount), o.Authentication.UpdatedAt.UTC()); err != nil {
 				return err
 			}
 		}
@@ -240,6 +253,11 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 			st.arg(a.NetworkReference)+`) AND NOT EXISTS (SELECT FROM authorizations WHERE id = `+st.arg(a.ID.String())+`)`)+`)`)
 		gate, free = "free", `(SELECT COUNT(*) FROM free)`
 	}
+	unused := "1"
+	if u := o.Used; u != nil {
+		ctes = append(ctes, `unused AS (SELECT 1 FROM authentications WHERE `+gated(`id = `+st.arg(u.ID.String())+` AND authorization_id IS NULL`)+`)`)
+		gate, unused = "unused", `(SELECT COUNT(*) FROM unused)`
+	}
 	var update, where string
 	if c := o.Card; c != nil {
 		update, where = cardUpdate(&st, *c)
@@ -305,15 +323,15 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 	}
 	if u := o.Used; u != nil {
 		ctes = append(ctes, `used AS (UPDATE authentications SET authorization_id = `+st.arg(u.AuthorizationID.String())+`, updated_at = `+
-			st.arg(u.UpdatedAt.UTC())+` WHERE `+gated(`id = `+st.arg(u.ID.String())+` AND authorization_id IS NULL`)+`)`)
+			st.arg(u.UpdatedAt.UTC())+` WHERE `+gated(`id = `+st.arg(u.ID.String()))+`)`)
 	}
 	if n := o.Authentication; n != nil {
 		insert("authn", "authentications", authenticationColumns, authenticationArgs(&st, *n)...)
 	}
 	if n := o.Counters; n != nil && o.Authentication != nil {
-		ctes = append(ctes, `sca AS (INSERT INTO sca_exemption_counters (card_id, payments, amount, updated_at) `+rows(st.arg(o.Authentication.CardID.String()),
+		ctes = append(ctes, `sca AS (INSERT INTO sca_exemption_counters (lineage_id, payments, amount, updated_at) `+rows(st.arg(n.LineageID.String()),
 			st.arg(n.Payments), st.arg(int64(n.Amount)), st.arg(o.Authentication.UpdatedAt.UTC()))+
-			` ON CONFLICT (card_id) DO UPDATE SET payments = excluded.payments, amount = excluded.amount, updated_at = excluded.updated_at)`)
+			` ON CONFLICT (lineage_id) DO UPDATE SET payments = excluded.payments, amount = excluded.amount, updated_at = excluded.updated_at)`)
 	}
 	if o.Release != "" {
 		ctes = append(ctes, `rel AS (DELETE FROM network_reservations WHERE `+gated(`reference = `+st.arg(o.Release))+`)`)
@@ -331,5 +349,5 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 	if gate != "" {
 		written = `(SELECT COUNT(*) FROM ` + gate + `)`
 	}
-	return `WITH ` + strings.Join(ctes, ",\n") + ` SELECT ` + same + `, ` + free + `, ` + cardOK + `, ` + written, st.args, nil
+	return `WITH ` + strings.Join(ctes, ",\n") + ` SELECT ` + same + `, ` + free + `, ` + unused + `, ` + cardOK + `, ` + written, st.args, nil
 }

@@ -278,7 +278,7 @@ const approvalsSQL = `CASE WHEN c.usage <> 'single_use' THEN 0 ELSE (SELECT COUN
 	WHERE x.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id) AND x.status IN ('approved', 'cleared')) END`
 
 const subjectFrom = `FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id
-	LEFT JOIN sca_exemption_counters x ON x.card_id = c.id`
+	LEFT JOIN sca_exemption_counters x ON x.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id)`
 
 // spentSQL is what the card c's lineage spent in the window of its limit,
 // given the first days of the daily, monthly and annual windows; 0 for a
@@ -362,6 +362,7 @@ func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 		return sub, err
 	}
 	sub.Card, sub.Spent, sub.Account.CreatedAt = c, card.Amount(spent), sub.Account.CreatedAt.UTC()
+	sub.Counters.LineageID = c.LineageID
 	if max.Valid {
 		m := card.Amount(max.Int64)
 		sub.Restriction = &m

@@ -12,6 +12,7 @@ CREATE TABLE authentications (
     currency             TEXT NOT NULL,
     merchant_name        TEXT NOT NULL,
     merchant_url         TEXT NOT NULL,
+    merchant_id          TEXT NOT NULL,
     merchant_mcc         TEXT NOT NULL,
     merchant_country     TEXT NOT NULL,
     challenge_preference TEXT NOT NULL,
@@ -24,12 +25,14 @@ CREATE TABLE authentications (
     expires_at           DATETIME NOT NULL
 );
 CREATE INDEX authentications_partner ON authentications (partner_id, id);
+CREATE UNIQUE INDEX authentications_authorization ON authentications (authorization_id);
 
 -- What a card's online payments let through without SCA under the
 -- low-value exemption (RTS Article 16) since its last SCA: how many, and
--- how much. No row: none.
+-- how much. Kept for the card's reissue lineage, as spend limits are: a
+-- card reissued with its number goes on counting. No row: none.
 CREATE TABLE sca_exemption_counters (
-    card_id    TEXT PRIMARY KEY REFERENCES cards (id),
+    lineage_id TEXT PRIMARY KEY,
     payments   INTEGER NOT NULL,
     amount     BIGINT NOT NULL,
     updated_at DATETIME NOT NULL
