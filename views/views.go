@@ -12,6 +12,9 @@ type Page struct {
 	// SecuredBy is the quiet line at the foot of the page that names the
 	// card programme ("Secured by …"); "" for none (the demo app's pages).
 	SecuredBy string
+	// Integrity is each static asset's Subresource Integrity value, by
+	// file name (static.Integrity).
+	Integrity map[string]string
 }
 
 // Brand is the partner's look on the page.

@@ -361,7 +361,7 @@ func (s *Server) page(c echo.Context, lang, title string) views.Page {
 	if programme == "" {
 		programme = DefaultProgramme
 	}
-	return views.Page{Lang: lang, Title: title, Nonce: nonce, Brand: brand,
+	return views.Page{Lang: lang, Title: title, Nonce: nonce, Brand: brand, Integrity: s.integrity,
 		SecuredBy: strings.ReplaceAll(texts[lang]["secured"], "{programme}", programme)}
 }
 

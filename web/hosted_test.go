@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"crypto/sha512"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -223,4 +225,40 @@ func TestThePagesSayWhoseTheyAreAndWhyTheCardholderIsThere(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The hosted pages name the Subresource Integrity of every script and
+// stylesheet they load, and it is that of the bytes vaultpage serves: a
+// browser runs or applies nothing else from those URLs.
+func TestTheHostedPagesLoadOnlyTheAssetsVaultpageShipped(t *testing.T) {
+	e := newEnv(t)
+	_, _, tok := e.startConsent(t, map[string]string{"return_url": "https://alpha.example/return"})
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	assets := landing.Find(`script[src], link[rel="stylesheet"]`)
+	if assets.Length() == 0 {
+		t.Fatal("the landing page loads no script or stylesheet")
+	}
+	assets.Each(func(_ int, el *goquery.Selection) {
+		src := el.AttrOr("src", el.AttrOr("href", ""))
+		integrity, ok := el.Attr("integrity")
+		if !ok || !strings.HasPrefix(integrity, "sha384-") {
+			t.Errorf("%s: integrity %q", src, integrity)
+			return
+		}
+		res, err := b.Get(e.srv.URL + src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %v", src, res.StatusCode, err)
+		}
+		sum := sha512.Sum384(body)
+		if want := "sha384-" + base64.StdEncoding.EncodeToString(sum[:]); integrity != want {
+			t.Errorf("%s: integrity %s, the bytes served hash to %s", src, integrity, want)
+		}
+	})
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/vaultpage/vaultpage/idempotency"
 	"github.com/vaultpage/vaultpage/partner"
 	"github.com/vaultpage/vaultpage/spend"
+	"github.com/vaultpage/vaultpage/static"
 	"github.com/vaultpage/vaultpage/webhook"
 )
 
@@ -89,10 +90,12 @@ type Deps struct {
 
 // Server is the HTTP edge.
 type Server struct {
-	deps    Deps
-	echo    *echo.Echo
-	metrics *metrics
-	limiter *limiter // per partner
+	deps Deps
+	// integrity is the static assets' Subresource Integrity values.
+	integrity map[string]string
+	echo      *echo.Echo
+	metrics   *metrics
+	limiter   *limiter // per partner
 	// tokenLimits bound the token endpoint per client address.
 	tokenLimits *limiter
 	sessions    *sessions.CookieStore
@@ -155,6 +158,12 @@ func New(d Deps) *Server {
 		sessions:    newSessionStore(d.SessionKeys, secure), cookie: sessionCookie(secure),
 		hostedSessions: newLimiter(hostedSessionRate, hostedSessionBurst, d.Now), hostedAddrs: newLimiter(hostedAddrRate, hostedAddrBurst, d.Now),
 		streams: newStreamHub(d.Events), query: queries{}, idemKey: derivedKey(d.SessionKeys.Hash, "vaultpage/idempotency-digest/v1")}
+	var err error
+	if s.integrity, err = static.Integrity(); err != nil && d.Logger != nil {
+		// The pages then name no integrity and the browser loads the
+		// assets unchecked; only a broken build gets here.
+		d.Logger.Error("hashing the static assets for Subresource Integrity failed", "err", err)
+	}
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(headAsGet)
 	s.routes()
