@@ -62,6 +62,9 @@ type DB struct {
 	sql     *sql.DB
 	read    *sql.DB
 	dialect Dialect
+	// dir is the SQLite file's directory ("" on PostgreSQL), whose
+	// volume's free space readiness checks.
+	dir string
 	// ckpt, on SQLite, checkpoints the WAL in the background until stop
 	// closes; on PostgreSQL a goroutine chains audit entries until then.
 	// stopped closes when the background work has.
@@ -168,7 +171,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, errors.Join(fmt.Errorf("store: open sqlite: %w", err), s.Close(), r.Close())
 	}
 	c.SetMaxOpenConns(1)
-	db := &DB{sql: s, read: r, ckpt: c, dialect: SQLite, stop: make(chan struct{}), stopped: make(chan struct{}), instance: instanceID()}
+	db := &DB{sql: s, read: r, ckpt: c, dialect: SQLite, stop: make(chan struct{}), stopped: make(chan struct{}), instance: instanceID(),
+		dir: filepath.Dir(path)}
 	db.walPath = path + "-wal"
 	db.group = newCommitter(db)
 	go db.checkpoint() //nolint:gosec // It lives as long as the handle, not as the context that opened it.
@@ -361,6 +365,11 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // Ping checks the database answers, for readiness probes.
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
 
+// MinFreeSpace is the free space on a SQLite database's volume below which
+// the store is not ready: room for the write-ahead log to grow by more
+// than a batch of group-committed transactions.
+const MinFreeSpace = 1 << 20
+
 // instanceID names a process's readiness row: its host and process id and
 // a random part, so that processes never share one.
 func instanceID() string {
@@ -372,10 +381,18 @@ func instanceID() string {
 
 // Ready reports whether the store can take traffic: it answers, and it can
 // write (a probe row per process, rewritten each time). A full disk, a
-// read-only database or a PostgreSQL that is down makes it not ready.
+// read-only database or a PostgreSQL that is down makes it not ready. On
+// SQLite a volume with less than MinFreeSpace left is full: a small write
+// that fits in the space the write-ahead log already holds still succeeds
+// there, so the probe row alone does not always see it.
 func (db *DB) Ready(ctx context.Context) error {
 	if err := db.Ping(ctx); err != nil {
 		return err
+	}
+	if db.dir != "" {
+		if free, known := freeSpace(db.dir); known && free < MinFreeSpace {
+			return fmt.Errorf("store: %d bytes left on the database's volume, less than %d", free, MinFreeSpace)
+		}
 	}
 	_, err := db.sql.ExecContext(ctx, `INSERT INTO health (id, at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
 		db.instance, time.Now().UTC())
