@@ -68,7 +68,12 @@ type DB struct {
 	// ckpt, on SQLite, checkpoints the WAL in the background until stop
 	// closes; on PostgreSQL a goroutine chains audit entries until then.
 	// stopped closes when the background work has.
-	ckpt          *sql.DB
+	ckpt *sql.DB
+	// ckptMu keeps the passive checkpoints and the writer's WAL resets
+	// apart: SQLite runs one checkpoint at a time, and a reset that found
+	// a passive round running was refused, so that under a fast stream of
+	// writes the WAL grew past twice its bound before a reset got through.
+	ckptMu        sync.Mutex
 	stop, stopped chan struct{}
 	closeOnce     sync.Once
 	// stmts and wstmts cache prepared statements on the read and write
@@ -203,10 +208,15 @@ func (db *DB) checkpoint() {
 	for {
 		select {
 		case <-db.stop:
+			db.ckptMu.Lock()
 			_, _ = db.ckpt.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+			db.ckptMu.Unlock()
 			return
 		case <-t.C:
-			_, _ = db.ckpt.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+			if db.ckptMu.TryLock() { // a reset runs: it checkpoints everything
+				_, _ = db.ckpt.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+				db.ckptMu.Unlock()
+			}
 		}
 	}
 }
@@ -244,6 +254,8 @@ func (db *DB) resetWAL() {
 		return
 	}
 	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = 10000`) }()
+	db.ckptMu.Lock() // waits for a passive round to end
+	defer db.ckptMu.Unlock()
 	var busy, frames, done int64
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil || busy != 0 {
 		db.walBusy.Add(1)
