@@ -213,15 +213,7 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 		ExpiresAt: now.Add(AuthenticationTTL)}
 	var cardID uuid.UUID
 	if r.TokenID != uuid.Nil {
-		var t card.Token
-		if partnerID == nil {
-			t, err = s.store.AnyToken(ctx, r.TokenID)
-		} else {
-			t, err = s.store.Token(ctx, *partnerID, r.TokenID)
-		}
-		if errors.Is(err, card.ErrNotFound) {
-			return Authentication{}, &FieldError{Field: "token_id", Reason: "no such token"}
-		}
+		t, err := s.token(ctx, partnerID, r.TokenID)
 		if err != nil {
 			return Authentication{}, err
 		}
@@ -271,12 +263,8 @@ func (s *Service) answer(o *Outcome, sub Subject, a Authentication, r Authentica
 		a.TransStatus, a.Reason = TransRejected, reason
 		return a, nil, nil
 	}
-	if r.TokenID != uuid.Nil {
-		if t := sub.Token; t != nil && t.Status == card.TokenSuspended {
-			return reject(DeclineTokenSuspended)
-		} else if t != nil && t.Status == card.TokenDeleted {
-			return reject(DeclineTokenDeleted)
-		}
+	if reason := tokenDecline(r.TokenID, sub); reason != "" {
+		return reject(reason)
 	}
 	if r.Card != nil && c.Status == card.StatusActive {
 		if c.CardDataLocked(now) {

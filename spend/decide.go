@@ -186,7 +186,7 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 	if p.r.TokenID != uuid.Nil {
 		a.TokenID, a.EntryMode = p.r.TokenID, p.r.TokenEntry
 		a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
-		reason = p.tokenDecline(*sub)
+		reason = tokenDecline(p.r.TokenID, *sub)
 	}
 	if reason == "" && p.r.AuthenticationID != uuid.Nil {
 		if reason, err = authenticationDecline(sub.Authentication, a, p.now); err != nil {
@@ -228,11 +228,11 @@ func used(o *Outcome, sub Subject, a Authorization) {
 	}
 }
 
-// tokenDecline is the decline a payment by p's wallet token earns by the
-// token's status in sub ("" for none, or a payment by no token).
-func (p *Prepared) tokenDecline(sub Subject) string {
+// tokenDecline is the decline a payment by the wallet token tokenID earns
+// by the token's status in sub ("" for none, or uuid.Nil: no token).
+func tokenDecline(tokenID uuid.UUID, sub Subject) string {
 	t := sub.Token
-	if p.r.TokenID == uuid.Nil || t == nil {
+	if tokenID == uuid.Nil || t == nil {
 		return ""
 	}
 	switch t.Status {

@@ -270,7 +270,7 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 			if ans.Amount != nil {
 				a.Amount = *ans.Amount
 			}
-			reason = p.tokenDecline(sub)
+			reason = tokenDecline(p.r.TokenID, sub)
 			if reason == "" && p.r.AuthenticationID != uuid.Nil {
 				// Another payment may have used it while the partner
 				// answered.

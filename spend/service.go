@@ -228,15 +228,7 @@ func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request, 
 		if r.TokenEntry != EntryContactless && r.TokenEntry != EntryEcommerce {
 			return nil, &FieldError{Field: "entry_mode", Reason: "a wallet token pays contactless or ecommerce"}
 		}
-		var t card.Token
-		if partnerID == nil {
-			t, err = s.store.AnyToken(ctx, r.TokenID)
-		} else {
-			t, err = s.store.Token(ctx, *partnerID, r.TokenID)
-		}
-		if errors.Is(err, card.ErrNotFound) {
-			return nil, &FieldError{Field: "token_id", Reason: "no such token"}
-		}
+		t, err := s.token(ctx, partnerID, r.TokenID)
 		if err != nil {
 			return nil, err
 		}
@@ -267,6 +259,25 @@ func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request, 
 		return p, err
 	}
 	return p, p.ask(ctx)
+}
+
+// token reads the wallet token a request names: the partner's (partnerID
+// set, the sandbox) or any partner's (nil, the card network's door).
+// Errors: *FieldError when there is none.
+func (s *Service) token(ctx context.Context, partnerID *uuid.UUID, id uuid.UUID) (card.Token, error) {
+	var (
+		t   card.Token
+		err error
+	)
+	if partnerID == nil {
+		t, err = s.store.AnyToken(ctx, id)
+	} else {
+		t, err = s.store.Token(ctx, *partnerID, id)
+	}
+	if errors.Is(err, card.ErrNotFound) {
+		return t, &FieldError{Field: "token_id", Reason: "no such token"}
+	}
+	return t, err
 }
 
 func newAuthorization(id, partnerID uuid.UUID, c card.Card, amt card.Amount, r Request, now time.Time) Authorization {
