@@ -130,6 +130,21 @@ type decision struct {
 // key names d's card.
 func (d *decision) key() knownKey { return knownKey{d.l.PartnerID, d.l.CardID} }
 
+// decideFrom makes d from sub and returns its outcome and the statement that
+// writes it (outcomePG, with g's guard when g is set); errAlone for an
+// outcome with Then, which the batch does not write.
+func (d *decision) decideFrom(sub spend.Subject, g *guardPG) (spend.Outcome, string, []any, error) {
+	o, err := d.decide(sub)
+	if err == nil && o.Then != nil {
+		err = errAlone
+	}
+	if err != nil {
+		return o, "", nil, err
+	}
+	query, args, err := outcomePG(o, g)
+	return o, query, args, err
+}
+
 // errAlone is what the runner answers a decision it did not write: its
 // caller makes it in a transaction of its own.
 var errAlone = errors.New("store: the decision is made in a transaction of its own")
@@ -379,15 +394,7 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 				continue
 			}
 			out.learned[d.key()] = kept(k) // nothing written, should it fail
-			o, err := d.decide(k.sub)
-			if err == nil && o.Then != nil {
-				err = errAlone
-			}
-			var query string
-			var args []any
-			if err == nil {
-				query, args, err = outcomePG(o, nil)
-			}
+			o, query, args, err := d.decideFrom(k.sub, nil)
 			if errors.Is(err, errAlone) {
 				out.learned[d.key()] = nil // its caller writes the card
 			}
@@ -452,15 +459,7 @@ func (db *DB) decideKnown(ctx context.Context, conn *sql.Conn, batch []*decision
 				out.later = append(out.later, d)
 				continue
 			}
-			o, err := d.decide(k.sub)
-			if err == nil && o.Then != nil {
-				err = errAlone
-			}
-			var query string
-			var args []any
-			if err == nil {
-				query, args, err = outcomePG(o, &guardPG{partnerID: d.l.PartnerID, cardID: d.l.CardID, w: d.l.Windows, known: k})
-			}
+			o, query, args, err := d.decideFrom(k.sub, &guardPG{partnerID: d.l.PartnerID, cardID: d.l.CardID, w: d.l.Windows, known: k})
 			switch {
 			case errors.Is(err, errAlone):
 				out.results[d], out.learned[d.key()] = err, nil // its caller writes the card
