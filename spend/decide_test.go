@@ -126,6 +126,33 @@ func TestAnOutcomeIsWrittenWholeOrNotAtAll(t *testing.T) {
 	})
 }
 
+// batchLog is the PostgreSQL batches a store committed, each as its round
+// trips and the decisions it recorded.
+type batchLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+// observeBatches logs the batches db commits from now on.
+func observeBatches(db *store.DB) *batchLog {
+	l := &batchLog{}
+	db.ObserveBatches(func(b store.DecisionBatch) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.got = append(l.got, fmt.Sprintf("%d round trip(s), %d recorded", b.RoundTrips, b.Decisions))
+	})
+	return l
+}
+
+// take returns the batches logged since the last take.
+func (l *batchLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got := l.got
+	l.got = nil
+	return got
+}
+
 // On PostgreSQL every kind of decision is made in the decision runner's
 // batches, whatever was presented and whatever it changes: card data that
 // checks out (and then from what the runner knows, in one round trip), a
@@ -135,26 +162,15 @@ func TestAnOutcomeIsWrittenWholeOrNotAtAll(t *testing.T) {
 // writes the audit trail), is made in a transaction of its own.
 func TestEveryKindOfDecisionIsBatchedOnPostgreSQL(t *testing.T) {
 	db, _ := postgresWithInspector(t, storetest.PostgresURL(t))
-	var (
-		mu      sync.Mutex
-		batches []string
-	)
-	db.ObserveBatches(func(b store.DecisionBatch) {
-		mu.Lock()
-		defer mu.Unlock()
-		batches = append(batches, fmt.Sprintf("%d round trip(s), %d recorded", b.RoundTrips, b.Decisions))
-	})
+	batches := observeBatches(db)
 	f := newFixture(t, db)
 	f.fund(t, "100.00")
 	ctx := context.Background()
 	took := func(what string, want ...string) {
 		t.Helper()
-		mu.Lock()
-		defer mu.Unlock()
-		if fmt.Sprint(batches) != fmt.Sprint(want) {
-			t.Fatalf("%s took batches %q, want %q", what, batches, want)
+		if got := batches.take(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s took batches %q, want %q", what, got, want)
 		}
-		batches = nil
 	}
 	const (
 		read  = "2 round trip(s), 1 recorded"
@@ -438,15 +454,7 @@ func TestAReissueAndAPaymentDoNotDeadlock(t *testing.T) {
 // decisions would all be made again alone.
 func TestATakenReferenceDoesNotFailItsBatch(t *testing.T) {
 	db, _ := postgresWithInspector(t, storetest.PostgresURL(t))
-	var (
-		mu      sync.Mutex
-		batches []string
-	)
-	db.ObserveBatches(func(b store.DecisionBatch) {
-		mu.Lock()
-		defer mu.Unlock()
-		batches = append(batches, fmt.Sprintf("%d round trip(s), %d recorded", b.RoundTrips, b.Decisions))
-	})
+	batches := observeBatches(db)
 	f := newFixture(t, db)
 	f.fund(t, "100.00")
 	ctx := context.Background()
@@ -469,10 +477,8 @@ func TestATakenReferenceDoesNotFailItsBatch(t *testing.T) {
 	if err := sending(); !errors.Is(err, spend.ErrReferenceTaken) {
 		t.Fatalf("a second sending of the reference: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "[2 round trip(s), 1 recorded 1 round trip(s), 0 recorded]"; fmt.Sprint(batches) != want {
-		t.Fatalf("batches %q, want %s", batches, want)
+	if got, want := batches.take(), "[2 round trip(s), 1 recorded 1 round trip(s), 0 recorded]"; fmt.Sprint(got) != want {
+		t.Fatalf("batches %q, want %s", got, want)
 	}
 	acct, err := f.cards.Account(ctx, f.actor, f.acct.ID)
 	if err != nil || acct.Available.String() != "99.00" {
