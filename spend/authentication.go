@@ -253,6 +253,12 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 	return out, err
 }
 
+// Authentication returns one of the partner's authentications. Errors:
+// ErrNotFound.
+func (s *Service) Authentication(ctx context.Context, partnerID, id uuid.UUID) (Authentication, error) {
+	return s.store.Authentication(ctx, partnerID, id)
+}
+
 // answer decides the authentication a of the subject's card, in o: the
 // card data's tries it counts, and the counters once a payment went
 // without SCA (nil when they stay).

@@ -61,7 +61,7 @@ func TestTheLowValueExemptionCountsInTheDatabase(t *testing.T) {
 			if want := map[bool]string{true: spend.ExemptionLowValue}[tc.expected == spend.TransAuthenticated]; a.Exemption != want || a.Reason != "" {
 				t.Fatalf("%s: exemption %q reason %q, want exemption %q", tc.name, a.Exemption, a.Reason, want)
 			}
-			got, err := f.db.Spend().Authentication(ctx, f.actor.PartnerID, a.ID)
+			got, err := f.svc.Authentication(ctx, f.actor.PartnerID, a.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +277,7 @@ func TestAnAuthenticationHoldsForItsPaymentOnce(t *testing.T) {
 		a := pay(p, n, "9.50", shop) // a final amount below the authenticated one
 		expectDecision(t, a, "")
 		expectDecision(t, pay(p, n, "9.50", shop), spend.DeclineAuthenticationUsed)
-		if got, err := f.db.Spend().Authentication(ctx, f.actor.PartnerID, n.ID); err != nil || got.AuthorizationID != a.ID {
+		if got, err := f.svc.Authentication(ctx, f.actor.PartnerID, n.ID); err != nil || got.AuthorizationID != a.ID {
 			t.Fatalf("the authentication's authorisation: %v %v, want %v", got.AuthorizationID, err, a.ID)
 		}
 		// It clears for the authenticated amount at most, though 20% over

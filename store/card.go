@@ -309,23 +309,19 @@ func (s *CardStore) Card(ctx context.Context, partnerID, id uuid.UUID) (card.Car
 // LockCard implements card.Store: FOR UPDATE on PostgreSQL; SQLite's
 // single writer needs no row lock.
 //
-// On PostgreSQL the card's account is locked first, by the statement that
-// decisions lock both with (lockPG): everything that locks a card then
-// takes the two in one order. A card writer that locked the card alone
-// deadlocked with decisions once it wrote a row referring to the account
-// (a reissue's new card: its foreign key locks the account to share).
+// On PostgreSQL the card's account is locked with it, first, as lockPG
+// locks the two for decisions (the same join, in the same order):
+// everything that locks a card then takes the two in one order. A card
+// writer that locked the card alone deadlocked with decisions once it
+// wrote a row referring to the account (a reissue's new card: its foreign
+// key locks the account to share).
 func (s *CardStore) LockCard(ctx context.Context, partnerID, id uuid.UUID) (card.Card, error) {
-	lock := ""
+	q := `SELECT ` + cardColumns + ` FROM cards WHERE partner_id = $1 AND id = $2`
 	if s.db.Dialect() == Postgres {
-		lock = ` FOR UPDATE`
-		var one int
-		err := s.db.w(ctx).QueryRowContext(ctx, lockPG, partnerID.String(), id.String()).Scan(&one)
-		if err != nil {
-			return card.Card{}, notFound(err)
-		}
+		q = `SELECT ` + qualifiedCardColumns + ` FROM accounts a JOIN cards c ON a.id = c.account_id
+			WHERE c.partner_id = $1 AND c.id = $2 FOR UPDATE`
 	}
-	return scanCard(s.db.w(ctx).QueryRowContext(ctx, `SELECT `+cardColumns+` FROM cards WHERE partner_id = $1 AND id = $2`+lock,
-		partnerID.String(), id.String()))
+	return scanCard(s.db.w(ctx).QueryRowContext(ctx, q, partnerID.String(), id.String()))
 }
 
 // ListCards implements card.Store.
