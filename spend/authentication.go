@@ -197,9 +197,13 @@ func validPayeeURL(u string) bool {
 // the reason when the card cannot pay online. A number no card carries is
 // rejected card_not_found and not recorded. A wrong expiry counts towards
 // the card data's tries, as it does in an authorisation. The card data is
-// wiped when it returns. Errors: *FieldError.
+// wiped when it returns. Errors: *FieldError, ErrSandboxOnly (a partner's
+// request outside the sandbox).
 func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r AuthenticationRequest) (Authentication, error) {
 	defer r.Card.Wipe()
+	if partnerID != nil && !s.cfg.Sandbox {
+		return Authentication{}, ErrSandboxOnly
+	}
 	amt, err := r.validate()
 	if err != nil {
 		return Authentication{}, err

@@ -75,6 +75,10 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	authn, err := authenticationOf(req.AuthenticationID)
+	if err != nil {
+		return err
+	}
 	if req.TokenID != "" {
 		// A wallet payment: the token names the card.
 		if req.PAN != nil || req.CVV != nil || req.PINBlock != nil || req.ExpMonth != "" || req.ExpYear != "" {
@@ -85,7 +89,7 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 			return err
 		}
 		return s.networkDecision(c, spend.Request{TokenID: tid, TokenEntry: spend.EntryMode(req.EntryMode), NetworkReference: req.NetworkReference,
-			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant)})
+			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant), AuthenticationID: authn})
 	}
 	data, err := req.cardFields()
 	if err != nil {
@@ -99,7 +103,7 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 		data.PINBlock = b
 	}
 	return s.networkDecision(c, spend.Request{Card: data, NetworkReference: req.NetworkReference, Amount: req.Amount, Currency: req.Currency,
-		Merchant: spend.Merchant(req.Merchant)})
+		Merchant: spend.Merchant(req.Merchant), AuthenticationID: authn})
 }
 
 // networkDecision answers an authorisation request: 201 with its

@@ -121,6 +121,8 @@ func (s *Server) routes() {
 	api.POST("/consents/:id/cancel", s.cancelConsent).Name = "consents-cancel"
 	api.POST("/simulations/consents/:id", s.simulateConsent).Name = "simulations-consent"
 	asking.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
+	api.POST("/simulations/authentications", s.simulateAuthentication).Name = "simulations-authenticate"
+	api.GET("/authentications/:id", s.getAuthentication).Name = "authentications-get"
 	api.POST("/simulations/cards/:id/fulfilment", s.simulateFulfilment).Name = "simulations-fulfilment"
 	api.POST("/simulations/authorizations/:id/:step", s.followAuthorization).Name = "simulations-authorization-step"
 	q.takes(api.GET("/authorizations", s.listAuthorizations), "limit", "cursor", "card_id").Name = "authorizations-list"
@@ -160,4 +162,5 @@ func (s *Server) networkRoutes(e *echo.Echo) {
 	n.POST("/authorizations", s.networkAuthorize).Name = "network-authorize"
 	n.POST("/reversals", s.networkReverse).Name = "network-reverse"
 	n.POST("/clearings", s.networkClear).Name = "network-clear"
+	n.POST("/authentications", s.networkAuthenticate).Name = "network-authenticate"
 }

@@ -111,6 +111,9 @@ type payment struct {
 	Amount    string       `json:"amount"`
 	Currency  string       `json:"currency"`
 	Merchant  merchantJSON `json:"merchant"`
+	// AuthenticationID names the online payment's authentication
+	// (POST /v3/simulations/authentications).
+	AuthenticationID string `json:"authentication_id"`
 }
 
 type authorizationRequest struct {
@@ -198,6 +201,10 @@ func (s *Server) simulateAuthorization(c echo.Context) error {
 		return err
 	}
 	sr := spend.Request{CardID: id, Card: data, Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant)}
+	defer sr.Card.Wipe()
+	if sr.AuthenticationID, err = authenticationOf(req.AuthenticationID); err != nil {
+		return err
+	}
 	if req.TokenID != "" {
 		if req.CardID != "" || req.PAN != nil || req.CVV != nil || req.PIN != nil || req.ExpMonth != "" || req.ExpYear != "" {
 			return fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "token_id", "a payment comes by token_id alone, without card_id or card data")
@@ -207,7 +214,6 @@ func (s *Server) simulateAuthorization(c echo.Context) error {
 		}
 		sr.TokenEntry = spend.EntryMode(req.EntryMode)
 	}
-	defer sr.Card.Wipe()
 	ctx, pid := c.Request().Context(), partnerOf(c).ID
 	key := c.Request().Header.Get("Idempotency-Key")
 	if key == "" {

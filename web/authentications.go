@@ -1,0 +1,178 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/vaultpage/vaultpage/spend"
+)
+
+// payeeJSON is the merchant an online payment goes to, as an
+// authentication request names it: a payment's merchant and its site.
+type payeeJSON struct {
+	Name    string `json:"name"`
+	URL     string `json:"url"`
+	MCC     string `json:"mcc"`
+	Country string `json:"country"`
+	ID      string `json:"id"`
+}
+
+// authenticationRequest is a merchant's authentication request, in the
+// sandbox and on the network listener: the card's number and expiry (no
+// CVV2: the authorisation carries it), or a wallet token.
+type authenticationRequest struct {
+	PAN                 *string   `json:"pan"`
+	ExpMonth            string    `json:"exp_month"`
+	ExpYear             string    `json:"exp_year"`
+	TokenID             string    `json:"token_id"`
+	Amount              string    `json:"amount"`
+	Currency            string    `json:"currency"`
+	Merchant            payeeJSON `json:"merchant"`
+	ChallengePreference string    `json:"challenge_preference"`
+}
+
+// read turns the request into the domain's. Errors: *Problem naming the
+// field.
+func (r authenticationRequest) read() (spend.AuthenticationRequest, error) {
+	out := spend.AuthenticationRequest{Amount: r.Amount, Currency: r.Currency, Payee: spend.Payee(r.Merchant),
+		Preference: spend.ChallengePreference(r.ChallengePreference)}
+	if r.TokenID != "" {
+		if r.PAN != nil || r.ExpMonth != "" || r.ExpYear != "" {
+			return out, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "token_id", "an authentication names the card by token_id or by pan, not both")
+		}
+		id, err := uuidField("token_id", r.TokenID)
+		if err != nil {
+			return out, err
+		}
+		out.TokenID = id
+		return out, nil
+	}
+	if r.PAN == nil {
+		return out, fieldProblem(http.StatusUnprocessableEntity, "invalid_field", "pan", "give the card's pan with its expiry, or a token_id")
+	}
+	d, err := payment{PAN: r.PAN, ExpMonth: r.ExpMonth, ExpYear: r.ExpYear, EntryMode: string(spend.EntryEcommerce)}.cardFields()
+	if err != nil {
+		return out, err
+	}
+	out.Card = d
+	return out, nil
+}
+
+// authenticationView is an authentication as the partner sees it; the
+// network's view (viewNetworkAuthentication) leaves out whose it is.
+type authenticationView struct {
+	ID                  string    `json:"id"`
+	CardID              *string   `json:"card_id"`
+	Status              string    `json:"status"`
+	TransStatus         string    `json:"trans_status"`
+	MessageVersion      string    `json:"message_version"`
+	Exemption           *string   `json:"exemption"`
+	RejectionReason     *string   `json:"rejection_reason"`
+	Amount              string    `json:"amount"`
+	Currency            string    `json:"currency"`
+	Merchant            payeeJSON `json:"merchant"`
+	ChallengePreference string    `json:"challenge_preference"`
+	AuthorizationID     *string   `json:"authorization_id"`
+	CreatedAt           string    `json:"created_at"`
+	UpdatedAt           string    `json:"updated_at"`
+	ExpiresAt           string    `json:"expires_at"`
+}
+
+// authenticationStatus names an answer in the partner API's words: a Y
+// without the cardholder is frictionless.
+var authenticationStatus = map[spend.TransStatus]string{
+	spend.TransAuthenticated: "frictionless", spend.TransChallenge: "challenge_required", spend.TransRejected: "rejected",
+}
+
+func viewAuthentication(a spend.Authentication) authenticationView {
+	v := authenticationView{ID: a.ID.String(), CardID: optID(nonZero(a.CardID)), Status: authenticationStatus[a.TransStatus], TransStatus: string(a.TransStatus),
+		MessageVersion: spend.MessageVersion, Amount: a.Amount.String(), Currency: a.Currency, Merchant: payeeJSON(a.Payee),
+		ChallengePreference: string(a.Preference), AuthorizationID: optID(nonZero(a.AuthorizationID)), CreatedAt: ts(a.CreatedAt),
+		UpdatedAt: ts(a.UpdatedAt), ExpiresAt: ts(a.ExpiresAt)}
+	if a.Exemption != "" {
+		v.Exemption = &a.Exemption
+	}
+	if a.Reason != "" {
+		v.RejectionReason = &a.Reason
+	}
+	return v
+}
+
+// simulateAuthentication is POST /v3/simulations/authentications: a
+// merchant's authentication request for one of the partner's cards.
+func (s *Server) simulateAuthentication(c echo.Context) error {
+	var req authenticationRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := req.read()
+	if err != nil {
+		return err
+	}
+	defer r.Card.Wipe()
+	pid := partnerOf(c).ID
+	a, err := s.deps.Spend.Authenticate(c.Request().Context(), &pid, r)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, viewAuthentication(a))
+}
+
+// getAuthentication is GET /v3/authentications/:id.
+func (s *Server) getAuthentication(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	a, err := s.deps.Spend.Authentication(c.Request().Context(), partnerOf(c).ID, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewAuthentication(a))
+}
+
+// networkAuthenticationView is an authentication as the network hears it:
+// no partner's or card's id.
+type networkAuthenticationView struct {
+	ID              string  `json:"id"`
+	TransStatus     string  `json:"trans_status"`
+	MessageVersion  string  `json:"message_version"`
+	Exemption       *string `json:"exemption"`
+	RejectionReason *string `json:"rejection_reason"`
+	Amount          string  `json:"amount"`
+	Currency        string  `json:"currency"`
+	ExpiresAt       string  `json:"expires_at"`
+	CreatedAt       string  `json:"created_at"`
+}
+
+// networkAuthenticate is POST /network/v1/authentications: a 3-D Secure
+// server's authentication request, through the directory-server adapter.
+func (s *Server) networkAuthenticate(c echo.Context) error {
+	var req authenticationRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := req.read()
+	if err != nil {
+		return err
+	}
+	defer r.Card.Wipe()
+	a, err := s.deps.Spend.Authenticate(c.Request().Context(), nil, r)
+	if err != nil {
+		return err
+	}
+	v := viewAuthentication(a)
+	return c.JSON(http.StatusCreated, networkAuthenticationView{ID: v.ID, TransStatus: v.TransStatus, MessageVersion: v.MessageVersion, Exemption: v.Exemption,
+		RejectionReason: v.RejectionReason, Amount: v.Amount, Currency: v.Currency, ExpiresAt: v.ExpiresAt, CreatedAt: v.CreatedAt})
+}
+
+// authenticationOf reads an authorisation's authentication_id (uuid.Nil
+// when it names none). Errors: *Problem naming the field.
+func authenticationOf(id string) (uuid.UUID, error) {
+	if id == "" {
+		return uuid.Nil, nil
+	}
+	return uuidField("authentication_id", id)
+}
