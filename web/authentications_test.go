@@ -144,7 +144,7 @@ func TestTheNetworkAuthenticatesOnlinePayments(t *testing.T) {
 	authorize := func(amount string) map[string]any {
 		_, m, err := networkPost(t, hc, srv.URL+"/network/v1/authorizations", map[string]any{"network_reference": nextReference(), "pan": pan,
 			"exp_month": "12", "exp_year": "2029", "cvv": cvv, "entry_mode": "ecommerce", "amount": amount, "currency": "EUR",
-			"merchant": map[string]string{"name": webshop["name"], "mcc": webshop["mcc"], "country": webshop["country"], "id": webshop["id"]},
+			"merchant":          map[string]string{"name": webshop["name"], "mcc": webshop["mcc"], "country": webshop["country"], "id": webshop["id"]},
 			"authentication_id": y["id"]})
 		if err != nil {
 			t.Fatal(err)
