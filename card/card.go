@@ -85,6 +85,9 @@ const (
 	ActionPINChange = "pin_change"
 	ActionUnfreeze  = "unfreeze"
 	ActionApplePay  = "apple_pay"
+	// ActionAuthenticatePayment is an online payment's SCA: it changes
+	// nothing on the card.
+	ActionAuthenticatePayment = "authenticate_payment"
 )
 
 // actionStatuses are the statuses in which a card allows each cardholder
@@ -97,6 +100,8 @@ var actionStatuses = map[string][]Status{
 	ActionPINChange: {StatusActive, StatusFrozen},
 	ActionUnfreeze:  {StatusFrozen},
 	ActionApplePay:  {StatusActive},
+	// A payment's challenge goes on only while the card can pay.
+	ActionAuthenticatePayment: {StatusActive},
 }
 
 // Allows reports whether a card in status s allows the cardholder action;

@@ -3,6 +3,8 @@ package consent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -178,11 +180,52 @@ func (a *SCA) BeginPasskeyLogin(ctx context.Context, c Consent) ([]byte, error) 
 	if len(u.keys) == 0 {
 		return nil, ErrNoPasskey
 	}
-	opts, state, err := a.webauthn.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationRequired))
+	loginOpts := []webauthn.LoginOption{webauthn.WithUserVerification(protocol.VerificationRequired)}
+	pay, err := a.consents.payment(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if pay != nil {
+		// Dynamic linking: the challenge the authenticator signs (in the
+		// client data) is a fresh random part and the payment's
+		// commitment.
+		challenge := make([]byte, challengeNonce, challengeNonce+len(pay.Commitment))
+		if _, err := rand.Read(challenge); err != nil {
+			return nil, err
+		}
+		loginOpts = append(loginOpts, webauthn.WithChallenge(append(challenge, pay.Commitment...)))
+	}
+	opts, state, err := a.webauthn.BeginLogin(u, loginOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return a.putCeremony(ctx, c, ceremonyLogin, opts, state)
+}
+
+// challengeNonce is the random part of a payment's WebAuthn challenge, in
+// bytes.
+const challengeNonce = 32
+
+// commits tells whether the ceremony's challenge is a random part and the
+// payment's commitment, as it is now.
+func commits(state webauthn.SessionData, p *Payment) bool {
+	raw, err := base64.RawURLEncoding.DecodeString(state.Challenge)
+	return err == nil && len(raw) == challengeNonce+len(p.Commitment) && subtle.ConstantTimeCompare(raw[challengeNonce:], p.Commitment) == 1
+}
+
+// verifier is the WebAuthn relying party an assertion for c is checked
+// by: for a merchant's challenge window, one that takes an assertion made
+// in a frame of the merchant's page (crossOrigin, its topOrigin the
+// merchant's) and no other page's.
+func (a *SCA) verifier(c Consent, p *Payment) (*webauthn.WebAuthn, error) {
+	if p == nil || c.Mode != ModeChallenge {
+		return a.webauthn, nil
+	}
+	cfg := *a.webauthn.Config
+	cfg.RPAllowCrossOrigin = true
+	cfg.RPTopOrigins = []string{p.Origin}
+	cfg.RPTopOriginVerificationMode = protocol.TopOriginExplicitVerificationMode
+	return webauthn.New(&cfg)
 }
 
 // FinishPasskeyLogin checks the authenticator's response (the JSON body the
@@ -208,6 +251,16 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 	if err != nil {
 		return err
 	}
+	// A payment is read afresh: changed since the ceremony began, its
+	// assertion no longer checks out.
+	pay, err := a.consents.payment(ctx, c)
+	if err != nil {
+		return err
+	}
+	w, err := a.verifier(c, pay)
+	if err != nil {
+		return err
+	}
 	reason := "passkey"
 	var state webauthn.SessionData
 	if takeErr == nil {
@@ -215,9 +268,12 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 			return err
 		}
 		parsed, err := protocol.ParseCredentialRequestResponseBody(io.LimitReader(body, 64<<10))
+		if err == nil && pay != nil && !commits(state, pay) {
+			err, reason = ErrSCAFailed, "passkey_payment"
+		}
 		if err == nil {
 			var cred *webauthn.Credential
-			if cred, err = a.webauthn.ValidateLogin(u, state, parsed); err == nil {
+			if cred, err = w.ValidateLogin(u, state, parsed); err == nil {
 				if cred.Authenticator.CloneWarning {
 					reason = "passkey_counter"
 				} else {

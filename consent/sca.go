@@ -162,10 +162,17 @@ func NewSCA(s SCAStore, consents *Service, n Notifier, a Auditor, cfg SCAConfig)
 		hashing: newHasher(cfg.Hashes)}
 }
 
-func (a *SCA) codeMAC(consentID uuid.UUID, code string) []byte {
+// codeMAC is what a code is stored as: a MAC of the consent, the code and,
+// for a payment, its commitment (dynamic linking: a code sent for one
+// amount and payee checks out for no other).
+func (a *SCA) codeMAC(consentID uuid.UUID, p *Payment, code string) []byte {
 	m := hmac.New(sha256.New, a.codeKey)
 	m.Write(consentID[:])
 	m.Write([]byte(code))
+	if p != nil {
+		m.Write([]byte("\x00payment:"))
+		m.Write(p.Commitment)
+	}
 	return m.Sum(nil)
 }
 
@@ -187,6 +194,10 @@ func (a *SCA) SendCode(ctx context.Context, c Consent, to, locale string) error 
 	if a.now().Before(p.LockedUntil) {
 		return ErrLocked // no code could be used
 	}
+	pay, err := a.consents.payment(ctx, c)
+	if err != nil {
+		return err
+	}
 	if err := a.store.ReserveSend(ctx, c.ID, c.IndividualID, to, a.sends, a.now()); err != nil {
 		return err
 	}
@@ -194,14 +205,28 @@ func (a *SCA) SendCode(ctx context.Context, c Consent, to, locale string) error 
 	if err != nil {
 		return err
 	}
-	if err := a.store.PutCode(ctx, c.ID, a.codeMAC(c.ID, code), a.now().Add(CodeTTL)); err != nil {
+	if err := a.store.PutCode(ctx, c.ID, a.codeMAC(c.ID, pay, code), a.now().Add(CodeTTL)); err != nil {
 		return err
 	}
-	subject, body := "Your vaultpage code", "Your code is "+code+". It is valid for 5 minutes. Never share it."
-	if locale == "sv" {
-		subject, body = "Din kod från vaultpage", "Din kod är "+code+". Den gäller i 5 minuter. Dela den aldrig."
+	return a.notify.Send(ctx, codeMessage(to, locale, code, pay))
+}
+
+// codeMessage is the message that carries a code: for a payment, it names
+// the amount and the payee the code authenticates.
+func codeMessage(to, locale, code string, p *Payment) Message {
+	if p != nil {
+		what := p.Amount + " " + p.Currency + " to " + p.Payee
+		if locale == "sv" {
+			return Message{To: to, Subject: "Bekräfta betalningen", Body: "Din kod för att betala " + p.Amount + " " + p.Currency + " till " + p.Payee +
+				" är " + code + ". Den gäller i 5 minuter. Dela den aldrig."}
+		}
+		return Message{To: to, Subject: "Confirm your payment", Body: "Your code to pay " + what + " is " + code +
+			". It is valid for 5 minutes. Never share it."}
 	}
-	return a.notify.Send(ctx, Message{To: to, Subject: subject, Body: body})
+	if locale == "sv" {
+		return Message{To: to, Subject: "Din kod från vaultpage", Body: "Din kod är " + code + ". Den gäller i 5 minuter. Dela den aldrig."}
+	}
+	return Message{To: to, Subject: "Your vaultpage code", Body: "Your code is " + code + ". It is valid for 5 minutes. Never share it."}
 }
 
 // sixDigits draws a uniform code from crypto/rand.
@@ -251,6 +276,12 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 			return err
 		}
 	}
+	// A payment is read afresh: changed since its code was sent, the code
+	// no longer checks out.
+	pay, err := a.consents.payment(ctx, c)
+	if err != nil {
+		return err
+	}
 	n, err := a.store.ReserveAttempt(ctx, c.IndividualID, MaxFailures, now, now.Add(LockFor))
 	if err != nil {
 		return err
@@ -259,7 +290,7 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 	if err != nil && !errors.Is(err, ErrSCAFailed) {
 		return err
 	}
-	if err != nil || !hmac.Equal(stored, a.codeMAC(c.ID, strings.TrimSpace(code))) {
+	if err != nil || !hmac.Equal(stored, a.codeMAC(c.ID, pay, strings.TrimSpace(code))) {
 		return a.fail(ctx, c, n, "code_passcode")
 	}
 	if enrolling {

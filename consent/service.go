@@ -115,6 +115,9 @@ type Service struct {
 	cfg    Config
 	now    func() time.Time
 	polls  pollCache
+	// payments, when set, are the online payments authenticate_payment
+	// consents authenticate (UsePayments).
+	payments Payments
 }
 
 // NewService builds the service; now defaults to time.Now.
@@ -197,6 +200,13 @@ func (s *Service) change(ctx context.Context, partnerID, id uuid.UUID, fn func(c
 			}
 			if out.Status == before.Status {
 				return nil
+			}
+			if out.Action == ActionAuthenticatePayment && out.Status.Final() && s.payments != nil {
+				// Every way a payment's consent ends ends its
+				// authentication, in the same transaction.
+				if err := s.payments.Ended(ctx, out); err != nil {
+					return err
+				}
 			}
 			return s.emit(ctx, out)
 		})

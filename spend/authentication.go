@@ -120,7 +120,14 @@ type Authentication struct {
 	Exemption, Reason string
 	// AuthorizationID is the authorisation it was used for (uuid.Nil:
 	// none yet).
-	AuthorizationID                 uuid.UUID
+	AuthorizationID uuid.UUID
+	// ConsentID is the cardholder's consent a C answer challenges them
+	// with; Method how a challenged payment was authenticated (Y).
+	ConsentID uuid.UUID
+	Method    string
+	// ChallengeURL is where the merchant opens the challenge, in the
+	// answer only (its token is single-use and stored as a digest).
+	ChallengeURL                    string
 	CreatedAt, UpdatedAt, ExpiresAt time.Time
 }
 
@@ -137,7 +144,7 @@ type AuthenticationRequest struct {
 }
 
 // validate checks r's form and returns its amount. Errors: *FieldError.
-func (r *AuthenticationRequest) validate() (card.Amount, error) {
+func (r *AuthenticationRequest) validate(sandbox bool) (card.Amount, error) {
 	amt, err := card.ParseAmount(r.Amount)
 	if err != nil || amt <= 0 {
 		return 0, &FieldError{Field: "amount", Reason: "must be a positive decimal amount with at most two places"}
@@ -158,7 +165,7 @@ func (r *AuthenticationRequest) validate() (card.Amount, error) {
 		return 0, &FieldError{Field: "currency", Reason: "must be an ISO 4217 code such as EUR"}
 	case p.Name == "" || len(p.Name) > 100:
 		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 characters"}
-	case !validPayeeURL(p.URL):
+	case !validPayeeURL(p.URL, sandbox):
 		return 0, &FieldError{Field: "merchant.url", Reason: "must be an https URL of at most 2,048 characters"}
 	case !mccRE.MatchString(p.MCC):
 		return 0, &FieldError{Field: "merchant.mcc", Reason: "must be a four-digit merchant category code"}
@@ -181,13 +188,21 @@ func (r *AuthenticationRequest) validate() (card.Amount, error) {
 	return amt, nil
 }
 
-// validPayeeURL tells whether u is an absolute https URL with a host.
-func validPayeeURL(u string) bool {
+// validPayeeURL tells whether u is an absolute https URL with a host; in
+// the sandbox, an http URL of this machine's also (a test checkout).
+func validPayeeURL(u string, sandbox bool) bool {
 	if len(u) > 2048 {
 		return false
 	}
 	p, err := url.Parse(u)
-	return err == nil && p.Scheme == "https" && p.Host != "" && p.User == nil
+	if err != nil || p.Host == "" || p.User != nil {
+		return false
+	}
+	if p.Scheme == "http" && sandbox {
+		h := p.Hostname()
+		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+	}
+	return p.Scheme == "https"
 }
 
 // Authenticate answers a merchant's authentication request for the
@@ -204,7 +219,7 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 	if partnerID != nil && !s.cfg.Sandbox {
 		return Authentication{}, ErrSandboxOnly
 	}
-	amt, err := r.validate()
+	amt, err := r.validate(s.cfg.Sandbox)
 	if err != nil {
 		return Authentication{}, err
 	}
@@ -233,10 +248,14 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 		}
 		a.PartnerID, cardID = owner, found
 	}
-	var out Authentication
+	var (
+		out    Authentication
+		holder uuid.UUID
+	)
 	err = s.store.Decide(ctx, Lookup{PartnerID: a.PartnerID, CardID: cardID, Windows: WindowsAt(now), TokenID: r.TokenID},
 		func(sub Subject) (Outcome, error) {
 			var o Outcome
+			holder = sub.Account.IndividualID
 			b, counters, err := s.answer(&o, sub, a, r, now)
 			if err != nil {
 				return Outcome{}, err
@@ -254,13 +273,20 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 	if errors.Is(err, card.ErrNotFound) {
 		return Authentication{}, &FieldError{Field: "pan", Reason: "no such card"}
 	}
-	return out, err
+	if err != nil || out.TransStatus != TransChallenge {
+		return out, err
+	}
+	return s.challenge(ctx, out, holder)
 }
 
 // Authentication returns one of the partner's authentications. Errors:
 // ErrNotFound.
 func (s *Service) Authentication(ctx context.Context, partnerID, id uuid.UUID) (Authentication, error) {
-	return s.store.Authentication(ctx, partnerID, id)
+	a, err := s.store.Authentication(ctx, partnerID, id)
+	if err != nil {
+		return a, err
+	}
+	return s.current(ctx, a)
 }
 
 // answer decides the authentication a of the subject's card, in o: the
@@ -320,7 +346,10 @@ func authenticationEvent(a Authentication) (events.Event, error) {
 		return events.Event{}, err
 	}
 	typ := map[TransStatus]string{TransAuthenticated: "authentication.frictionless", TransChallenge: "authentication.challenge_required",
-		TransRejected: "authentication.rejected"}[a.TransStatus]
+		TransRejected: "authentication.rejected", TransNotAuthenticated: "authentication.failed"}[a.TransStatus]
+	if a.TransStatus == TransAuthenticated && a.Method != "" {
+		typ = "authentication.authenticated"
+	}
 	data := map[string]string{"card_id": a.CardID.String(), "amount": a.Amount.String(), "currency": a.Currency, "trans_status": string(a.TransStatus),
 		"merchant_name": a.Payee.Name, "merchant_url": a.Payee.URL}
 	if a.Exemption != "" {
@@ -328,6 +357,9 @@ func authenticationEvent(a Authentication) (events.Event, error) {
 	}
 	if a.Reason != "" {
 		data["reason"] = a.Reason
+	}
+	if a.Method != "" {
+		data["method"] = a.Method
 	}
 	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.CreatedAt}, nil
 }

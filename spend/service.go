@@ -65,6 +65,21 @@ type Store interface {
 	// Authentication reads one of the partner's authentications;
 	// ErrNotFound if it has none with the id.
 	Authentication(ctx context.Context, partnerID, id uuid.UUID) (Authentication, error)
+	// AuthenticationByID reads an authentication whoever's card it is
+	// for; ErrNotFound if none has the id.
+	AuthenticationByID(ctx context.Context, id uuid.UUID) (Authentication, error)
+	// AuthenticationByConsent reads the authentication the partner's
+	// consent challenges the cardholder for; ErrNotFound if none.
+	AuthenticationByConsent(ctx context.Context, partnerID, consentID uuid.UUID) (Authentication, error)
+	// LinkChallenge records the consent that challenges the cardholder
+	// for a C authentication; ErrChallengeEnded if it is not one, or has
+	// one.
+	LinkChallenge(ctx context.Context, authenticationID, consentID uuid.UUID) error
+	// EndChallenge records a C authentication's end (a's TransStatus,
+	// Reason, Method, UpdatedAt) and its event e; an authenticated one
+	// resets the card lineage's low-value exemption counters. Errors:
+	// ErrChallengeEnded if it is not C any more.
+	EndChallenge(ctx context.Context, a Authentication, e events.Event) error
 	// AuthenticationOf reads the authentication the authorisation used;
 	// ErrNotFound if it used none.
 	AuthenticationOf(ctx context.Context, authorizationID uuid.UUID) (Authentication, error)
@@ -109,6 +124,10 @@ type Config struct {
 	// configured or in the HSM (the network door's; none refuses
 	// pin_block).
 	ZonePINKey *vault.ZonePINKey
+	// Challenges opens the cardholder's challenge of an online payment
+	// past the exemptions; without it, such a payment is answered C
+	// without a challenge URL (the partner's app cannot take it either).
+	Challenges Challenger
 	// RealTime asks the partners that registered a decision endpoint;
 	// without it no partner is asked.
 	RealTime RealTime

@@ -203,3 +203,28 @@ type DemoAction struct {
 	Name, Label string
 	Secondary   bool
 }
+
+// Challenge is a merchant's challenge window: the payment, and the
+// cardholder's ways to authenticate it.
+type Challenge struct {
+	// Session is the page's hosted session, sealed (signed and encrypted);
+	// the page sends it back with each request instead of a cookie.
+	Session          string
+	CSRF             string
+	Origin           string // the merchant's origin, which the outcome is posted to
+	AuthenticationID string
+	PartnerName      string
+	Heading          string
+	Amount           string // "42.00 EUR", as the cardholder reads amounts
+	Payee            string // "to Web Shop"
+	CardLabel        string
+	Last4            string
+	Passkey          bool
+	PasskeyLabel     string
+	SendCode         string
+	SentTo           string // "We sent a six-digit code to"
+	CodeLabel        string
+	PassLabel        string
+	Submit           string
+	Cancel           string
+}

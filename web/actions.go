@@ -101,9 +101,17 @@ func (s *Server) actionPage(c echo.Context, status int, cs consent.Consent, cd c
 		return render(c, status, views.PINPage(page, views.PINForm{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading,
 			CardLabel: t["card"], Last4: cd.Last4, Error: errMsg, PINLabel: t["pin.choose"], RepeatLabel: t["pin.repeat"],
 			Submit: t["submit."+string(cs.Action)]}))
-	case consent.ActionUnfreeze, consent.ActionApplePay:
+	case consent.ActionUnfreeze, consent.ActionApplePay, consent.ActionAuthenticatePayment:
+		explain := t["confirm."+string(cs.Action)]
+		if cs.Action == consent.ActionAuthenticatePayment {
+			words, err := s.paymentWords(c, cs, lang)
+			if err != nil {
+				return err
+			}
+			explain = words.Replace(explain)
+		}
 		return render(c, status, views.ConfirmPage(page, views.Confirm{CSRF: csrfToken(c), PartnerName: p.Name, Heading: heading,
-			CardLabel: t["card"], Last4: cd.Last4, Explain: t["confirm."+string(cs.Action)], Submit: t["submit."+string(cs.Action)]}))
+			CardLabel: t["card"], Last4: cd.Last4, Explain: explain, Submit: t["submit."+string(cs.Action)]}))
 	case consent.ActionReveal:
 		left := showFor(s.deps.Consents.RevealLeft(cs))
 		if left <= 0 {

@@ -130,7 +130,8 @@ func newEnv(t *testing.T, opts ...func(*options)) *env {
 	}
 	decisions := decision.NewService(o.db.Decisions(), ring, decision.Config{AllowPrivate: !o.production, AllowHTTP: !o.production}, logger, o.now)
 	spends := spend.NewService(o.db.Spend(), o.db.Consents(), auditLog, spend.Config{Sandbox: !o.production, Consents: consents, Cards: cards, Vault: ring, ZonePINKey: zonePINKey(t),
-		RealTime: decisions}, o.now)
+		RealTime: decisions, Challenges: consents}, o.now)
+	consents.UsePayments(spends)
 	hooks := webhook.NewService(o.db.Webhooks(), ring, webhook.Config{AllowPrivate: true, AllowHTTP: true, Timeout: 2 * time.Second}, logger, o.now)
 	var feed events.Feed = o.db.Consents()
 	if o.feed != nil {

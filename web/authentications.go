@@ -70,6 +70,10 @@ type authenticationView struct {
 	MessageVersion      string    `json:"message_version"`
 	Exemption           *string   `json:"exemption"`
 	RejectionReason     *string   `json:"rejection_reason"`
+	FailureReason       *string   `json:"failure_reason"`
+	Method              *string   `json:"method"`
+	ConsentID           *string   `json:"consent_id"`
+	ChallengeURL        *string   `json:"challenge_url"`
 	Amount              string    `json:"amount"`
 	Currency            string    `json:"currency"`
 	Merchant            payeeJSON `json:"merchant"`
@@ -81,21 +85,41 @@ type authenticationView struct {
 }
 
 // authenticationStatus names an answer in the partner API's words: a Y
-// without the cardholder is frictionless.
-var authenticationStatus = map[spend.TransStatus]string{
-	spend.TransAuthenticated: "frictionless", spend.TransChallenge: "challenge_required", spend.TransRejected: "rejected",
+// without the cardholder is frictionless, one after a challenge
+// authenticated.
+func authenticationStatus(a spend.Authentication) string {
+	switch a.TransStatus {
+	case spend.TransAuthenticated:
+		if a.Method != "" {
+			return "authenticated"
+		}
+		return "frictionless"
+	case spend.TransChallenge:
+		return "challenge_required"
+	case spend.TransNotAuthenticated:
+		return "failed"
+	}
+	return "rejected"
+}
+
+// optString is s's address, nil for "".
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func viewAuthentication(a spend.Authentication) authenticationView {
-	v := authenticationView{ID: a.ID.String(), CardID: optID(nonZero(a.CardID)), Status: authenticationStatus[a.TransStatus], TransStatus: string(a.TransStatus),
+	v := authenticationView{ID: a.ID.String(), CardID: optID(nonZero(a.CardID)), Status: authenticationStatus(a), TransStatus: string(a.TransStatus),
 		MessageVersion: spend.MessageVersion, Amount: a.Amount.String(), Currency: a.Currency, Merchant: payeeJSON(a.Payee),
 		ChallengePreference: string(a.Preference), AuthorizationID: optID(nonZero(a.AuthorizationID)), CreatedAt: ts(a.CreatedAt),
 		UpdatedAt: ts(a.UpdatedAt), ExpiresAt: ts(a.ExpiresAt)}
-	if a.Exemption != "" {
-		v.Exemption = &a.Exemption
-	}
-	if a.Reason != "" {
-		v.RejectionReason = &a.Reason
+	v.Exemption, v.Method, v.ConsentID, v.ChallengeURL = optString(a.Exemption), optString(a.Method), optID(nonZero(a.ConsentID)), optString(a.ChallengeURL)
+	if a.TransStatus == spend.TransNotAuthenticated {
+		v.FailureReason = optString(a.Reason)
+	} else {
+		v.RejectionReason = optString(a.Reason)
 	}
 	return v
 }
@@ -141,6 +165,8 @@ type networkAuthenticationView struct {
 	MessageVersion  string  `json:"message_version"`
 	Exemption       *string `json:"exemption"`
 	RejectionReason *string `json:"rejection_reason"`
+	FailureReason   *string `json:"failure_reason"`
+	ChallengeURL    *string `json:"challenge_url"`
 	Amount          string  `json:"amount"`
 	Currency        string  `json:"currency"`
 	ExpiresAt       string  `json:"expires_at"`
@@ -163,9 +189,28 @@ func (s *Server) networkAuthenticate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusCreated, viewNetworkAuthentication(a))
+}
+
+func viewNetworkAuthentication(a spend.Authentication) networkAuthenticationView {
 	v := viewAuthentication(a)
-	return c.JSON(http.StatusCreated, networkAuthenticationView{ID: v.ID, TransStatus: v.TransStatus, MessageVersion: v.MessageVersion, Exemption: v.Exemption,
-		RejectionReason: v.RejectionReason, Amount: v.Amount, Currency: v.Currency, ExpiresAt: v.ExpiresAt, CreatedAt: v.CreatedAt})
+	return networkAuthenticationView{ID: v.ID, TransStatus: v.TransStatus, MessageVersion: v.MessageVersion, Exemption: v.Exemption,
+		RejectionReason: v.RejectionReason, FailureReason: v.FailureReason, ChallengeURL: v.ChallengeURL, Amount: v.Amount, Currency: v.Currency,
+		ExpiresAt: v.ExpiresAt, CreatedAt: v.CreatedAt}
+}
+
+// networkAuthentication is GET /network/v1/authentications/:id: a 3-D
+// Secure server polls a challenged payment's outcome.
+func (s *Server) networkAuthentication(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	a, err := s.deps.Spend.Network().Authentication(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewNetworkAuthentication(a))
 }
 
 // authenticationOf reads an authorisation's authentication_id (uuid.Nil

@@ -45,6 +45,13 @@ func (s *Server) routes() {
 	hosted.GET("/consent/action", s.action).Name = "hosted-action"
 	hosted.POST("/consent/action", s.submitAction).Name = "hosted-submit-action"
 	hosted.POST("/consent/cancel", s.cancelHosted).Name = "hosted-cancel"
+	// A merchant's challenge window: no cookie, its session in a header.
+	hosted.GET("/a/:token", s.openChallenge).Name = "challenge-open"
+	hosted.POST("/challenge/passkey", s.challengePasskey).Name = "challenge-passkey"
+	hosted.POST("/challenge/passkey/finish", s.finishChallengePasskey).Name = "challenge-passkey-finish"
+	hosted.POST("/challenge/code", s.challengeCode).Name = "challenge-code"
+	hosted.POST("/challenge/verify", s.verifyChallenge).Name = "challenge-verify"
+	hosted.POST("/challenge/cancel", s.cancelChallenge).Name = "challenge-cancel"
 
 	// Development only.
 	if s.deps.DevOutbox != nil {
@@ -163,4 +170,5 @@ func (s *Server) networkRoutes(e *echo.Echo) {
 	n.POST("/reversals", s.networkReverse).Name = "network-reverse"
 	n.POST("/clearings", s.networkClear).Name = "network-clear"
 	n.POST("/authentications", s.networkAuthenticate).Name = "network-authenticate"
+	n.GET("/authentications/:id", s.networkAuthentication).Name = "network-authentication"
 }

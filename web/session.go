@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -63,7 +62,11 @@ const (
 // per-address rates. A multipart body is never parsed: it is refused first.
 func (s *Server) hostedRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess, err := s.sessions.Get(c.Request(), s.cookie)
+		var store sessions.Store = s.sessions
+		if isWindowRoute(c.Path()) {
+			store = s.windows() // a challenge window keeps no cookie
+		}
+		sess, err := store.Get(c.Request(), s.cookie)
 		if err == nil && !sess.IsNew {
 			c.Set(ctxSession, sess)
 			if t := stringValue(sess.Values[sessCSRF]); t != "" {
@@ -74,7 +77,7 @@ func (s *Server) hostedRequest(next echo.HandlerFunc) echo.HandlerFunc {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			return next(c)
 		}
-		jsonRoute := strings.HasPrefix(c.Path(), "/consent/passkey/")
+		jsonRoute := strings.HasPrefix(c.Path(), "/consent/passkey/") || isWindowRoute(c.Path())
 		if jsonRoute {
 			c.Set(ctxRender, renderPasskey)
 		}
@@ -148,16 +151,10 @@ func (s *Server) redeem(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	csrf := make([]byte, 32)
-	if _, err := rand.Read(csrf); err != nil {
+	sess, _ := s.sessions.New(c.Request(), s.cookie)
+	if err := s.openSession(sess, cs, binding); err != nil {
 		return err
 	}
-	sess, _ := s.sessions.New(c.Request(), s.cookie)
-	sess.Values[sessConsent] = cs.ID.String()
-	sess.Values[sessPartner] = cs.PartnerID.String()
-	sess.Values[sessBinding] = base64.RawStdEncoding.EncodeToString(binding)
-	sess.Values[sessCSRF] = base64.RawURLEncoding.EncodeToString(csrf)
-	sess.Values[sessSeen] = s.deps.Now().Unix()
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}

@@ -476,11 +476,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		logger.Info("the demo partner app is at " + web.DemoReturnURL(cfg.PublicURL))
 	}
 	decisions := decision.NewService(d.db.Decisions(), d.ring, decision.Config{AllowPrivate: dev, AllowHTTP: dev}, logger, nil)
+	spends := spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents, Cards: cards,
+		Vault: d.ring, ZonePINKey: zpk, RealTime: decisions, Challenges: consents}, nil)
+	consents.UsePayments(spends)
 	handler := web.New(web.Deps{
 		Collectors: append(storeMetrics(d.db), decisionMetrics(decisions)...), Decisions: decisions,
 		Logger: logger, Version: version(), Ready: d.db.Ready, Demo: demo, Events: d.db.Consents(), Webhooks: webhooks,
-		Spend: spend.NewService(d.db.Spend(), d.db.Consents(), auditLog, spend.Config{Sandbox: cfg.Env == envDevelopment, Consents: consents, Cards: cards, Vault: d.ring, ZonePINKey: zpk,
-			RealTime: decisions}, nil),
+		Spend:    spends,
 		Partners: partners, Cards: cards, Consents: consents, Idempotency: d.db.Idempotency(),
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, PublicURL: cfg.PublicURL, SessionKeys: keys, Programme: cfg.Programme,
 		SCA: sca, DevOutbox: outbox, TrustedProxies: cfg.TrustedProxies,

@@ -1,0 +1,132 @@
+// vaultpage challenge window: a merchant's checkout opens it in an iframe
+// or a popup to have the cardholder authenticate one payment. It keeps no
+// cookie (a third-party frame may not have one): the page's sealed session
+// travels in the X-Vaultpage-Session header of every request, and each
+// answer may renew it. The outcome, the authentication id and its
+// trans_status (Y or N, nothing secret), is posted to the merchant's
+// origin alone.
+(function () {
+  "use strict";
+  var root = document.getElementById("challenge");
+  if (!root) return;
+  var session = root.getAttribute("data-session");
+  var csrf = root.getAttribute("data-csrf");
+  var origin = root.getAttribute("data-origin");
+  var authentication = root.getAttribute("data-authentication");
+  var alert = document.querySelector("[data-testid=challenge-error]");
+  var start = root.querySelector("[data-step=start]");
+  var verify = root.querySelector("[data-step=verify]");
+  var done = document.querySelector("[data-step=done]");
+
+  function decode(s) {
+    var b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+    var out = new Uint8Array(b.length);
+    for (var i = 0; i < b.length; i++) out[i] = b.charCodeAt(i);
+    return out.buffer;
+  }
+
+  function encode(buf) {
+    var bytes = new Uint8Array(buf), s = "";
+    for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function post(path, body) {
+    return fetch(path, {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Vaultpage-Session": session },
+      body: JSON.stringify(body || {})
+    }).then(function (res) {
+      var renewed = res.headers.get("X-Vaultpage-Session");
+      if (renewed) session = renewed;
+      return res.json().then(function (data) {
+        if (data.outcome) finish(data.outcome);
+        if (!res.ok) throw new Error(data.error || "");
+        return data;
+      });
+    });
+  }
+
+  function show(err) {
+    alert.textContent = (err && err.name === "Error" && err.message) ? err.message : alert.getAttribute("data-default") || "";
+    alert.hidden = alert.textContent === "";
+  }
+
+  function finish(outcome) {
+    root.hidden = true;
+    done.querySelector("[data-testid=outcome-heading]").textContent = outcome.heading;
+    done.querySelector("[data-testid=outcome-explain]").textContent = outcome.explain;
+    done.hidden = false;
+    var message = { type: "vaultpage:authentication", authentication_id: authentication, trans_status: outcome.trans_status };
+    var target = window.opener || (window.parent !== window ? window.parent : null);
+    if (target && origin) target.postMessage(message, origin);
+  }
+
+  function login(options) {
+    var pk = options.publicKey;
+    pk.challenge = decode(pk.challenge);
+    (pk.allowCredentials || []).forEach(function (c) { c.id = decode(c.id); });
+    return navigator.credentials.get({ publicKey: pk }).then(function (cred) {
+      var r = cred.response;
+      return {
+        id: cred.id, rawId: encode(cred.rawId), type: cred.type,
+        authenticatorAttachment: cred.authenticatorAttachment || undefined,
+        clientExtensionResults: cred.getClientExtensionResults(),
+        response: {
+          clientDataJSON: encode(r.clientDataJSON),
+          authenticatorData: encode(r.authenticatorData),
+          signature: encode(r.signature),
+          userHandle: r.userHandle ? encode(r.userHandle) : undefined
+        }
+      };
+    });
+  }
+
+  function busy(el, on) { if (el) el.disabled = on; }
+
+  var passkey = root.querySelector("[data-action=passkey]");
+  if (passkey) {
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      passkey.hidden = true;
+    } else {
+      passkey.addEventListener("click", function () {
+        busy(passkey, true);
+        alert.hidden = true;
+        post("/challenge/passkey")
+          .then(login)
+          .then(function (answer) { return post("/challenge/passkey/finish", answer); })
+          .catch(show)
+          .then(function () { busy(passkey, false); });
+      });
+    }
+  }
+
+  root.querySelector("[data-action=code]").addEventListener("click", function (ev) {
+    busy(ev.target, true);
+    alert.hidden = true;
+    post("/challenge/code").then(function (data) {
+      var sent = verify.querySelector("[data-testid=sent-to]");
+      sent.textContent = sent.getAttribute("data-before") + " " + data.sent_to;
+      start.hidden = true;
+      verify.hidden = false;
+      verify.querySelector("input[name=code]").focus();
+    }).catch(show).then(function () { busy(ev.target, false); });
+  });
+
+  verify.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var button = verify.querySelector("button[type=submit]");
+    busy(button, true);
+    alert.hidden = true;
+    post("/challenge/verify", { code: verify.elements.code.value, passcode: verify.elements.passcode.value })
+      .then(function () { verify.reset(); })
+      .catch(function (err) { verify.elements.passcode.value = ""; show(err); })
+      .then(function () { busy(button, false); });
+  });
+
+  root.querySelector("[data-action=cancel]").addEventListener("click", function (ev) {
+    busy(ev.target, true);
+    post("/challenge/cancel").catch(show);
+  });
+})();
