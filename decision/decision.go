@@ -319,6 +319,7 @@ type questionData struct {
 	Merchant         map[string]string `json:"merchant"`
 	EntryMode        string            `json:"entry_mode,omitempty"`
 	TokenID          string            `json:"token_id,omitempty"`
+	OutOfScope       string            `json:"out_of_scope,omitempty"`
 	Verification     map[string]string `json:"verification,omitempty"`
 	AccountAvailable string            `json:"account_available"`
 	CreatedAt        string            `json:"created_at"`
@@ -437,6 +438,7 @@ func questionOf(q spend.Question, now time.Time) question {
 	if a.TokenID != uuid.Nil {
 		d.TokenID = a.TokenID.String()
 	}
+	d.OutOfScope = a.OutOfScope
 	if v := a.Verification; v != nil {
 		d.Verification = map[string]string{"cvv": string(v.CVV), "expiry": string(v.Expiry), "pin": string(v.PIN)}
 	}

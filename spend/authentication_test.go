@@ -312,3 +312,108 @@ func TestAnAuthenticationHoldsForItsPaymentOnce(t *testing.T) {
 		}
 	})
 }
+
+// An online payment that names no authentication goes through only under
+// the low-value exemption, counted with the card's frictionless
+// authentications, or when it is outside SCA's scope; past the exemption
+// it declines authentication_required. A payment the card is present for
+// is not in this scope, nor one by card id.
+func TestOnlinePaymentsWithoutAnAuthenticationNeedTheExemption(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "500.00")
+		c := f.cardWithPIN(t, "8203")
+		online := f.terminal(t, c)
+		chip := online
+		chip.mode, chip.withPIN, chip.pin = spend.EntryChip, true, "8203"
+		moto := online
+		moto.outOfScope = spend.OutOfScopeMOTO
+		pay := func(p presented, amount string) spend.Authorization {
+			t.Helper()
+			a, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: p.data(), Amount: amount, Currency: "EUR", Merchant: shop, OutOfScope: p.outOfScope})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		for _, tc := range []struct {
+			name     string
+			p        presented
+			amount   string
+			expected string
+		}{
+			{"one past 30.00", online, "30.01", spend.DeclineAuthenticationRequired}, // counts nothing
+			{"a first small one", online, "20.00", ""},                               // 1, 20.00
+			{"a telephone order, outside SCA's scope", moto, "250.00", ""},           // counts nothing
+			{"at a chip terminal", chip, "60.00", ""},                                // counts nothing
+			{"a second", online, "20.00", ""},                                        // 2, 40.00
+		} {
+			expectDecision(t, pay(tc.p, tc.amount), tc.expected)
+		}
+		// A frictionless authentication counts as the payments do: 3, 60.00.
+		if a, err := f.authenticate(t, online, "20.00", ""); err != nil || a.TransStatus != spend.TransAuthenticated {
+			t.Fatalf("a frictionless authentication: %s %v", a.TransStatus, err)
+		}
+		expectDecision(t, pay(online, "20.00"), "")                                  // 4, 80.00
+		expectDecision(t, pay(online, "20.01"), spend.DeclineAuthenticationRequired) // 100.01
+		expectDecision(t, pay(online, "20.00"), "")                                  // 5, 100.00
+		expectDecision(t, pay(online, "0.01"), spend.DeclineAuthenticationRequired)  // a sixth
+		expectDecision(t, f.authorize(t, c, "40.00", shop), "")                      // by card id: no entry mode
+		if a, err := f.authenticate(t, online, "0.01", ""); err != nil || a.TransStatus != spend.TransChallenge {
+			t.Fatalf("an authentication past the count: %s %v", a.TransStatus, err)
+		}
+
+		var fe *spend.FieldError
+		for name, r := range map[string]spend.Request{
+			"an unknown reason":             {Card: online.data(), OutOfScope: "phone"},
+			"a payment the card is present": {Card: chip.data(), OutOfScope: spend.OutOfScopeMOTO},
+			"with an authentication":        {Card: online.data(), OutOfScope: spend.OutOfScopeMerchantInitiated, AuthenticationID: uuid.New()},
+		} {
+			r.Amount, r.Currency, r.Merchant = "1.00", "EUR", shop
+			if _, err := f.svc.Authorize(ctx, f.actor.PartnerID, r); !errors.As(err, &fe) || fe.Field != "out_of_scope" {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		a := pay(moto, "1.00")
+		if got, err := f.svc.Authorization(ctx, f.actor.PartnerID, a.ID); err != nil || got.OutOfScope != spend.OutOfScopeMOTO {
+			t.Fatalf("read back: %q %v", got.OutOfScope, err)
+		}
+	})
+}
+
+// Online payments racing the exemption's count without an authentication
+// never pass it together.
+func TestConcurrentOnlinePaymentsNeverPassTheExemption(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		f.fund(t, "500.00")
+		p := f.terminal(t, f.activeCard(t, card.Input{}))
+		var (
+			wg                 sync.WaitGroup
+			mu                 sync.Mutex
+			approved, required int
+		)
+		for range 12 {
+			wg.Go(func() {
+				a, err := f.svc.Authorize(context.Background(), f.actor.PartnerID, spend.Request{Card: p.data(), Amount: "10.00", Currency: "EUR", Merchant: shop})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				switch a.DeclineReason {
+				case "":
+					approved++
+				case spend.DeclineAuthenticationRequired:
+					required++
+				default:
+					t.Errorf("declined %s", a.DeclineReason)
+				}
+			})
+		}
+		wg.Wait()
+		if approved != spend.LowValuePayments || required != 12-spend.LowValuePayments {
+			t.Fatalf("%d approved, %d authentication_required, want %d and %d", approved, required, spend.LowValuePayments, 12-spend.LowValuePayments)
+		}
+	})
+}

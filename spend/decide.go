@@ -46,8 +46,9 @@ type Outcome struct {
 	// Authentication, when set, is recorded with Event instead.
 	Authentication *Authentication
 	Event          events.Event
-	// Counters, when set with an Authentication, are its card's low-value
-	// exemption counters now.
+	// Counters, when set, are the card lineage's low-value exemption
+	// counters now: an authentication or an authorisation went without
+	// SCA under the exemption.
 	Counters *SCACounters
 	// Used, when set, is the authentication the authorisation used, its
 	// AuthorizationID set.
@@ -156,6 +157,7 @@ func (s *Service) decideNow(ctx context.Context, p *Prepared) (Authorization, er
 				return Outcome{}, err
 			}
 			used(&o, sub, a)
+			exempted(&o, sub, a, p.r)
 		}
 		out = a
 		return o, o.record(a)
@@ -183,6 +185,7 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 	if p.r.Card != nil {
 		a.EntryMode, a.Verification = p.r.Card.EntryMode, &v
 	}
+	a.OutOfScope = p.r.OutOfScope
 	if p.r.TokenID != uuid.Nil {
 		a.TokenID, a.EntryMode = p.r.TokenID, p.r.TokenEntry
 		a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
@@ -196,7 +199,85 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 	if reason == "" {
 		reason = decline(*sub, a, p.now)
 	}
+	if reason == "" {
+		reason = scaDecline(*sub, a, p.r)
+	}
 	return a, reason, nil
+}
+
+// An online payment (entry mode ecommerce, by card data or by a wallet
+// token) is in SCA's scope (PSD2 Article 97). It is approved only with an
+// authentication that holds for it (authenticationDecline), or under the
+// low-value exemption, which the authorisation then counts as a
+// frictionless authentication does: the counters are the card lineage's,
+// read and written under its lock. Payments the card is present for, and
+// the sandbox's payments named by card_id, are not in this scope.
+
+// inSCAScope tells whether the payment a of request r needs an
+// authentication or an exemption: online, naming none.
+func inSCAScope(a Authorization, r Request) bool {
+	return a.EntryMode == EntryEcommerce && r.AuthenticationID == uuid.Nil && a.OutOfScope == ""
+}
+
+// Why an online payment is outside SCA's scope, as the acquirer flags it
+// (stored values). A mail or telephone order is not an electronic payment
+// the payer initiates (PSD2 recital 95); a merchant-initiated payment
+// (a subscription's next charge, say) follows a mandate the cardholder
+// authenticated when it was set up. The acquirer answers for the flag: it
+// is recorded with the authorisation, and the partner's real-time
+// decision endpoint is told it.
+const (
+	OutOfScopeMOTO              = "moto"
+	OutOfScopeMerchantInitiated = "merchant_initiated"
+)
+
+// scope checks r's OutOfScope. Errors: *FieldError.
+func (r *Request) scope() error {
+	if r.OutOfScope == "" {
+		return nil
+	}
+	online := (r.Card != nil && r.Card.EntryMode == EntryEcommerce) || (r.TokenID != uuid.Nil && r.TokenEntry == EntryEcommerce)
+	switch {
+	case r.OutOfScope != OutOfScopeMOTO && r.OutOfScope != OutOfScopeMerchantInitiated:
+		return &FieldError{Field: "out_of_scope", Reason: "must be moto or merchant_initiated"}
+	case !online:
+		return &FieldError{Field: "out_of_scope", Reason: "is given only for an online payment (entry_mode ecommerce)"}
+	case r.AuthenticationID != uuid.Nil:
+		return &FieldError{Field: "out_of_scope", Reason: "a payment outside SCA's scope names no authentication"}
+	}
+	return nil
+}
+
+// lowValueExempt is the low-value exemption for a, and the counters once
+// it applied (EUR only: Article 16's limits are in euros).
+func lowValueExempt(sub Subject, a Authorization) (SCACounters, bool) {
+	if a.Currency != "EUR" {
+		return sub.Counters, false
+	}
+	return sub.Counters.lowValue(a.Amount)
+}
+
+// scaDecline is authentication_required for a payment in SCA's scope that
+// the low-value exemption does not let through; "" otherwise.
+func scaDecline(sub Subject, a Authorization, r Request) string {
+	if !inSCAScope(a, r) {
+		return ""
+	}
+	if _, ok := lowValueExempt(sub, a); ok {
+		return ""
+	}
+	return DeclineAuthenticationRequired
+}
+
+// exempted counts, in o, the approved payment a that went without SCA
+// under the low-value exemption.
+func exempted(o *Outcome, sub Subject, a Authorization, r Request) {
+	if !inSCAScope(a, r) {
+		return
+	}
+	if next, ok := lowValueExempt(sub, a); ok {
+		o.Counters = &next
+	}
 }
 
 // authenticationDecline is the decline an online payment a earns by the

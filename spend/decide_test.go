@@ -178,7 +178,17 @@ func TestEveryKindOfDecisionIsBatchedOnPostgreSQL(t *testing.T) {
 	)
 
 	c := f.activeCard(t, card.Input{})
-	p := f.terminal(t, c)
+	online := f.terminal(t, c)
+	// An online payment under the low-value exemption moves the card's
+	// exemption counters: the runner forgets the card, and reads it for
+	// the next decision.
+	expectChecks(t, f.present(t, online), spend.CheckMatch, spend.CheckMatch, spend.CheckNotProvided)
+	took("an online payment under the exemption", read)
+	expectChecks(t, f.present(t, online), spend.CheckMatch, spend.CheckMatch, spend.CheckNotProvided)
+	took("another online payment under the exemption", read)
+	// A telephone order, outside SCA's scope, moves no counters.
+	p := online
+	p.outOfScope = spend.OutOfScopeMOTO
 	expectChecks(t, f.present(t, p), spend.CheckMatch, spend.CheckMatch, spend.CheckNotProvided)
 	took("card data", read)
 	expectChecks(t, f.present(t, p), spend.CheckMatch, spend.CheckMatch, spend.CheckNotProvided)

@@ -283,6 +283,9 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 				funds.Account.Available += ans.Fund
 				reason = decline(funds, a, p.now)
 			}
+			if reason == "" {
+				reason = scaDecline(sub, a, p.r) // of the amount the partner approved, the counters as they are now
+			}
 			if reason != "" {
 				d.By = DecidedByVaultpage // its checks overrule the approval
 			}
@@ -300,6 +303,7 @@ func (s *Service) settle(ctx context.Context, p *Prepared) (Authorization, error
 				return Outcome{}, err
 			}
 			used(&o, sub, a)
+			exempted(&o, sub, a, p.r)
 		}
 		o.Release, out = p.r.NetworkReference, a
 		return o, o.record(a)

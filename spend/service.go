@@ -165,9 +165,12 @@ type Request struct {
 	// payment (Authenticate): it holds for its amount at most, its
 	// currency and its payee, once.
 	AuthenticationID uuid.UUID
-	Amount           string // decimal, two places at most
-	Currency         string
-	Merchant         Merchant
+	// OutOfScope, when set, says why an online payment is outside SCA's
+	// scope: OutOfScopeMOTO or OutOfScopeMerchantInitiated.
+	OutOfScope string
+	Amount     string // decimal, two places at most
+	Currency   string
+	Merchant   Merchant
 }
 
 var (
@@ -239,6 +242,9 @@ func (s *Service) prepare(ctx context.Context, partnerID *uuid.UUID, r Request, 
 		return nil, err
 	}
 	p := &Prepared{s: s, id: id, amt: amt, now: now, deferred: deferred}
+	if err := r.scope(); err != nil {
+		return nil, err
+	}
 	switch {
 	case r.TokenID != uuid.Nil:
 		if r.TokenEntry == "" {

@@ -75,6 +75,10 @@ const (
 	DeclineAuthenticationIncomplete = "authentication_incomplete"
 	DeclineAuthenticationUsed       = "authentication_used"
 	DeclineAuthenticationExpired    = "authentication_expired"
+	// DeclineAuthenticationRequired: an online payment that names no
+	// authentication and that no exemption lets through needs the
+	// cardholder's SCA (an authentication, then the payment again with it).
+	DeclineAuthenticationRequired = "authentication_required"
 )
 
 // EntryMode is how the card reached the terminal (stored values).
@@ -174,6 +178,9 @@ type Authorization struct {
 	// NetworkReference is the network's own name for the authorisation
 	// request, unique among them ("" for the sandbox's).
 	NetworkReference string
+	// OutOfScope is why an online payment was outside SCA's scope ("" for
+	// none).
+	OutOfScope string
 	// Decision is how the partner's real-time decision endpoint took part
 	// (nil when it was not asked).
 	Decision  *Decision

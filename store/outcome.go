@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -132,10 +133,10 @@ func (s *SpendStore) writeOutcomeSQLite(ctx context.Context, o spend.Outcome) er
 				return err
 			}
 		}
-		if n := o.Counters; n != nil && o.Authentication != nil {
+		if n := o.Counters; n != nil {
 			if _, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO sca_exemption_counters (lineage_id, payments, amount, updated_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (lineage_id) DO UPDATE SET payments = excluded.payments, amount = excluded.amount, updated_at = excluded.updated_at`,
-				n.LineageID.String(), n.Payments, int64(n.Amount), o.Authentication.UpdatedAt.UTC()); err != nil {
+				n.LineageID.String(), n.Payments, int64(n.Amount), countedAt(o)); err != nil {
 				return err
 			}
 		}
@@ -176,7 +177,7 @@ func (s *SpendStore) recordSQLite(ctx context.Context, a spend.Authorization, e 
 	}
 	if v := a.Verification; v != nil {
 		_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin, token_id,
-			network_reference) VALUES ($1, $2, $3, $4, $5, $6, $7)`, checkValues(a)...)
+			network_reference, out_of_scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, checkValues(a)...)
 		return err
 	}
 	return nil
@@ -189,7 +190,7 @@ func checkValues(a spend.Authorization) []any {
 		token = a.TokenID.String()
 	}
 	v := a.Verification
-	return []any{a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token, a.NetworkReference}
+	return []any{a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token, a.NetworkReference, a.OutOfScope}
 }
 
 // guardPG makes an outcome's statement write only if the card's subject,
@@ -313,7 +314,7 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 			for i, v := range vals {
 				args[i] = st.arg(v)
 			}
-			insert("chk", "authorization_checks", "authorization_id, entry_mode, cvv, expiry, pin, token_id, network_reference", args...)
+			insert("chk", "authorization_checks", "authorization_id, entry_mode, cvv, expiry, pin, token_id, network_reference, out_of_scope", args...)
 		}
 		if d := a.Decision; d != nil {
 			insert("dec", "authorization_decisions", "authorization_id, decided_by, stand_in_cause, latency_us, partner_reason, requested, funded",
@@ -328,9 +329,9 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 	if n := o.Authentication; n != nil {
 		insert("authn", "authentications", authenticationColumns, authenticationArgs(&st, *n)...)
 	}
-	if n := o.Counters; n != nil && o.Authentication != nil {
+	if n := o.Counters; n != nil {
 		ctes = append(ctes, `sca AS (INSERT INTO sca_exemption_counters (lineage_id, payments, amount, updated_at) `+rows(st.arg(n.LineageID.String()),
-			st.arg(n.Payments), st.arg(int64(n.Amount)), st.arg(o.Authentication.UpdatedAt.UTC()))+
+			st.arg(n.Payments), st.arg(int64(n.Amount)), st.arg(countedAt(o)))+
 			` ON CONFLICT (lineage_id) DO UPDATE SET payments = excluded.payments, amount = excluded.amount, updated_at = excluded.updated_at)`)
 	}
 	if o.Release != "" {
@@ -350,4 +351,13 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 		written = `(SELECT COUNT(*) FROM ` + gate + `)`
 	}
 	return `WITH ` + strings.Join(ctes, ",\n") + ` SELECT ` + same + `, ` + free + `, ` + unused + `, ` + cardOK + `, ` + written, st.args, nil
+}
+
+// countedAt is when an outcome's low-value exemption counters changed:
+// when its authentication or its authorisation was made.
+func countedAt(o spend.Outcome) time.Time {
+	if o.Authentication != nil {
+		return o.Authentication.UpdatedAt.UTC()
+	}
+	return o.Authorization.UpdatedAt.UTC()
 }

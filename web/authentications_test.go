@@ -141,15 +141,30 @@ func TestTheNetworkAuthenticatesOnlinePayments(t *testing.T) {
 	if err != nil || status != http.StatusCreated || y["trans_status"] != "Y" || y["exemption"] != "low_value" || y["card_id"] != nil {
 		t.Fatalf("%d %v %v", status, y, err)
 	}
-	authorize := func(amount string) map[string]any {
-		_, m, err := networkPost(t, hc, srv.URL+"/network/v1/authorizations", map[string]any{"network_reference": nextReference(), "pan": pan,
+	send := func(amount string, extra map[string]any) map[string]any {
+		body := map[string]any{"network_reference": nextReference(), "pan": pan,
 			"exp_month": "12", "exp_year": "2029", "cvv": cvv, "entry_mode": "ecommerce", "amount": amount, "currency": "EUR",
-			"merchant":          map[string]string{"name": webshop["name"], "mcc": webshop["mcc"], "country": webshop["country"], "id": webshop["id"]},
-			"authentication_id": y["id"]})
+			"merchant": map[string]string{"name": webshop["name"], "mcc": webshop["mcc"], "country": webshop["country"], "id": webshop["id"]}}
+		for k, v := range extra {
+			body[k] = v
+		}
+		_, m, err := networkPost(t, hc, srv.URL+"/network/v1/authorizations", body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
+	}
+	authorize := func(amount string) map[string]any { return send(amount, map[string]any{"authentication_id": y["id"]}) }
+	if m := send("31.00", nil); m["decline_reason"] != "authentication_required" {
+		t.Fatalf("an online payment past the exemption without an authentication: %v", m)
+	}
+	if m := send("31.00", map[string]any{"out_of_scope": "moto"}); m["status"] != "approved" || m["out_of_scope"] != "moto" {
+		t.Fatalf("a telephone order: %v", m)
+	}
+	if status, m, _ := networkPost(t, hc, srv.URL+"/network/v1/authorizations", map[string]any{"network_reference": nextReference(), "pan": pan,
+		"exp_month": "12", "exp_year": "2029", "entry_mode": "chip", "amount": "1.00", "currency": "EUR", "out_of_scope": "moto",
+		"merchant": map[string]string{"name": "x", "mcc": "5411", "country": "SE", "id": "m"}}); status != http.StatusUnprocessableEntity || m["field"] != "out_of_scope" {
+		t.Fatalf("out_of_scope at a chip terminal: %d %v", status, m)
 	}
 	if m := authorize("9.50"); m["decline_reason"] != "authentication_mismatch" {
 		t.Fatalf("more than authenticated: %v", m)

@@ -12,6 +12,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/vaultpage/vaultpage/internal/testkit"
+	"github.com/vaultpage/vaultpage/spend"
 	"github.com/vaultpage/vaultpage/vault"
 )
 
@@ -112,6 +113,20 @@ func TestAChallengeWindowAuthenticatesThePaymentWithThePasskey(t *testing.T) {
 	phone := testkit.NewPhone("localhost", "http://localhost:8080")
 	c := e.enrolPasskey(t, phone)
 	e.post("/v3/accounts/"+c["account_id"].(string)+"/fundings", e.tokA, map[string]string{"amount": "500.00"})
+	pan := e.panOf(t, c)
+	small := func() string {
+		t.Helper()
+		return e.post("/v3/simulations/authentications", e.tokA, map[string]any{"pan": string(pan.Reveal()), "exp_month": "12", "exp_year": "2029",
+			"amount": "1.00", "currency": "EUR", "merchant": webshop}).json(t)["trans_status"].(string)
+	}
+	for i := range spend.LowValuePayments {
+		if got := small(); got != "Y" {
+			t.Fatalf("low-value payment %d: %s", i+1, got)
+		}
+	}
+	if got := small(); got != "C" {
+		t.Fatalf("a sixth low-value payment: %s", got)
+	}
 	ch := e.challenged(t, c, "42.50")
 	w := e.openWindow(t, ch["challenge_url"].(string))
 
@@ -207,6 +222,9 @@ func TestAChallengeWindowAuthenticatesThePaymentWithThePasskey(t *testing.T) {
 	}
 	if a := e.payWith(t, c, ch["id"].(string), "42.50"); a["decline_reason"] != "authentication_used" {
 		t.Fatalf("a replay: %v", a)
+	}
+	if got := small(); got != "Y" {
+		t.Fatalf("after the cardholder's SCA, the exemption counts from nothing again: %s", got)
 	}
 	ev := e.do(http.MethodGet, "/v3/events?type=authentication.authenticated", e.tokA, "", nil).json(t)
 	if data, _ := ev["data"].([]any); len(data) != 1 {

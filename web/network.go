@@ -59,6 +59,7 @@ type networkView struct {
 	ClearedAmount    *string       `json:"cleared_amount"`
 	EntryMode        string        `json:"entry_mode,omitempty"`
 	TokenID          *string       `json:"token_id,omitempty"`
+	OutOfScope       *string       `json:"out_of_scope,omitempty"`
 	Verification     *verification `json:"verification,omitempty"`
 	CreatedAt        string        `json:"created_at"`
 }
@@ -66,7 +67,7 @@ type networkView struct {
 func viewNetwork(a spend.Authorization) networkView {
 	v := viewAuthorization(a)
 	return networkView{ID: v.ID, NetworkReference: a.NetworkReference, Status: v.Status, DecidedBy: v.DecidedBy, DeclineReason: v.DeclineReason, Amount: v.Amount, Currency: v.Currency,
-		HeldAmount: v.HeldAmount, ClearedAmount: v.ClearedAmount, EntryMode: v.EntryMode, TokenID: v.TokenID, Verification: v.Verification, CreatedAt: v.CreatedAt}
+		HeldAmount: v.HeldAmount, ClearedAmount: v.ClearedAmount, EntryMode: v.EntryMode, TokenID: v.TokenID, OutOfScope: v.OutOfScope, Verification: v.Verification, CreatedAt: v.CreatedAt}
 }
 
 // networkAuthorize is POST /network/v1/authorizations.
@@ -89,7 +90,7 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 			return err
 		}
 		return s.networkDecision(c, spend.Request{TokenID: tid, TokenEntry: spend.EntryMode(req.EntryMode), NetworkReference: req.NetworkReference,
-			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant), AuthenticationID: authn})
+			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant), AuthenticationID: authn, OutOfScope: req.OutOfScope})
 	}
 	data, err := req.cardFields()
 	if err != nil {
@@ -103,7 +104,7 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 		data.PINBlock = b
 	}
 	return s.networkDecision(c, spend.Request{Card: data, NetworkReference: req.NetworkReference, Amount: req.Amount, Currency: req.Currency,
-		Merchant: spend.Merchant(req.Merchant), AuthenticationID: authn})
+		Merchant: spend.Merchant(req.Merchant), AuthenticationID: authn, OutOfScope: req.OutOfScope})
 }
 
 // networkDecision answers an authorisation request: 201 with its

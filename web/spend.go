@@ -26,6 +26,7 @@ type authorizationView struct {
 	AccountID     *string       `json:"account_id"`
 	EntryMode     string        `json:"entry_mode,omitempty"`
 	TokenID       *string       `json:"token_id,omitempty"`
+	OutOfScope    *string       `json:"out_of_scope,omitempty"`
 	Verification  *verification `json:"verification,omitempty"`
 	Amount        string        `json:"amount"`
 	Currency      string        `json:"currency"`
@@ -47,7 +48,7 @@ func viewAuthorization(a spend.Authorization) authorizationView {
 		r := a.DeclineReason
 		v.DeclineReason = &r
 	}
-	v.TokenID = optID(nonZero(a.TokenID))
+	v.TokenID, v.OutOfScope = optID(nonZero(a.TokenID)), optString(a.OutOfScope)
 	if a.Verification != nil {
 		v.Verification = &verification{CVV: string(a.Verification.CVV), Expiry: string(a.Verification.Expiry), PIN: string(a.Verification.PIN)}
 	}
@@ -114,6 +115,9 @@ type payment struct {
 	// AuthenticationID names the online payment's authentication
 	// (POST /v3/simulations/authentications).
 	AuthenticationID string `json:"authentication_id"`
+	// OutOfScope says why an online payment is outside SCA's scope
+	// (moto, merchant_initiated).
+	OutOfScope string `json:"out_of_scope"`
 }
 
 type authorizationRequest struct {
@@ -200,7 +204,7 @@ func (s *Server) simulateAuthorization(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sr := spend.Request{CardID: id, Card: data, Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant)}
+	sr := spend.Request{CardID: id, Card: data, Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant), OutOfScope: req.OutOfScope}
 	defer sr.Card.Wipe()
 	if sr.AuthenticationID, err = authenticationOf(req.AuthenticationID); err != nil {
 		return err

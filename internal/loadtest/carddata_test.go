@@ -17,11 +17,43 @@ import (
 	"github.com/vaultpage/vaultpage/vault"
 )
 
+// presentedCard is what a cardholder reads off the reveal page.
+type presentedCard struct {
+	pan, cvv    string
+	month, year int
+}
+
 // cardDataTargets are authorisation targets that present the cards of
-// cardIDs as a web shop's checkout does (number, expiry, CVV2), read from
-// the service's own vault (the development KEK in its data directory) the
-// way the cardholder reads them off the reveal page.
+// cardIDs as a telephone order does (number, expiry, CVV2: the card-data
+// checks of an online payment, outside SCA's scope, so that the payments
+// do not run into the low-value exemption's count).
 func (s *service) cardDataTargets(t *testing.T, dataDir, databaseURL string, cardIDs []string) []vegeta.Target {
+	t.Helper()
+	var targets []vegeta.Target
+	for _, c := range s.presentedCards(t, dataDir, databaseURL, cardIDs) {
+		body := fmt.Sprintf(`{"pan":"%s","exp_month":"%02d","exp_year":"%d","cvv":"%s","entry_mode":"ecommerce","out_of_scope":"moto","amount":"1.00",`+
+			`"currency":"EUR","merchant":{"name":"Load Shop","mcc":"5411","country":"SE","id":"m-1"}}`, c.pan, c.month, c.year, c.cvv)
+		targets = append(targets, vegeta.Target{Method: "POST", URL: s.base + "/v3/simulations/authorizations", Header: s.header(), Body: []byte(body)})
+	}
+	return targets
+}
+
+// authenticationTargets are a web shop's authentication requests for
+// 1.00 on each card, as its 3-D Secure server sends them.
+func (s *service) authenticationTargets(cards []presentedCard) []vegeta.Target {
+	var targets []vegeta.Target
+	for _, c := range cards {
+		body := fmt.Sprintf(`{"pan":"%s","exp_month":"%02d","exp_year":"%d","amount":"1.00","currency":"EUR",`+
+			`"merchant":{"name":"Load Shop","url":"https://shop.example/checkout","mcc":"5411","country":"SE","id":"m-1"}}`, c.pan, c.month, c.year)
+		targets = append(targets, vegeta.Target{Method: "POST", URL: s.base + "/v3/simulations/authentications", Header: s.header(), Body: []byte(body)})
+	}
+	return targets
+}
+
+// presentedCards reads the cards of cardIDs from the service's own vault
+// (the development KEK in its data directory) the way the cardholder reads
+// them off the reveal page.
+func (s *service) presentedCards(t *testing.T, dataDir, databaseURL string, cardIDs []string) []presentedCard {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, databaseURL, dataDir)
@@ -44,7 +76,7 @@ func (s *service) cardDataTargets(t *testing.T, dataDir, databaseURL string, car
 	if err := s.db.QueryRow(`SELECT partner_id FROM cards WHERE id = $1`, cardIDs[0]).Scan(&partnerID); err != nil {
 		t.Fatal(err)
 	}
-	var targets []vegeta.Target
+	var cards []presentedCard
 	for _, id := range cardIDs {
 		var month, year int
 		if err := s.db.QueryRow(`SELECT exp_month, exp_year FROM cards WHERE id = $1`, id).Scan(&month, &year); err != nil {
@@ -59,11 +91,9 @@ func (s *service) cardDataTargets(t *testing.T, dataDir, databaseURL string, car
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := fmt.Sprintf(`{"pan":"%s","exp_month":"%02d","exp_year":"%d","cvv":"%s","entry_mode":"ecommerce","amount":"1.00","currency":"EUR",`+
-			`"merchant":{"name":"Load Shop","mcc":"5411","country":"SE","id":"m-1"}}`, pan.Reveal(), month, year, cvv.Reveal())
-		targets = append(targets, vegeta.Target{Method: "POST", URL: s.base + "/v3/simulations/authorizations", Header: s.header(), Body: []byte(body)})
+		cards = append(cards, presentedCard{pan: string(pan.Reveal()), cvv: string(cvv.Reveal()), month: month, year: year})
 	}
-	return targets
+	return cards
 }
 
 // fdatasyncProbe measures the disk under dir as a durable commit meets it:

@@ -29,6 +29,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/vaultpage/vaultpage/internal/testkit"
+	"github.com/vaultpage/vaultpage/spend"
 	_ "github.com/vaultpage/vaultpage/store" // registers the sqlite and pgx drivers
 	"github.com/vaultpage/vaultpage/store/storetest"
 )
@@ -560,7 +561,7 @@ func run(t *testing.T, s *service, name string, seconds time.Duration, cards int
 		rows = append(rows,
 			row{fmt.Sprintf("GET /healthz at a constant %d/s (latency floor at this rate)", rate), floorAt, base},
 			row{fmt.Sprintf("POST /v3/simulations/authorizations by card id at a constant %d/s", rate), id, base},
-			row{fmt.Sprintf("POST /v3/simulations/authorizations by card data (pan, expiry, CVV2) at a constant %d/s", rate), data, base},
+			row{fmt.Sprintf("POST /v3/simulations/authorizations by card data (pan, expiry, CVV2; a telephone order) at a constant %d/s", rate), data, base},
 			row{fmt.Sprintf("the same, the partner's decision endpoint asked, at a constant %d/s", rate), asked, base},
 			row{"by card data as fast as 16 workers go (capacity)", dataMax, base},
 			row{"by card data, the partner asked, as fast as 16 workers go (capacity)", askedMax, base})
@@ -572,6 +573,37 @@ func run(t *testing.T, s *service, name string, seconds time.Duration, cards int
 		}
 		fmt.Fprintf(&out, "by card data: %d decisions with the CVV2 and expiry checked and matching, %d of them approved\n", checked, approved)
 		fmt.Fprintf(&out, "fdatasync of 8 kB in the data directory, same run: p50 %v, p99 %v\n\n", p50.Round(time.Microsecond), p99.Round(time.Microsecond))
+	}
+	if selected("authenticate") {
+		// Authentication requests that end frictionless (the low-value
+		// exemption): each card takes as many as the exemption's count, at
+		// one rate the machine holds, against /healthz at that rate.
+		const rate, d = 250, 4 * time.Second
+		n := rate * int(d/time.Second) / spend.LowValuePayments
+		byID := s.authCards(t, n)
+		var ids []string
+		for _, tg := range byID {
+			var body struct {
+				CardID string `json:"card_id"`
+			}
+			_ = json.Unmarshal(tg.Body, &body)
+			ids = append(ids, body.CardID)
+		}
+		targets := s.authenticationTargets(s.presentedCards(t, s.dataDir, s.databaseURL, ids))
+		floorAt := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, rate, d)
+		before, cpu := s.routeBuckets(t, "/v3/simulations/authentications"), cpuTicks()
+		authn := attack(targets[0], rate, d, targets[1:]...)
+		name := fmt.Sprintf("POST /v3/simulations/authentications at a constant %d/s over %d cards", rate, n)
+		histograms = append(histograms, histogram{name, before, s.routeBuckets(t, "/v3/simulations/authentications"), busy(cpu)})
+		rows = append(rows,
+			row{fmt.Sprintf("GET /healthz at a constant %d/s (latency floor at this rate)", rate), floorAt, base},
+			row{name, authn, base})
+		var all, frictionless int
+		if err := s.db.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE trans_status = 'Y' AND exemption = 'low_value') FROM authentications`).Scan(&all,
+			&frictionless); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&out, "authentications: %d answered and recorded, %d of them frictionless (Y, low_value)\n\n", all, frictionless)
 	}
 	if selected("authorize") {
 		// The target rate last; the lower rates before it show how latency
