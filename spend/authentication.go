@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -188,19 +189,24 @@ func (r *AuthenticationRequest) validate(sandbox bool) (card.Amount, error) {
 	return amt, nil
 }
 
-// validPayeeURL tells whether u is an absolute https URL with a host; in
-// the sandbox, an http URL of this machine's also (a test checkout).
+// payeeHostRE is what a payee's host may be: a DNS name (IDNs in their
+// ASCII form) and a port. Its origin goes into the challenge window's
+// Content-Security-Policy and postMessage target, where nothing else may.
+var payeeHostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}(:[0-9]{1,5})?$`)
+
+// validPayeeURL tells whether u is an absolute https URL with a DNS host;
+// in the sandbox, an http URL of this machine's also (a test checkout).
 func validPayeeURL(u string, sandbox bool) bool {
 	if len(u) > 2048 {
 		return false
 	}
 	p, err := url.Parse(u)
-	if err != nil || p.Host == "" || p.User != nil {
+	if err != nil || p.User != nil || !payeeHostRE.MatchString(p.Host) {
 		return false
 	}
 	if p.Scheme == "http" && sandbox {
 		h := p.Hostname()
-		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+		return h == "localhost" || h == "127.0.0.1"
 	}
 	return p.Scheme == "https"
 }

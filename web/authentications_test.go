@@ -117,6 +117,12 @@ func TestAuthenticationsOverTheAPI(t *testing.T) {
 		expectProblem(t, authenticate(map[string]any{"cvv": cvv}), http.StatusUnprocessableEntity, "unknown_field", "cvv")
 		expectProblem(t, authenticate(map[string]any{"merchant": map[string]string{"name": "x", "url": "http://shop.example", "mcc": "5732", "country": "SE", "id": "m"}}),
 			http.StatusUnprocessableEntity, "invalid_field", "merchant.url")
+		// The payee's origin goes into the challenge window's CSP and
+		// postMessage target: nothing but a DNS name and a port.
+		for _, u := range []string{"https://shop.example;script-src *", "https://shop.example%3B/", "https://[::1]/", "http://localhost.example/"} {
+			expectProblem(t, authenticate(map[string]any{"merchant": map[string]string{"name": "x", "url": u, "mcc": "5732", "country": "SE", "id": "m"}}),
+				http.StatusUnprocessableEntity, "invalid_field", "merchant.url")
+		}
 		expectProblem(t, authenticate(map[string]any{"challenge_preference": "sometimes"}), http.StatusUnprocessableEntity, "invalid_field", "challenge_preference")
 		expectProblem(t, authenticate(map[string]any{"token_id": c["id"]}), http.StatusUnprocessableEntity, "invalid_field", "token_id")
 		expectProblem(t, authenticate(map[string]any{"pan": nil}), http.StatusUnprocessableEntity, "invalid_field", "pan")
