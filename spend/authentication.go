@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/vaultpage/vaultpage/audit"
 	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/events"
 )
@@ -334,7 +335,7 @@ func (s *Service) answer(o *Outcome, sub Subject, a Authentication, r Authentica
 	if a.Currency != c.Currency {
 		return reject(DeclineCurrencyNotSupported)
 	}
-	if a.Preference != PreferChallenge && a.Currency == "EUR" {
+	if a.Preference != PreferChallenge && a.Currency == "EUR" && sub.SCAPolicy != SCAPolicyAlways {
 		if next, ok := sub.Counters.lowValue(a.Amount); ok {
 			a.TransStatus, a.Exemption = TransAuthenticated, ExemptionLowValue
 			return a, &next, nil
@@ -368,4 +369,44 @@ func authenticationEvent(a Authentication) (events.Event, error) {
 		data["method"] = a.Method
 	}
 	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.CreatedAt}, nil
+}
+
+// SCAPolicy is a partner's policy for its cards' online payments (stored
+// values): SCAPolicyExemptions lets the low-value exemption apply;
+// SCAPolicyAlways has the cardholder authenticate every online payment in
+// SCA's scope (every authentication request is challenged, and an online
+// payment without an authentication declines authentication_required).
+type SCAPolicy string
+
+// SCA policies.
+const (
+	SCAPolicyExemptions SCAPolicy = "exemptions"
+	SCAPolicyAlways     SCAPolicy = "always"
+)
+
+// SCAPolicyOf returns the partner's SCA policy and when it was set (the
+// zero time for the default, SCAPolicyExemptions).
+func (s *Service) SCAPolicyOf(ctx context.Context, partnerID uuid.UUID) (SCAPolicy, time.Time, error) {
+	return s.store.SCAPolicy(ctx, partnerID)
+}
+
+// SetSCAPolicy sets the partner's SCA policy, for every decision from
+// then on, and audits the change. Errors: *FieldError.
+func (s *Service) SetSCAPolicy(ctx context.Context, partnerID uuid.UUID, p SCAPolicy) (time.Time, error) {
+	if p != SCAPolicyExemptions && p != SCAPolicyAlways {
+		return time.Time{}, &FieldError{Field: "policy", Reason: "must be exemptions or always"}
+	}
+	now := s.now()
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		before, _, err := s.store.SCAPolicy(ctx, partnerID)
+		if err != nil {
+			return err
+		}
+		if err := s.store.SetSCAPolicy(ctx, partnerID, p, now); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, audit.Entry{Actor: "partner:" + partnerID.String(), Action: "sca_policy.changed", Target: "partner:" + partnerID.String(),
+			Result: "ok", Details: map[string]string{"from": string(before), "to": string(p)}})
+	})
+	return now, err
 }

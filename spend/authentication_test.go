@@ -417,3 +417,58 @@ func TestConcurrentOnlinePaymentsNeverPassTheExemption(t *testing.T) {
 		}
 	})
 }
+
+// Under the partner's policy "always" nothing goes without the
+// cardholder's SCA: authentication requests are challenged and online
+// payments without an authentication decline, from the next decision on,
+// while card-present payments and those outside SCA's scope go on. The
+// change is audited.
+func TestThePolicyAlwaysLeavesNoExemption(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "100.00")
+		c := f.cardWithPIN(t, "8203")
+		online := f.terminal(t, c)
+		chip, moto := online, online
+		chip.mode, chip.withPIN, chip.pin = spend.EntryChip, true, "8203"
+		moto.outOfScope = spend.OutOfScopeMOTO
+		if p, at, err := f.svc.SCAPolicyOf(ctx, f.actor.PartnerID); err != nil || p != spend.SCAPolicyExemptions || !at.IsZero() {
+			t.Fatalf("the default policy: %s %v %v", p, at, err)
+		}
+		expectDecision(t, f.present(t, online), "") // the exemption
+		// A card-present payment leaves the card known to PostgreSQL's
+		// batch runner, whose next decision then checks that the policy
+		// it knew is still the partner's.
+		expectDecision(t, f.present(t, chip), "")
+		if _, err := f.svc.SetSCAPolicy(ctx, f.actor.PartnerID, spend.SCAPolicyAlways); err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.present(t, online), spend.DeclineAuthenticationRequired)
+		expectDecision(t, f.present(t, chip), "")
+		expectDecision(t, f.present(t, moto), "")
+		if a, err := f.authenticate(t, online, "1.00", spend.PreferNoChallenge); err != nil || a.TransStatus != spend.TransChallenge {
+			t.Fatalf("an authentication under the policy always: %s %v", a.TransStatus, err)
+		}
+		var fe *spend.FieldError
+		if _, err := f.svc.SetSCAPolicy(ctx, f.actor.PartnerID, "sometimes"); !errors.As(err, &fe) || fe.Field != "policy" {
+			t.Fatalf("an unknown policy: %v", err)
+		}
+		if _, err := f.svc.SetSCAPolicy(ctx, f.actor.PartnerID, spend.SCAPolicyExemptions); err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, f.present(t, online), "")
+		entries, err := f.db.Audit().AuditEntries(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes := 0
+		for _, e := range entries {
+			if e.Action == "sca_policy.changed" {
+				changes++
+			}
+		}
+		if changes != 2 {
+			t.Fatalf("%d sca_policy.changed audit entries, want 2", changes)
+		}
+	})
+}

@@ -249,9 +249,10 @@ func (r *Request) scope() error {
 }
 
 // lowValueExempt is the low-value exemption for a, and the counters once
-// it applied (EUR only: Article 16's limits are in euros).
+// it applied (EUR only: Article 16's limits are in euros; never under the
+// partner's policy SCAPolicyAlways).
 func lowValueExempt(sub Subject, a Authorization) (SCACounters, bool) {
-	if a.Currency != "EUR" {
+	if a.Currency != "EUR" || sub.SCAPolicy == SCAPolicyAlways {
 		return sub.Counters, false
 	}
 	return sub.Counters.lowValue(a.Amount)

@@ -65,6 +65,11 @@ type Store interface {
 	// Authentication reads one of the partner's authentications;
 	// ErrNotFound if it has none with the id.
 	Authentication(ctx context.Context, partnerID, id uuid.UUID) (Authentication, error)
+	// SCAPolicy reads the partner's policy for online payments
+	// (SCAPolicyExemptions, at the zero time, when it set none);
+	// SetSCAPolicy sets it.
+	SCAPolicy(ctx context.Context, partnerID uuid.UUID) (SCAPolicy, time.Time, error)
+	SetSCAPolicy(ctx context.Context, partnerID uuid.UUID, p SCAPolicy, at time.Time) error
 	// AuthenticationByID reads an authentication whoever's card it is
 	// for; ErrNotFound if none has the id.
 	AuthenticationByID(ctx context.Context, id uuid.UUID) (Authentication, error)

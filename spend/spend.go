@@ -253,7 +253,9 @@ type Subject struct {
 	Spent       card.Amount
 	Approvals   int
 	Counters    SCACounters
-	Token       *card.Token
+	// SCAPolicy is the card's partner's policy for online payments.
+	SCAPolicy SCAPolicy
+	Token     *card.Token
 	// Authentication is the one the Lookup named (nil for none, or none of
 	// the partner's with its id).
 	Authentication *Authentication

@@ -270,7 +270,8 @@ var subjectQuery = `SELECT ` + subjectColumns + ` ` + subjectFrom + ` WHERE c.pa
 var subjectQueryPG = `SELECT ` + subjectColumns + `, ` + subjectDigestPG + ` ` + subjectFrom + ` WHERE c.partner_id = $1 AND c.id = $2`
 
 var subjectColumns = qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id, a.currency, a.balance,
-	a.available, a.created_at, ` + spentSQL("$3", "$4", "$5") + `, ` + approvalsSQL + `, COALESCE(x.payments, 0), COALESCE(x.amount, 0)`
+	a.available, a.created_at, ` + spentSQL("$3", "$4", "$5") + `, ` + approvalsSQL + `, COALESCE(x.payments, 0), COALESCE(x.amount, 0),
+	COALESCE(sp.policy, 'exemptions')`
 
 // approvalsSQL counts the approved or cleared authorisations of the card
 // c's lineage, for a single-use card only (0 for others).
@@ -278,7 +279,8 @@ const approvalsSQL = `CASE WHEN c.usage <> 'single_use' THEN 0 ELSE (SELECT COUN
 	WHERE x.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id) AND x.status IN ('approved', 'cleared')) END`
 
 const subjectFrom = `FROM cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN card_restrictions r ON r.card_id = c.id
-	LEFT JOIN sca_exemption_counters x ON x.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id)`
+	LEFT JOIN sca_exemption_counters x ON x.lineage_id = COALESCE(NULLIF(c.lineage_id, ''), c.id)
+	LEFT JOIN sca_policies sp ON sp.partner_id = c.partner_id`
 
 // spentSQL is what the card c's lineage spent in the window of its limit,
 // given the first days of the daily, monthly and annual windows; 0 for a
@@ -292,11 +294,12 @@ func spentSQL(daily, monthly, annually string) string {
 
 // subjectDigestPG is a SHA-256 digest, computed by PostgreSQL, of the part
 // of a subject that the batch runner does not move on itself: every column
-// of the card, its restriction, its low-value exemption counters, and the
+// of the card, its restriction, its low-value exemption counters, its
+// partner's SCA policy, and the
 // account's columns but its balance and available amount. Any write to
 // those, by anyone, changes it.
 var subjectDigestPG = `sha256(convert_to(CAST(ROW(` + qualifiedCardColumns + `, r.max_amount, a.id, a.partner_id, a.individual_id,
-	a.currency, a.created_at, x.payments, x.amount) AS TEXT), 'UTF8'))`
+	a.currency, a.created_at, x.payments, x.amount, sp.policy) AS TEXT), 'UTF8'))`
 
 // lockSubject locks the card the lookup names and its account, and reads
 // the subject under that lock. On PostgreSQL the rows are locked first, by
@@ -357,7 +360,7 @@ func scanSubject(row interface{ Scan(...any) error }) (spend.Subject, error) {
 	)
 	c, err := scanCard(extraScan{row: row, extra: []any{&max, &sub.Account.ID, &sub.Account.PartnerID, &sub.Account.IndividualID,
 		&sub.Account.Currency, &sub.Account.Balance, &sub.Account.Available, &sub.Account.CreatedAt, &spent, &sub.Approvals,
-		&sub.Counters.Payments, &sub.Counters.Amount}})
+		&sub.Counters.Payments, &sub.Counters.Amount, &sub.SCAPolicy}})
 	if err != nil {
 		return sub, err
 	}
@@ -460,4 +463,24 @@ func (s *SpendStore) AuthorizationPartner(ctx context.Context, id uuid.UUID) (uu
 		return pid, spend.ErrNotFound
 	}
 	return pid, err
+}
+
+// SCAPolicy implements spend.Store.
+func (s *SpendStore) SCAPolicy(ctx context.Context, partnerID uuid.UUID) (spend.SCAPolicy, time.Time, error) {
+	var (
+		p  spend.SCAPolicy
+		at time.Time
+	)
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT policy, updated_at FROM sca_policies WHERE partner_id = $1`, partnerID.String()).Scan(&p, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return spend.SCAPolicyExemptions, time.Time{}, nil
+	}
+	return p, at.UTC(), err
+}
+
+// SetSCAPolicy implements spend.Store.
+func (s *SpendStore) SetSCAPolicy(ctx context.Context, partnerID uuid.UUID, p spend.SCAPolicy, at time.Time) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO sca_policies (partner_id, policy, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (partner_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, partnerID.String(), string(p), at.UTC())
+	return err
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -220,4 +221,45 @@ func authenticationOf(id string) (uuid.UUID, error) {
 		return uuid.Nil, nil
 	}
 	return uuidField("authentication_id", id)
+}
+
+type scaPolicyRequest struct {
+	Policy string `json:"policy"`
+}
+
+type scaPolicyView struct {
+	Policy    string  `json:"policy"`
+	UpdatedAt *string `json:"updated_at"`
+}
+
+func viewSCAPolicy(p spend.SCAPolicy, at time.Time) scaPolicyView {
+	v := scaPolicyView{Policy: string(p)}
+	if !at.IsZero() {
+		u := ts(at)
+		v.UpdatedAt = &u
+	}
+	return v
+}
+
+// getSCAPolicy is GET /v3/sca_policy.
+func (s *Server) getSCAPolicy(c echo.Context) error {
+	p, at, err := s.deps.Spend.SCAPolicyOf(c.Request().Context(), partnerOf(c).ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewSCAPolicy(p, at))
+}
+
+// putSCAPolicy is PUT /v3/sca_policy.
+func (s *Server) putSCAPolicy(c echo.Context) error {
+	var req scaPolicyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p := spend.SCAPolicy(req.Policy)
+	at, err := s.deps.Spend.SetSCAPolicy(c.Request().Context(), partnerOf(c).ID, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewSCAPolicy(p, at))
 }

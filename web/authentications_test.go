@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -194,4 +195,34 @@ func TestProductionRefusesSimulatedAuthentications(t *testing.T) {
 	r := e.post("/v3/simulations/authentications", e.tokA, map[string]any{"pan": "4000000000000002", "exp_month": "12", "exp_year": "2029",
 		"amount": "1.00", "currency": "EUR", "merchant": webshop})
 	expectProblem(t, r, http.StatusForbidden, "sandbox_only", "")
+}
+
+// A partner sets its SCA policy over the API; "always" challenges the
+// payment the exemption let through before, for that partner alone.
+func TestTheSCAPolicyOverTheAPI(t *testing.T) {
+	e := newEnv(t)
+	_, pan, _ := e.onlineCard(t)
+	ask := func() map[string]any {
+		return e.post("/v3/simulations/authentications", e.tokA, map[string]any{"pan": pan, "exp_month": "12", "exp_year": "2029", "amount": "5.00",
+			"currency": "EUR", "merchant": webshop}).json(t)
+	}
+	if got := e.do(http.MethodGet, "/v3/sca_policy", e.tokA, "", nil).json(t); got["policy"] != "exemptions" || got["updated_at"] != nil {
+		t.Fatalf("the default: %v", got)
+	}
+	if m := ask(); m["trans_status"] != "Y" {
+		t.Fatalf("under exemptions: %v", m)
+	}
+	b, _ := json.Marshal(map[string]string{"policy": "always"})
+	r := e.do(http.MethodPut, "/v3/sca_policy", e.tokA, "application/json", b)
+	if m := r.json(t); r.status != http.StatusOK || m["policy"] != "always" || m["updated_at"] == nil {
+		t.Fatalf("set: %d %s", r.status, r.body)
+	}
+	if m := ask(); m["trans_status"] != "C" {
+		t.Fatalf("under always: %v", m)
+	}
+	if got := e.do(http.MethodGet, "/v3/sca_policy", e.tokB, "", nil).json(t); got["policy"] != "exemptions" {
+		t.Fatalf("another partner's policy changed: %v", got)
+	}
+	b, _ = json.Marshal(map[string]string{"policy": "never"})
+	expectProblem(t, e.do(http.MethodPut, "/v3/sca_policy", e.tokA, "application/json", b), http.StatusUnprocessableEntity, "invalid_field", "policy")
 }

@@ -130,6 +130,8 @@ func (s *Server) routes() {
 	asking.POST("/simulations/authorizations", s.simulateAuthorization).Name = "simulations-authorize"
 	api.POST("/simulations/authentications", s.simulateAuthentication).Name = "simulations-authenticate"
 	api.GET("/authentications/:id", s.getAuthentication).Name = "authentications-get"
+	api.GET("/sca_policy", s.getSCAPolicy).Name = "sca-policy-get"
+	api.PUT("/sca_policy", s.putSCAPolicy).Name = "sca-policy-put"
 	api.POST("/simulations/cards/:id/fulfilment", s.simulateFulfilment).Name = "simulations-fulfilment"
 	api.POST("/simulations/authorizations/:id/:step", s.followAuthorization).Name = "simulations-authorization-step"
 	q.takes(api.GET("/authorizations", s.listAuthorizations), "limit", "cursor", "card_id").Name = "authorizations-list"
