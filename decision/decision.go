@@ -305,9 +305,9 @@ func (s *Service) Registered(ctx context.Context, partnerID uuid.UUID) (bool, er
 // question is the body of a question: the authorisation as the partner
 // API shows it, and what the account has available.
 type question struct {
-	Type      string       `json:"type"`
-	Timestamp string       `json:"timestamp"`
-	Data      questionData `json:"data"`
+	Type      string `json:"type"`
+	Timestamp string `json:"timestamp"`
+	Data      any    `json:"data"` // questionData or authenticationQuestion
 }
 
 type questionData struct {
@@ -325,12 +325,25 @@ type questionData struct {
 	CreatedAt        string            `json:"created_at"`
 }
 
+// authenticationQuestion is the data of a question about an online
+// payment's authentication: what the merchant asked for.
+type authenticationQuestion struct {
+	ID                  string            `json:"id"`
+	CardID              string            `json:"card_id"`
+	Amount              string            `json:"amount"`
+	Currency            string            `json:"currency"`
+	Merchant            map[string]string `json:"merchant"`
+	ChallengePreference string            `json:"challenge_preference"`
+	CreatedAt           string            `json:"created_at"`
+}
+
 // answer is the body of an answer.
 type answer struct {
-	Approved *bool   `json:"approved"`
-	Amount   *string `json:"amount"`
-	Fund     *string `json:"fund"`
-	Reason   *string `json:"reason"`
+	Approved  *bool   `json:"approved"`
+	Amount    *string `json:"amount"`
+	Fund      *string `json:"fund"`
+	Challenge *bool   `json:"challenge"`
+	Reason    *string `json:"reason"`
 }
 
 // Ask implements spend.RealTime: one POST to the partner's endpoint,
@@ -360,12 +373,17 @@ func (s *Service) Ask(ctx context.Context, partnerID uuid.UUID, q spend.Question
 		return standIn(spend.CauseBusy)
 	}
 	defer s.leave(partnerID)
-	body, err := json.Marshal(questionOf(q, s.now()))
+	id, asked := q.Authorization.ID, q.Authorization.Amount
+	var question any = questionOf(q, s.now())
+	if n := q.Authentication; n != nil {
+		id, asked, question = n.ID, n.Amount, authenticationQuestionOf(*n, s.now())
+	}
+	body, err := json.Marshal(question)
 	if err != nil {
 		return standIn(spend.CauseMalformed)
 	}
 	at := s.now()
-	sig, err := webhook.Sign(q.Authorization.ID.String(), at, body, c.secrets...)
+	sig, err := webhook.Sign(id.String(), at, body, c.secrets...)
 	if err != nil {
 		return standIn(spend.CauseConnection)
 	}
@@ -377,7 +395,7 @@ func (s *Service) Ask(ctx context.Context, partnerID uuid.UUID, q spend.Question
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "vaultpage-decisions/1")
-	req.Header.Set("webhook-id", q.Authorization.ID.String())
+	req.Header.Set("webhook-id", id.String())
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
 	req.Header.Set("webhook-signature", sig)
 	res, err := s.client.Do(req)
@@ -399,7 +417,7 @@ func (s *Service) Ask(ctx context.Context, partnerID uuid.UUID, q spend.Question
 	case len(raw) > maxAnswer:
 		return standIn(spend.CauseMalformed)
 	}
-	a, ok := parseAnswer(raw, q.Authorization.Amount)
+	a, ok := parseAnswer(raw, asked, q.Authentication != nil)
 	if !ok {
 		return standIn(spend.CauseMalformed)
 	}
@@ -448,14 +466,21 @@ func questionOf(q spend.Question, now time.Time) question {
 // parseAnswer reads an answer: approved is required; amount, when given
 // with an approval, is a partial approval of at most what was asked; fund
 // is a positive amount of at most what is approved; reason is at most 100
-// printable characters.
-func parseAnswer(raw []byte, asked card.Amount) (spend.Answer, bool) {
+// printable characters. An answer about an authentication takes
+// approved, challenge and reason only.
+func parseAnswer(raw []byte, asked card.Amount, authentication bool) (spend.Answer, bool) {
 	var in answer
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&in); err != nil || in.Approved == nil || dec.More() {
 		return spend.Answer{}, false
 	}
-	a := spend.Answer{Approved: *in.Approved}
+	if authentication && (in.Amount != nil || in.Fund != nil) {
+		return spend.Answer{}, false
+	}
+	if !authentication && in.Challenge != nil {
+		return spend.Answer{}, false
+	}
+	a := spend.Answer{Approved: *in.Approved, Challenge: in.Challenge != nil && *in.Challenge}
 	if in.Reason != nil {
 		if len(*in.Reason) > 100 || strings.ContainsFunc(*in.Reason, func(r rune) bool { return !unicode.IsPrint(r) }) {
 			return spend.Answer{}, false
@@ -481,4 +506,12 @@ func parseAnswer(raw []byte, asked card.Amount) (spend.Answer, bool) {
 		a.Fund = f
 	}
 	return a, true
+}
+
+func authenticationQuestionOf(n spend.Authentication, now time.Time) question {
+	p := n.Payee
+	d := authenticationQuestion{ID: n.ID.String(), CardID: n.CardID.String(), Amount: n.Amount.String(), Currency: n.Currency,
+		Merchant: map[string]string{"name": p.Name, "url": p.URL, "mcc": p.MCC, "country": p.Country, "id": p.ID}, ChallengePreference: string(n.Preference),
+		CreatedAt: n.CreatedAt.UTC().Format(time.RFC3339Nano)}
+	return question{Type: "authentication.request", Timestamp: now.Format(time.RFC3339Nano), Data: d}
 }

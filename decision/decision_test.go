@@ -628,3 +628,79 @@ func TestARotatedSecretSignsBesideTheOldOne(t *testing.T) {
 		}
 	}
 }
+
+// A partner's endpoint is asked about its cards' authentication requests:
+// it may decline one (R) or have the cardholder authenticate it (C); its
+// approval leaves vaultpage's answer (the exemption, when one applies), and
+// it cannot exempt a payment no exemption lets through. Without an answer,
+// an approving fallback leaves vaultpage's answer and a declining one has
+// the cardholder authenticate.
+func TestThePartnerAnswersAuthenticationsInRealTime(t *testing.T) {
+	eachBackend(t, dev, func(t *testing.T, f *fixture) {
+		payee := spend.Payee{Name: "Web Shop", URL: "https://shop.example/checkout", MCC: "5732", Country: "SE", ID: "m-web"}
+		for _, tc := range []struct {
+			name     string
+			answer   func(w http.ResponseWriter, q map[string]any)
+			fallback decision.Fallback
+			amount   string
+			// expected
+			status         spend.TransStatus
+			reason, by     string
+			exemption      string
+			signedAndTyped bool
+		}{
+			{name: "approve, within the exemption", answer: reply(`{"approved": true}`), fallback: decision.FallbackDecline, amount: "10.00",
+				status: spend.TransAuthenticated, by: "partner", exemption: spend.ExemptionLowValue, signedAndTyped: true},
+			{name: "approve, past the exemption", answer: reply(`{"approved": true}`), fallback: decision.FallbackDecline, amount: "60.00",
+				status: spend.TransChallenge, by: "partner"},
+			{name: "challenge", answer: reply(`{"approved": true, "challenge": true}`), fallback: decision.FallbackApprove, amount: "10.00",
+				status: spend.TransChallenge, by: "partner"},
+			{name: "decline", answer: reply(`{"approved": false, "reason": "card paused in the app"}`), fallback: decision.FallbackApprove, amount: "10.00",
+				status: spend.TransRejected, reason: spend.DeclinePartnerDeclined, by: "partner"},
+			{name: "an amount is no answer to an authentication", answer: reply(`{"approved": true, "amount": "5.00"}`), fallback: decision.FallbackDecline,
+				amount: "10.00", status: spend.TransChallenge, by: "stand_in"},
+			{name: "a 500, fallback approve", answer: func(w http.ResponseWriter, _ map[string]any) { w.WriteHeader(http.StatusInternalServerError) },
+				fallback: decision.FallbackApprove, amount: "10.00", status: spend.TransAuthenticated, by: "stand_in", exemption: spend.ExemptionLowValue},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				h := f.holder(t, "Partner "+tc.name, "100.00")
+				e := newEndpoint(t, tc.answer)
+				secret := f.register(t, h, e.URL, 1000, tc.fallback)
+				pan, err := f.ring.LoadPAN(ctx, vault.Owner{PartnerID: h.actor.PartnerID.String(), Table: "cards", RecordID: h.card.ID.String()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pid := h.actor.PartnerID
+				a, err := f.svc.Authenticate(ctx, &pid, spend.AuthenticationRequest{Card: &spend.CardData{PAN: pan.Reveal(), ExpMonth: h.card.ExpMonth,
+					ExpYear: h.card.ExpYear}, Amount: tc.amount, Currency: "EUR", Payee: payee})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.TransStatus != tc.status || a.Reason != tc.reason || string(a.DecidedBy) != tc.by || a.Exemption != tc.exemption {
+					t.Fatalf("%s %q by %s exemption %q, want %s %q by %s %q", a.TransStatus, a.Reason, a.DecidedBy, a.Exemption, tc.status, tc.reason, tc.by, tc.exemption)
+				}
+				if got, err := f.svc.Authentication(ctx, pid, a.ID); err != nil || got.DecidedBy != a.DecidedBy {
+					t.Fatalf("read back: %s %v", got.DecidedBy, err)
+				}
+				if len(e.asked) != 1 {
+					t.Fatalf("asked %d times", len(e.asked))
+				}
+				if tc.signedAndTyped {
+					q := e.asked[0]
+					wh, err := standardwebhooks.NewWebhook(secret)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := wh.Verify(q.body, q.headers); err != nil {
+						t.Fatalf("the question's signature: %v", err)
+					}
+					if q.headers.Get("webhook-id") != a.ID.String() || !strings.Contains(string(q.body), `"type":"authentication.request"`) ||
+						!strings.Contains(string(q.body), `"url":"https://shop.example/checkout"`) || strings.Contains(string(q.body), string(pan.Reveal())) {
+						t.Fatalf("asked %v %s", q.headers, q.body)
+					}
+				}
+			})
+		}
+	})
+}

@@ -129,7 +129,10 @@ type Authentication struct {
 	Method    string
 	// ChallengeURL is where the merchant opens the challenge, in the
 	// answer only (its token is single-use and stored as a digest).
-	ChallengeURL                    string
+	ChallengeURL string
+	// DecidedBy is who answered: vaultpage, or the partner's real-time
+	// decision endpoint (a decline or a challenge), or its fallback.
+	DecidedBy                       DecidedBy
 	CreatedAt, UpdatedAt, ExpiresAt time.Time
 }
 
@@ -236,7 +239,7 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 		return Authentication{}, err
 	}
 	a := Authentication{ID: id, Amount: amt, Currency: r.Currency, Payee: r.Payee, Preference: r.Preference, CreatedAt: now, UpdatedAt: now,
-		ExpiresAt: now.Add(AuthenticationTTL)}
+		ExpiresAt: now.Add(AuthenticationTTL), DecidedBy: DecidedByVaultpage}
 	var cardID uuid.UUID
 	if r.TokenID != uuid.Nil {
 		t, err := s.token(ctx, partnerID, r.TokenID)
@@ -255,6 +258,10 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 		}
 		a.PartnerID, cardID = owner, found
 	}
+	ans, err := s.askAboutAuthentication(ctx, a, cardID)
+	if err != nil {
+		return Authentication{}, err
+	}
 	var (
 		out    Authentication
 		holder uuid.UUID
@@ -263,7 +270,7 @@ func (s *Service) Authenticate(ctx context.Context, partnerID *uuid.UUID, r Auth
 		func(sub Subject) (Outcome, error) {
 			var o Outcome
 			holder = sub.Account.IndividualID
-			b, counters, err := s.answer(&o, sub, a, r, now)
+			b, counters, err := s.answer(&o, sub, a, r, ans, now)
 			if err != nil {
 				return Outcome{}, err
 			}
@@ -296,10 +303,27 @@ func (s *Service) Authentication(ctx context.Context, partnerID, id uuid.UUID) (
 	return s.current(ctx, a)
 }
 
+// askAboutAuthentication asks the partner's real-time decision endpoint,
+// when it has one, about the authentication a of its card, with no lock
+// or transaction held; nil when it is not asked.
+func (s *Service) askAboutAuthentication(ctx context.Context, a Authentication, cardID uuid.UUID) (*Answer, error) {
+	asks, err := s.asks(ctx, a.PartnerID)
+	if err != nil || !asks {
+		return nil, err
+	}
+	q := a
+	q.CardID = cardID
+	ans := s.cfg.RealTime.Ask(ctx, a.PartnerID, Question{Authentication: &q})
+	return &ans, nil
+}
+
 // answer decides the authentication a of the subject's card, in o: the
 // card data's tries it counts, and the counters once a payment went
-// without SCA (nil when they stay).
-func (s *Service) answer(o *Outcome, sub Subject, a Authentication, r AuthenticationRequest, now time.Time) (Authentication, *SCACounters, error) {
+// without SCA (nil when they stay). The partner's answer, when it was
+// asked, may decline the payment (R, partner_declined) or have the
+// cardholder authenticate it (C); its fallback, when it gave no answer,
+// approves (vaultpage's answer stands) or has the cardholder authenticate.
+func (s *Service) answer(o *Outcome, sub Subject, a Authentication, r AuthenticationRequest, ans *Answer, now time.Time) (Authentication, *SCACounters, error) {
 	c := sub.Card
 	a.CardID = c.ID
 	reject := func(reason string) (Authentication, *SCACounters, error) {
@@ -335,6 +359,19 @@ func (s *Service) answer(o *Outcome, sub Subject, a Authentication, r Authentica
 	if a.Currency != c.Currency {
 		return reject(DeclineCurrencyNotSupported)
 	}
+	if ans != nil {
+		a.DecidedBy = ans.By
+		switch {
+		case ans.By == DecidedByPartner && !ans.Approved:
+			return reject(DeclinePartnerDeclined)
+		case ans.Challenge || !ans.Approved:
+			a.TransStatus = TransChallenge
+			return a, nil, nil
+		}
+		if ans.By == DecidedByVaultpage {
+			a.DecidedBy = DecidedByVaultpage // the endpoint was deleted meanwhile
+		}
+	}
 	if a.Preference != PreferChallenge && a.Currency == "EUR" && sub.SCAPolicy != SCAPolicyAlways {
 		if next, ok := sub.Counters.lowValue(a.Amount); ok {
 			a.TransStatus, a.Exemption = TransAuthenticated, ExemptionLowValue
@@ -367,6 +404,9 @@ func authenticationEvent(a Authentication) (events.Event, error) {
 	}
 	if a.Method != "" {
 		data["method"] = a.Method
+	}
+	if a.DecidedBy != "" && a.DecidedBy != DecidedByVaultpage {
+		data["decided_by"] = string(a.DecidedBy)
 	}
 	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.CreatedAt}, nil
 }

@@ -59,6 +59,11 @@ type Decision struct {
 type Question struct {
 	Authorization Authorization
 	Available     card.Amount
+	// Authentication, when set, is the question instead: a merchant's
+	// request to authenticate an online payment, which the partner may
+	// decline or have the cardholder authenticate (it cannot exempt one
+	// that no exemption lets through).
+	Authentication *Authentication
 }
 
 // Answer is the endpoint's answer, or its fallback's.
@@ -70,10 +75,13 @@ type Answer struct {
 	Amount *card.Amount
 	// Fund is credited to the account in the transaction that holds the
 	// amount.
-	Fund    card.Amount
-	Reason  string
-	Cause   string
-	Latency time.Duration
+	Fund card.Amount
+	// Challenge, answering an authentication, has the cardholder
+	// authenticate the payment.
+	Challenge bool
+	Reason    string
+	Cause     string
+	Latency   time.Duration
 }
 
 // RealTime is the partners' real-time decision endpoints.

@@ -12,7 +12,7 @@ import (
 )
 
 const authenticationColumns = `id, partner_id, card_id, amount, currency, merchant_name, merchant_url, merchant_mcc, merchant_country, merchant_id,
-	challenge_preference, trans_status, exemption, reason, authorization_id, created_at, updated_at, expires_at, consent_id, method`
+	challenge_preference, trans_status, exemption, reason, authorization_id, created_at, updated_at, expires_at, consent_id, method, decided_by`
 
 // authenticationArgs are the placeholders of a's authenticationColumns, in
 // st.
@@ -27,7 +27,7 @@ func authenticationArgs(st *pgStatement, a spend.Authentication) []string {
 	return []string{st.arg(a.ID.String()), st.arg(a.PartnerID.String()), st.arg(a.CardID.String()), st.arg(int64(a.Amount)), st.arg(a.Currency),
 		st.arg(a.Payee.Name), st.arg(a.Payee.URL), st.arg(a.Payee.MCC), st.arg(a.Payee.Country), st.arg(a.Payee.ID), st.arg(string(a.Preference)),
 		st.arg(string(a.TransStatus)), st.arg(a.Exemption), st.arg(a.Reason), st.arg(used), st.arg(a.CreatedAt.UTC()), st.arg(a.UpdatedAt.UTC()),
-		st.arg(a.ExpiresAt.UTC()), st.arg(challenge), st.arg(a.Method)}
+		st.arg(a.ExpiresAt.UTC()), st.arg(challenge), st.arg(a.Method), st.arg(string(a.DecidedBy))}
 }
 
 // authenticationQuery reads one of a partner's authentications.
@@ -53,7 +53,7 @@ func scanAuthentication(row interface{ Scan(...any) error }) (spend.Authenticati
 	)
 	err := row.Scan(&a.ID, &a.PartnerID, &a.CardID, &a.Amount, &a.Currency, &a.Payee.Name, &a.Payee.URL, &a.Payee.MCC,
 		&a.Payee.Country, &a.Payee.ID, &a.Preference, &a.TransStatus, &a.Exemption, &a.Reason, &used, &a.CreatedAt, &a.UpdatedAt, &a.ExpiresAt,
-		&challenge, &a.Method)
+		&challenge, &a.Method, &a.DecidedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, spend.ErrNotFound
 	}

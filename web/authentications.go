@@ -75,6 +75,7 @@ type authenticationView struct {
 	Method              *string   `json:"method"`
 	ConsentID           *string   `json:"consent_id"`
 	ChallengeURL        *string   `json:"challenge_url"`
+	DecidedBy           string    `json:"decided_by"`
 	Amount              string    `json:"amount"`
 	Currency            string    `json:"currency"`
 	Merchant            payeeJSON `json:"merchant"`
@@ -115,7 +116,10 @@ func viewAuthentication(a spend.Authentication) authenticationView {
 	v := authenticationView{ID: a.ID.String(), CardID: optID(nonZero(a.CardID)), Status: authenticationStatus(a), TransStatus: string(a.TransStatus),
 		MessageVersion: spend.MessageVersion, Amount: a.Amount.String(), Currency: a.Currency, Merchant: payeeJSON(a.Payee),
 		ChallengePreference: string(a.Preference), AuthorizationID: optID(nonZero(a.AuthorizationID)), CreatedAt: ts(a.CreatedAt),
-		UpdatedAt: ts(a.UpdatedAt), ExpiresAt: ts(a.ExpiresAt)}
+		UpdatedAt: ts(a.UpdatedAt), ExpiresAt: ts(a.ExpiresAt), DecidedBy: string(a.DecidedBy)}
+	if v.DecidedBy == "" {
+		v.DecidedBy = string(spend.DecidedByVaultpage) // an answer not recorded (card_not_found)
+	}
 	v.Exemption, v.Method, v.ConsentID, v.ChallengeURL = optString(a.Exemption), optString(a.Method), optID(nonZero(a.ConsentID)), optString(a.ChallengeURL)
 	if a.TransStatus == spend.TransNotAuthenticated {
 		v.FailureReason = optString(a.Reason)
