@@ -239,7 +239,7 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 		return err
 	}
 	now := a.now()
-	n, err := a.store.ReserveAttempt(ctx, c.IndividualID, MaxFailures, now, now.Add(LockFor))
+	n, err := a.reserve(ctx, c, now)
 	if err != nil {
 		return err
 	}
@@ -385,7 +385,11 @@ func (a *SCA) ready(ctx context.Context, c Consent) error {
 	if err != nil {
 		return err
 	}
-	if a.now().Before(p.LockedUntil) {
+	locked, err := a.lockedUntil(ctx, c, p)
+	if err != nil {
+		return err
+	}
+	if a.now().Before(locked) {
 		return ErrLocked
 	}
 	return nil

@@ -54,6 +54,10 @@ var (
 	ErrSCAFailed = errors.New("consent: authentication failed")
 	// ErrLocked: too many failures; the cardholder must wait.
 	ErrLocked = errors.New("consent: too many failed attempts")
+	// ErrNotEnrolled: the cardholder has no passcode yet, and a payment is
+	// not authenticated by a code alone (with a passcode chosen then): the
+	// passkey, or a passcode enrolled with another consent, is needed.
+	ErrNotEnrolled = errors.New("consent: the cardholder has no passcode yet")
 )
 
 // Passcode is a cardholder's stored passcode state.
@@ -91,6 +95,12 @@ type SCAStore interface {
 	ReserveAttempt(ctx context.Context, individualID uuid.UUID, max int, now, lockUntil time.Time) (int, error)
 	// ResetFailures clears the count and the lock (after a success).
 	ResetFailures(ctx context.Context, individualID uuid.UUID) error
+	// ReservePaymentAttempt, ResetPaymentFailures and PaymentLock are
+	// ReserveAttempt, ResetFailures and the lock of Passcode for online
+	// payments' challenges, which are counted apart (see SCA.attempts).
+	ReservePaymentAttempt(ctx context.Context, individualID uuid.UUID, max int, now, lockUntil time.Time) (int, error)
+	ResetPaymentFailures(ctx context.Context, individualID uuid.UUID) error
+	PaymentLock(ctx context.Context, individualID uuid.UUID) (time.Time, error)
 	PutCode(ctx context.Context, consentID uuid.UUID, mac []byte, expiresAt time.Time) error
 	// TakeCode returns and deletes the consent's code (one try per code).
 	TakeCode(ctx context.Context, consentID uuid.UUID, now time.Time) ([]byte, error)
@@ -191,8 +201,15 @@ func (a *SCA) SendCode(ctx context.Context, c Consent, to, locale string) error 
 	if err != nil {
 		return err
 	}
-	if a.now().Before(p.LockedUntil) {
+	locked, err := a.lockedUntil(ctx, c, p)
+	if err != nil {
+		return err
+	}
+	if a.now().Before(locked) {
 		return ErrLocked // no code could be used
+	}
+	if p.Hash == "" && c.Action == ActionAuthenticatePayment {
+		return ErrNotEnrolled // no code could authenticate it
 	}
 	pay, err := a.consents.payment(ctx, c)
 	if err != nil {
@@ -267,10 +284,19 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 	if err != nil {
 		return err
 	}
-	if now.Before(p.LockedUntil) {
+	locked, err := a.lockedUntil(ctx, c, p)
+	if err != nil {
+		return err
+	}
+	if now.Before(locked) {
 		return ErrLocked
 	}
 	enrolling := p.Hash == ""
+	if enrolling && c.Action == ActionAuthenticatePayment {
+		// A code alone, with a passcode chosen now, is one element: a
+		// payment is not authenticated by it.
+		return ErrNotEnrolled
+	}
 	if enrolling {
 		if err := checkPasscodeShape(passcode); err != nil {
 			return err
@@ -282,7 +308,7 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 	if err != nil {
 		return err
 	}
-	n, err := a.store.ReserveAttempt(ctx, c.IndividualID, MaxFailures, now, now.Add(LockFor))
+	n, err := a.reserve(ctx, c, now)
 	if err != nil {
 		return err
 	}
@@ -297,7 +323,7 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 		if err := a.checkPasscodeCard(ctx, c, passcode); err != nil {
 			// The code was right: choosing a passcode that may not be is
 			// no failed attempt, but the code is used up.
-			return errors.Join(err, a.store.ResetFailures(ctx, c.IndividualID))
+			return errors.Join(err, a.reset(ctx, c))
 		}
 		h, err := a.hashing.hash(ctx, passcode)
 		if err != nil {
@@ -329,7 +355,7 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 // succeeded records a passed SCA: the failures in a row start again, and
 // the audit trail says who passed, for which consent, by which method.
 func (a *SCA) succeeded(ctx context.Context, c Consent, method string) error {
-	if err := a.store.ResetFailures(ctx, c.IndividualID); err != nil {
+	if err := a.reset(ctx, c); err != nil {
 		return err
 	}
 	return a.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "sca.succeeded",
@@ -437,4 +463,36 @@ func verifyPasscode(phc, p string) bool {
 	}
 	got := argon2.IDKey([]byte(p), salt, t, m, threads, uint32(len(want))) //nolint:gosec // len of a 32-byte hash.
 	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// Failed attempts are counted per cardholder: five in a row lock them for
+// LockFor. Online payments' challenges are counted apart from the
+// cardholder's other consents: anyone with a card's number and expiry can
+// open a payment's challenge (a merchant's authentication request), and
+// its failures lock the cardholder's online payments, not the consents
+// the partner opens for them (activation, the card's details, the PIN).
+
+// lockedUntil is until when the cardholder may not try for c, p their
+// passcode's state.
+func (a *SCA) lockedUntil(ctx context.Context, c Consent, p Passcode) (time.Time, error) {
+	if c.Action == ActionAuthenticatePayment {
+		return a.store.PaymentLock(ctx, c.IndividualID)
+	}
+	return p.LockedUntil, nil
+}
+
+// reserve counts an attempt for c, before it is checked.
+func (a *SCA) reserve(ctx context.Context, c Consent, now time.Time) (int, error) {
+	if c.Action == ActionAuthenticatePayment {
+		return a.store.ReservePaymentAttempt(ctx, c.IndividualID, MaxFailures, now, now.Add(LockFor))
+	}
+	return a.store.ReserveAttempt(ctx, c.IndividualID, MaxFailures, now, now.Add(LockFor))
+}
+
+// reset clears c's count after a success.
+func (a *SCA) reset(ctx context.Context, c Consent) error {
+	if c.Action == ActionAuthenticatePayment {
+		return a.store.ResetPaymentFailures(ctx, c.IndividualID)
+	}
+	return a.store.ResetFailures(ctx, c.IndividualID)
 }

@@ -245,6 +245,11 @@ func (s *Service) List(ctx context.Context, partnerID uuid.UUID, status *Status,
 	return list, nil
 }
 
+// Decline records the cardholder saying no, on the hosted pages.
+func (s *Service) Decline(ctx context.Context, partnerID, id uuid.UUID) (Consent, error) {
+	return s.change(ctx, partnerID, id, func(_ context.Context, c *Consent) error { return c.Decline() })
+}
+
 // Cancel withdraws a consent.
 func (s *Service) Cancel(ctx context.Context, partnerID, id uuid.UUID) (Consent, error) {
 	return s.change(ctx, partnerID, id, func(_ context.Context, c *Consent) error { return c.Cancel() })
@@ -316,9 +321,21 @@ func (s *Service) IssueToken(ctx context.Context, partnerID, id uuid.UUID, o Tok
 
 // Redeem exchanges a token for its consent, once: the consent is started
 // (the hosted page is open). It returns the session's binding, which Hosted
-// checks on every later request of that session. Errors: ErrTokenInvalid,
-// also for a consent that ended or expired meanwhile.
+// checks on every later request of that session. A merchant's challenge
+// window's token is not taken (RedeemWindow takes it), and is not used up.
+// Errors: ErrTokenInvalid, also for a consent that ended or expired
+// meanwhile.
 func (s *Service) Redeem(ctx context.Context, token string) (Consent, []byte, error) {
+	return s.redeem(ctx, token, false)
+}
+
+// RedeemWindow is Redeem for a merchant's challenge window (ModeChallenge):
+// the only token it takes, and the only one Redeem does not.
+func (s *Service) RedeemWindow(ctx context.Context, token string) (Consent, []byte, error) {
+	return s.redeem(ctx, token, true)
+}
+
+func (s *Service) redeem(ctx context.Context, token string, window bool) (Consent, []byte, error) {
 	if !strings.HasPrefix(token, "vpk_") || len(token) > 100 {
 		return Consent{}, nil, ErrTokenInvalid
 	}
@@ -328,6 +345,9 @@ func (s *Service) Redeem(ctx context.Context, token string) (Consent, []byte, er
 		c, err := s.store.RedeemToken(ctx, d[:], s.now())
 		if err != nil {
 			return err
+		}
+		if (c.Mode == ModeChallenge) != window {
+			return ErrTokenInvalid // rolled back: the token is not used up
 		}
 		out, err = s.change(ctx, c.PartnerID, c.ID, func(_ context.Context, c *Consent) error {
 			if c.Status == StatusStarted {

@@ -109,6 +109,9 @@ func TestACheckoutChallengeInTheBrowser(t *testing.T) {
 		t.Fatal("the checkout's challenge frame is not a target of its own: is it on another site?")
 	}
 	run(frame, t, chromedp.WaitVisible(`[data-testid="passkey-login"]`))
+	if loc, err := chromedp.Run(frame, chromedp.Evaluate[string](`location.href`)); err != nil || strings.Contains(loc, "vpk_") {
+		t.Fatalf("the redeemed token stayed in the frame's URL: %q %v", loc, err)
+	}
 	if amount, payee := textOf(frame, t, `[data-testid="amount"]`), textOf(frame, t, `[data-testid="payee"]`); amount != "75.00 EUR" || payee != "to Web Shop" {
 		t.Fatalf("the challenge names %q %q", amount, payee)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vaultpage/vaultpage/card"
+	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/spend"
 )
 
@@ -469,6 +470,114 @@ func TestThePolicyAlwaysLeavesNoExemption(t *testing.T) {
 		}
 		if changes != 2 {
 			t.Fatalf("%d sca_policy.changed audit entries, want 2", changes)
+		}
+	})
+}
+
+// A merchant's name and id are shown to the cardholder and sent in their
+// code's message as they are: control, format and bidirectional
+// characters are refused with the field named, whichever store (a NUL
+// once reached PostgreSQL and failed there).
+func TestAMerchantsNameIsPrintable(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "10.00")
+		c := f.activeCard(t, card.Input{})
+		p := f.terminal(t, c)
+		pid := f.actor.PartnerID
+		for _, name := range []string{"Web Shop\n\nYour code is 000000", "Web\x00Shop", "Shop \u202eevil", "Shop\u200b"} {
+			var fe *spend.FieldError
+			payee := webShop
+			payee.Name = name
+			_, err := f.svc.Authenticate(ctx, &pid, spend.AuthenticationRequest{Card: &spend.CardData{PAN: []byte(p.pan), ExpMonth: p.month, ExpYear: p.year},
+				Amount: "1.00", Currency: "EUR", Payee: payee})
+			if !errors.As(err, &fe) || fe.Field != "merchant.name" {
+				t.Fatalf("an authentication for %q: %v", name, err)
+			}
+			m := shop
+			m.Name = name
+			if _, err := f.svc.Authorize(ctx, pid, spend.Request{CardID: c.ID, Amount: "1.00", Currency: "EUR", Merchant: m}); !errors.As(err, &fe) || fe.Field != "merchant.name" {
+				t.Fatalf("an authorisation for %q: %v", name, err)
+			}
+			m = shop
+			m.ID = name
+			if _, err := f.svc.Authorize(ctx, pid, spend.Request{CardID: c.ID, Amount: "1.00", Currency: "EUR", Merchant: m}); !errors.As(err, &fe) || fe.Field != "merchant.id" {
+				t.Fatalf("an authorisation for merchant id %q: %v", name, err)
+			}
+		}
+	})
+}
+
+// A wallet token's online payment is authenticated by the wallet on the
+// device, payment by payment: it needs no authentication, however many.
+func TestAWalletsOnlinePaymentsNeedNoAuthentication(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "500.00")
+		c := f.activeCard(t, card.Input{})
+		if err := f.cards.Complete(ctx, f.actor.PartnerID, c.ID, card.ActionApplePay); err != nil {
+			t.Fatal(err)
+		}
+		tokens, err := f.cards.Tokens(ctx, f.actor, c.ID)
+		if err != nil || len(tokens) != 1 {
+			t.Fatalf("tokens: %v %v", tokens, err)
+		}
+		for range spend.LowValuePayments + 1 {
+			a, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{TokenID: tokens[0].ID, TokenEntry: spend.EntryEcommerce, Amount: "40.00",
+				Currency: "EUR", Merchant: shop})
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectDecision(t, a, "")
+		}
+	})
+}
+
+// A merchant-initiated payment under a mandate set up with the
+// cardholder's SCA goes without an authentication, on both stores (on
+// PostgreSQL the mandate is read in the decision's batch).
+func TestAMandateSetUpWithSCACoversMerchantInitiatedPayments(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "500.00")
+		c := f.activeCard(t, card.Input{})
+		p := f.terminal(t, c)
+		n, err := f.authenticate(t, p, "40.00", "")
+		if err != nil || n.TransStatus != spend.TransChallenge {
+			t.Fatalf("a challenge: %s %v", n.TransStatus, err)
+		}
+		cs := consent.Consent{ID: uuid.New(), PartnerID: f.actor.PartnerID, CardID: c.ID, Action: consent.ActionAuthenticatePayment,
+			Status: consent.StatusApproved, Mode: consent.ModeChallenge, AuthenticatedAt: f.now}
+		if err := f.db.Spend().LinkChallenge(ctx, n.ID, cs.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.Spend().InTx(ctx, func(ctx context.Context) error { return f.svc.Ended(ctx, cs) }); err != nil {
+			t.Fatal(err)
+		}
+		m := spend.Merchant{Name: webShop.Name, MCC: webShop.MCC, Country: webShop.Country, ID: webShop.ID}
+		initial, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: p.data(), Amount: "40.00", Currency: "EUR", Merchant: m, AuthenticationID: n.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, initial, "")
+		mit := func(merchant spend.Merchant) spend.Authorization {
+			t.Helper()
+			a, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: p.data(), Amount: "45.00", Currency: "EUR", Merchant: merchant,
+				OutOfScope: spend.OutOfScopeMerchantInitiated, InitialAuthorizationID: initial.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		expectDecision(t, mit(m), "")
+		expectDecision(t, mit(m), "") // again: a subscription's next charge
+		other := m
+		other.ID = "m-other"
+		expectDecision(t, mit(other), spend.DeclineAuthenticationRequired)
+		var fe *spend.FieldError
+		if _, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{Card: p.data(), Amount: "1.00", Currency: "EUR", Merchant: m,
+			OutOfScope: spend.OutOfScopeMerchantInitiated, InitialAuthorizationID: uuid.New()}); !errors.As(err, &fe) || fe.Field != "initial_authorization_id" {
+			t.Fatalf("a mandate no one set up: %v", err)
 		}
 	})
 }

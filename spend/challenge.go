@@ -147,7 +147,11 @@ func (s *Service) Ended(ctx context.Context, c consent.Consent) error {
 	} else {
 		result, details["reason"] = "failed", a.Reason
 	}
-	return s.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "payment.authentication", Target: "authentication:" + a.ID.String(),
+	// The system records the outcome; who brought it about is in the
+	// consent's own trail (the cardholder's sca.succeeded or sca.failed,
+	// the partner's cancellation, the expiry).
+	details["consent_id"], details["consent_status"] = c.ID.String(), string(c.Status)
+	return s.audit.Append(ctx, audit.Entry{Actor: "system:authentications", Action: "payment.authentication", Target: "authentication:" + a.ID.String(),
 		Result: result, Details: details})
 }
 

@@ -34,6 +34,9 @@ type Lookup struct {
 	// AuthenticationID, when set, names the payment's authentication,
 	// which the store reads with the card.
 	AuthenticationID uuid.UUID
+	// InitialAuthorizationID, when set, names the payment that set up a
+	// merchant-initiated payment's mandate (Subject.Mandate).
+	InitialAuthorizationID uuid.UUID
 }
 
 // Outcome is what a decision writes, in one transaction with the lock its
@@ -125,7 +128,8 @@ const maxPINCompares = 3
 // not-found the request's card_id. A PIN compared before a new one was
 // chosen is compared again.
 func (s *Service) decideOn(ctx context.Context, p *Prepared, decide func(Subject) (Outcome, error)) error {
-	l := Lookup{PartnerID: p.partnerID, CardID: p.r.CardID, Windows: WindowsAt(p.now), TokenID: p.r.TokenID, AuthenticationID: p.r.AuthenticationID}
+	l := Lookup{PartnerID: p.partnerID, CardID: p.r.CardID, Windows: WindowsAt(p.now), TokenID: p.r.TokenID, AuthenticationID: p.r.AuthenticationID,
+		InitialAuthorizationID: p.r.InitialAuthorizationID}
 	err := s.store.Decide(ctx, l, decide)
 	for range maxPINCompares - 1 {
 		if !errors.Is(err, errPINChanged) {
@@ -196,6 +200,9 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 			return Authorization{}, "", err
 		}
 	}
+	if reason == "" && p.r.InitialAuthorizationID != uuid.Nil && sub.Mandate == nil {
+		return Authorization{}, "", &FieldError{Field: "initial_authorization_id", Reason: "no such authorisation"}
+	}
 	if reason == "" {
 		reason = decline(*sub, a, p.now)
 	}
@@ -205,18 +212,49 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 	return a, reason, nil
 }
 
-// An online payment (entry mode ecommerce, by card data or by a wallet
-// token) is in SCA's scope (PSD2 Article 97). It is approved only with an
-// authentication that holds for it (authenticationDecline), or under the
-// low-value exemption, which the authorisation then counts as a
-// frictionless authentication does: the counters are the card lineage's,
-// read and written under its lock. Payments the card is present for, and
-// the sandbox's payments named by card_id, are not in this scope.
+// An online payment by card data (entry mode ecommerce) is in SCA's scope
+// (PSD2 Article 97). It is approved only with an authentication that holds
+// for it (authenticationDecline), or under the low-value exemption, which
+// the authorisation then counts as a frictionless authentication does: the
+// counters are the card lineage's, read and written under its lock.
+// Payments the card is present for, the sandbox's payments named by
+// card_id, and a wallet token's payments (the wallet authenticates the
+// cardholder on the device, with its biometric or passcode, for each
+// payment) are not in this scope.
 
 // inSCAScope tells whether the payment a of request r needs an
-// authentication or an exemption: online, naming none.
-func inSCAScope(a Authorization, r Request) bool {
-	return a.EntryMode == EntryEcommerce && r.AuthenticationID == uuid.Nil && a.OutOfScope == ""
+// authentication or an exemption: online, by card data, naming none, and
+// not a telephone order or a merchant-initiated payment under a mandate
+// that holds for it.
+func inSCAScope(sub Subject, a Authorization, r Request) bool {
+	if a.EntryMode != EntryEcommerce || a.TokenID != uuid.Nil || r.AuthenticationID != uuid.Nil {
+		return false
+	}
+	switch a.OutOfScope {
+	case OutOfScopeMOTO:
+		return false
+	case OutOfScopeMerchantInitiated:
+		return !sub.Mandate.holds(sub.Card.LineageID, a.Merchant.ID)
+	}
+	return true
+}
+
+// Mandate is what a merchant-initiated payment's initial payment was: the
+// card lineage and merchant it paid, whether it was approved, and whether
+// the cardholder authenticated it (a challenge passed, not an exemption).
+type Mandate struct {
+	LineageID     uuid.UUID
+	MerchantID    string
+	Approved      bool
+	Authenticated bool
+}
+
+// holds tells whether the mandate covers a payment of the card lineage to
+// the merchant: set up with the cardholder's SCA, by a payment of theirs
+// to that merchant that was approved (PSD2 RTS Article 97 applies to the
+// set-up, not to what the merchant initiates under it).
+func (m *Mandate) holds(lineageID uuid.UUID, merchantID string) bool {
+	return m != nil && m.Approved && m.Authenticated && m.LineageID == lineageID && m.MerchantID == merchantID
 }
 
 // Why an online payment is outside SCA's scope, as the acquirer flags it
@@ -234,6 +272,9 @@ const (
 // scope checks r's OutOfScope. Errors: *FieldError.
 func (r *Request) scope() error {
 	if r.OutOfScope == "" {
+		if r.InitialAuthorizationID != uuid.Nil {
+			return &FieldError{Field: "initial_authorization_id", Reason: "is given only for a merchant-initiated payment"}
+		}
 		return nil
 	}
 	online := (r.Card != nil && r.Card.EntryMode == EntryEcommerce) || (r.TokenID != uuid.Nil && r.TokenEntry == EntryEcommerce)
@@ -244,6 +285,10 @@ func (r *Request) scope() error {
 		return &FieldError{Field: "out_of_scope", Reason: "is given only for an online payment (entry_mode ecommerce)"}
 	case r.AuthenticationID != uuid.Nil:
 		return &FieldError{Field: "out_of_scope", Reason: "a payment outside SCA's scope names no authentication"}
+	case r.OutOfScope == OutOfScopeMerchantInitiated && r.InitialAuthorizationID == uuid.Nil:
+		return &FieldError{Field: "initial_authorization_id", Reason: "is required for a merchant-initiated payment: the payment that set up its mandate"}
+	case r.OutOfScope == OutOfScopeMOTO && r.InitialAuthorizationID != uuid.Nil:
+		return &FieldError{Field: "initial_authorization_id", Reason: "is given only for a merchant-initiated payment"}
 	}
 	return nil
 }
@@ -261,7 +306,7 @@ func lowValueExempt(sub Subject, a Authorization) (SCACounters, bool) {
 // scaDecline is authentication_required for a payment in SCA's scope that
 // the low-value exemption does not let through; "" otherwise.
 func scaDecline(sub Subject, a Authorization, r Request) string {
-	if !inSCAScope(a, r) {
+	if !inSCAScope(sub, a, r) {
 		return ""
 	}
 	if _, ok := lowValueExempt(sub, a); ok {
@@ -273,7 +318,7 @@ func scaDecline(sub Subject, a Authorization, r Request) string {
 // exempted counts, in o, the approved payment a that went without SCA
 // under the low-value exemption.
 func exempted(o *Outcome, sub Subject, a Authorization, r Request) {
-	if !inSCAScope(a, r) {
+	if !inSCAScope(sub, a, r) {
 		return
 	}
 	if next, ok := lowValueExempt(sub, a); ok {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -171,11 +173,13 @@ type Request struct {
 	// currency and its payee, once.
 	AuthenticationID uuid.UUID
 	// OutOfScope, when set, says why an online payment is outside SCA's
-	// scope: OutOfScopeMOTO or OutOfScopeMerchantInitiated.
-	OutOfScope string
-	Amount     string // decimal, two places at most
-	Currency   string
-	Merchant   Merchant
+	// scope: OutOfScopeMOTO or OutOfScopeMerchantInitiated, the latter
+	// with InitialAuthorizationID, the payment that set up the mandate.
+	OutOfScope             string
+	InitialAuthorizationID uuid.UUID
+	Amount                 string // decimal, two places at most
+	Currency               string
+	Merchant               Merchant
 }
 
 var (
@@ -195,8 +199,10 @@ func (r *Request) validate() (card.Amount, error) {
 	switch {
 	case !currencyRE.MatchString(r.Currency):
 		return 0, &FieldError{Field: "currency", Reason: "must be an ISO 4217 code such as EUR"}
-	case r.Merchant.Name == "" || len(r.Merchant.Name) > 100:
-		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 characters"}
+	case r.Merchant.Name == "" || len(r.Merchant.Name) > 100 || !printable(r.Merchant.Name):
+		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 printable characters"}
+	case !printable(r.Merchant.ID):
+		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 printable characters"}
 	case !mccRE.MatchString(r.Merchant.MCC):
 		return 0, &FieldError{Field: "merchant.mcc", Reason: "must be a four-digit merchant category code"}
 	case !countryRE.MatchString(r.Merchant.Country):
@@ -545,4 +551,20 @@ func event(a Authorization, typ string) (events.Event, error) {
 	}
 	decisionData(a.Decision, data)
 	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.UpdatedAt}, nil
+}
+
+// printable tells whether s is valid UTF-8 without control, format
+// (bidirectional overrides, zero-width) or private-use characters: a
+// merchant's name is shown to the cardholder, and sent in their code's
+// message, as it is.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Co, unicode.Cs) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }

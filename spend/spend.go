@@ -255,7 +255,10 @@ type Subject struct {
 	Counters    SCACounters
 	// SCAPolicy is the card's partner's policy for online payments.
 	SCAPolicy SCAPolicy
-	Token     *card.Token
+	// Mandate is the initial payment the Lookup named (nil for none, or
+	// none of the partner's with its id).
+	Mandate *Mandate
+	Token   *card.Token
 	// Authentication is the one the Lookup named (nil for none, or none of
 	// the partner's with its id).
 	Authentication *Authentication

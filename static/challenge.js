@@ -9,6 +9,9 @@
   "use strict";
   var root = document.getElementById("challenge");
   if (!root) return;
+  // The token in the URL is used up; it leaves the frame's address and
+  // history too.
+  if (window.history && window.history.replaceState) window.history.replaceState(null, "", "/a/");
   var session = root.getAttribute("data-session");
   var csrf = root.getAttribute("data-csrf");
   var origin = root.getAttribute("data-origin");

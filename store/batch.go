@@ -84,7 +84,7 @@ type knownSubject struct {
 // windows, and is all d needs.
 func (k knownSubject) knows(d *decision) bool {
 	w := d.l.Windows
-	return k.digest != nil && d.l.TokenID == uuid.Nil && d.l.AuthenticationID == uuid.Nil && k.w.Daily.Equal(w.Daily) && k.w.Monthly.Equal(w.Monthly) && k.w.Annually.Equal(w.Annually)
+	return k.digest != nil && d.l.TokenID == uuid.Nil && d.l.AuthenticationID == uuid.Nil && d.l.InitialAuthorizationID == uuid.Nil && k.w.Daily.Equal(w.Daily) && k.w.Monthly.Equal(w.Monthly) && k.w.Annually.Equal(w.Annually)
 }
 
 // after is what the runner knows of k's card once o has committed: the
@@ -116,7 +116,7 @@ func after(k knownSubject, o spend.Outcome) *knownSubject {
 // authentication one decision read, which are no part of the next one's
 // subject.
 func kept(k knownSubject) *knownSubject {
-	k.sub.Token, k.sub.Authentication = nil, nil
+	k.sub.Token, k.sub.Authentication, k.sub.Mandate = nil, nil, nil
 	return &k
 }
 
@@ -368,6 +368,9 @@ func (db *DB) decideBatch(ctx context.Context, conn *sql.Conn, batch []*decision
 			if d.l.AuthenticationID != uuid.Nil {
 				q.Queue(authenticationQuery, d.l.PartnerID.String(), d.l.AuthenticationID.String())
 			}
+			if d.l.InitialAuthorizationID != uuid.Nil {
+				q.Queue(mandateQuery, d.l.PartnerID.String(), d.l.InitialAuthorizationID.String())
+			}
 		}
 		br := pc.SendBatch(ctx, q)
 		*open = true
@@ -562,6 +565,14 @@ func readSubjects(br pgx.BatchResults, batch []*decision, results map[*decision]
 				sub.Authentication = &n
 			} else if !errors.Is(nerr, spend.ErrNotFound) {
 				err = errors.Join(err, nerr)
+			}
+		}
+		if d.l.InitialAuthorizationID != uuid.Nil {
+			m, merr := scanMandate(br.QueryRow())
+			if merr == nil {
+				sub.Mandate = &m
+			} else if !errors.Is(merr, spend.ErrNotFound) {
+				err = errors.Join(err, merr)
 			}
 		}
 		if errors.Is(err, card.ErrNotFound) {

@@ -66,19 +66,61 @@ func (s *SCAStore) ReserveAttempt(ctx context.Context, individualID uuid.UUID, l
 	if limit <= 1 {
 		first = lockUntil.UTC()
 	}
-	err := s.db.w(ctx).QueryRowContext(ctx, `INSERT INTO cardholder_credentials (individual_id, passcode_hash, failures, locked_until, updated_at)
-		VALUES ($1, '', 1, $2, $3)
-		ON CONFLICT (individual_id) DO UPDATE SET
-			failures = CASE WHEN cardholder_credentials.locked_until IS NULL THEN cardholder_credentials.failures + 1 ELSE 1 END,
-			locked_until = CASE WHEN (CASE WHEN cardholder_credentials.locked_until IS NULL THEN cardholder_credentials.failures + 1 ELSE 1 END) >= $4
-				THEN $5 ELSE NULLIF(excluded.updated_at, excluded.updated_at) END,
-			updated_at = $3
-		WHERE cardholder_credentials.locked_until IS NULL OR cardholder_credentials.locked_until <= $3
-		RETURNING failures`, individualID.String(), first, now.UTC(), limit, lockUntil.UTC()).Scan(&n)
+	err := s.db.w(ctx).QueryRowContext(ctx, reserveSQL("cardholder_credentials", "passcode_hash, ", "'', "), individualID.String(), first, now.UTC(), limit,
+		lockUntil.UTC()).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, consent.ErrLocked
 	}
 	return n, err
+}
+
+// reserveSQL is ReserveAttempt's conditional upsert into table, whose
+// other columns (and their values on insert) extra names.
+func reserveSQL(table, extra, values string) string {
+	return `INSERT INTO ` + table + ` (individual_id, ` + extra + `failures, locked_until, updated_at)
+		VALUES ($1, ` + values + `1, $2, $3)
+		ON CONFLICT (individual_id) DO UPDATE SET
+			failures = CASE WHEN ` + table + `.locked_until IS NULL THEN ` + table + `.failures + 1 ELSE 1 END,
+			locked_until = CASE WHEN (CASE WHEN ` + table + `.locked_until IS NULL THEN ` + table + `.failures + 1 ELSE 1 END) >= $4
+				THEN $5 ELSE NULLIF(excluded.updated_at, excluded.updated_at) END,
+			updated_at = $3
+		WHERE ` + table + `.locked_until IS NULL OR ` + table + `.locked_until <= $3
+		RETURNING failures`
+}
+
+// ReservePaymentAttempt implements consent.SCAStore: ReserveAttempt for
+// online payments' challenges, on a count of their own.
+func (s *SCAStore) ReservePaymentAttempt(ctx context.Context, individualID uuid.UUID, limit int, now, lockUntil time.Time) (int, error) {
+	var (
+		n     int
+		first any
+	)
+	if limit <= 1 {
+		first = lockUntil.UTC()
+	}
+	err := s.db.w(ctx).QueryRowContext(ctx, reserveSQL("payment_sca_attempts", "", ""), individualID.String(), first, now.UTC(), limit,
+		lockUntil.UTC()).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, consent.ErrLocked
+	}
+	return n, err
+}
+
+// ResetPaymentFailures implements consent.SCAStore.
+func (s *SCAStore) ResetPaymentFailures(ctx context.Context, individualID uuid.UUID) error {
+	_, err := s.db.w(ctx).ExecContext(ctx, `UPDATE payment_sca_attempts SET failures = 0, locked_until = NULL WHERE individual_id = $1`,
+		individualID.String())
+	return err
+}
+
+// PaymentLock implements consent.SCAStore.
+func (s *SCAStore) PaymentLock(ctx context.Context, individualID uuid.UUID) (time.Time, error) {
+	var locked sql.NullTime
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT locked_until FROM payment_sca_attempts WHERE individual_id = $1`, individualID.String()).Scan(&locked)
+	if errors.Is(err, sql.ErrNoRows) || !locked.Valid {
+		return time.Time{}, nil
+	}
+	return locked.Time.UTC(), err
 }
 
 // ResetFailures implements consent.SCAStore.

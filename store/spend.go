@@ -339,7 +339,32 @@ func (s *SpendStore) lockSubject(ctx context.Context, l spend.Lookup) (spend.Sub
 			return sub, err
 		}
 	}
+	if l.InitialAuthorizationID != uuid.Nil {
+		m, err := scanMandate(s.db.w(ctx).QueryRowContext(ctx, mandateQuery, l.PartnerID.String(), l.InitialAuthorizationID.String()))
+		switch {
+		case err == nil:
+			sub.Mandate = &m
+		case !errors.Is(err, spend.ErrNotFound):
+			return sub, err
+		}
+	}
 	return sub, nil
+}
+
+// mandateQuery reads what a merchant-initiated payment's initial payment
+// was (spend.Mandate): authenticated when it used an authentication the
+// cardholder passed a challenge for.
+const mandateQuery = `SELECT a.lineage_id, a.merchant_id, a.status IN ('approved', 'cleared'), EXISTS (SELECT 1 FROM authentications n
+	WHERE n.authorization_id = a.id AND n.trans_status = 'Y' AND n.method <> '') FROM authorizations a WHERE a.partner_id = $1 AND a.id = $2`
+
+// scanMandate scans a row of mandateQuery; spend.ErrNotFound for none.
+func scanMandate(row interface{ Scan(...any) error }) (spend.Mandate, error) {
+	var m spend.Mandate
+	err := row.Scan(&m.LineageID, &m.MerchantID, &m.Approved, &m.Authenticated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, spend.ErrNotFound
+	}
+	return m, err
 }
 
 // tokenQuery reads a partner's wallet token.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -146,7 +147,20 @@ func (s *Server) simulateAuthentication(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewAuthentication(a))
+	v := viewAuthentication(a)
+	if v.ChallengeURL != nil {
+		// The challenge URL carries a single-use token and is shown once:
+		// an idempotent replay gets the answer without it, so that the
+		// idempotency store never holds it.
+		redacted := v
+		redacted.ChallengeURL = nil
+		b, err := json.Marshal(redacted)
+		if err != nil {
+			return err
+		}
+		c.Set(ctxReplayBody, append(b, '\n'))
+	}
+	return c.JSON(http.StatusCreated, v)
 }
 
 // getAuthentication is GET /v3/authentications/:id.

@@ -30,8 +30,13 @@ import (
 // newest token, the time SCA passed. A partner that opens the payment's
 // consent in its app (a new token) ends the window's session.
 
-// sessionHeader carries a challenge window's sealed session.
-const sessionHeader = "X-Vaultpage-Session"
+// sessionHeader carries a challenge window's sealed session, sealed under
+// its own name (the MAC covers it), so that a window's session is no
+// cookie's and a cookie is no window's.
+const (
+	sessionHeader = "X-Vaultpage-Session"
+	windowSession = "vp_window"
+)
 
 // windowSessions is the sessions.Store of challenge windows: the session
 // comes in sessionHeader and goes back in it.
@@ -109,15 +114,12 @@ func (s *Server) openSession(sess *sessions.Session, cs consent.Consent, binding
 // session. Only the merchant's own origin may frame it.
 func (s *Server) openChallenge(c echo.Context) error {
 	ctx := c.Request().Context()
-	cs, binding, err := s.deps.Consents.Redeem(ctx, c.Param("token"))
+	cs, binding, err := s.deps.Consents.RedeemWindow(ctx, c.Param("token"))
 	if errors.Is(err, consent.ErrTokenInvalid) {
-		return s.gone(c, localeOf(c, ""))
+		return s.gone(c, localeOf(c, "")) // also a partner's token, which opens /c/
 	}
 	if err != nil {
 		return err
-	}
-	if cs.Mode != consent.ModeChallenge {
-		return s.gone(c, localeOf(c, "")) // a partner's token opens /c/
 	}
 	pay, err := s.deps.Spend.Payment(ctx, cs)
 	if errors.Is(err, consent.ErrSessionEnded) {
@@ -127,7 +129,7 @@ func (s *Server) openChallenge(c echo.Context) error {
 		return err
 	}
 	w := s.windows()
-	sess, _ := w.New(c.Request(), s.cookie)
+	sess, _ := w.New(c.Request(), windowSession)
 	if err := s.openSession(sess, cs, binding); err != nil {
 		return err
 	}
@@ -241,15 +243,6 @@ func (s *Server) challengeCode(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	lang := localeOf(c, cs.Locale)
-	enrolled, err := s.deps.SCA.Enrolled(ctx, cs.IndividualID)
-	if err != nil {
-		return err
-	}
-	if !enrolled {
-		// A payment is authenticated by two factors: a code alone, to
-		// choose a passcode with, is not SCA. The partner's app enrols.
-		return c.JSON(http.StatusConflict, challengeAnswer{Error: texts[lang]["challenge.enrol"]})
-	}
 	to, err := s.deps.Cards.CodeContact(ctx, cs.PartnerID, cs.IndividualID)
 	if err != nil {
 		return err
@@ -284,28 +277,20 @@ func (s *Server) verifyChallenge(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	enrolled, err := s.deps.SCA.Enrolled(ctx, cs.IndividualID)
-	if err != nil {
-		return err
-	}
-	if !enrolled {
-		return c.JSON(http.StatusConflict, challengeAnswer{Error: texts[localeOf(c, cs.Locale)]["challenge.enrol"]})
-	}
-	if err := s.deps.SCA.Authenticate(ctx, cs, req.Code, req.Passcode); err != nil {
+	if err := s.deps.SCA.Authenticate(c.Request().Context(), cs, req.Code, req.Passcode); err != nil {
 		return s.challengeError(c, cs, err)
 	}
 	return s.approveChallenge(c, cs)
 }
 
-// cancelChallenge is POST /challenge/cancel: the cardholder does not
+// cancelChallenge is POST /challenge/cancel: the cardholder declines to
 // authenticate the payment.
 func (s *Server) cancelChallenge(c echo.Context) error {
 	cs, ok, err := s.windowConsent(c)
 	if !ok {
 		return err
 	}
-	ended, err := s.deps.Consents.Cancel(c.Request().Context(), cs.PartnerID, cs.ID)
+	ended, err := s.deps.Consents.Decline(c.Request().Context(), cs.PartnerID, cs.ID)
 	if err != nil {
 		return err
 	}
@@ -367,6 +352,8 @@ func (s *Server) challengeError(c echo.Context, cs consent.Consent, err error) e
 		return c.JSON(http.StatusUnprocessableEntity, challengeAnswer{Error: t["challenge.failed.try"]})
 	case errors.Is(err, consent.ErrNoPasskey):
 		return c.JSON(http.StatusConflict, challengeAnswer{Error: t["passkey.failed"]})
+	case errors.Is(err, consent.ErrNotEnrolled):
+		return c.JSON(http.StatusConflict, challengeAnswer{Error: t["challenge.enrol"]})
 	case errors.Is(err, consent.ErrSessionEnded):
 		return c.JSON(http.StatusGone, challengeAnswer{Error: t["challenge.gone"]})
 	}

@@ -338,3 +338,161 @@ func TestSimulatedChallengesEndTheAuthentication(t *testing.T) {
 		}
 	}
 }
+
+// A challenge window's token opens the window only, and a partner's token
+// the cookie session only: the wrong door refuses either without using it
+// up. A window's sealed session is no cookie, and a HEAD uses no token.
+func TestAChallengeTokenOpensTheWindowOnly(t *testing.T) {
+	e := newEnv(t)
+	phone := testkit.NewPhone("localhost", "http://localhost:8080")
+	c := e.enrolPasskey(t, phone)
+	ch := e.challenged(t, c, "50.00")
+	u, _ := url.Parse(ch["challenge_url"].(string))
+	tok := strings.TrimPrefix(u.Path, "/a/")
+	if res, _ := get(t, browser(t), e.srv.URL+"/c/"+tok); res.StatusCode != http.StatusGone {
+		t.Fatalf("the window's token at /c/: %d", res.StatusCode)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodHead, e.srv.URL+u.Path, nil)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode == http.StatusOK {
+		t.Fatalf("HEAD of the challenge URL: %v %v", res.StatusCode, err)
+	}
+	w := e.openWindow(t, ch["challenge_url"].(string)) // still unused
+	// The window's session presented as the hosted cookie opens nothing.
+	jar := browser(t)
+	r, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, e.srv.URL+"/consent", nil)
+	r.AddCookie(&http.Cookie{Name: "vp_hosted", Value: w.session})
+	if res, err := jar.Do(r); err != nil || res.StatusCode != http.StatusGone {
+		t.Fatalf("the window's session as a cookie: %v %v", res.StatusCode, err)
+	}
+	// A partner's token for the payment's consent opens /c/, not /a/.
+	ptok := e.post("/v3/consents/"+ch["consent_id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	if res, _ := get(t, http.DefaultClient, e.srv.URL+"/a/"+ptok); res.StatusCode != http.StatusGone {
+		t.Fatalf("a partner's token at /a/: %d", res.StatusCode)
+	}
+	if res, _ := get(t, browser(t), e.srv.URL+"/c/"+ptok); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the partner's token at /c/ after /a/ refused it: %d", res.StatusCode)
+	}
+}
+
+// A payment is not authenticated by a code alone: a cardholder with no
+// passcode yet gets no code for it and cannot choose one there, in the
+// window or in the partner's app, and nothing is counted against them.
+func TestAPaymentIsNotAuthenticatedByACodeAlone(t *testing.T) {
+	e := newEnv(t)
+	c, _, _ := e.onlineCard(t) // a cardholder who never authenticated
+	ch := e.challenged(t, c, "50.00")
+	w := e.openWindow(t, ch["challenge_url"].(string))
+	sent := len(e.outbox.Messages())
+	if status, _, raw := w.call("/challenge/code", "{}"); status != http.StatusConflict {
+		t.Fatalf("a code for a cardholder with no passcode: %d %s", status, raw)
+	}
+	if status, _, raw := w.call("/challenge/verify", `{"code": "000000", "passcode": "a new passcode"}`); status != http.StatusConflict {
+		t.Fatalf("enrolling in the window: %d %s", status, raw)
+	}
+	tok := e.post("/v3/consents/"+ch["consent_id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	b, csrf := e.landing(t, tok)
+	if res, _ := post(t, b, e.srv.URL+"/consent/code", csrf); res.StatusCode != http.StatusConflict {
+		t.Fatalf("a code in the partner's app: %d", res.StatusCode)
+	}
+	if res, _ := post(t, b, e.srv.URL+"/consent/verify", csrf, "code", "000000", "passcode", "a new passcode"); res.StatusCode != http.StatusConflict {
+		t.Fatalf("enrolling in the partner's app: %d", res.StatusCode)
+	}
+	if len(e.outbox.Messages()) != sent {
+		t.Fatal("a code was sent")
+	}
+	if got := e.do(http.MethodGet, "/v3/authentications/"+ch["id"].(string), e.tokA, "", nil).json(t); got["trans_status"] != "C" {
+		t.Fatalf("the authentication: %v", got)
+	}
+}
+
+// Failures in payments' challenges lock the cardholder's online payments,
+// not the consents the partner opens for them: anyone with the card's
+// number can open a challenge.
+func TestChallengeFailuresLockPaymentsOnly(t *testing.T) {
+	e := newEnv(t)
+	phone := testkit.NewPhone("localhost", "http://localhost:8080")
+	c := e.enrolPasskey(t, phone)
+	ch := e.challenged(t, c, "50.00")
+	w := e.openWindow(t, ch["challenge_url"].(string))
+	for range 5 {
+		w.call("/challenge/verify", `{"code": "000000", "passcode": "wrong passcode"}`)
+	}
+	next := e.openWindow(t, e.challenged(t, c, "51.00")["challenge_url"].(string))
+	if status, _, raw := next.call("/challenge/passkey", "{}"); status != http.StatusForbidden {
+		t.Fatalf("another payment's challenge after five failures: %d %s", status, raw)
+	}
+	b, landing := e.revealLanding(t, c)
+	csrf := dataCSRF(t, landing, "passkey-login")
+	if status, _, raw := postJSON(t, b, e.srv.URL+"/consent/passkey/login", csrf, "{}"); status != http.StatusOK {
+		t.Fatalf("the partner's consent after the payments' lock: %d %s", status, raw)
+	}
+}
+
+// The challenge URL is shown once: an idempotent replay of the answer
+// leaves it out, and the idempotency store never holds its token.
+func TestAChallengeURLIsNotReplayed(t *testing.T) {
+	e := newEnv(t)
+	c, pan, _ := e.onlineCard(t)
+	_ = c
+	body := map[string]any{"pan": pan, "exp_month": "12", "exp_year": "2029", "amount": "50.00", "currency": "EUR", "merchant": webshop}
+	first := e.post("/v3/simulations/authentications", e.tokA, body, "Idempotency-Key", "authn-1").json(t)
+	again := e.post("/v3/simulations/authentications", e.tokA, body, "Idempotency-Key", "authn-1").json(t)
+	u, _ := first["challenge_url"].(string)
+	if u == "" || again["id"] != first["id"] || again["challenge_url"] != nil {
+		t.Fatalf("first %v, replay %v", first, again)
+	}
+	tok := u[strings.LastIndex(u, "/")+1:]
+	if e.stored(t, tok) {
+		t.Fatal("the challenge token is in the database in clear")
+	}
+}
+
+// A merchant-initiated payment is outside SCA's scope only under a mandate
+// the cardholder set up with SCA: its initial payment, to the same merchant
+// with the same card, approved with an authentication they passed a
+// challenge for. Otherwise it is an online payment like any.
+func TestAMerchantInitiatedPaymentNeedsAnAuthenticatedMandate(t *testing.T) {
+	e := newEnv(t)
+	c, _, _ := e.onlineCard(t)
+	ch := e.challenged(t, c, "40.00")
+	if r := e.post("/v3/simulations/consents/"+ch["consent_id"].(string), e.tokA, map[string]string{"outcome": "approved"}); r.status != http.StatusOK {
+		t.Fatalf("the challenge: %d %s", r.status, r.body)
+	}
+	initial := e.payWith(t, c, ch["id"].(string), "40.00")
+	if initial["status"] != "approved" {
+		t.Fatalf("the initial payment: %v", initial)
+	}
+	frictionless := e.payWith(t, c, "", "5.00") // under the exemption: no SCA
+	mit := func(initialID string, m map[string]string) map[string]any {
+		t.Helper()
+		pan := e.panOf(t, c)
+		o := vault.Owner{PartnerID: e.a.PartnerID.String(), Table: "cards", RecordID: c["id"].(string)}
+		cvv, _ := e.ring.CVV(context.Background(), o, vault.Expiry{Year: 2029, Month: 12}, vault.ServiceCodeCVV2)
+		r := e.post("/v3/simulations/authorizations", e.tokA, map[string]any{"pan": string(pan.Reveal()), "exp_month": "12", "exp_year": "2029",
+			"cvv": string(cvv.Reveal()), "entry_mode": "ecommerce", "amount": "45.00", "currency": "EUR", "merchant": m,
+			"out_of_scope": "merchant_initiated", "initial_authorization_id": initialID})
+		if r.status != http.StatusCreated {
+			t.Fatalf("authorize: %d %s", r.status, r.body)
+		}
+		return r.json(t)
+	}
+	web := map[string]string{"name": webshop["name"], "mcc": webshop["mcc"], "country": webshop["country"], "id": webshop["id"]}
+	if a := mit(initial["id"].(string), web); a["status"] != "approved" || a["out_of_scope"] != "merchant_initiated" {
+		t.Fatalf("under the mandate: %v", a)
+	}
+	if a := mit(initial["id"].(string), map[string]string{"name": "Other", "mcc": "5732", "country": "SE", "id": "m-other"}); a["decline_reason"] != "authentication_required" {
+		t.Fatalf("another merchant's: %v", a)
+	}
+	if a := mit(frictionless["id"].(string), web); a["decline_reason"] != "authentication_required" {
+		t.Fatalf("a mandate set up without SCA: %v", a)
+	}
+	expectProblem(t, e.post("/v3/simulations/authorizations", e.tokA, map[string]any{"card_id": c["id"], "amount": "1.00", "currency": "EUR", "merchant": web,
+		"initial_authorization_id": initial["id"]}), http.StatusUnprocessableEntity, "invalid_field", "initial_authorization_id")
+	pan := e.panOf(t, c)
+	expectProblem(t, e.post("/v3/simulations/authorizations", e.tokA, map[string]any{"pan": string(pan.Reveal()), "exp_month": "12", "exp_year": "2029",
+		"entry_mode": "ecommerce", "amount": "1.00", "currency": "EUR", "merchant": web, "out_of_scope": "merchant_initiated"}),
+		http.StatusUnprocessableEntity, "invalid_field", "initial_authorization_id")
+	if a := e.post("/v3/simulations/authorizations", e.tokB, map[string]any{"card_id": c["id"], "amount": "1.00", "currency": "EUR", "merchant": web}); a.status == http.StatusCreated {
+		t.Fatal("partner B paid with partner A's card")
+	}
+}

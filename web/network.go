@@ -76,8 +76,8 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	authn, err := authenticationOf(req.AuthenticationID)
-	if err != nil {
+	var scope spend.Request
+	if err := req.sca(&scope); err != nil {
 		return err
 	}
 	if req.TokenID != "" {
@@ -90,7 +90,8 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 			return err
 		}
 		return s.networkDecision(c, spend.Request{TokenID: tid, TokenEntry: spend.EntryMode(req.EntryMode), NetworkReference: req.NetworkReference,
-			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant), AuthenticationID: authn, OutOfScope: req.OutOfScope})
+			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant), AuthenticationID: scope.AuthenticationID, OutOfScope: scope.OutOfScope,
+			InitialAuthorizationID: scope.InitialAuthorizationID})
 	}
 	data, err := req.cardFields()
 	if err != nil {
@@ -104,7 +105,8 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 		data.PINBlock = b
 	}
 	return s.networkDecision(c, spend.Request{Card: data, NetworkReference: req.NetworkReference, Amount: req.Amount, Currency: req.Currency,
-		Merchant: spend.Merchant(req.Merchant), AuthenticationID: authn, OutOfScope: req.OutOfScope})
+		Merchant: spend.Merchant(req.Merchant), AuthenticationID: scope.AuthenticationID, OutOfScope: scope.OutOfScope,
+		InitialAuthorizationID: scope.InitialAuthorizationID})
 }
 
 // networkDecision answers an authorisation request: 201 with its

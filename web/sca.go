@@ -102,6 +102,10 @@ func (s *Server) sendCode(c echo.Context) error {
 	if errors.Is(err, consent.ErrLocked) {
 		return s.lockedPage(c, lang)
 	}
+	if errors.Is(err, consent.ErrNotEnrolled) {
+		t := texts[lang]
+		return render(c, http.StatusConflict, views.GonePage(s.page(c, lang, t["enrol.heading"]), views.Gone{Heading: t["enrol.heading"], Explain: t["enrol.explain"]}))
+	}
 	if errors.As(err, &limit) {
 		wait := int(math.Ceil(limit.RetryAfter.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(wait))
@@ -157,6 +161,9 @@ func (s *Server) verify(c echo.Context) error {
 		return s.verifyPage(c, cs, "", texts[lang]["failed"], http.StatusUnprocessableEntity)
 	case errors.Is(err, consent.ErrLocked):
 		return s.lockedPage(c, lang)
+	case errors.Is(err, consent.ErrNotEnrolled):
+		t := texts[lang]
+		return render(c, http.StatusConflict, views.GonePage(s.page(c, lang, t["enrol.heading"]), views.Gone{Heading: t["enrol.heading"], Explain: t["enrol.explain"]}))
 	case errors.Is(err, consent.ErrWeakPasscode):
 		return s.verifyPage(c, cs, "", texts[lang]["passcode.weak"], http.StatusUnprocessableEntity)
 	case errors.As(err, &fe):

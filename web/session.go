@@ -63,10 +63,11 @@ const (
 func (s *Server) hostedRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var store sessions.Store = s.sessions
+		name := s.cookie
 		if isWindowRoute(c.Path()) {
-			store = s.windows() // a challenge window keeps no cookie
+			store, name = s.windows(), windowSession // a challenge window keeps no cookie
 		}
-		sess, err := store.Get(c.Request(), s.cookie)
+		sess, err := store.Get(c.Request(), name)
 		if err == nil && !sess.IsNew {
 			c.Set(ctxSession, sess)
 			if t := stringValue(sess.Values[sessCSRF]); t != "" {

@@ -118,6 +118,25 @@ type payment struct {
 	// OutOfScope says why an online payment is outside SCA's scope
 	// (moto, merchant_initiated).
 	OutOfScope string `json:"out_of_scope"`
+	// InitialAuthorizationID names a merchant-initiated payment's
+	// mandate: the cardholder's authenticated payment that set it up.
+	InitialAuthorizationID string `json:"initial_authorization_id"`
+}
+
+// sca reads the payment's SCA fields: its authentication, or why it is
+// outside SCA's scope. Errors: *Problem naming the field.
+func (r payment) sca(sr *spend.Request) error {
+	var err error
+	if sr.AuthenticationID, err = authenticationOf(r.AuthenticationID); err != nil {
+		return err
+	}
+	sr.OutOfScope = r.OutOfScope
+	if r.InitialAuthorizationID != "" {
+		if sr.InitialAuthorizationID, err = uuidField("initial_authorization_id", r.InitialAuthorizationID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type authorizationRequest struct {
@@ -204,9 +223,9 @@ func (s *Server) simulateAuthorization(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sr := spend.Request{CardID: id, Card: data, Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant), OutOfScope: req.OutOfScope}
+	sr := spend.Request{CardID: id, Card: data, Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant)}
 	defer sr.Card.Wipe()
-	if sr.AuthenticationID, err = authenticationOf(req.AuthenticationID); err != nil {
+	if err := req.sca(&sr); err != nil {
 		return err
 	}
 	if req.TokenID != "" {

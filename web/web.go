@@ -186,9 +186,10 @@ func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// headServes tells whether HEAD is GET on path.
+// headServes tells whether HEAD is GET on path: not where a GET redeems
+// a single-use token (a consent's, a challenge window's).
 func headServes(path string) bool {
-	return !strings.HasPrefix(path, "/c/") && path != "/v3/events/stream"
+	return !strings.HasPrefix(path, "/c/") && !strings.HasPrefix(path, "/a/") && path != "/v3/events/stream"
 }
 
 // headWriter drops the body of a HEAD's answer.
