@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 )
 
@@ -23,10 +25,17 @@ const checkoutPage = `<!DOCTYPE html><html lang="en"><title>Web Shop checkout</t
 <h1>Pay 75.00 EUR</h1>
 <iframe id="challenge" title="Confirm your payment" src="%s" width="400" height="600" allow="publickey-credentials-get *"></iframe>
 <pre id="result"></pre>
+<button type="button" id="popup">Confirm in a new window</button>
+<pre id="popup-result"></pre>
 <script>
+var popupURL = "%s";
 window.addEventListener("message", function (ev) {
   if (ev.origin !== "%s") return;
-  document.getElementById("result").textContent = JSON.stringify(ev.data);
+  var id = ev.source === window.frames[0] ? "result" : "popup-result";
+  document.getElementById(id).textContent = JSON.stringify(ev.data);
+});
+document.getElementById("popup").addEventListener("click", function () {
+  window.open(popupURL, "vaultpage-challenge", "popup,width=420,height=640");
 });
 </script></html>`
 
@@ -52,7 +61,7 @@ func TestACheckoutChallengeInTheBrowser(t *testing.T) {
 	rc := s.api(t, http.MethodGet, "/v3/cards/"+card["id"].(string)+"/credentials", nil, 412)["consent"].(map[string]any)
 	rm := s.api(t, http.MethodPost, "/v3/consents/"+rc["id"].(string), nil, 200)["method"].(map[string]any)
 	ctx := tab(root, t)
-	virtualAuthenticator(ctx, t)
+	authID := virtualAuthenticator(ctx, t)
 	run(ctx, t, chromedp.Navigate(rm["redirect_url"].(string)), chromedp.WaitVisible(`[data-testid="send-code"]`),
 		chromedp.Click(`[data-testid="send-code"]`), chromedp.WaitVisible(`[data-testid="code"]`))
 	run(ctx, t, chromedp.SendKeys(`[data-testid="code"]`, s.lastCode(t)), chromedp.SendKeys(`[data-testid="passcode"]`, "correct horse battery"),
@@ -65,14 +74,16 @@ func TestACheckoutChallengeInTheBrowser(t *testing.T) {
 	run(ctx, t, chromedp.Click(`[data-testid="submit"]`), chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
 
 	// The merchant's checkout, on 127.0.0.1: another site than localhost.
-	var challengeURL string
+	var challengeURL, popupURL string
 	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/checkout" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, strings.Replace(strings.Replace(checkoutPage, "%s", html.EscapeString(challengeURL), 1), "%s", s.base, 1))
+		page := strings.Replace(checkoutPage, "%s", html.EscapeString(challengeURL), 1)
+		page = strings.Replace(page, "%s", popupURL, 1) // a URL: no quote or backslash in it
+		_, _ = io.WriteString(w, strings.Replace(page, "%s", s.base, 1))
 	}))
 	defer shop.Close()
 	merchant := map[string]string{"name": "Web Shop", "url": shop.URL + "/checkout", "mcc": "5732", "country": "SE", "id": "shop-1"}
@@ -83,31 +94,14 @@ func TestACheckoutChallengeInTheBrowser(t *testing.T) {
 		t.Fatalf("75.00 is past the low-value exemption: %v", ask)
 	}
 	challengeURL = ask["challenge_url"].(string)
+	second := s.api(t, http.MethodPost, "/v3/simulations/authentications", map[string]any{"pan": pan, "exp_month": expiry[:2], "exp_year": "20" + expiry[3:],
+		"amount": "60.00", "currency": "EUR", "merchant": merchant}, 201)
+	popupURL = second["challenge_url"].(string)
 	run(ctx, t, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(shop.URL+"/checkout"), chromedp.WaitReady(`#challenge`))
 
 	// The challenge window runs in a process of its own (another site):
 	// the test attaches to its target, as the cardholder's clicks reach it.
-	var frame context.Context
-	deadline := time.Now().Add(15 * time.Second)
-	for frame == nil && time.Now().Before(deadline) {
-		infos, err := chromedp.Targets(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, info := range infos {
-			if info.Type == "iframe" && strings.HasPrefix(info.URL, s.base+"/a/") {
-				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
-				t.Cleanup(cancel)
-				frame = fctx
-			}
-		}
-		if frame == nil {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	if frame == nil {
-		t.Fatal("the checkout's challenge frame is not a target of its own: is it on another site?")
-	}
+	frame := attachTo(ctx, t, "iframe", s.base+"/a/")
 	run(frame, t, chromedp.WaitVisible(`[data-testid="passkey-login"]`))
 	if loc, err := chromedp.Run(frame, chromedp.Evaluate[string](`location.href`)); err != nil || strings.Contains(loc, "vpk_") {
 		t.Fatalf("the redeemed token stayed in the frame's URL: %q %v", loc, err)
@@ -160,4 +154,61 @@ func TestACheckoutChallengeInTheBrowser(t *testing.T) {
 	if a := pay("75.00", network); a["decline_reason"] != "authentication_used" {
 		t.Fatalf("a replay: %v", a["decline_reason"])
 	}
+
+	// The same in a popup: the checkout opens the challenge in a window of
+	// its own, where the cardholder's phone is the same passkey.
+	creds, err := chromedp.Call(ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: authID})
+	if err != nil || len(creds.Credentials) != 1 {
+		t.Fatalf("the passkey: %d %v", len(creds.Credentials), err)
+	}
+	run(ctx, t, chromedp.Click(`#popup`))
+	popup := attachTo(ctx, t, "page", s.base+"/a/")
+	popupAuth := virtualAuthenticator(popup, t)
+	// Sent as the protocol has it, without the fields this cdproto adds
+	// that Debian's Chromium refuses (its CMTG keys).
+	k := creds.Credentials[0]
+	addCredential := cdp.Command[map[string]any, cdp.Empty]{Method: webauthn.CommandAddCredential}
+	if _, err := chromedp.Call(popup, addCredential, map[string]any{"authenticatorId": popupAuth, "credential": map[string]any{
+		"credentialId": k.CredentialID, "isResidentCredential": true, "rpId": k.RpID, "privateKey": k.PrivateKey, "userHandle": k.UserHandle,
+		"signCount": k.SignCount, "backupEligibility": k.BackupEligibility, "backupState": k.BackupState}}); err != nil {
+		t.Fatal(err)
+	}
+	run(popup, t, chromedp.WaitVisible(`[data-testid="passkey-login"]`))
+	if amount := textOf(popup, t, `[data-testid="amount"]`); amount != "60.00 EUR" {
+		t.Fatalf("the popup names %q", amount)
+	}
+	run(popup, t, chromedp.Click(`[data-testid="passkey-login"]`), chromedp.WaitVisible(`[data-testid="outcome-heading"]`))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("popup-result").textContent !== ""`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the checkout heard nothing from the popup: %v", err)
+	}
+	if got := textOf(ctx, t, `#popup-result`); !strings.Contains(got, `"trans_status":"Y"`) || !strings.Contains(got, second["id"].(string)) {
+		t.Fatalf("the checkout heard %s from the popup", got)
+	}
+	if a := s.api(t, http.MethodPost, "/v3/simulations/authorizations", map[string]any{"pan": pan, "exp_month": expiry[:2], "exp_year": "20" + expiry[3:],
+		"cvv": cvv, "entry_mode": "ecommerce", "amount": "60.00", "currency": "EUR", "merchant": network, "authentication_id": second["id"]}, 201); a["status"] != "approved" {
+		t.Fatalf("the payment confirmed in the popup: %v %v", a["status"], a["decline_reason"])
+	}
+}
+
+// attachTo is a context on the browser's target of the type whose URL
+// starts with prefix (a cross-site frame, a popup), once it is there.
+func attachTo(ctx context.Context, t *testing.T, typ, prefix string) context.Context {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		infos, err := chromedp.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
+			if info.Type == typ && strings.HasPrefix(info.URL, prefix) {
+				tctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
+				t.Cleanup(cancel)
+				return tctx
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no %s target at %s: is it on another site, or open?", typ, prefix)
+	return nil
 }
