@@ -155,6 +155,17 @@ func (s *Service) Ended(ctx context.Context, c consent.Consent) error {
 		Result: result, Details: details})
 }
 
+// Challenged returns the authentication the partner's consent challenges
+// the cardholder for, as it is now (a challenge whose consent ended is
+// ended first). Errors: ErrNotFound.
+func (s *Service) Challenged(ctx context.Context, partnerID, consentID uuid.UUID) (Authentication, error) {
+	a, err := s.store.AuthenticationByConsent(ctx, partnerID, consentID)
+	if err != nil {
+		return a, err
+	}
+	return s.current(ctx, a)
+}
+
 // current is the authentication as it is now: a challenge whose consent
 // ended unnoticed (it expired, say) is ended first.
 func (s *Service) current(ctx context.Context, a Authentication) (Authentication, error) {

@@ -56,7 +56,10 @@
     alert.hidden = alert.textContent === "";
   }
 
+  var finished = false;
   function finish(outcome) {
+    if (finished) return;
+    finished = true;
     root.hidden = true;
     done.querySelector("[data-testid=outcome-heading]").textContent = outcome.heading;
     done.querySelector("[data-testid=outcome-explain]").textContent = outcome.explain;
@@ -132,4 +135,13 @@
     busy(ev.target, true);
     post("/challenge/cancel").catch(show);
   });
+
+  // However the challenge ends, in this window or in the cardholder's
+  // app, the page learns it and tells the merchant.
+  var polls = 0;
+  var poll = setInterval(function () {
+    polls += 1;
+    if (finished || polls > 300) { clearInterval(poll); return; } // 15 minutes: the consent's lifetime
+    post("/challenge/status").catch(function () {});
+  }, 3000);
 })();

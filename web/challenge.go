@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -374,4 +375,40 @@ func (s *Server) paymentWords(c echo.Context, cs consent.Consent, lang string) (
 		return nil, err
 	}
 	return strings.NewReplacer("{partner}", p.Name, "{amount}", money(lang, pay.Amount, pay.Currency), "{payee}", pay.Payee), nil
+}
+
+// challengeStatus is POST /challenge/status: how the window's payment
+// stands, which its page asks every few seconds, so that it learns the
+// outcome however the challenge ends, also in the partner's app (which
+// ends the window's session for everything else). It answers the outcome
+// once the authentication is Y or N, and nothing before: the outcome is
+// no secret, and the sealed session (its MAC, its age) says which
+// payment's it is.
+func (s *Server) challengeStatus(c echo.Context) error {
+	sess := sessionOf(c)
+	if sess == nil {
+		return c.JSON(http.StatusGone, challengeAnswer{Error: texts[localeOf(c, "")]["challenge.gone"]})
+	}
+	cid, err1 := uuid.Parse(stringValue(sess.Values[sessConsent]))
+	pid, err2 := uuid.Parse(stringValue(sess.Values[sessPartner]))
+	if err1 != nil || err2 != nil {
+		return c.JSON(http.StatusGone, challengeAnswer{Error: texts[localeOf(c, "")]["challenge.gone"]})
+	}
+	a, err := s.deps.Spend.Challenged(c.Request().Context(), pid, cid)
+	if errors.Is(err, spend.ErrNotFound) {
+		return c.JSON(http.StatusGone, challengeAnswer{Error: texts[localeOf(c, "")]["challenge.gone"]})
+	}
+	if err != nil {
+		return err
+	}
+	t := texts[localeOf(c, "")]
+	switch a.TransStatus {
+	case spend.TransAuthenticated:
+		return c.JSON(http.StatusOK, challengeAnswer{Outcome: &challengeOutcome{TransStatus: string(a.TransStatus), Heading: t["outcome.authenticate_payment"],
+			Explain: t["challenge.done.explain"]}})
+	case spend.TransNotAuthenticated:
+		return c.JSON(http.StatusOK, challengeAnswer{Outcome: &challengeOutcome{TransStatus: string(a.TransStatus), Heading: t["challenge.failed"],
+			Explain: t["challenge.failed.explain"]}})
+	}
+	return c.JSON(http.StatusOK, challengeAnswer{})
 }

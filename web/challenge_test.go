@@ -496,3 +496,38 @@ func TestAMerchantInitiatedPaymentNeedsAnAuthenticatedMandate(t *testing.T) {
 		t.Fatal("partner B paid with partner A's card")
 	}
 }
+
+// The merchant's window learns the outcome however the challenge ends:
+// here in the partner's app, after which the window's session does
+// nothing else.
+func TestTheWindowLearnsAnOutcomeReachedInTheApp(t *testing.T) {
+	e := newEnv(t)
+	phone := testkit.NewPhone("localhost", "http://localhost:8080")
+	c := e.enrolPasskey(t, phone)
+	ch := e.challenged(t, c, "70.00")
+	w := e.openWindow(t, ch["challenge_url"].(string))
+	if status, out, raw := w.call("/challenge/status", "{}"); status != http.StatusOK || out["outcome"] != nil {
+		t.Fatalf("while the cardholder has not finished: %d %s", status, raw)
+	}
+	tok := e.post("/v3/consents/"+ch["consent_id"].(string), e.tokA, nil).json(t)["method"].(map[string]any)["token"].(string)
+	b := browser(t)
+	get(t, b, e.srv.URL+"/c/"+tok)
+	_, landing := get(t, b, e.srv.URL+"/consent")
+	csrf := dataCSRF(t, landing, "passkey-login")
+	_, _, opts := postJSON(t, b, e.srv.URL+"/consent/passkey/login", csrf, "{}")
+	postJSON(t, b, e.srv.URL+"/consent/passkey/login/finish", csrf, phone.Sign(t, opts))
+	_, confirm := get(t, b, e.srv.URL+"/consent/action")
+	post(t, b, e.srv.URL+"/consent/action", csrfOf(t, confirm))
+	status, out, raw := w.call("/challenge/status", "{}")
+	outcome, _ := out["outcome"].(map[string]any)
+	if status != http.StatusOK || outcome["trans_status"] != "Y" {
+		t.Fatalf("after the app: %d %s", status, raw)
+	}
+	if status, _, _ := w.call("/challenge/passkey", "{}"); status != http.StatusGone {
+		t.Fatalf("the window's session otherwise: %d", status)
+	}
+	w.csrf = "forged"
+	if status, _, _ := w.call("/challenge/status", "{}"); status != http.StatusForbidden {
+		t.Fatalf("the status without the window's CSRF token: %d", status)
+	}
+}

@@ -52,6 +52,7 @@ func (s *Server) routes() {
 	hosted.POST("/challenge/code", s.challengeCode).Name = "challenge-code"
 	hosted.POST("/challenge/verify", s.verifyChallenge).Name = "challenge-verify"
 	hosted.POST("/challenge/cancel", s.cancelChallenge).Name = "challenge-cancel"
+	hosted.POST("/challenge/status", s.challengeStatus).Name = "challenge-status"
 
 	// Development only.
 	if s.deps.DevOutbox != nil {
