@@ -21,19 +21,6 @@
   var verify = root.querySelector("[data-step=verify]");
   var done = document.querySelector("[data-step=done]");
 
-  function decode(s) {
-    var b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
-    var out = new Uint8Array(b.length);
-    for (var i = 0; i < b.length; i++) out[i] = b.charCodeAt(i);
-    return out.buffer;
-  }
-
-  function encode(buf) {
-    var bytes = new Uint8Array(buf), s = "";
-    for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  }
-
   function post(path, body) {
     return fetch(path, {
       method: "POST",
@@ -69,38 +56,18 @@
     if (target && origin) target.postMessage(message, origin);
   }
 
-  function login(options) {
-    var pk = options.publicKey;
-    pk.challenge = decode(pk.challenge);
-    (pk.allowCredentials || []).forEach(function (c) { c.id = decode(c.id); });
-    return navigator.credentials.get({ publicKey: pk }).then(function (cred) {
-      var r = cred.response;
-      return {
-        id: cred.id, rawId: encode(cred.rawId), type: cred.type,
-        authenticatorAttachment: cred.authenticatorAttachment || undefined,
-        clientExtensionResults: cred.getClientExtensionResults(),
-        response: {
-          clientDataJSON: encode(r.clientDataJSON),
-          authenticatorData: encode(r.authenticatorData),
-          signature: encode(r.signature),
-          userHandle: r.userHandle ? encode(r.userHandle) : undefined
-        }
-      };
-    });
-  }
-
   function busy(el, on) { if (el) el.disabled = on; }
 
   var passkey = root.querySelector("[data-action=passkey]");
   if (passkey) {
-    if (!window.PublicKeyCredential || !navigator.credentials) {
+    if (!window.vaultpageWebAuthn) { // static/webauthn.js: none where the browser has no WebAuthn
       passkey.hidden = true;
     } else {
       passkey.addEventListener("click", function () {
         busy(passkey, true);
         alert.hidden = true;
         post("/challenge/passkey")
-          .then(login)
+          .then(window.vaultpageWebAuthn.login)
           .then(function (answer) { return post("/challenge/passkey/finish", answer); })
           .catch(show)
           .then(function () { busy(passkey, false); });

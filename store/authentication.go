@@ -84,14 +84,14 @@ func (s *SpendStore) AuthenticationByConsent(ctx context.Context, partnerID, con
 func (s *SpendStore) LinkChallenge(ctx context.Context, authenticationID, consentID uuid.UUID) error {
 	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE authentications SET consent_id = $1 WHERE id = $2 AND consent_id IS NULL AND trans_status = 'C'`,
 		consentID.String(), authenticationID.String())
-	return oneRow(res, err)
+	return oneRow(res, err, spend.ErrChallengeEnded)
 }
 
 // EndChallenge implements spend.Store.
 func (s *SpendStore) EndChallenge(ctx context.Context, a spend.Authentication, e events.Event) error {
 	res, err := s.db.w(ctx).ExecContext(ctx, `UPDATE authentications SET trans_status = $1, reason = $2, method = $3, updated_at = $4
 		WHERE id = $5 AND trans_status = 'C'`, string(a.TransStatus), a.Reason, a.Method, a.UpdatedAt.UTC(), a.ID.String())
-	if err := oneRow(res, err); err != nil {
+	if err := oneRow(res, err, spend.ErrChallengeEnded); err != nil {
 		return err
 	}
 	if a.TransStatus == spend.TransAuthenticated {
@@ -105,9 +105,8 @@ func (s *SpendStore) EndChallenge(ctx context.Context, a spend.Authentication, e
 	return emit(ctx, s.db, e)
 }
 
-// oneRow is nil when the statement changed one row,
-// spend.ErrChallengeEnded when none.
-func oneRow(res sql.Result, err error) error {
+// oneRow is nil when the statement changed one row, none when it did not.
+func oneRow(res sql.Result, err, none error) error {
 	if err != nil {
 		return err
 	}
@@ -116,7 +115,7 @@ func oneRow(res sql.Result, err error) error {
 		return err
 	}
 	if n != 1 {
-		return spend.ErrChallengeEnded
+		return none
 	}
 	return nil
 }

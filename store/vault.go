@@ -104,19 +104,7 @@ func (s *VaultStore) ReserveKeyUses(ctx context.Context, id uint32, n, limit int
 	return uses, err
 }
 
-func affectedOne(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n != 1 {
-		return vault.ErrConflict
-	}
-	return nil
-}
+func affectedOne(res sql.Result, err error) error { return oneRow(res, err, vault.ErrConflict) }
 
 const sealedColumns = `record_table, record_id, field, partner_id, purpose, key_id, inner_key_id, ciphertext, updated_at`
 

@@ -62,29 +62,35 @@ func (r authenticationRequest) read() (spend.AuthenticationRequest, error) {
 	return out, nil
 }
 
-// authenticationView is an authentication as the partner sees it; the
-// network's view (viewNetworkAuthentication) leaves out whose it is.
+// authenticationAnswer is what an authentication's answer says on both
+// doors; authenticationView adds, for the partner, whose it is and how it
+// went.
+type authenticationAnswer struct {
+	ID              string  `json:"id"`
+	TransStatus     string  `json:"trans_status"`
+	MessageVersion  string  `json:"message_version"`
+	Exemption       *string `json:"exemption"`
+	RejectionReason *string `json:"rejection_reason"`
+	FailureReason   *string `json:"failure_reason"`
+	ChallengeURL    *string `json:"challenge_url"`
+	Amount          string  `json:"amount"`
+	Currency        string  `json:"currency"`
+	ExpiresAt       string  `json:"expires_at"`
+	CreatedAt       string  `json:"created_at"`
+}
+
+// authenticationView is an authentication as the partner sees it.
 type authenticationView struct {
-	ID                  string    `json:"id"`
+	authenticationAnswer
 	CardID              *string   `json:"card_id"`
 	Status              string    `json:"status"`
-	TransStatus         string    `json:"trans_status"`
-	MessageVersion      string    `json:"message_version"`
-	Exemption           *string   `json:"exemption"`
-	RejectionReason     *string   `json:"rejection_reason"`
-	FailureReason       *string   `json:"failure_reason"`
 	Method              *string   `json:"method"`
 	ConsentID           *string   `json:"consent_id"`
-	ChallengeURL        *string   `json:"challenge_url"`
 	DecidedBy           string    `json:"decided_by"`
-	Amount              string    `json:"amount"`
-	Currency            string    `json:"currency"`
 	Merchant            payeeJSON `json:"merchant"`
 	ChallengePreference string    `json:"challenge_preference"`
 	AuthorizationID     *string   `json:"authorization_id"`
-	CreatedAt           string    `json:"created_at"`
 	UpdatedAt           string    `json:"updated_at"`
-	ExpiresAt           string    `json:"expires_at"`
 }
 
 // authenticationStatus names an answer in the partner API's words: a Y
@@ -114,18 +120,18 @@ func optString(s string) *string {
 }
 
 func viewAuthentication(a spend.Authentication) authenticationView {
-	v := authenticationView{ID: a.ID.String(), CardID: optID(nonZero(a.CardID)), Status: authenticationStatus(a), TransStatus: string(a.TransStatus),
-		MessageVersion: spend.MessageVersion, Amount: a.Amount.String(), Currency: a.Currency, Merchant: payeeJSON(a.Payee),
-		ChallengePreference: string(a.Preference), AuthorizationID: optID(nonZero(a.AuthorizationID)), CreatedAt: ts(a.CreatedAt),
-		UpdatedAt: ts(a.UpdatedAt), ExpiresAt: ts(a.ExpiresAt), DecidedBy: string(a.DecidedBy)}
+	n := authenticationAnswer{ID: a.ID.String(), TransStatus: string(a.TransStatus), MessageVersion: spend.MessageVersion, Exemption: optString(a.Exemption),
+		ChallengeURL: optString(a.ChallengeURL), Amount: a.Amount.String(), Currency: a.Currency, ExpiresAt: ts(a.ExpiresAt), CreatedAt: ts(a.CreatedAt)}
+	if a.TransStatus == spend.TransNotAuthenticated {
+		n.FailureReason = optString(a.Reason)
+	} else {
+		n.RejectionReason = optString(a.Reason)
+	}
+	v := authenticationView{authenticationAnswer: n, CardID: optID(nonZero(a.CardID)), Status: authenticationStatus(a), Method: optString(a.Method),
+		ConsentID: optID(nonZero(a.ConsentID)), DecidedBy: string(a.DecidedBy), Merchant: payeeJSON(a.Payee), ChallengePreference: string(a.Preference),
+		AuthorizationID: optID(nonZero(a.AuthorizationID)), UpdatedAt: ts(a.UpdatedAt)}
 	if v.DecidedBy == "" {
 		v.DecidedBy = string(spend.DecidedByVaultpage) // an answer not recorded (card_not_found)
-	}
-	v.Exemption, v.Method, v.ConsentID, v.ChallengeURL = optString(a.Exemption), optString(a.Method), optID(nonZero(a.ConsentID)), optString(a.ChallengeURL)
-	if a.TransStatus == spend.TransNotAuthenticated {
-		v.FailureReason = optString(a.Reason)
-	} else {
-		v.RejectionReason = optString(a.Reason)
 	}
 	return v
 }
@@ -176,22 +182,6 @@ func (s *Server) getAuthentication(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewAuthentication(a))
 }
 
-// networkAuthenticationView is an authentication as the network hears it:
-// no partner's or card's id.
-type networkAuthenticationView struct {
-	ID              string  `json:"id"`
-	TransStatus     string  `json:"trans_status"`
-	MessageVersion  string  `json:"message_version"`
-	Exemption       *string `json:"exemption"`
-	RejectionReason *string `json:"rejection_reason"`
-	FailureReason   *string `json:"failure_reason"`
-	ChallengeURL    *string `json:"challenge_url"`
-	Amount          string  `json:"amount"`
-	Currency        string  `json:"currency"`
-	ExpiresAt       string  `json:"expires_at"`
-	CreatedAt       string  `json:"created_at"`
-}
-
 // networkAuthenticate is POST /network/v1/authentications: a 3-D Secure
 // server's authentication request, through the directory-server adapter.
 func (s *Server) networkAuthenticate(c echo.Context) error {
@@ -208,14 +198,7 @@ func (s *Server) networkAuthenticate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, viewNetworkAuthentication(a))
-}
-
-func viewNetworkAuthentication(a spend.Authentication) networkAuthenticationView {
-	v := viewAuthentication(a)
-	return networkAuthenticationView{ID: v.ID, TransStatus: v.TransStatus, MessageVersion: v.MessageVersion, Exemption: v.Exemption,
-		RejectionReason: v.RejectionReason, FailureReason: v.FailureReason, ChallengeURL: v.ChallengeURL, Amount: v.Amount, Currency: v.Currency,
-		ExpiresAt: v.ExpiresAt, CreatedAt: v.CreatedAt}
+	return c.JSON(http.StatusCreated, viewAuthentication(a).authenticationAnswer)
 }
 
 // networkAuthentication is GET /network/v1/authentications/:id: a 3-D
@@ -229,7 +212,7 @@ func (s *Server) networkAuthentication(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewNetworkAuthentication(a))
+	return c.JSON(http.StatusOK, viewAuthentication(a).authenticationAnswer) // as the network hears it: no partner's or card's id
 }
 
 // authenticationOf reads an authorisation's authentication_id (uuid.Nil

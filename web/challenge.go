@@ -14,7 +14,6 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
-	"github.com/vaultpage/vaultpage/card"
 	"github.com/vaultpage/vaultpage/consent"
 	"github.com/vaultpage/vaultpage/spend"
 	"github.com/vaultpage/vaultpage/views"
@@ -138,19 +137,11 @@ func (s *Server) openChallenge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
+	p, cd, hasPasskey, err := s.landingOf(c, cs)
 	if err != nil {
 		return err
 	}
 	b, err := s.deps.Partners.Branding(ctx, cs.PartnerID)
-	if err != nil {
-		return err
-	}
-	cd, err := s.deps.Cards.Card(ctx, card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
-	if err != nil {
-		return err
-	}
-	hasPasskey, err := s.deps.SCA.HasPasskey(ctx, cs.IndividualID)
 	if err != nil {
 		return err
 	}

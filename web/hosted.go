@@ -425,6 +425,22 @@ func stringValue(v any) string {
 	return s
 }
 
+// landingOf reads what a first page shows of the consent: its partner, its
+// card, and whether the cardholder has a passkey to confirm with.
+func (s *Server) landingOf(c echo.Context, cs consent.Consent) (partner.Partner, card.Card, bool, error) {
+	ctx := c.Request().Context()
+	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
+	if err != nil {
+		return p, card.Card{}, false, err
+	}
+	cd, err := s.deps.Cards.Card(ctx, card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
+	if err != nil {
+		return p, cd, false, err
+	}
+	hasPasskey, err := s.deps.SCA.HasPasskey(ctx, cs.IndividualID)
+	return p, cd, hasPasskey, err
+}
+
 // landing is GET /consent: the partner, the action and the card.
 func (s *Server) landing(c echo.Context) error {
 	cs, ok, err := s.hostedConsent(c)
@@ -434,16 +450,7 @@ func (s *Server) landing(c echo.Context) error {
 	if !ok {
 		return s.gone(c, localeOf(c, ""))
 	}
-	ctx := c.Request().Context()
-	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
-	if err != nil {
-		return err
-	}
-	cd, err := s.deps.Cards.Card(ctx, card.Actor{PartnerID: cs.PartnerID}, cs.CardID)
-	if err != nil {
-		return err
-	}
-	hasPasskey, err := s.deps.SCA.HasPasskey(ctx, cs.IndividualID)
+	p, cd, hasPasskey, err := s.landingOf(c, cs)
 	if err != nil {
 		return err
 	}

@@ -329,6 +329,19 @@ func report(t *testing.T, name string, rows []row) string {
 // cycles through.
 const pollConsents = 5000
 
+// cardIDsOf are the cards that authCards' targets name.
+func cardIDsOf(targets []vegeta.Target) []string {
+	ids := make([]string, 0, len(targets))
+	for _, tg := range targets {
+		var body struct {
+			CardID string `json:"card_id"`
+		}
+		_ = json.Unmarshal(tg.Body, &body)
+		ids = append(ids, body.CardID)
+	}
+	return ids
+}
+
 // authCards is how many cards (each on its own account) the authorisation
 // scenario spreads its requests over.
 const authCards = 50
@@ -537,14 +550,7 @@ func run(t *testing.T, s *service, name string, seconds time.Duration, cards int
 		// durable decision cannot beat it.
 		const rate = 250
 		byID := s.authCards(t, authCards)
-		var ids []string
-		for _, tg := range byID {
-			var body struct {
-				CardID string `json:"card_id"`
-			}
-			_ = json.Unmarshal(tg.Body, &body)
-			ids = append(ids, body.CardID)
-		}
+		ids := cardIDsOf(byID)
 		byData := s.cardDataTargets(t, s.dataDir, s.databaseURL, ids)
 		p50, p99 := fdatasyncProbe(t, s.dataDir, 2000)
 		floorAt := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, rate, seconds)
@@ -581,14 +587,7 @@ func run(t *testing.T, s *service, name string, seconds time.Duration, cards int
 		const rate, d = 250, 4 * time.Second
 		n := rate * int(d/time.Second) / spend.LowValuePayments
 		byID := s.authCards(t, n)
-		var ids []string
-		for _, tg := range byID {
-			var body struct {
-				CardID string `json:"card_id"`
-			}
-			_ = json.Unmarshal(tg.Body, &body)
-			ids = append(ids, body.CardID)
-		}
+		ids := cardIDsOf(byID)
 		targets := s.authenticationTargets(s.presentedCards(t, s.dataDir, s.databaseURL, ids))
 		floorAt := attack(vegeta.Target{Method: "GET", URL: s.base + "/healthz"}, rate, d)
 		before, cpu := s.routeBuckets(t, "/v3/simulations/authentications"), cpuTicks()
