@@ -239,9 +239,19 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 		return err
 	}
 	now := a.now()
-	n, err := a.reserve(ctx, c, now)
-	if err != nil {
-		return err
+	// A payment's challenge can be opened by anyone with the card's
+	// number, and an assertion's signature cannot be guessed: there a
+	// failed assertion is refused and audited but not counted towards the
+	// lock (only a signature counter gone backwards, a cloned
+	// authenticator's sign, is). Elsewhere every attempt is counted before
+	// it is checked.
+	payment := c.Action == ActionAuthenticatePayment
+	var n int
+	if !payment {
+		var err error
+		if n, err = a.reserve(ctx, c, now); err != nil {
+			return err
+		}
 	}
 	raw, takeErr := a.passkeys.TakeCeremony(ctx, c.ID, ceremonyLogin, now)
 	if takeErr != nil && !errors.Is(takeErr, ErrSCAFailed) {
@@ -283,6 +293,15 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 					return a.succeeded(ctx, c, "passkey")
 				}
 			}
+		}
+	}
+	if payment && reason != "passkey_counter" {
+		return a.refused(ctx, c, reason)
+	}
+	if payment {
+		var err error
+		if n, err = a.reserve(ctx, c, now); err != nil {
+			return err
 		}
 	}
 	return a.fail(ctx, c, n, reason)

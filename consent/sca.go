@@ -104,6 +104,8 @@ type SCAStore interface {
 	PutCode(ctx context.Context, consentID uuid.UUID, mac []byte, expiresAt time.Time) error
 	// TakeCode returns and deletes the consent's code (one try per code).
 	TakeCode(ctx context.Context, consentID uuid.UUID, now time.Time) ([]byte, error)
+	// CodePending tells whether the consent has a live code to check.
+	CodePending(ctx context.Context, consentID uuid.UUID, now time.Time) (bool, error)
 	// ReserveSend counts a code about to be sent for the consent and its
 	// cardholder, or refuses with a *SendLimitError when that would pass a
 	// limit (see SendLimits); both counts change together or not at all.
@@ -140,6 +142,11 @@ type SendLimits struct {
 	Cooldown      time.Duration
 	PerCardholder int
 	Window        time.Duration
+	// Scope keeps the cardholder's and the destination's counts apart:
+	// "" for the partner's consents, "payment" for online payments'
+	// challenges, which anyone with the card's number can open and which
+	// so never use up the codes of the partner's consents.
+	Scope string
 }
 
 // DefaultSendLimits are five codes a consent (as many as the tries before
@@ -215,7 +222,11 @@ func (a *SCA) SendCode(ctx context.Context, c Consent, to, locale string) error 
 	if err != nil {
 		return err
 	}
-	if err := a.store.ReserveSend(ctx, c.ID, c.IndividualID, to, a.sends, a.now()); err != nil {
+	limits := a.sends
+	if pay != nil {
+		limits.Scope = "payment"
+	}
+	if err := a.store.ReserveSend(ctx, c.ID, c.IndividualID, to, limits, a.now()); err != nil {
 		return err
 	}
 	code, err := sixDigits()
@@ -308,6 +319,16 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 	if err != nil {
 		return err
 	}
+	// With no code to check, nothing is compared and nothing can be
+	// guessed: no attempt is counted (anyone who can open a consent could
+	// otherwise lock the cardholder without a code being sent).
+	pending, err := a.store.CodePending(ctx, c.ID, now)
+	if err != nil {
+		return err
+	}
+	if !pending {
+		return ErrSCAFailed
+	}
 	n, err := a.reserve(ctx, c, now)
 	if err != nil {
 		return err
@@ -376,6 +397,16 @@ func (a *SCA) fail(ctx context.Context, c Consent, n int, method string) error {
 			return err
 		}
 		return ErrLocked
+	}
+	return ErrSCAFailed
+}
+
+// refused records an attempt that failed and is not counted (see
+// FinishPasskeyLogin) and returns ErrSCAFailed.
+func (a *SCA) refused(ctx context.Context, c Consent, method string) error {
+	if err := a.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "sca.failed",
+		Target: "consent:" + c.ID.String(), Result: "failed", Details: map[string]string{"counted": "false", "action": string(c.Action), "method": method}}); err != nil {
+		return err
 	}
 	return ErrSCAFailed
 }

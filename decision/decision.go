@@ -320,6 +320,7 @@ type questionData struct {
 	EntryMode        string            `json:"entry_mode,omitempty"`
 	TokenID          string            `json:"token_id,omitempty"`
 	OutOfScope       string            `json:"out_of_scope,omitempty"`
+	InitialAuthID    string            `json:"initial_authorization_id,omitempty"`
 	Verification     map[string]string `json:"verification,omitempty"`
 	AccountAvailable string            `json:"account_available"`
 	CreatedAt        string            `json:"created_at"`
@@ -457,6 +458,9 @@ func questionOf(q spend.Question, now time.Time) question {
 		d.TokenID = a.TokenID.String()
 	}
 	d.OutOfScope = a.OutOfScope
+	if a.InitialAuthorizationID != uuid.Nil {
+		d.InitialAuthID = a.InitialAuthorizationID.String()
+	}
 	if v := a.Verification; v != nil {
 		d.Verification = map[string]string{"cvv": string(v.CVV), "expiry": string(v.Expiry), "pin": string(v.PIN)}
 	}

@@ -485,7 +485,8 @@ func TestAMerchantsNameIsPrintable(t *testing.T) {
 		c := f.activeCard(t, card.Input{})
 		p := f.terminal(t, c)
 		pid := f.actor.PartnerID
-		for _, name := range []string{"Web Shop\n\nYour code is 000000", "Web\x00Shop", "Shop \u202eevil", "Shop\u200b"} {
+		for _, name := range []string{"Web Shop\n\nYour code is 000000", "Web\x00Shop", "Shop \u202eevil", "Shop\u200b", "Web Shop\u2028\u2028Ignore the above",
+			"Shop\u3164", "Sh\u034fop", "Web\u00a0Shop"} {
 			var fe *spend.FieldError
 			payee := webShop
 			payee.Name = name
@@ -508,9 +509,9 @@ func TestAMerchantsNameIsPrintable(t *testing.T) {
 	})
 }
 
-// A wallet token's online payment is authenticated by the wallet on the
-// device, payment by payment: it needs no authentication, however many.
-func TestAWalletsOnlinePaymentsNeedNoAuthentication(t *testing.T) {
+// A wallet token's online payments are in SCA's scope, as card data's are:
+// nothing in the request says the wallet verified the cardholder.
+func TestAWalletsOnlinePaymentsNeedTheExemptionOrAnAuthentication(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		f.fund(t, "500.00")
@@ -522,14 +523,17 @@ func TestAWalletsOnlinePaymentsNeedNoAuthentication(t *testing.T) {
 		if err != nil || len(tokens) != 1 {
 			t.Fatalf("tokens: %v %v", tokens, err)
 		}
-		for range spend.LowValuePayments + 1 {
-			a, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{TokenID: tokens[0].ID, TokenEntry: spend.EntryEcommerce, Amount: "40.00",
-				Currency: "EUR", Merchant: shop})
+		pay := func(entry spend.EntryMode, amount string) spend.Authorization {
+			t.Helper()
+			a, err := f.svc.Authorize(ctx, f.actor.PartnerID, spend.Request{TokenID: tokens[0].ID, TokenEntry: entry, Amount: amount, Currency: "EUR", Merchant: shop})
 			if err != nil {
 				t.Fatal(err)
 			}
-			expectDecision(t, a, "")
+			return a
 		}
+		expectDecision(t, pay(spend.EntryEcommerce, "40.00"), spend.DeclineAuthenticationRequired)
+		expectDecision(t, pay(spend.EntryEcommerce, "10.00"), "")   // the exemption
+		expectDecision(t, pay(spend.EntryContactless, "40.00"), "") // in a shop
 	})
 }
 

@@ -189,7 +189,7 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 	if p.r.Card != nil {
 		a.EntryMode, a.Verification = p.r.Card.EntryMode, &v
 	}
-	a.OutOfScope = p.r.OutOfScope
+	a.OutOfScope, a.InitialAuthorizationID = p.r.OutOfScope, p.r.InitialAuthorizationID
 	if p.r.TokenID != uuid.Nil {
 		a.TokenID, a.EntryMode = p.r.TokenID, p.r.TokenEntry
 		a.Verification = &Verification{CVV: CheckNotProvided, Expiry: CheckNotProvided, PIN: CheckNotProvided}
@@ -212,22 +212,22 @@ func (s *Service) examine(o *Outcome, sub *Subject, p *Prepared) (Authorization,
 	return a, reason, nil
 }
 
-// An online payment by card data (entry mode ecommerce) is in SCA's scope
-// (PSD2 Article 97). It is approved only with an authentication that holds
-// for it (authenticationDecline), or under the low-value exemption, which
-// the authorisation then counts as a frictionless authentication does: the
-// counters are the card lineage's, read and written under its lock.
-// Payments the card is present for, the sandbox's payments named by
-// card_id, and a wallet token's payments (the wallet authenticates the
-// cardholder on the device, with its biometric or passcode, for each
-// payment) are not in this scope.
+// An online payment (entry mode ecommerce, by card data or by a wallet
+// token) is in SCA's scope (PSD2 Article 97). It is approved only with an
+// authentication that holds for it (authenticationDecline), or under the
+// low-value exemption, which the authorisation then counts as a
+// frictionless authentication does: the counters are the card lineage's,
+// read and written under its lock. Payments the card is present for, and
+// the sandbox's payments named by card_id, are not in this scope. Nothing
+// in a request says a wallet verified the cardholder on the device (no
+// delegated authentication is taken), so a wallet's online payments are
+// in it.
 
 // inSCAScope tells whether the payment a of request r needs an
-// authentication or an exemption: online, by card data, naming none, and
-// not a telephone order or a merchant-initiated payment under a mandate
-// that holds for it.
+// authentication or an exemption: online, naming none, and not a telephone
+// order or a merchant-initiated payment under a mandate that holds for it.
 func inSCAScope(sub Subject, a Authorization, r Request) bool {
-	if a.EntryMode != EntryEcommerce || a.TokenID != uuid.Nil || r.AuthenticationID != uuid.Nil {
+	if a.EntryMode != EntryEcommerce || r.AuthenticationID != uuid.Nil {
 		return false
 	}
 	switch a.OutOfScope {

@@ -553,18 +553,28 @@ func event(a Authorization, typ string) (events.Event, error) {
 	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.UpdatedAt}, nil
 }
 
-// printable tells whether s is valid UTF-8 without control, format
-// (bidirectional overrides, zero-width) or private-use characters: a
-// merchant's name is shown to the cardholder, and sent in their code's
-// message, as it is.
+// printable tells whether s is valid UTF-8 of letters, marks, digits,
+// punctuation, symbols and plain spaces only: no control, format
+// (bidirectional overrides, zero-width), private-use or line-separating
+// character, and none of the blanks that show as nothing. A merchant's
+// name is shown to the cardholder, and sent in their code's message, as it
+// is.
 func printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Co, unicode.Cs) || r == utf8.RuneError {
+		switch {
+		case r == ' ':
+		case invisible[r]:
+			return false
+		case !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S):
 			return false
 		}
 	}
 	return true
 }
+
+// invisible are letters and marks that show as nothing: the Hangul
+// fillers and the combining grapheme joiner.
+var invisible = map[rune]bool{0x115F: true, 0x1160: true, 0x3164: true, 0xFFA0: true, 0x034F: true}

@@ -179,8 +179,10 @@ type Authorization struct {
 	// request, unique among them ("" for the sandbox's).
 	NetworkReference string
 	// OutOfScope is why an online payment was outside SCA's scope ("" for
-	// none).
-	OutOfScope string
+	// none); InitialAuthorizationID the mandate's payment a
+	// merchant-initiated one named.
+	OutOfScope             string
+	InitialAuthorizationID uuid.UUID
 	// Decision is how the partner's real-time decision endpoint took part
 	// (nil when it was not asked).
 	Decision  *Decision

@@ -177,7 +177,7 @@ func (s *SpendStore) recordSQLite(ctx context.Context, a spend.Authorization, e 
 	}
 	if v := a.Verification; v != nil {
 		_, err := s.db.w(ctx).ExecContext(ctx, `INSERT INTO authorization_checks (authorization_id, entry_mode, cvv, expiry, pin, token_id,
-			network_reference, out_of_scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, checkValues(a)...)
+			network_reference, out_of_scope, initial_authorization_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, checkValues(a)...)
 		return err
 	}
 	return nil
@@ -190,7 +190,11 @@ func checkValues(a spend.Authorization) []any {
 		token = a.TokenID.String()
 	}
 	v := a.Verification
-	return []any{a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token, a.NetworkReference, a.OutOfScope}
+	initial := ""
+	if a.InitialAuthorizationID != uuid.Nil {
+		initial = a.InitialAuthorizationID.String()
+	}
+	return []any{a.ID.String(), string(a.EntryMode), string(v.CVV), string(v.Expiry), string(v.PIN), token, a.NetworkReference, a.OutOfScope, initial}
 }
 
 // guardPG makes an outcome's statement write only if the card's subject,
@@ -314,7 +318,7 @@ func outcomePG(o spend.Outcome, g *guardPG) (string, []any, error) {
 			for i, v := range vals {
 				args[i] = st.arg(v)
 			}
-			insert("chk", "authorization_checks", "authorization_id, entry_mode, cvv, expiry, pin, token_id, network_reference, out_of_scope", args...)
+			insert("chk", "authorization_checks", "authorization_id, entry_mode, cvv, expiry, pin, token_id, network_reference, out_of_scope, initial_authorization_id", args...)
 		}
 		if d := a.Decision; d != nil {
 			insert("dec", "authorization_decisions", "authorization_id, decided_by, stand_in_cause, latency_us, partner_reason, requested, funded",

@@ -158,6 +158,13 @@ func (s *SCAStore) TakeCode(ctx context.Context, consentID uuid.UUID, now time.T
 	return mac, err
 }
 
+// CodePending implements consent.SCAStore.
+func (s *SCAStore) CodePending(ctx context.Context, consentID uuid.UUID, now time.Time) (bool, error) {
+	var n int
+	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM sca_codes WHERE consent_id = $1 AND expires_at > $2`, consentID.String(), now.UTC()).Scan(&n)
+	return n > 0, err
+}
+
 // ReserveSend implements consent.SCAStore: per scope, one conditional
 // upsert counts the send unless the scope's window is full, or its last
 // send is within the cooldown while the consent's code is still unused
@@ -166,6 +173,10 @@ func (s *SCAStore) TakeCode(ctx context.Context, consentID uuid.UUID, now time.T
 // all.
 func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid.UUID, to string, l consent.SendLimits, now time.Time) error {
 	dest := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(to))))
+	scope := ""
+	if l.Scope != "" {
+		scope = l.Scope + ":"
+	}
 	scopes := []struct {
 		key      string
 		limit    int
@@ -174,9 +185,9 @@ func (s *SCAStore) ReserveSend(ctx context.Context, consentID, individualID uuid
 	}{
 		// A consent lives for minutes; its window outlasts it.
 		{consentScope(consentID), l.PerConsent, 24 * time.Hour, l.Cooldown},
-		{"individual:" + individualID.String(), l.PerCardholder, l.Window, 0},
+		{scope + "individual:" + individualID.String(), l.PerCardholder, l.Window, 0},
 		// However many cardholders share a phone or an inbox.
-		{"to:" + hex.EncodeToString(dest[:]), l.PerCardholder, l.Window, 0},
+		{scope + "to:" + hex.EncodeToString(dest[:]), l.PerCardholder, l.Window, 0},
 	}
 	now = now.UTC()
 	return s.db.InTx(ctx, func(ctx context.Context) error {

@@ -160,7 +160,7 @@ func (s *SpendStore) withChecks(ctx context.Context, list []spend.Authorization)
 		args = append(args, a.ID.String())
 		marks = append(marks, "$"+strconv.Itoa(len(args)))
 	}
-	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT authorization_id, entry_mode, cvv, expiry, pin, token_id, network_reference, out_of_scope FROM authorization_checks
+	rows, err := s.db.q(ctx).QueryContext(ctx, `SELECT authorization_id, entry_mode, cvv, expiry, pin, token_id, network_reference, out_of_scope, initial_authorization_id FROM authorization_checks
 		WHERE authorization_id IN (`+strings.Join(marks, ", ")+`)`, args...)
 	if err != nil {
 		return err
@@ -172,12 +172,19 @@ func (s *SpendStore) withChecks(ctx context.Context, list []spend.Authorization)
 			mode spend.EntryMode
 			v    spend.Verification
 		)
-		var token, ref, scope string
-		if err := rows.Scan(&id, &mode, &v.CVV, &v.Expiry, &v.PIN, &token, &ref, &scope); err != nil {
+		var token, ref, scope, initial string
+		if err := rows.Scan(&id, &mode, &v.CVV, &v.Expiry, &v.PIN, &token, &ref, &scope, &initial); err != nil {
 			return err
 		}
 		a := &list[at[id]]
 		a.EntryMode, a.Verification, a.NetworkReference, a.OutOfScope = mode, &v, ref, scope
+		if initial != "" {
+			iid, err := uuid.Parse(initial)
+			if err != nil {
+				return err
+			}
+			a.InitialAuthorizationID = iid
+		}
 		if token != "" {
 			tid, err := uuid.Parse(token)
 			if err != nil {

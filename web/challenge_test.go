@@ -72,6 +72,18 @@ func (w *challengeWindow) call(path, body string) (int, map[string]any, []byte) 
 	return res.StatusCode, out, raw
 }
 
+// wrongCode has a code sent to the window's cardholder, so that the next
+// attempt is checked (and, wrong, counted).
+func (w *challengeWindow) wrongCode(e *env) {
+	w.t.Helper()
+	if status, _, raw := w.call("/challenge/code", "{}"); status != http.StatusOK {
+		w.t.Fatalf("send: %d %s", status, raw)
+	}
+	if code := e.lastCode(w.t); code == "000000" {
+		w.t.Skip("the code drawn is the test's wrong one")
+	}
+}
+
 // challenged is a payment of amount on the passkey-enrolled card that the
 // sandbox answers C.
 func (e *env) challenged(t *testing.T, c map[string]any, amount string) map[string]any {
@@ -261,7 +273,14 @@ func TestAChallengeWindowTakesACodeBoundToThePayment(t *testing.T) {
 	if err := e.db.ExecForTest(context.Background(), `UPDATE authentications SET merchant_name = 'Web Shop' WHERE id = '`+ch["id"].(string)+`'`); err != nil {
 		t.Fatal(err)
 	}
+	// Without a code to check, nothing is counted.
+	for range 5 {
+		if status, out, raw := w.call("/challenge/verify", `{"code": "000000", "passcode": "wrong passcode"}`); status != http.StatusUnprocessableEntity || out["outcome"] != nil {
+			t.Fatalf("an attempt with no code sent: %d %s", status, raw)
+		}
+	}
 	for i := 2; i <= 5; i++ {
+		w.wrongCode(e)
 		status, out, raw = w.call("/challenge/verify", `{"code": "000000", "passcode": "wrong passcode"}`)
 		if i < 5 && status != http.StatusUnprocessableEntity {
 			t.Fatalf("attempt %d: %d %s", i, status, raw)
@@ -414,9 +433,25 @@ func TestChallengeFailuresLockPaymentsOnly(t *testing.T) {
 	c := e.enrolPasskey(t, phone)
 	ch := e.challenged(t, c, "50.00")
 	w := e.openWindow(t, ch["challenge_url"].(string))
-	for range 5 {
-		w.call("/challenge/verify", `{"code": "000000", "passcode": "wrong passcode"}`)
+	// Garbage assertions are refused, not counted: a signature cannot be
+	// guessed.
+	for range 3 { // within the session's rate
+		if status, _, raw := w.call("/challenge/passkey", "{}"); status != http.StatusOK {
+			t.Fatalf("begin: %d %s", status, raw)
+		}
+		if status, _, raw := w.call("/challenge/passkey/finish", `{"id":"forged","type":"public-key"}`); status != http.StatusUnprocessableEntity {
+			t.Fatalf("a forged assertion: %d %s", status, raw)
+		}
 	}
+	for i := 1; i <= 5; i++ {
+		w.wrongCode(e)
+		status, _, raw := w.call("/challenge/verify", `{"code": "000000", "passcode": "wrong passcode"}`)
+		if want := map[bool]int{true: http.StatusForbidden, false: http.StatusUnprocessableEntity}[i == 5]; status != want {
+			t.Fatalf("wrong code %d: %d %s", i, status, raw)
+		}
+	}
+	// The partner's consents still get codes: payments' sends are counted
+	// apart too.
 	next := e.openWindow(t, e.challenged(t, c, "51.00")["challenge_url"].(string))
 	if status, _, raw := next.call("/challenge/passkey", "{}"); status != http.StatusForbidden {
 		t.Fatalf("another payment's challenge after five failures: %d %s", status, raw)
@@ -477,7 +512,7 @@ func TestAMerchantInitiatedPaymentNeedsAnAuthenticatedMandate(t *testing.T) {
 		return r.json(t)
 	}
 	web := map[string]string{"name": webshop["name"], "mcc": webshop["mcc"], "country": webshop["country"], "id": webshop["id"]}
-	if a := mit(initial["id"].(string), web); a["status"] != "approved" || a["out_of_scope"] != "merchant_initiated" {
+	if a := mit(initial["id"].(string), web); a["status"] != "approved" || a["out_of_scope"] != "merchant_initiated" || a["initial_authorization_id"] != initial["id"] {
 		t.Fatalf("under the mandate: %v", a)
 	}
 	if a := mit(initial["id"].(string), map[string]string{"name": "Other", "mcc": "5732", "country": "SE", "id": "m-other"}); a["decline_reason"] != "authentication_required" {
@@ -529,5 +564,27 @@ func TestTheWindowLearnsAnOutcomeReachedInTheApp(t *testing.T) {
 	w.csrf = "forged"
 	if status, _, _ := w.call("/challenge/status", "{}"); status != http.StatusForbidden {
 		t.Fatalf("the status without the window's CSRF token: %d", status)
+	}
+}
+
+// Codes sent for payments' challenges, which anyone with the card's number
+// can have sent, never use up the codes of the partner's consents.
+func TestPaymentCodesAreCountedApart(t *testing.T) {
+	e := newEnv(t)
+	phone := testkit.NewPhone("localhost", "http://localhost:8080")
+	c := e.enrolPasskey(t, phone)
+	for i := range 10 { // one code for each of ten payments: the hour's count
+		w := e.openWindow(t, e.challenged(t, c, "50.00")["challenge_url"].(string))
+		if status, _, raw := w.call("/challenge/code", "{}"); status != http.StatusOK {
+			t.Fatalf("payment code %d: %d %s", i+1, status, raw)
+		}
+	}
+	w := e.openWindow(t, e.challenged(t, c, "50.00")["challenge_url"].(string))
+	if status, _, raw := w.call("/challenge/code", "{}"); status != http.StatusTooManyRequests {
+		t.Fatalf("an eleventh payment code within the hour: %d %s", status, raw)
+	}
+	b, landing := e.revealLanding(t, c)
+	if res, _ := post(t, b, e.srv.URL+"/consent/code", csrfOf(t, landing)); res.StatusCode != http.StatusOK {
+		t.Fatalf("a code for the partner's consent: %d", res.StatusCode)
 	}
 }

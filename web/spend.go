@@ -19,24 +19,25 @@ type merchantJSON struct {
 }
 
 type authorizationView struct {
-	ID            string        `json:"id"`
-	DecidedBy     string        `json:"decided_by"`
-	Decision      *decisionView `json:"decision,omitempty"`
-	CardID        *string       `json:"card_id"`
-	AccountID     *string       `json:"account_id"`
-	EntryMode     string        `json:"entry_mode,omitempty"`
-	TokenID       *string       `json:"token_id,omitempty"`
-	OutOfScope    *string       `json:"out_of_scope,omitempty"`
-	Verification  *verification `json:"verification,omitempty"`
-	Amount        string        `json:"amount"`
-	Currency      string        `json:"currency"`
-	Merchant      merchantJSON  `json:"merchant"`
-	Status        string        `json:"status"`
-	DeclineReason *string       `json:"decline_reason"`
-	HeldAmount    string        `json:"held_amount"`
-	ClearedAmount *string       `json:"cleared_amount"`
-	CreatedAt     string        `json:"created_at"`
-	UpdatedAt     string        `json:"updated_at"`
+	ID                     string        `json:"id"`
+	DecidedBy              string        `json:"decided_by"`
+	Decision               *decisionView `json:"decision,omitempty"`
+	CardID                 *string       `json:"card_id"`
+	AccountID              *string       `json:"account_id"`
+	EntryMode              string        `json:"entry_mode,omitempty"`
+	TokenID                *string       `json:"token_id,omitempty"`
+	OutOfScope             *string       `json:"out_of_scope,omitempty"`
+	InitialAuthorizationID *string       `json:"initial_authorization_id,omitempty"`
+	Verification           *verification `json:"verification,omitempty"`
+	Amount                 string        `json:"amount"`
+	Currency               string        `json:"currency"`
+	Merchant               merchantJSON  `json:"merchant"`
+	Status                 string        `json:"status"`
+	DeclineReason          *string       `json:"decline_reason"`
+	HeldAmount             string        `json:"held_amount"`
+	ClearedAmount          *string       `json:"cleared_amount"`
+	CreatedAt              string        `json:"created_at"`
+	UpdatedAt              string        `json:"updated_at"`
 }
 
 func viewAuthorization(a spend.Authorization) authorizationView {
@@ -48,7 +49,7 @@ func viewAuthorization(a spend.Authorization) authorizationView {
 		r := a.DeclineReason
 		v.DeclineReason = &r
 	}
-	v.TokenID, v.OutOfScope = optID(nonZero(a.TokenID)), optString(a.OutOfScope)
+	v.TokenID, v.OutOfScope, v.InitialAuthorizationID = optID(nonZero(a.TokenID)), optString(a.OutOfScope), optID(nonZero(a.InitialAuthorizationID))
 	if a.Verification != nil {
 		v.Verification = &verification{CVV: string(a.Verification.CVV), Expiry: string(a.Verification.Expiry), PIN: string(a.Verification.PIN)}
 	}
