@@ -240,11 +240,13 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 	}
 	now := a.now()
 	// A payment's challenge can be opened by anyone with the card's
-	// number, and an assertion's signature cannot be guessed: there a
-	// failed assertion is refused and audited but not counted towards the
-	// lock (only a signature counter gone backwards, a cloned
-	// authenticator's sign, is). Elsewhere every attempt is counted before
-	// it is checked.
+	// number, and an assertion's signature cannot be guessed: there an
+	// assertion that does not verify is refused and audited (sca.refused)
+	// but not counted towards the lock. What is counted is what the
+	// cardholder's own key signed and shows was not them: no user
+	// verification, or a signature counter gone backwards (a cloned
+	// authenticator). Elsewhere every attempt is counted before it is
+	// checked.
 	payment := c.Action == ActionAuthenticatePayment
 	var n int
 	if !payment {
@@ -271,12 +273,21 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 	if err != nil {
 		return err
 	}
-	reason := "passkey"
+	// counted: the real authenticator's signature that shows it was not
+	// the cardholder (no user verification, a counter gone backwards);
+	// otherwise, in a payment's challenge, refused uncounted.
+	reason, counted := "passkey", !payment
 	var state webauthn.SessionData
-	if takeErr == nil {
+	switch {
+	case takeErr != nil && payment:
+		return ErrSCAFailed // no ceremony: nothing was asked for, nothing to record
+	case takeErr == nil:
 		if err := json.Unmarshal(raw, &state); err != nil {
 			return err
 		}
+		// The signature is checked first, user verification after it, so
+		// that an assertion of the cardholder's own key without it counts.
+		state.UserVerification = protocol.VerificationPreferred
 		parsed, err := protocol.ParseCredentialRequestResponseBody(io.LimitReader(body, 64<<10))
 		if err == nil && pay != nil && !commits(state, pay) {
 			err, reason = ErrSCAFailed, "passkey_payment"
@@ -284,9 +295,12 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 		if err == nil {
 			var cred *webauthn.Credential
 			if cred, err = w.ValidateLogin(u, state, parsed); err == nil {
-				if cred.Authenticator.CloneWarning {
-					reason = "passkey_counter"
-				} else {
+				switch {
+				case cred.Authenticator.CloneWarning:
+					reason, counted = "passkey_counter", true
+				case !parsed.Response.AuthenticatorData.Flags.UserVerified():
+					reason, counted = "passkey_user_verification", true
+				default:
 					if err := a.passkeys.UsePasskey(ctx, cred.ID, cred.Authenticator.SignCount, cred.Flags.BackupState, now); err != nil {
 						return err
 					}
@@ -295,12 +309,15 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 			}
 		}
 	}
-	if payment && reason != "passkey_counter" {
+	if !counted {
 		return a.refused(ctx, c, reason)
 	}
 	if payment {
 		var err error
 		if n, err = a.reserve(ctx, c, now); err != nil {
+			if errors.Is(err, ErrLocked) {
+				return errors.Join(a.refused(ctx, c, reason), err)
+			}
 			return err
 		}
 	}

@@ -104,8 +104,6 @@ type SCAStore interface {
 	PutCode(ctx context.Context, consentID uuid.UUID, mac []byte, expiresAt time.Time) error
 	// TakeCode returns and deletes the consent's code (one try per code).
 	TakeCode(ctx context.Context, consentID uuid.UUID, now time.Time) ([]byte, error)
-	// CodePending tells whether the consent has a live code to check.
-	CodePending(ctx context.Context, consentID uuid.UUID, now time.Time) (bool, error)
 	// ReserveSend counts a code about to be sent for the consent and its
 	// cardholder, or refuses with a *SendLimitError when that would pass a
 	// limit (see SendLimits); both counts change together or not at all.
@@ -319,25 +317,23 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 	if err != nil {
 		return err
 	}
-	// With no code to check, nothing is compared and nothing can be
-	// guessed: no attempt is counted (anyone who can open a consent could
-	// otherwise lock the cardholder without a code being sent).
-	pending, err := a.store.CodePending(ctx, c.ID, now)
+	// The code is taken first (one try each, whoever asks at once) and
+	// the attempt counted next, before anything is compared: with no code
+	// to check, nothing can be guessed and nothing is counted, so that
+	// whoever can open a consent cannot lock the cardholder without codes
+	// being sent to them, and one code counts one attempt at most.
+	stored, err := a.store.TakeCode(ctx, c.ID, now)
+	if errors.Is(err, ErrSCAFailed) {
+		return ErrSCAFailed
+	}
 	if err != nil {
 		return err
-	}
-	if !pending {
-		return ErrSCAFailed
 	}
 	n, err := a.reserve(ctx, c, now)
 	if err != nil {
 		return err
 	}
-	stored, err := a.store.TakeCode(ctx, c.ID, now)
-	if err != nil && !errors.Is(err, ErrSCAFailed) {
-		return err
-	}
-	if err != nil || !hmac.Equal(stored, a.codeMAC(c.ID, pay, strings.TrimSpace(code))) {
+	if !hmac.Equal(stored, a.codeMAC(c.ID, pay, strings.TrimSpace(code))) {
 		return a.fail(ctx, c, n, "code_passcode")
 	}
 	if enrolling {
@@ -404,8 +400,8 @@ func (a *SCA) fail(ctx context.Context, c Consent, n int, method string) error {
 // refused records an attempt that failed and is not counted (see
 // FinishPasskeyLogin) and returns ErrSCAFailed.
 func (a *SCA) refused(ctx context.Context, c Consent, method string) error {
-	if err := a.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "sca.failed",
-		Target: "consent:" + c.ID.String(), Result: "failed", Details: map[string]string{"counted": "false", "action": string(c.Action), "method": method}}); err != nil {
+	if err := a.audit.Append(ctx, audit.Entry{Actor: "cardholder:" + c.IndividualID.String(), Action: "sca.refused",
+		Target: "consent:" + c.ID.String(), Result: "failed", Details: map[string]string{"action": string(c.Action), "method": method}}); err != nil {
 		return err
 	}
 	return ErrSCAFailed

@@ -510,3 +510,34 @@ func TestALockedCardholderGetsNoCode(t *testing.T) {
 		t.Fatalf("a code for a locked cardholder: %v, %d sent", err, len(box.msgs)-sent)
 	}
 }
+
+// One code is one try, however many attempts use it at once: of five
+// parallel wrong attempts with one code sent, one is counted, and the
+// cardholder is not locked.
+func TestOneCodeCountsOneAttempt(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
+			f := setup(t, db)
+			ctx := context.Background()
+			sca, box := newSCA(db, f, testSCAConfig)
+			c := startedConsent(t, f)
+			_ = sca.SendCode(ctx, c, "ada@example.com", "en")
+			if err := sca.Authenticate(ctx, c, box.lastCode(t), "correct horse"); err != nil {
+				t.Fatal(err)
+			}
+			next := startedConsent(t, f)
+			if err := sca.SendCode(ctx, next, "ada@example.com", "en"); err != nil {
+				t.Fatal(err)
+			}
+			wrong := "000000"
+			if box.lastCode(t) == wrong {
+				wrong = "000001"
+			}
+			_, locked := parallel(t, consent.MaxFailures, func(int) error { return sca.Authenticate(ctx, next, wrong, "wrong horse") })
+			if counted := countAudit(t, db, "sca.failed"); counted != 1 || locked != 0 {
+				t.Fatalf("%d counted, %d locked, want 1 and 0", counted, locked)
+			}
+		})
+	}
+}

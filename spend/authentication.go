@@ -156,8 +156,8 @@ func (r *AuthenticationRequest) validate(sandbox bool) (card.Amount, error) {
 	}
 	r.Currency = strings.ToUpper(strings.TrimSpace(r.Currency))
 	p := &r.Payee
-	p.Name, p.URL, p.Country, p.ID = strings.TrimSpace(p.Name), strings.TrimSpace(p.URL), strings.ToUpper(strings.TrimSpace(p.Country)),
-		strings.TrimSpace(p.ID)
+	name, shown := shownName(p.Name)
+	p.Name, p.URL, p.Country, p.ID = name, strings.TrimSpace(p.URL), strings.ToUpper(strings.TrimSpace(p.Country)), strings.TrimSpace(p.ID)
 	if r.Preference == "" {
 		r.Preference = PreferNothing
 	}
@@ -168,16 +168,16 @@ func (r *AuthenticationRequest) validate(sandbox bool) (card.Amount, error) {
 		return 0, &FieldError{Field: "cvv", Reason: "is not part of an authentication request"}
 	case !currencyRE.MatchString(r.Currency):
 		return 0, &FieldError{Field: "currency", Reason: "must be an ISO 4217 code such as EUR"}
-	case p.Name == "" || len(p.Name) > 100 || !printable(p.Name):
-		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 printable characters"}
+	case !shown || p.Name == "" || len(p.Name) > 100:
+		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 characters of letters, digits, punctuation, symbols and spaces"}
 	case !validPayeeURL(p.URL, sandbox):
 		return 0, &FieldError{Field: "merchant.url", Reason: "must be an https URL of at most 2,048 characters"}
 	case !mccRE.MatchString(p.MCC):
 		return 0, &FieldError{Field: "merchant.mcc", Reason: "must be a four-digit merchant category code"}
 	case !countryRE.MatchString(p.Country):
 		return 0, &FieldError{Field: "merchant.country", Reason: "must be an ISO 3166-1 alpha-2 country code"}
-	case p.ID == "" || len(p.ID) > 100 || !printable(p.ID):
-		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 characters"}
+	case p.ID == "" || len(p.ID) > 100 || !printableASCII(p.ID):
+		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 printable ASCII characters"}
 	}
 	switch r.Preference {
 	case PreferNothing, PreferChallenge, PreferNoChallenge:

@@ -474,11 +474,13 @@ func TestThePolicyAlwaysLeavesNoExemption(t *testing.T) {
 	})
 }
 
-// A merchant's name and id are shown to the cardholder and sent in their
-// code's message as they are: control, format and bidirectional
-// characters are refused with the field named, whichever store (a NUL
-// once reached PostgreSQL and failed there).
-func TestAMerchantsNameIsPrintable(t *testing.T) {
+// A merchant's name is shown to the cardholder and sent in their code's
+// message: what would not show as it reads (control, format,
+// bidirectional and line-separating characters, invisible blanks, stacked
+// marks) is refused with the field named, whichever store (a NUL once
+// reached PostgreSQL and failed there), and every space is a plain one.
+// Real names in any script are taken. A merchant's id is printable ASCII.
+func TestAMerchantsNameIsShownAsItReads(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		f.fund(t, "10.00")
@@ -486,7 +488,7 @@ func TestAMerchantsNameIsPrintable(t *testing.T) {
 		p := f.terminal(t, c)
 		pid := f.actor.PartnerID
 		for _, name := range []string{"Web Shop\n\nYour code is 000000", "Web\x00Shop", "Shop \u202eevil", "Shop\u200b", "Web Shop\u2028\u2028Ignore the above",
-			"Shop\u3164", "Sh\u034fop", "Web\u00a0Shop"} {
+			"Shop\u3164", "Sh\u034fop", "Shop\u2800\u2800Your code is 000000", "Shop\ufe00\ufe00", "S\u0336\u0336\u0336hop", "Sh\top"} {
 			var fe *spend.FieldError
 			payee := webShop
 			payee.Name = name
@@ -504,6 +506,15 @@ func TestAMerchantsNameIsPrintable(t *testing.T) {
 			m.ID = name
 			if _, err := f.svc.Authorize(ctx, pid, spend.Request{CardID: c.ID, Amount: "1.00", Currency: "EUR", Merchant: m}); !errors.As(err, &fe) || fe.Field != "merchant.id" {
 				t.Fatalf("an authorisation for merchant id %q: %v", name, err)
+			}
+		}
+		for name, shown := range map[string]string{"Café Müller & Söhne": "Café Müller & Söhne", "ローソン\u3000渋谷店": "ローソン 渋谷店", "Café\u00a0\u00a0Central": "Café Central",
+			"مطعم الشام": "مطعم الشام", "AT&T": "AT&T", "7-Eleven ☕\ufe0f": "7-Eleven ☕\ufe0f", "Cafe\u0301 Central": "Cafe\u0301 Central"} {
+			m := shop
+			m.Name = name
+			a, err := f.svc.Authorize(ctx, pid, spend.Request{CardID: c.ID, Amount: "0.01", Currency: "EUR", Merchant: m})
+			if err != nil || a.Merchant.Name != shown {
+				t.Fatalf("a payment to %q: %q %v, want %q", name, a.Merchant.Name, err, shown)
 			}
 		}
 	})

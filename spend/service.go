@@ -195,20 +195,21 @@ func (r *Request) validate() (card.Amount, error) {
 	}
 	r.Currency = strings.ToUpper(strings.TrimSpace(r.Currency))
 	r.Merchant.Country = strings.ToUpper(strings.TrimSpace(r.Merchant.Country))
-	r.Merchant.Name, r.Merchant.ID = strings.TrimSpace(r.Merchant.Name), strings.TrimSpace(r.Merchant.ID)
+	name, shown := shownName(r.Merchant.Name)
+	r.Merchant.Name, r.Merchant.ID = name, strings.TrimSpace(r.Merchant.ID)
 	switch {
 	case !currencyRE.MatchString(r.Currency):
 		return 0, &FieldError{Field: "currency", Reason: "must be an ISO 4217 code such as EUR"}
-	case r.Merchant.Name == "" || len(r.Merchant.Name) > 100 || !printable(r.Merchant.Name):
-		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 printable characters"}
-	case !printable(r.Merchant.ID):
-		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 printable characters"}
+	case !shown || r.Merchant.Name == "" || len(r.Merchant.Name) > 100:
+		return 0, &FieldError{Field: "merchant.name", Reason: "must be 1 to 100 characters of letters, digits, punctuation, symbols and spaces"}
+	case !printableASCII(r.Merchant.ID):
+		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 printable ASCII characters"}
 	case !mccRE.MatchString(r.Merchant.MCC):
 		return 0, &FieldError{Field: "merchant.mcc", Reason: "must be a four-digit merchant category code"}
 	case !countryRE.MatchString(r.Merchant.Country):
 		return 0, &FieldError{Field: "merchant.country", Reason: "must be an ISO 3166-1 alpha-2 country code"}
 	case r.Merchant.ID == "" || len(r.Merchant.ID) > 100:
-		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 characters"}
+		return 0, &FieldError{Field: "merchant.id", Reason: "must be 1 to 100 printable ASCII characters"}
 	}
 	return amt, nil
 }
@@ -553,28 +554,56 @@ func event(a Authorization, typ string) (events.Event, error) {
 	return events.Event{ID: id, PartnerID: a.PartnerID, Type: typ, ResourceID: a.ID, Data: data, CreatedAt: a.UpdatedAt}, nil
 }
 
-// printable tells whether s is valid UTF-8 of letters, marks, digits,
-// punctuation, symbols and plain spaces only: no control, format
-// (bidirectional overrides, zero-width), private-use or line-separating
-// character, and none of the blanks that show as nothing. A merchant's
-// name is shown to the cardholder, and sent in their code's message, as it
-// is.
-func printable(s string) bool {
+// shownName is a merchant's name as the cardholder is shown it, on the
+// challenge page and in their code's message: every space character a
+// plain space, runs of them one, trimmed. ok is false for a name with
+// what may not be shown: a control, format (bidirectional overrides,
+// zero-width joiners), private-use or line-separating character, a blank
+// that shows as nothing (default-ignorable code points, the braille
+// blank), a variation selector but for an emoji's after a symbol, or more
+// than two combining marks on one character.
+func shownName(s string) (name string, ok bool) {
 	if !utf8.ValidString(s) {
-		return false
+		return "", false
 	}
+	var b strings.Builder
+	prev, marks := rune(-1), 0
 	for _, r := range s {
 		switch {
-		case r == ' ':
-		case invisible[r]:
-			return false
-		case !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S):
+		case unicode.Is(unicode.Zs, r):
+			if prev != ' ' {
+				b.WriteByte(' ')
+			}
+			prev, marks = ' ', 0
+			continue
+		case r == 0x2800 || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r):
+			return "", false
+		case unicode.Is(unicode.Variation_Selector, r):
+			if (r != 0xFE0E && r != 0xFE0F) || prev < 0 || !unicode.Is(unicode.S, prev) {
+				return "", false
+			}
+		case unicode.Is(unicode.M, r):
+			if marks++; marks > 2 {
+				return "", false
+			}
+		case unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S):
+			marks = 0
+		default:
+			return "", false
+		}
+		prev = r
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String()), true
+}
+
+// printableASCII tells whether s is printable ASCII: a merchant's id, as
+// an acquirer sends it (ISO 8583's card acceptor identification).
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7E {
 			return false
 		}
 	}
 	return true
 }
-
-// invisible are letters and marks that show as nothing: the Hangul
-// fillers and the combining grapheme joiner.
-var invisible = map[rune]bool{0x115F: true, 0x1160: true, 0x3164: true, 0xFFA0: true, 0x034F: true}

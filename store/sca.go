@@ -158,13 +158,6 @@ func (s *SCAStore) TakeCode(ctx context.Context, consentID uuid.UUID, now time.T
 	return mac, err
 }
 
-// CodePending implements consent.SCAStore.
-func (s *SCAStore) CodePending(ctx context.Context, consentID uuid.UUID, now time.Time) (bool, error) {
-	var n int
-	err := s.db.q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM sca_codes WHERE consent_id = $1 AND expires_at > $2`, consentID.String(), now.UTC()).Scan(&n)
-	return n > 0, err
-}
-
 // ReserveSend implements consent.SCAStore: per scope, one conditional
 // upsert counts the send unless the scope's window is full, or its last
 // send is within the cooldown while the consent's code is still unused

@@ -588,3 +588,23 @@ func TestPaymentCodesAreCountedApart(t *testing.T) {
 		t.Fatalf("a code for the partner's consent: %d", res.StatusCode)
 	}
 }
+
+// In a payment's challenge, the cardholder's own key signing without user
+// verification is a failed attempt, counted: five lock their payments.
+func TestAnAssertionWithoutUserVerificationIsCounted(t *testing.T) {
+	e := newEnv(t)
+	phone := testkit.NewPhone("localhost", "http://localhost:8080")
+	c := e.enrolPasskey(t, phone)
+	w := e.openWindow(t, e.challenged(t, c, "50.00")["challenge_url"].(string))
+	phone.Auth.Options.UserNotVerified = true
+	for i := 1; i <= 5; i++ {
+		status, _, opts := w.call("/challenge/passkey", "{}")
+		if status != http.StatusOK {
+			t.Fatalf("begin %d: %d %s", i, status, opts)
+		}
+		status, _, raw := w.call("/challenge/passkey/finish", phone.Sign(t, opts))
+		if want := map[bool]int{true: http.StatusForbidden, false: http.StatusUnprocessableEntity}[i == 5]; status != want {
+			t.Fatalf("assertion %d without user verification: %d %s", i, status, raw)
+		}
+	}
+}
