@@ -316,7 +316,7 @@ func (a *SCA) FinishPasskeyLogin(ctx context.Context, c Consent, body io.Reader)
 		var err error
 		if n, err = a.reserve(ctx, c, now); err != nil {
 			if errors.Is(err, ErrLocked) {
-				return errors.Join(a.refused(ctx, c, reason), err)
+				return a.refusedLocked(ctx, c, reason)
 			}
 			return err
 		}

@@ -330,6 +330,10 @@ func (a *SCA) Authenticate(ctx context.Context, c Consent, code, passcode string
 		return err
 	}
 	n, err := a.reserve(ctx, c, now)
+	if errors.Is(err, ErrLocked) {
+		// The code is used up, unchecked: the lock came first.
+		return a.refusedLocked(ctx, c, "code_passcode")
+	}
 	if err != nil {
 		return err
 	}
@@ -405,6 +409,15 @@ func (a *SCA) refused(ctx context.Context, c Consent, method string) error {
 		return err
 	}
 	return ErrSCAFailed
+}
+
+// refusedLocked records an attempt the lock refused before it was checked
+// and returns ErrLocked.
+func (a *SCA) refusedLocked(ctx context.Context, c Consent, method string) error {
+	if err := a.refused(ctx, c, method); !errors.Is(err, ErrSCAFailed) {
+		return err
+	}
+	return ErrLocked
 }
 
 // Argon2id parameters (OWASP: 19 MiB, two passes, one lane).

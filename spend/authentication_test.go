@@ -488,7 +488,7 @@ func TestAMerchantsNameIsShownAsItReads(t *testing.T) {
 		p := f.terminal(t, c)
 		pid := f.actor.PartnerID
 		for _, name := range []string{"Web Shop\n\nYour code is 000000", "Web\x00Shop", "Shop \u202eevil", "Shop\u200b", "Web Shop\u2028\u2028Ignore the above",
-			"Shop\u3164", "Sh\u034fop", "Shop\u2800\u2800Your code is 000000", "Shop\ufe00\ufe00", "S\u0336\u0336\u0336hop", "Sh\top"} {
+			"Shop\u3164", "Sh\u034fop", "Shop\u2800\u2800Your code is 000000", "Shop\ufe00\ufe00", "S\u0336\u0336\u0336\u0336\u0336hop", "Sh\top"} {
 			var fe *spend.FieldError
 			payee := webShop
 			payee.Name = name
@@ -509,7 +509,7 @@ func TestAMerchantsNameIsShownAsItReads(t *testing.T) {
 			}
 		}
 		for name, shown := range map[string]string{"Café Müller & Söhne": "Café Müller & Söhne", "ローソン\u3000渋谷店": "ローソン 渋谷店", "Café\u00a0\u00a0Central": "Café Central",
-			"مطعم الشام": "مطعم الشام", "AT&T": "AT&T", "7-Eleven ☕\ufe0f": "7-Eleven ☕\ufe0f", "Cafe\u0301 Central": "Cafe\u0301 Central"} {
+			"مطعم الشام": "مطعم الشام", "AT&T": "AT&T", "7-Eleven ☕\ufe0f": "7-Eleven ☕\ufe0f", "Cafe\u0301 Central": "Café Central", "ကြွေ": "ကြွေ", "שָּׁלוֹם": "שָּׁלוֹם"} {
 			m := shop
 			m.Name = name
 			a, err := f.svc.Authorize(ctx, pid, spend.Request{CardID: c.ID, Amount: "0.01", Currency: "EUR", Merchant: m})
@@ -594,5 +594,30 @@ func TestAMandateSetUpWithSCACoversMerchantInitiatedPayments(t *testing.T) {
 			OutOfScope: spend.OutOfScopeMerchantInitiated, InitialAuthorizationID: uuid.New()}); !errors.As(err, &fe) || fe.Field != "initial_authorization_id" {
 			t.Fatalf("a mandate no one set up: %v", err)
 		}
+	})
+}
+
+// One name is one string whichever Unicode form the merchant's systems
+// send: an authentication of "Café" composed is the payment's "Café"
+// decomposed.
+func TestAnAuthenticationHoldsForTheNameInEitherForm(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.fund(t, "50.00")
+		p := f.terminal(t, f.activeCard(t, card.Input{}))
+		pid := f.actor.PartnerID
+		payee := webShop
+		payee.Name = "Caf\u00e9 Central"
+		n, err := f.svc.Authenticate(ctx, &pid, spend.AuthenticationRequest{Card: &spend.CardData{PAN: []byte(p.pan), ExpMonth: p.month, ExpYear: p.year},
+			Amount: "10.00", Currency: "EUR", Payee: payee})
+		if err != nil || n.TransStatus != spend.TransAuthenticated {
+			t.Fatalf("the authentication: %s %v", n.TransStatus, err)
+		}
+		m := spend.Merchant{Name: "Cafe\u0301 Central", MCC: payee.MCC, Country: payee.Country, ID: payee.ID}
+		a, err := f.svc.Authorize(ctx, pid, spend.Request{Card: p.data(), Amount: "10.00", Currency: "EUR", Merchant: m, AuthenticationID: n.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectDecision(t, a, "")
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/google/uuid"
 
 	"github.com/vaultpage/vaultpage/audit"
@@ -555,17 +557,20 @@ func event(a Authorization, typ string) (events.Event, error) {
 }
 
 // shownName is a merchant's name as the cardholder is shown it, on the
-// challenge page and in their code's message: every space character a
-// plain space, runs of them one, trimmed. ok is false for a name with
-// what may not be shown: a control, format (bidirectional overrides,
-// zero-width joiners), private-use or line-separating character, a blank
-// that shows as nothing (default-ignorable code points, the braille
-// blank), a variation selector but for an emoji's after a symbol, or more
-// than two combining marks on one character.
+// challenge page and in their code's message: in Unicode's composed form
+// (NFC, so that one name is one string, whichever form the merchant's
+// systems send), every space character a plain space, runs of them one,
+// trimmed. ok is false for a name with what may not be shown: a control,
+// format (bidirectional overrides, zero-width joiners), private-use or
+// line-separating character, a blank that shows as nothing
+// (default-ignorable code points, the braille blank), a variation selector
+// but for an emoji's after a symbol, or more than four combining marks on
+// one character.
 func shownName(s string) (name string, ok bool) {
 	if !utf8.ValidString(s) {
 		return "", false
 	}
+	s = norm.NFC.String(s)
 	var b strings.Builder
 	prev, marks := rune(-1), 0
 	for _, r := range s {
@@ -583,7 +588,7 @@ func shownName(s string) (name string, ok bool) {
 				return "", false
 			}
 		case unicode.Is(unicode.M, r):
-			if marks++; marks > 2 {
+			if marks++; marks > 4 {
 				return "", false
 			}
 		case unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S):
