@@ -241,12 +241,12 @@ func (a *SCA) SendCode(ctx context.Context, c Consent, to, locale string) error 
 // the amount and the payee the code authenticates.
 func codeMessage(to, locale, code string, p *Payment) Message {
 	if p != nil {
-		what := p.Amount + " " + p.Currency + " to " + p.Payee
+		amount := p.Amount + " " + p.Currency
 		if locale == "sv" {
-			return Message{To: to, Subject: "Bekräfta betalningen", Body: "Din kod för att betala " + p.Amount + " " + p.Currency + " till " + p.Payee +
-				" är " + code + ". Den gäller i 5 minuter. Dela den aldrig."}
+			return Message{To: to, Subject: "Bekräfta betalningen", Body: "Din kod för att betala " + amount + " till " + p.Payee + " är " + code +
+				". Den gäller i 5 minuter. Dela den aldrig."}
 		}
-		return Message{To: to, Subject: "Confirm your payment", Body: "Your code to pay " + what + " is " + code +
+		return Message{To: to, Subject: "Confirm your payment", Body: "Your code to pay " + amount + " to " + p.Payee + " is " + code +
 			". It is valid for 5 minutes. Never share it."}
 	}
 	if locale == "sv" {

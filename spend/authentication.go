@@ -98,6 +98,17 @@ func (c SCACounters) lowValue(amt card.Amount) (SCACounters, bool) {
 	return next, true
 }
 
+// lowValue is the low-value exemption for a payment of amt in currency on
+// the subject's card, and its counters once it applied: EUR only
+// (Article 16's limits are in euros), and never under the partner's
+// policy SCAPolicyAlways.
+func (sub Subject) lowValue(currency string, amt card.Amount) (SCACounters, bool) {
+	if currency != "EUR" || sub.SCAPolicy == SCAPolicyAlways {
+		return sub.Counters, false
+	}
+	return sub.Counters.lowValue(amt)
+}
+
 // Payee is the merchant an online payment goes to, as the cardholder is
 // shown it, and the acquirer's id for it.
 type Payee struct {
@@ -372,8 +383,8 @@ func (s *Service) answer(o *Outcome, sub Subject, a Authentication, r Authentica
 			a.DecidedBy = DecidedByVaultpage // the endpoint was deleted meanwhile
 		}
 	}
-	if a.Preference != PreferChallenge && a.Currency == "EUR" && sub.SCAPolicy != SCAPolicyAlways {
-		if next, ok := sub.Counters.lowValue(a.Amount); ok {
+	if a.Preference != PreferChallenge {
+		if next, ok := sub.lowValue(a.Currency, a.Amount); ok {
 			a.TransStatus, a.Exemption = TransAuthenticated, ExemptionLowValue
 			return a, &next, nil
 		}

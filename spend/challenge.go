@@ -173,8 +173,10 @@ func (s *Service) current(ctx context.Context, a Authentication) (Authentication
 		return a, nil
 	}
 	// Reading the consent expires it when its time is up, which ends the
-	// authentication (Ended).
-	if _, err := s.cfg.Challenges.Get(ctx, a.PartnerID, a.ConsentID); err != nil {
+	// authentication (Ended); while it is open, the authentication is as
+	// read.
+	cs, err := s.cfg.Challenges.Get(ctx, a.PartnerID, a.ConsentID)
+	if err != nil || !cs.Status.Final() {
 		return a, err
 	}
 	return s.store.Authentication(ctx, a.PartnerID, a.ID)

@@ -293,23 +293,13 @@ func (r *Request) scope() error {
 	return nil
 }
 
-// lowValueExempt is the low-value exemption for a, and the counters once
-// it applied (EUR only: Article 16's limits are in euros; never under the
-// partner's policy SCAPolicyAlways).
-func lowValueExempt(sub Subject, a Authorization) (SCACounters, bool) {
-	if a.Currency != "EUR" || sub.SCAPolicy == SCAPolicyAlways {
-		return sub.Counters, false
-	}
-	return sub.Counters.lowValue(a.Amount)
-}
-
 // scaDecline is authentication_required for a payment in SCA's scope that
 // the low-value exemption does not let through; "" otherwise.
 func scaDecline(sub Subject, a Authorization, r Request) string {
 	if !inSCAScope(sub, a, r) {
 		return ""
 	}
-	if _, ok := lowValueExempt(sub, a); ok {
+	if _, ok := sub.lowValue(a.Currency, a.Amount); ok {
 		return ""
 	}
 	return DeclineAuthenticationRequired
@@ -321,7 +311,7 @@ func exempted(o *Outcome, sub Subject, a Authorization, r Request) {
 	if !inSCAScope(sub, a, r) {
 		return
 	}
-	if next, ok := lowValueExempt(sub, a); ok {
+	if next, ok := sub.lowValue(a.Currency, a.Amount); ok {
 		o.Counters = &next
 	}
 }

@@ -127,13 +127,9 @@ func viewAuthentication(a spend.Authentication) authenticationView {
 	} else {
 		n.RejectionReason = optString(a.Reason)
 	}
-	v := authenticationView{authenticationAnswer: n, CardID: optID(nonZero(a.CardID)), Status: authenticationStatus(a), Method: optString(a.Method),
+	return authenticationView{authenticationAnswer: n, CardID: optID(nonZero(a.CardID)), Status: authenticationStatus(a), Method: optString(a.Method),
 		ConsentID: optID(nonZero(a.ConsentID)), DecidedBy: string(a.DecidedBy), Merchant: payeeJSON(a.Payee), ChallengePreference: string(a.Preference),
 		AuthorizationID: optID(nonZero(a.AuthorizationID)), UpdatedAt: ts(a.UpdatedAt)}
-	if v.DecidedBy == "" {
-		v.DecidedBy = string(spend.DecidedByVaultpage) // an answer not recorded (card_not_found)
-	}
-	return v
 }
 
 // simulateAuthentication is POST /v3/simulations/authentications: a

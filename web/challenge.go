@@ -314,12 +314,19 @@ func (s *Server) approveChallenge(c echo.Context, cs consent.Consent) error {
 // session ends, and the page posts the outcome to the merchant.
 func (s *Server) challengeOutcome(c echo.Context, cs consent.Consent) error {
 	s.endSession(c)
-	t := texts[localeOf(c, cs.Locale)]
-	o := &challengeOutcome{TransStatus: string(spend.TransNotAuthenticated), Heading: t["challenge.failed"], Explain: t["challenge.failed.explain"]}
+	trans := spend.TransNotAuthenticated
 	if cs.Status == consent.StatusApproved {
-		o = &challengeOutcome{TransStatus: string(spend.TransAuthenticated), Heading: t["outcome.authenticate_payment"], Explain: t["challenge.done.explain"]}
+		trans = spend.TransAuthenticated
 	}
-	return c.JSON(http.StatusOK, challengeAnswer{Outcome: o})
+	return c.JSON(http.StatusOK, challengeAnswer{Outcome: outcomeOf(texts[localeOf(c, cs.Locale)], trans)})
+}
+
+// outcomeOf is what the window says of an ended challenge, Y or N.
+func outcomeOf(t map[string]string, trans spend.TransStatus) *challengeOutcome {
+	if trans == spend.TransAuthenticated {
+		return &challengeOutcome{TransStatus: string(trans), Heading: t["outcome.authenticate_payment"], Explain: t["challenge.done.explain"]}
+	}
+	return &challengeOutcome{TransStatus: string(trans), Heading: t["challenge.failed"], Explain: t["challenge.failed.explain"]}
 }
 
 // challengeError maps the SCA's errors to what the window shows; every
@@ -392,14 +399,8 @@ func (s *Server) challengeStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t := texts[localeOf(c, "")]
-	switch a.TransStatus {
-	case spend.TransAuthenticated:
-		return c.JSON(http.StatusOK, challengeAnswer{Outcome: &challengeOutcome{TransStatus: string(a.TransStatus), Heading: t["outcome.authenticate_payment"],
-			Explain: t["challenge.done.explain"]}})
-	case spend.TransNotAuthenticated:
-		return c.JSON(http.StatusOK, challengeAnswer{Outcome: &challengeOutcome{TransStatus: string(a.TransStatus), Heading: t["challenge.failed"],
-			Explain: t["challenge.failed.explain"]}})
+	if a.TransStatus != spend.TransAuthenticated && a.TransStatus != spend.TransNotAuthenticated {
+		return c.JSON(http.StatusOK, challengeAnswer{}) // the cardholder has not finished
 	}
-	return c.JSON(http.StatusOK, challengeAnswer{})
+	return c.JSON(http.StatusOK, challengeAnswer{Outcome: outcomeOf(texts[localeOf(c, "")], a.TransStatus)})
 }

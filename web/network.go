@@ -76,8 +76,8 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	var scope spend.Request
-	if err := req.sca(&scope); err != nil {
+	r := spend.Request{NetworkReference: req.NetworkReference, Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant)}
+	if err := req.sca(&r); err != nil {
 		return err
 	}
 	if req.TokenID != "" {
@@ -89,9 +89,8 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return s.networkDecision(c, spend.Request{TokenID: tid, TokenEntry: spend.EntryMode(req.EntryMode), NetworkReference: req.NetworkReference,
-			Amount: req.Amount, Currency: req.Currency, Merchant: spend.Merchant(req.Merchant), AuthenticationID: scope.AuthenticationID, OutOfScope: scope.OutOfScope,
-			InitialAuthorizationID: scope.InitialAuthorizationID})
+		r.TokenID, r.TokenEntry = tid, spend.EntryMode(req.EntryMode)
+		return s.networkDecision(c, r)
 	}
 	data, err := req.cardFields()
 	if err != nil {
@@ -104,9 +103,8 @@ func (s *Server) networkAuthorize(c echo.Context) error {
 		}
 		data.PINBlock = b
 	}
-	return s.networkDecision(c, spend.Request{Card: data, NetworkReference: req.NetworkReference, Amount: req.Amount, Currency: req.Currency,
-		Merchant: spend.Merchant(req.Merchant), AuthenticationID: scope.AuthenticationID, OutOfScope: scope.OutOfScope,
-		InitialAuthorizationID: scope.InitialAuthorizationID})
+	r.Card = data
+	return s.networkDecision(c, r)
 }
 
 // networkDecision answers an authorisation request: 201 with its
