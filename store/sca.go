@@ -59,6 +59,11 @@ func (s *SCAStore) EnrolPasscode(ctx context.Context, individualID uuid.UUID, ha
 // consent.ErrLocked. (NULLIF(x, x) is a NULL of the column's type: PostgreSQL
 // cannot type a bare NULL against the untyped lock parameter.)
 func (s *SCAStore) ReserveAttempt(ctx context.Context, individualID uuid.UUID, limit int, now, lockUntil time.Time) (int, error) {
+	return s.reserve(ctx, reserveSQL("cardholder_credentials", "passcode_hash, ", "'', "), individualID, limit, now, lockUntil)
+}
+
+// reserve runs query, a reserveSQL upsert, for the cardholder.
+func (s *SCAStore) reserve(ctx context.Context, query string, individualID uuid.UUID, limit int, now, lockUntil time.Time) (int, error) {
 	var (
 		n     int
 		first any // the lock a first attempt sets, when the limit is one
@@ -66,8 +71,7 @@ func (s *SCAStore) ReserveAttempt(ctx context.Context, individualID uuid.UUID, l
 	if limit <= 1 {
 		first = lockUntil.UTC()
 	}
-	err := s.db.w(ctx).QueryRowContext(ctx, reserveSQL("cardholder_credentials", "passcode_hash, ", "'', "), individualID.String(), first, now.UTC(), limit,
-		lockUntil.UTC()).Scan(&n)
+	err := s.db.w(ctx).QueryRowContext(ctx, query, individualID.String(), first, now.UTC(), limit, lockUntil.UTC()).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, consent.ErrLocked
 	}
@@ -91,19 +95,7 @@ func reserveSQL(table, extra, values string) string {
 // ReservePaymentAttempt implements consent.SCAStore: ReserveAttempt for
 // online payments' challenges, on a count of their own.
 func (s *SCAStore) ReservePaymentAttempt(ctx context.Context, individualID uuid.UUID, limit int, now, lockUntil time.Time) (int, error) {
-	var (
-		n     int
-		first any
-	)
-	if limit <= 1 {
-		first = lockUntil.UTC()
-	}
-	err := s.db.w(ctx).QueryRowContext(ctx, reserveSQL("payment_sca_attempts", "", ""), individualID.String(), first, now.UTC(), limit,
-		lockUntil.UTC()).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, consent.ErrLocked
-	}
-	return n, err
+	return s.reserve(ctx, reserveSQL("payment_sca_attempts", "", ""), individualID, limit, now, lockUntil)
 }
 
 // ResetPaymentFailures implements consent.SCAStore.

@@ -104,7 +104,7 @@ func (s *Server) actionPage(c echo.Context, status int, cs consent.Consent, cd c
 	case consent.ActionUnfreeze, consent.ActionApplePay, consent.ActionAuthenticatePayment:
 		explain := t["confirm."+string(cs.Action)]
 		if cs.Action == consent.ActionAuthenticatePayment {
-			words, err := s.paymentWords(c, cs, lang)
+			words, err := s.paymentWords(c, cs, lang, p.Name)
 			if err != nil {
 				return err
 			}

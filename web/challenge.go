@@ -359,20 +359,15 @@ func (s *Server) challengeError(c echo.Context, cs consent.Consent, err error) e
 	return err
 }
 
-// paymentWords fills the placeholders of a payment's texts: {partner},
-// {amount} and {payee}. Errors: consent.ErrSessionEnded when the payment
-// may no longer be authenticated.
-func (s *Server) paymentWords(c echo.Context, cs consent.Consent, lang string) (*strings.Replacer, error) {
-	ctx := c.Request().Context()
-	pay, err := s.deps.Spend.Payment(ctx, cs)
+// paymentWords fills the placeholders of a payment's texts: {partner}
+// (partnerName), {amount} and {payee}. Errors: consent.ErrSessionEnded
+// when the payment may no longer be authenticated.
+func (s *Server) paymentWords(c echo.Context, cs consent.Consent, lang, partnerName string) (*strings.Replacer, error) {
+	pay, err := s.deps.Spend.Payment(c.Request().Context(), cs)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.deps.Partners.Partner(ctx, cs.PartnerID)
-	if err != nil {
-		return nil, err
-	}
-	return strings.NewReplacer("{partner}", p.Name, "{amount}", money(lang, pay.Amount, pay.Currency), "{payee}", pay.Payee), nil
+	return strings.NewReplacer("{partner}", partnerName, "{amount}", money(lang, pay.Amount, pay.Currency), "{payee}", pay.Payee), nil
 }
 
 // challengeStatus is POST /challenge/status: how the window's payment

@@ -467,7 +467,7 @@ func (s *Server) landing(c echo.Context) error {
 	if cs.Action == consent.ActionAuthenticatePayment {
 		// The payment, as the cardholder authenticates it (dynamic
 		// linking): its amount and payee, before any factor.
-		words, err := s.paymentWords(c, cs, lang)
+		words, err := s.paymentWords(c, cs, lang, p.Name)
 		if err != nil {
 			return err
 		}
